@@ -1,0 +1,63 @@
+"""On-disk cache of traced graphs, keyed by (model config, batch, seq, mode, trace version).
+
+Precision is *not* part of the key: every graph is traced in fp32 and retyped by
+`perfsim.precision.apply_precision`, a pure and cheap transform, so one trace serves all
+precisions. The cache lives in ``$XDG_CACHE_HOME/perfsim`` (``~/.cache/perfsim``) unless a
+directory is passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from perfsim.ir import OpGraph
+from perfsim.workload import Workload
+
+TRACE_FORMAT = 1  # bump with perfsim.trace.TRACE_VERSION semantics: any change to recorded ops
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/perfsim/graphs`` or ``~/.cache/perfsim/graphs``."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "perfsim" / "graphs"
+
+
+def graph_key(workload: Workload) -> str:
+    """Cache key of a workload's traced graph."""
+    parts = (workload.model.config_hash, workload.batch, workload.seq, workload.mode, TRACE_FORMAT)
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def cached_graph(workload: Workload, cache_dir: Path | None = None) -> OpGraph | None:
+    """The cached graph for a workload, or None (a corrupt file counts as a miss)."""
+    path = (cache_dir or default_cache_dir()) / f"{graph_key(workload)}.json"
+    try:
+        return OpGraph.load(path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store_graph(workload: Workload, graph: OpGraph, cache_dir: Path | None = None) -> None:
+    """Store a graph; a read-only or full disk only costs the next run a re-trace."""
+    folder = cache_dir or default_cache_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        graph.save(folder / f"{graph_key(workload)}.json")
+    except OSError:
+        return
+
+
+def get_graph(workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True) -> OpGraph:
+    """The fp32 graph of a workload, from the cache or by tracing (imports torch only then)."""
+    if use_cache:
+        graph = cached_graph(workload, cache_dir)
+        if graph is not None:
+            return graph
+    from perfsim.trace import trace_workload
+
+    graph = trace_workload(workload)
+    if use_cache:
+        store_graph(workload, graph, cache_dir)
+    return graph

@@ -1,0 +1,107 @@
+"""Hierarchical roofline: latency = max(compute, each level's traffic / bandwidth, overhead).
+
+Compute runs at peak: matrix ops on the matrix engine at their dtype's peak (on the vector
+engine when the matrix engine lacks that dtype, e.g. fp32 on tensor cores, recorded in
+the ``unit`` column), all other ops on the vector engine. Memory time per level is the
+bytes that level serves (`perfsim.engines.traffic`) over its aggregate bandwidth. The
+terms overlap perfectly: the roofline is a lower bound on any real schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from perfsim.engines import OpCost, register
+from perfsim.engines.traffic import level_traffic
+from perfsim.errors import UnsupportedPrecisionError
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import FLOAT_DTYPES, Category, OpNode
+
+
+def compute_dtype(op: OpNode) -> str:
+    """The dtype an op computes in: its first floating-point (or quantized) input's."""
+    for tensor in (*op.inputs, *op.outputs):
+        if tensor.dtype in FLOAT_DTYPES or (op.category.is_matrix and tensor.dtype in ("int8", "int4")):
+            return tensor.dtype
+    return "fp32"
+
+
+def _vector_dtype(hw: HardwareSpec, dtype: str) -> str:
+    if dtype in hw.compute.vector.flops_per_cycle:
+        return dtype
+    raise UnsupportedPrecisionError(
+        f"{hw.name}: compute.vector.flops_per_cycle has no {dtype} entry; "
+        f"supported {sorted(hw.compute.vector.flops_per_cycle)}"
+    )
+
+
+def _finish(op: OpNode, hw: HardwareSpec, unit: str, dtype: str, compute_s: float,
+            on_matrix: bool, supported: bool = True) -> OpCost:
+    traffic = level_traffic(op, hw, on_matrix)
+    level_s = {
+        level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory
+    }
+    memory_s = max(level_s.values())
+    terms = {"compute": compute_s, "overhead": hw.op_overhead}
+    terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
+    bound = max(terms, key=lambda key: terms[key])
+    latency = terms[bound]
+    actions: dict[str, float] = {f"{name}.bytes": value for name, value in traffic.items()}
+    if on_matrix:
+        actions[f"mac.{dtype}"] = float(op.macs)
+    elif op.flops:
+        actions[f"vector.{dtype}"] = float(op.flops)
+    return OpCost(
+        op=op.name, category=op.category, unit=unit, dtype=dtype, macs=op.macs, flops=op.flops,
+        bytes_read=op.bytes_read, bytes_written=op.bytes_written, compute_s=compute_s,
+        memory_s=memory_s, overhead_s=hw.op_overhead, latency_s=latency, bound=bound,
+        traffic_bytes=traffic, level_s=level_s, actions=actions, supported=supported,
+    )
+
+
+def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """GEMMs and attention GEMMs: matrix engine at the dtype's peak, else vector engine."""
+    dtype = compute_dtype(op)
+    peak = hw.matrix_peak_flops(dtype)
+    if peak > 0:
+        return _finish(op, hw, "matrix", dtype, op.flops / peak, on_matrix=True)
+    vector_dtype = _vector_dtype(hw, dtype)
+    return _finish(op, hw, "vector", vector_dtype,
+                   op.flops / hw.vector_peak_flops(vector_dtype), on_matrix=False)
+
+
+def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """Element-wise, normalization, activation, reduction and data-movement ops."""
+    dtype = _vector_dtype(hw, compute_dtype(op))
+    return _finish(op, hw, "vector", dtype, op.flops / hw.vector_peak_flops(dtype),
+                   on_matrix=False)
+
+
+def unsupported_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """An op no formula knows: costed as a streaming vector op, and flagged."""
+    return replace(vector_cost(op, hw), supported=False)
+
+
+FORMULAS: Mapping[Category, Callable[[OpNode, HardwareSpec], OpCost]] = {
+    Category.GEMM: matrix_cost,
+    Category.ATTN_GEMM: matrix_cost,
+    **{
+        category: vector_cost
+        for category in (
+            Category.SOFTMAX, Category.LAYERNORM, Category.GELU, Category.DROPOUT,
+            Category.ELEMENTWISE, Category.EMBEDDING, Category.REDUCTION,
+            Category.DATA_MOVEMENT, Category.OPTIMIZER,
+        )
+    },
+}
+
+
+@register("roofline")
+class Roofline:
+    """The hierarchical roofline engine."""
+
+    name = "roofline"
+
+    def op_cost(self, op: OpNode, hw: HardwareSpec) -> OpCost:
+        return FORMULAS.get(op.category, unsupported_cost)(op, hw)

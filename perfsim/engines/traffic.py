@@ -1,0 +1,77 @@
+"""How many bytes each memory level serves for an op, given the capacities below it.
+
+Matrix ops are tiled: an output tile of ``tm x tn`` elements needs a ``tm x k`` panel of A
+and a ``k x tn`` panel of B, so A is read ``ceil(n / tn)`` times and B ``ceil(m / tm)``
+times, and C is written once. The nearest level serves the matrix engine, whose tile is
+its own (a systolic array's rows x cols, a tensor core's register tile); every farther
+level serves the refills of the level in front of it, whose tile is the largest that fits
+its capacity: three ``t x t`` blocks (Lam, Rothberg & Wolf, ASPLOS 1991), unless the
+whole problem, or the smaller operand, fits and is then read once. Traffic never drops
+below the compulsory bytes. Vector ops stream: every level serves their compulsory bytes.
+
+NB: each op starts and ends in the farthest level (unfused kernels, as in eager PyTorch,
+the setting "Demystifying BERT" measured); residency across ops is a fusion what-if.
+"""
+
+from __future__ import annotations
+
+import math
+
+from perfsim.hardware.spec import HardwareSpec, MemoryLevel
+from perfsim.ir import DTYPE_BITS, OpNode
+
+
+def _operand_bytes(op: OpNode) -> tuple[float, float, float, float]:
+    """Per-batch bytes of A, B and C, and the mean operand element size (bytes)."""
+    dims = op.dims
+    m, n, k = dims["m"], dims["n"], dims["k"]
+    operand = max(op.inputs, key=lambda tensor: tensor.stored_numel)
+    in_bytes = DTYPE_BITS[operand.dtype] / 8
+    out_bytes = DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else in_bytes
+    a = m * k * in_bytes
+    b_op = k * n * in_bytes
+    c = m * n * out_bytes
+    return a, b_op, c, in_bytes
+
+
+def tiled_matrix_bytes(op: OpNode, tile_m: int, tile_n: int) -> float:
+    """Bytes a level serves when the level in front of it holds ``tile_m x tile_n`` outputs."""
+    dims = op.dims
+    batch, m, n = dims["b"], dims["m"], dims["n"]
+    a, b_op, c, _ = _operand_bytes(op)
+    tiled = batch * (a * math.ceil(n / tile_n) + b_op * math.ceil(m / tile_m) + c)
+    return max(float(op.bytes_total), tiled)
+
+
+def capacity_matrix_bytes(op: OpNode, capacity_bytes: float) -> float:
+    """Bytes a level serves when the level in front of it holds ``capacity_bytes``."""
+    a, b_op, c, element = _operand_bytes(op)
+    if a + b_op + c <= capacity_bytes or min(a, b_op) <= capacity_bytes / 2:
+        return float(op.bytes_total)
+    side = max(1, int(math.sqrt(capacity_bytes / (3 * max(element, 0.5)))))
+    return tiled_matrix_bytes(op, side, side)
+
+
+def instance_capacity(level: MemoryLevel) -> float:
+    """Capacity one compute unit sees of a level (a per-unit level's own share)."""
+    return level.capacity
+
+
+def level_traffic(op: OpNode, hw: HardwareSpec, on_matrix_engine: bool) -> dict[str, float]:
+    """Bytes served by each memory level (nearest first) for one op."""
+    compulsory = float(op.bytes_total)
+    if not (op.category.is_matrix and "m" in op.dims):
+        return {level.name: compulsory for level in hw.memory}
+    traffic: dict[str, float] = {}
+    for index, level in enumerate(hw.memory):
+        if index == 0:
+            matrix = hw.compute.matrix
+            if on_matrix_engine and matrix is not None:
+                tile_m, tile_n = matrix.output_tile
+                traffic[level.name] = tiled_matrix_bytes(op, tile_m, tile_n)
+            else:  # NB: vector-engine GEMMs are assumed register-blocked well enough
+                traffic[level.name] = compulsory
+        else:
+            front = hw.memory[index - 1]
+            traffic[level.name] = capacity_matrix_bytes(op, instance_capacity(front))
+    return traffic

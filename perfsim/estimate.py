@@ -1,0 +1,211 @@
+"""Run a cost model over a graph: ``estimate(workload, hw) -> Result``.
+
+Ops run one after another (no inter-op overlap), so the step latency is the sum of op
+latencies, as in an eager framework issuing one kernel at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.cache import get_graph
+from perfsim.energy import with_energy
+from perfsim.engines import OpCost, get_cost_model
+from perfsim.errors import UnsupportedPrecisionError
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import Category, OpGraph
+from perfsim.precision import apply_precision
+from perfsim.workload import Workload
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The per-op costs of one workload on one device, and queries over them."""
+
+    graph: OpGraph
+    hw: HardwareSpec
+    engine: str
+    costs: tuple[OpCost, ...]
+
+    @property
+    def latency_s(self) -> float:
+        return sum(cost.latency_s for cost in self.costs)
+
+    @property
+    def energy_j(self) -> float:
+        return sum(cost.energy_j for cost in self.costs)
+
+    @property
+    def flops(self) -> int:
+        return sum(cost.flops for cost in self.costs)
+
+    def traffic_bytes(self) -> dict[str, float]:
+        """Bytes served by each memory level, nearest first."""
+        return {
+            level.name: sum(cost.traffic_bytes[level.name] for cost in self.costs)
+            for level in self.hw.memory
+        }
+
+    def energy_breakdown_j(self) -> dict[str, float]:
+        """Joules per component (compute, each memory level, static)."""
+        total: dict[str, float] = {}
+        for cost in self.costs:
+            for key, value in cost.energy_breakdown_j.items():
+                total[key] = total.get(key, 0.0) + value
+        return total
+
+    def by_category(self) -> dict[str, dict[str, float]]:
+        """Latency, share, FLOPs, bytes and energy per category (taxonomy order, present ones)."""
+        total = self.latency_s or 1.0
+        rows: dict[str, dict[str, float]] = {}
+        for category in Category:
+            picked = [c for c in self.costs if c.category == category]
+            if not picked:
+                continue
+            latency = sum(c.latency_s for c in picked)
+            rows[category.value] = {
+                "latency_s": latency,
+                "share": latency / total,
+                "flops": float(sum(c.flops for c in picked)),
+                "bytes": float(sum(c.bytes_read + c.bytes_written for c in picked)),
+                "energy_j": sum(c.energy_j for c in picked),
+                "n_ops": float(len(picked)),
+            }
+        return rows
+
+    def by_module(self, depth: int = 3) -> dict[str, float]:
+        """Latency per module path truncated to ``depth`` components (fvcore's query)."""
+        totals: dict[str, float] = {}
+        for op, cost in zip(self.graph.ops, self.costs, strict=True):
+            key = ".".join(op.scope.split(".")[:depth]) or "<model>"
+            totals[key] = totals.get(key, 0.0) + cost.latency_s
+        return totals
+
+    def unsupported(self) -> dict[str, int]:
+        """aten ops the tracer or engine could not classify, with counts."""
+        found: dict[str, int] = dict(self.graph.meta.get("unsupported", {}))
+        for op, cost in zip(self.graph.ops, self.costs, strict=True):
+            if not cost.supported and op.target not in found:
+                found[op.target] = found.get(op.target, 0) + 1
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        """The ``--format json`` object of DESIGN.md's CLI contract."""
+        meta = self.graph.meta
+        latency = self.latency_s
+        matrix_dtype = _matrix_dtype(self)
+        peak = self.hw.matrix_peak_flops(matrix_dtype) or self.hw.vector_peak_flops(matrix_dtype)
+        achieved = self.flops / latency if latency else 0.0
+        return {
+            "model": meta.get("model"),
+            "hw": self.hw.name,
+            "batch": meta.get("batch"),
+            "seq": meta.get("seq"),
+            "precision": meta.get("precision"),
+            "mode": meta.get("mode"),
+            "engine": self.engine,
+            "latency_s": latency,
+            "throughput_samples_per_s": (meta.get("batch") or 1) / latency if latency else 0.0,
+            "flops": self.flops,
+            "achieved_flops_per_s": achieved,
+            "peak_flops_per_s": peak,
+            "params": meta.get("params"),
+            "memory_traffic_bytes": self.traffic_bytes(),
+            "energy_j": self.energy_j,
+            "energy_breakdown_j": self.energy_breakdown_j(),
+            "by_category": self.by_category(),
+            "n_ops": len(self.costs),
+            "unsupported_ops": self.unsupported(),
+            "matrix_ops_on_vector_engine": sum(
+                1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
+            ),
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per op, fixed SI column names (``ops.csv``)."""
+        import pandas as pd
+
+        rows = []
+        for op, cost in zip(self.graph.ops, self.costs, strict=True):
+            row: dict[str, Any] = {
+                "op": op.name,
+                "category": op.category.value,
+                "aten": op.target,
+                "scope": op.scope,
+                "layer": op.layer,
+                "phase": op.phase,
+                "unit": cost.unit,
+                "dtype": cost.dtype,
+                "macs": cost.macs,
+                "flops": cost.flops,
+                "bytes_read": cost.bytes_read,
+                "bytes_written": cost.bytes_written,
+                "compute_s": cost.compute_s,
+                "memory_s": cost.memory_s,
+                "overhead_s": cost.overhead_s,
+                "latency_s": cost.latency_s,
+                "bound": cost.bound,
+                "energy_j": cost.energy_j,
+                "supported": cost.supported,
+            }
+            for name, value in cost.traffic_bytes.items():
+                row[f"{name}_bytes"] = value
+            for name, value in cost.level_s.items():
+                row[f"{name}_s"] = value
+            for name, value in cost.energy_breakdown_j.items():
+                row[f"energy_{name}_j"] = value
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _matrix_dtype(result: Result) -> str:
+    for cost in result.costs:
+        if cost.category.is_matrix:
+            return cost.dtype
+    return str(result.graph.meta.get("precision", "fp32"))
+
+
+def check_precision(hw: HardwareSpec, precision: str, source: str | Path | None = None) -> None:
+    """Raise `UnsupportedPrecisionError` naming the file and field if ``hw`` cannot run it."""
+    supported = hw.supported_precisions()
+    if precision not in supported:
+        where = f"{source}: " if source else f"{hw.name}: "
+        raise UnsupportedPrecisionError(
+            f"{where}compute: no {precision} support (--precision); this device runs "
+            f"{', '.join(supported)}"
+        )
+
+
+def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -> Result:
+    """Cost an already-typed graph (see `perfsim.precision.apply_precision`)."""
+    model = get_cost_model(engine)
+    costs = tuple(with_energy(model.op_cost(op, hw), hw) for op in graph.ops)
+    return Result(graph=graph, hw=hw, engine=engine, costs=costs)
+
+
+def estimate(
+    workload: Workload,
+    hw: HardwareSpec,
+    *,
+    engine: str = "roofline",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    hw_source: str | Path | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> Result:
+    """Trace (or load from cache), retype to the precision, and cost a workload on ``hw``.
+
+    The precision is the workload's, else the hardware's native one.
+    """
+    del options
+    precision = workload.precision or hw.native_precision
+    check_precision(hw, precision, hw_source)
+    graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
+    graph = OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+    return estimate_graph(apply_precision(graph, precision), hw, engine)

@@ -1,0 +1,27 @@
+"""Hardware descriptions: YAML schema, loading with clear errors, derived figures."""
+
+from perfsim.hardware.load import available_hardware, load_hardware, resolve_hardware
+from perfsim.hardware.spec import (
+    DTYPES,
+    ComputeSpec,
+    EnergyTable,
+    HardwareSpec,
+    Interconnect,
+    MatrixEngine,
+    MemoryLevel,
+    VectorEngine,
+)
+
+__all__ = [
+    "DTYPES",
+    "ComputeSpec",
+    "EnergyTable",
+    "HardwareSpec",
+    "Interconnect",
+    "MatrixEngine",
+    "MemoryLevel",
+    "VectorEngine",
+    "available_hardware",
+    "load_hardware",
+    "resolve_hardware",
+]

@@ -1,0 +1,200 @@
+"""The hardware schema: one pydantic model for CPUs, GPUs, NPUs and FPGAs alike.
+
+Quantities are unit strings in YAML (``"900 GB/s"``) and SI floats here (bytes/s). Every
+model is frozen and rejects unknown keys. Cost models read *capabilities* (has a matrix
+engine, its tile, its peak per dtype), never the ``kind`` string.
+
+Peak figures are per unit per cycle, so a datasheet's TFLOP/s can be checked by hand:
+``peak FLOP/s = 2 * macs_per_cycle * units * clock_hz`` for the matrix engine and
+``flops_per_cycle * units * clock_hz`` for the vector engine.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
+
+from perfsim.units import parse_quantity
+
+DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4")
+Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4"]
+Precision = Literal["fp32", "fp16", "bf16", "int8", "int4"]
+
+
+def _quantity(dimension: str) -> BeforeValidator:
+    return BeforeValidator(lambda value: parse_quantity(value, dimension))
+
+
+Bytes = Annotated[float, _quantity("bytes"), Field(gt=0)]
+Bandwidth = Annotated[float, _quantity("bandwidth"), Field(gt=0)]
+Frequency = Annotated[float, _quantity("frequency"), Field(gt=0)]
+Seconds = Annotated[float, _quantity("time"), Field(ge=0)]
+Joules = Annotated[float, _quantity("energy"), Field(ge=0)]
+Watts = Annotated[float, _quantity("power"), Field(ge=0)]
+Metres = Annotated[float, _quantity("length"), Field(gt=0)]
+PositiveCount = Annotated[float, Field(gt=0)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MatrixEngine(_Frozen):
+    """A matrix unit per compute unit: a systolic array, tensor cores, or SIMD/AMX GEMM.
+
+    ``tile`` is the output tile (rows, cols) the engine computes from its operand
+    registers: each tile reads one row panel of A and one column panel of B from the
+    nearest memory level. For a systolic array it is the array itself.
+    """
+
+    type: Literal["systolic", "tensor_core", "simd"]
+    rows: PositiveInt | None = None
+    cols: PositiveInt | None = None
+    dataflow: Literal["os", "ws", "is"] | None = None
+    tile: tuple[PositiveInt, PositiveInt] | None = None
+    macs_per_cycle: dict[Dtype, PositiveCount]
+
+    @model_validator(mode="after")
+    def _check(self) -> MatrixEngine:
+        if self.type == "systolic":
+            if self.rows is None or self.cols is None or self.dataflow is None:
+                raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
+        elif self.tile is None:
+            raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
+        if not self.macs_per_cycle:
+            raise ValueError("macs_per_cycle needs at least one dtype")
+        return self
+
+    @property
+    def output_tile(self) -> tuple[int, int]:
+        """Output tile (rows, cols) in elements; the systolic array or the given tile."""
+        if self.tile is not None:
+            return self.tile
+        assert self.rows is not None and self.cols is not None
+        return (self.rows, self.cols)
+
+
+class VectorEngine(_Frozen):
+    """SIMD / vector unit per compute unit: element-wise, softmax, norms, activations."""
+
+    flops_per_cycle: dict[Dtype, PositiveCount]
+
+    @model_validator(mode="after")
+    def _check(self) -> VectorEngine:
+        if not self.flops_per_cycle:
+            raise ValueError("flops_per_cycle needs at least one dtype")
+        return self
+
+
+class ComputeSpec(_Frozen):
+    """``units`` identical compute units (cores, SMs, MXUs) running at ``clock``."""
+
+    units: PositiveInt
+    clock: Frequency
+    matrix: MatrixEngine | None = None
+    vector: VectorEngine
+
+
+class MemoryLevel(_Frozen):
+    """One level of the hierarchy, nearest first.
+
+    With ``per_unit: true`` capacity and bandwidth are those of one instance per compute
+    unit (an SM's shared memory, a core's L1); totals multiply by ``compute.units``.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    capacity: Bytes
+    bandwidth: Bandwidth
+    latency: Seconds = 0.0
+    per_unit: bool = False
+    energy_per_byte: Joules
+
+
+class EnergyTable(_Frozen):
+    """Per-action energies (joules) and static power (watts)."""
+
+    mac: dict[Dtype, Joules]
+    vector_op: dict[Dtype, Joules]
+    static_power: Watts
+
+
+class Interconnect(_Frozen):
+    """Device-to-device links, for multi-device work."""
+
+    topology: Literal["ring", "switch", "torus2d", "mesh", "none"]
+    bandwidth: Bandwidth
+    latency: Seconds
+    links: PositiveInt
+
+
+class HardwareSpec(_Frozen):
+    """A whole device. ``memory`` is ordered from nearest to farthest (DRAM last)."""
+
+    version: Literal[1]
+    name: str
+    kind: Literal["cpu", "gpu", "npu", "fpga"]
+    description: str = ""
+    technology_node: Metres
+    native_precision: Precision
+    op_overhead: Seconds = 0.0
+    compute: ComputeSpec
+    memory: tuple[MemoryLevel, ...] = Field(min_length=1)
+    energy: EnergyTable
+    interconnect: Interconnect | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HardwareSpec:
+        names = [level.name for level in self.memory]
+        if len(set(names)) != len(names):
+            raise ValueError(f"memory level names must be unique, got {names}")
+        matrix = self.compute.matrix
+        for dtype in matrix.macs_per_cycle if matrix else ():
+            if dtype not in self.energy.mac:
+                raise ValueError(f"energy.mac has no entry for matrix dtype {dtype}")
+        for dtype in self.compute.vector.flops_per_cycle:
+            if dtype not in self.energy.vector_op:
+                raise ValueError(f"energy.vector_op has no entry for vector dtype {dtype}")
+        if self.native_precision not in self.supported_precisions():
+            raise ValueError(
+                f"native_precision {self.native_precision} is not executable: "
+                f"supported {list(self.supported_precisions())}"
+            )
+        return self
+
+    # ---- derived figures (SI) -------------------------------------------------------
+    def matrix_peak_flops(self, dtype: str) -> float:
+        """Peak matrix FLOP/s at ``dtype`` (2 FLOPs per MAC), 0 if unsupported."""
+        matrix = self.compute.matrix
+        if matrix is None or dtype not in matrix.macs_per_cycle:
+            return 0.0
+        return 2.0 * matrix.macs_per_cycle[dtype] * self.compute.units * self.compute.clock  # type: ignore[index]
+
+    def vector_peak_flops(self, dtype: str) -> float:
+        """Peak vector FLOP/s at ``dtype``, 0 if unsupported."""
+        per_cycle = self.compute.vector.flops_per_cycle.get(dtype, 0.0)  # type: ignore[call-overload]
+        return float(per_cycle) * self.compute.units * self.compute.clock
+
+    def level_bandwidth(self, level: MemoryLevel) -> float:
+        """Aggregate bandwidth of a level, bytes/s."""
+        return level.bandwidth * (self.compute.units if level.per_unit else 1)
+
+    def level_capacity(self, level: MemoryLevel) -> float:
+        """Aggregate capacity of a level, bytes."""
+        return level.capacity * (self.compute.units if level.per_unit else 1)
+
+    @property
+    def dram(self) -> MemoryLevel:
+        """The farthest level (device memory)."""
+        return self.memory[-1]
+
+    @property
+    def on_chip_bytes(self) -> float:
+        """Total capacity of every level but the farthest, bytes."""
+        return sum(self.level_capacity(level) for level in self.memory[:-1])
+
+    def supported_precisions(self) -> tuple[str, ...]:
+        """Precisions (``--precision`` values) this device can execute, per precision.py."""
+        from perfsim.precision import executable_precisions
+
+        return executable_precisions(self)

@@ -1,0 +1,99 @@
+"""The precision policy, written down once.
+
+perfsim traces every model in fp32 and then retypes the costed graph for ``--precision``:
+
+| precision | matrix-op inputs (gemm, attn_gemm) | matrix accumulate | everything else |
+| --------- | ---------------------------------- | ----------------- | --------------- |
+| fp32      | fp32                               | fp32              | fp32            |
+| fp16      | fp16                               | fp32              | fp16            |
+| bf16      | bf16                               | fp32              | bf16            |
+| int8      | int8 (weights and activations)     | int32             | fp16            |
+| int4      | int4 (weights and activations)     | int32             | fp16            |
+
+Quantized matrix ops accumulate in int32 inside the engine and dequantize in their epilogue,
+so they *write* fp16 outputs; the ops between GEMMs (softmax, layernorm, GELU, residual adds)
+run in the wider fp16, as in I-BERT-free deployments such as FasterTransformer's int8 mode.
+Integer ids (token ids, positions) keep their integer type. NB: the quantize step that
+turns an fp16 activation into int8 before the next GEMM is folded into that GEMM's read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Final
+
+from perfsim.counting import count_bytes
+from perfsim.ir import FLOAT_DTYPES, OpGraph, OpNode, TensorSpec
+
+if TYPE_CHECKING:
+    from perfsim.hardware.spec import HardwareSpec
+
+PRECISIONS: Final = ("fp32", "fp16", "bf16", "int8", "int4")
+
+
+@dataclass(frozen=True, slots=True)
+class PrecisionPolicy:
+    """Dtypes used for one ``--precision`` value."""
+
+    name: str
+    matrix_input: str  # dtype of gemm / attn_gemm operands, and of the MACs
+    matrix_output: str  # dtype a matrix op writes
+    vector: str  # dtype of every other op's floating-point tensors
+
+
+POLICIES: Final = {
+    "fp32": PrecisionPolicy("fp32", "fp32", "fp32", "fp32"),
+    "fp16": PrecisionPolicy("fp16", "fp16", "fp16", "fp16"),
+    "bf16": PrecisionPolicy("bf16", "bf16", "bf16", "bf16"),
+    "int8": PrecisionPolicy("int8", "int8", "fp16", "fp16"),
+    "int4": PrecisionPolicy("int4", "int4", "fp16", "fp16"),
+}
+
+
+def policy(precision: str) -> PrecisionPolicy:
+    """The policy for a ``--precision`` value; ``KeyError`` for an unknown one."""
+    return POLICIES[precision]
+
+
+def executable_precisions(hw: HardwareSpec) -> tuple[str, ...]:
+    """Precisions whose matrix dtype and vector dtype the hardware both executes.
+
+    Matrix ops whose dtype the matrix engine lacks (fp32 on fp16 tensor cores, or a
+    device without a matrix engine) run on the vector engine when it has that dtype; the
+    engines record this in each op's ``unit``.
+    """
+    vector = hw.compute.vector.flops_per_cycle
+    matrix = hw.compute.matrix.macs_per_cycle if hw.compute.matrix else {}
+    return tuple(
+        name
+        for name, pol in POLICIES.items()
+        if (pol.matrix_input in matrix or pol.matrix_input in vector) and pol.vector in vector
+    )
+
+
+def _retype(tensor: TensorSpec, dtype: str) -> TensorSpec:
+    return tensor.with_dtype(dtype) if tensor.dtype in FLOAT_DTYPES else tensor
+
+
+def retype_op(op: OpNode, pol: PrecisionPolicy) -> OpNode:
+    """One op under a precision policy, with its bytes recounted."""
+    if op.category.is_matrix:
+        inputs = tuple(_retype(t, pol.matrix_input) for t in op.inputs)
+        outputs = tuple(_retype(t, pol.matrix_output) for t in op.outputs)
+    else:
+        inputs = tuple(_retype(t, pol.vector) for t in op.inputs)
+        outputs = tuple(_retype(t, pol.vector) for t in op.outputs)
+    base = op.target.split(".")[1] if op.target.startswith("aten.") else op.target
+    bytes_read, bytes_written = count_bytes(op.category, base, inputs, outputs)
+    return replace(op, inputs=inputs, outputs=outputs, bytes_read=bytes_read,
+                   bytes_written=bytes_written)
+
+
+def apply_precision(graph: OpGraph, precision: str) -> OpGraph:
+    """Retype an fp32-traced graph to ``precision`` per the policy table above.
+
+    FLOPs and MACs do not change; bytes do. The graph's ``meta["precision"]`` records it.
+    """
+    pol = policy(precision)
+    ops = graph.ops if precision == "fp32" else tuple(retype_op(op, pol) for op in graph.ops)
+    return OpGraph(ops, {**graph.meta, "precision": precision})

@@ -1,0 +1,66 @@
+"""Tracing: model config → `OpGraph`. The only package that imports torch."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from perfsim.errors import TraceError
+from perfsim.ir import OpGraph
+from perfsim.trace.build import build_model, count_parameters, example_inputs
+from perfsim.trace.capture import capture, new_recorder
+from perfsim.workload import Workload
+
+__all__ = ["trace_model", "trace_workload"]
+
+TRACE_VERSION = 1  # bump when the recorded graph changes, to invalidate caches
+
+
+def trace_model(model: torch.nn.Module, inputs: dict[str, Any], meta: dict[str, Any] | None = None) -> OpGraph:
+    """Run ``model(**inputs)`` once under the capture mode and return its op graph.
+
+    Args:
+        model: any ``nn.Module``, best on the ``meta`` device.
+        inputs: keyword arguments for its forward.
+        meta: extra metadata to store on the graph.
+    """
+    recorder = new_recorder(model)
+    try:
+        with torch.no_grad(), capture(model, recorder):
+            model(**inputs)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        where = recorder.scopes[-1] or "<model>"
+        raise TraceError(f"tracing failed in module {where!r}: {str(error).splitlines()[0]}") from None
+    return OpGraph(
+        ops=tuple(recorder.ops),
+        meta={
+            **(meta or {}),
+            "params": count_parameters(model),
+            "folded_ops": recorder.folded,
+            "unsupported": dict(recorder.unsupported),
+        },
+    )
+
+
+def trace_workload(workload: Workload) -> OpGraph:
+    """Build the workload's model on meta and trace one inference step in fp32."""
+    if workload.mode != "inference":
+        raise TraceError(f"--mode {workload.mode}: only inference is traced so far")
+    started = time.perf_counter()
+    model = build_model(workload.model)
+    graph = trace_model(
+        model,
+        example_inputs(workload.model, workload.batch, workload.seq),
+        meta={
+            "model": workload.model.name,
+            "config_hash": workload.model.config_hash,
+            "batch": workload.batch,
+            "seq": workload.seq,
+            "mode": workload.mode,
+            "trace_precision": "fp32",
+            "trace_version": TRACE_VERSION,
+        },
+    )
+    return OpGraph(graph.ops, {**graph.meta, "trace_seconds": time.perf_counter() - started})

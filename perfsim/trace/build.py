@@ -1,0 +1,63 @@
+"""Build a real `transformers` model from a config on the ``meta`` device: no weights, no hub."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+import torch
+
+from perfsim.errors import WorkloadError
+from perfsim.workload import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def build_config(spec: ModelSpec) -> Any:
+    """``transformers.AutoConfig.for_model(model_type, **rest)`` with a clear error."""
+    import transformers
+
+    config = dict(spec.config)
+    model_type = config.pop("model_type")
+    config.pop("transformers_version", None)
+    try:
+        return transformers.AutoConfig.for_model(model_type, **config)
+    except (ValueError, KeyError, TypeError) as error:
+        raise WorkloadError(
+            f"{spec.source or spec.name}: model_type: {model_type!r} is not a config "
+            f"transformers knows ({str(error).splitlines()[0][:120]})"
+        ) from None
+
+
+def build_model(spec: ModelSpec) -> torch.nn.Module:
+    """The base encoder (``AutoModel``) of ``spec`` on the meta device, in eval mode."""
+    import transformers
+
+    config = build_config(spec)
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = transformers.AutoModel.from_config(config)
+    except (ValueError, KeyError, TypeError) as error:
+        raise WorkloadError(
+            f"{spec.source or spec.name}: cannot build a {spec.model_type} model "
+            f"({str(error).splitlines()[0][:160]})"
+        ) from None
+    return model.eval()
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Parameters, each shared tensor once (``model.parameters()`` de-duplicates)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def example_inputs(spec: ModelSpec, batch: int, seq: int) -> dict[str, torch.Tensor]:
+    """Token ids on the meta device.
+
+    NB: no attention mask is passed. transformers inspects a mask's values to decide
+    whether it is needed (``.item()``), which meta tensors cannot answer; an unpadded
+    batch needs no mask, so the graph is that of an unpadded batch.
+    """
+    del spec
+    return {"input_ids": torch.zeros(batch, seq, dtype=torch.long, device="meta")}

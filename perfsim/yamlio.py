@@ -1,0 +1,69 @@
+"""Strict YAML reading shared by every loader: duplicate keys are errors, as are non-mappings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from perfsim.errors import SpecError
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise SpecError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level is a mapping; every failure is a one-line `SpecError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(f"{path}: file not found") from None
+    except OSError as error:
+        raise SpecError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except SpecError as error:
+        raise SpecError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "invalid syntax"
+        raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def validation_message(path: Path | str, error: ValidationError) -> str:
+    """First pydantic error as ``file: field.path: what was expected`` on one line."""
+    first = error.errors()[0]
+    location = ""
+    for part in first["loc"]:
+        if isinstance(part, int):
+            location += f"[{part}]"
+        elif isinstance(part, str) and not part.startswith(("function-", "constrained-")):
+            location += f".{part}" if location else part
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif first["type"] == "missing":
+        message = "missing required field"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{path}: {location or '<top level>'}: {message}{suffix}"
