@@ -9,11 +9,12 @@ directory is passed in.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
 from perfsim.ir import OpGraph
-from perfsim.workload import Workload
+from perfsim.workload import ModelSpec, Workload
 
 TRACE_FORMAT = 1  # bump with perfsim.trace.TRACE_VERSION semantics: any change to recorded ops
 
@@ -61,3 +62,22 @@ def get_graph(workload: Workload, *, cache_dir: Path | None = None, use_cache: b
     if use_cache:
         store_graph(workload, graph, cache_dir)
     return graph
+
+
+def model_parameters(spec: ModelSpec, cache_dir: Path | None = None) -> int:
+    """Parameter count of a model (built on meta once, then cached by config hash)."""
+    folder = (cache_dir or default_cache_dir()).parent / "params"
+    path = folder / f"{spec.config_hash}.json"
+    try:
+        return int(json.loads(path.read_text(encoding="utf-8"))["params"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    from perfsim.trace.build import build_model, count_parameters
+
+    params = count_parameters(build_model(spec))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"model": spec.name, "params": params}), encoding="utf-8")
+    except OSError:
+        pass
+    return params

@@ -1,0 +1,5 @@
+"""``python -m perfsim``."""
+
+from perfsim.cli import main
+
+main()

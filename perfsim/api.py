@@ -1,0 +1,120 @@
+"""The library calls the CLI makes, each a few lines over the modules below it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.cache import get_graph, model_parameters
+from perfsim.estimate import Result, estimate
+from perfsim.hardware import available_hardware, resolve_hardware
+from perfsim.hardware.load import load_hardware
+from perfsim.ir import OpGraph
+from perfsim.precision import PRECISIONS
+from perfsim.workload import available_models, load_model_file, load_workload
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def run_estimate(
+    model: str | Path,
+    hw: str | Path,
+    *,
+    batch: int = 1,
+    seq: int = 128,
+    mode: str = "inference",
+    precision: str | None = None,
+    engine: str = "roofline",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> Result:
+    """``perfsim run`` as a call: names or paths in, a costed `Result` out."""
+    hardware = resolve_hardware(hw)
+    hw_source = available_hardware().get(str(hw), hw)
+    workload = load_workload(model, batch=batch, seq=seq, mode=mode, precision=precision)
+    return estimate(workload, hardware, engine=engine, cache_dir=cache_dir,
+                    use_cache=use_cache, hw_source=hw_source)
+
+
+def trace_graph(
+    model: str | Path,
+    *,
+    batch: int = 1,
+    seq: int = 128,
+    mode: str = "inference",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> OpGraph:
+    """The fp32 op graph of a model (cached)."""
+    workload = load_workload(model, batch=batch, seq=seq, mode=mode)
+    graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
+    return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+
+
+def graph_frame(graph: OpGraph) -> pd.DataFrame:
+    """One row per op of a graph, shapes as text."""
+    import pandas as pd
+
+    def shapes(tensors: Any) -> str:
+        return " ".join(f"{t.dtype}{list(t.shape)}" for t in tensors)
+
+    return pd.DataFrame(
+        [
+            {
+                "op": op.name,
+                "category": op.category.value,
+                "aten": op.target,
+                "scope": op.scope,
+                "layer": op.layer,
+                "phase": op.phase,
+                "inputs": shapes(op.inputs),
+                "outputs": shapes(op.outputs),
+                "macs": op.macs,
+                "flops": op.flops,
+                "bytes_read": op.bytes_read,
+                "bytes_written": op.bytes_written,
+            }
+            for op in graph.ops
+        ]
+    )
+
+
+def model_catalog(cache_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Built-in models with their shapes and parameter counts (built once, then cached)."""
+    records = []
+    for name, path in available_models().items():
+        spec = load_model_file(path)
+        records.append(
+            {
+                "name": name,
+                "type": spec.model_type,
+                **spec.shape_summary(),
+                "params": model_parameters(spec, cache_dir),
+                "max_seq": spec.max_seq,
+            }
+        )
+    return records
+
+
+def hardware_catalog() -> list[dict[str, Any]]:
+    """Built-in hardware: peak FLOP/s per precision, farthest-level bandwidth, on-chip bytes."""
+    records = []
+    for name, path in available_hardware().items():
+        spec = load_hardware(path)
+        peaks = {}
+        for precision in PRECISIONS:
+            dtype = "int8" if precision == "int8" else "int4" if precision == "int4" else precision
+            peak = spec.matrix_peak_flops(dtype) or spec.vector_peak_flops(dtype)
+            peaks[f"{precision}_tflops"] = round(peak / 1e12, 2) if peak else "-"
+        records.append(
+            {
+                "name": name,
+                "kind": spec.kind,
+                **peaks,
+                "dram_gbps": round(spec.level_bandwidth(spec.dram) / 1e9, 1),
+                "on_chip_mib": round(spec.on_chip_bytes / 2**20, 1),
+                "native": spec.native_precision,
+            }
+        )
+    return records

@@ -1,0 +1,175 @@
+"""The ``perfsim`` command: parsing and printing only, over the library API.
+
+Bad input ends with one line ``ErrorType: message`` on stderr and exit status 2; an
+internal failure with one line and exit status 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from perfsim.errors import PerfsimError
+from perfsim.precision import PRECISIONS
+from perfsim.workload import MODES
+
+FORMATS = ("table", "json", "csv")
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False, width=max(Console().width, 120))
+
+
+def _scenario_options(func: Any) -> Any:
+    options = [
+        click.option("--model", "-m", "model", required=True,
+                     help="Built-in name (perfsim list models), workload YAML or HF config.json."),
+        click.option("--batch", "-b", type=int, default=1, show_default=True, help="Batch size."),
+        click.option("--seq", "-s", type=int, default=128, show_default=True,
+                     help="Sequence length (tokens)."),
+        click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True),
+        click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache."),
+        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                     help="Graph cache folder [default: ~/.cache/perfsim/graphs]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
+@click.version_option(package_name="perfsim")
+def cli(verbose: bool) -> None:
+    """perfsim: how fast, how much traffic and how much energy would a BERT model take on
+    this hardware — and why."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@cli.command()
+@_scenario_options
+@click.option("--hw", "hw", required=True, help="Hardware YAML file or built-in name (perfsim list hw).")
+@click.option("--precision", "-p", type=click.Choice(PRECISIONS), default=None,
+              help="Weights/activations dtype [default: the hardware's native precision].")
+@click.option("--engine", "-e", default="roofline", show_default=True, help="Cost model.")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
+              help="Write ops.csv, summary.json and report.html here.")
+def run(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None,
+        hw: str, precision: str | None, engine: str, fmt: str, out: Path | None) -> None:
+    """Estimate latency, memory traffic and energy of one model on one device."""
+    from perfsim.api import run_estimate
+
+    result = run_estimate(model, hw, batch=batch, seq=seq, mode=mode, precision=precision,
+                          engine=engine, cache_dir=cache_dir, use_cache=not no_cache)
+    if out is not None:
+        from perfsim.report.files import render_outputs, write_outputs
+
+        write_outputs(render_outputs(result), out)
+    summary = result.summary()
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2))
+    elif fmt == "csv":
+        click.echo(result.to_frame().to_csv(index=False), nl=False)
+    else:
+        from perfsim.report.tables import summary_table
+
+        console = _console()
+        summary_table(summary, console)
+        if out is not None:
+            console.print(f"wrote {out}/ops.csv, summary.json, report.html")
+
+
+@cli.command()
+@_scenario_options
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def trace(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None,
+          fmt: str) -> None:
+    """Dump the traced operator graph (fp32) of a model."""
+    from perfsim.api import trace_graph
+
+    graph = trace_graph(model, batch=batch, seq=seq, mode=mode, cache_dir=cache_dir,
+                        use_cache=not no_cache)
+    if fmt == "json":
+        click.echo(graph.to_json())
+        return
+    from perfsim.api import graph_frame
+
+    frame = graph_frame(graph)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+        return
+    from perfsim.report.tables import records_table
+
+    columns = ["op", "category", "layer", "inputs", "outputs", "flops", "bytes_read", "bytes_written"]
+    console = _console()
+    console.print(records_table(f"{graph.meta.get('model')}: {len(graph)} ops, "
+                                f"{graph.meta.get('folded_ops')} metadata ops folded",
+                                frame[columns].to_dict("records"), columns))
+    if graph.meta.get("unsupported"):
+        console.print(f"unsupported ops: {graph.meta['unsupported']}")
+
+
+@cli.group(name="list")
+def list_() -> None:
+    """List built-in models or hardware."""
+
+
+@list_.command(name="models")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def list_models(fmt: str) -> None:
+    """Built-in models: layers, hidden, heads, FFN size, parameters."""
+    from perfsim.api import model_catalog
+
+    _emit_records("models", model_catalog(), fmt)
+
+
+@list_.command(name="hw")
+@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+def list_hw(fmt: str) -> None:
+    """Built-in hardware: peak FLOP/s per dtype, memory bandwidth, on-chip memory."""
+    from perfsim.api import hardware_catalog
+
+    _emit_records("hardware", hardware_catalog(), fmt)
+
+
+def _emit_records(title: str, records: list[dict[str, Any]], fmt: str) -> None:
+    if fmt == "json":
+        click.echo(json.dumps(records, indent=2))
+        return
+    import pandas as pd
+
+    if fmt == "csv":
+        click.echo(pd.DataFrame(records).to_csv(index=False), nl=False)
+        return
+    from perfsim.report.tables import records_table
+
+    _console().print(records_table(title, records, list(records[0]) if records else []))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the click group and turn errors into one line and an exit status."""
+    try:
+        cli.main(args=argv, prog_name="perfsim", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        click.echo(f"UsageError: {error.format_message()}", err=True)
+        sys.exit(2)
+    except PerfsimError as error:
+        click.echo(f"{type(error).__name__}: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:  # noqa: BLE001 - the one place that turns crashes into a line
+        click.echo(f"InternalError: {type(error).__name__}: {error}", err=True)
+        sys.exit(1)
+    sys.exit(0)

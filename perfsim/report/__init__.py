@@ -1,0 +1,1 @@
+"""Reports: terminal tables, output files and plotly figures."""

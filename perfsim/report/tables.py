@@ -1,0 +1,84 @@
+"""Human-readable tables for the terminal (units formatted here, nowhere else)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from perfsim.units import format_quantity
+
+
+def _count(value: float) -> str:
+    return format_quantity(float(value), "").strip()
+
+
+def summary_table(summary: Mapping[str, Any], console: Console) -> None:
+    """Print a run's headline figures and its per-category breakdown."""
+    title = (
+        f"{summary['model']} on {summary['hw']} — {summary['engine']}, {summary['precision']}, "
+        f"{summary['mode']}, batch {summary['batch']}, seq {summary['seq']}"
+    )
+    head = Table(title=title, show_header=False, box=None, title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    peak = summary["peak_flops_per_s"]
+    achieved = summary["achieved_flops_per_s"]
+    utilization = f" ({achieved / peak:.1%} of {format_quantity(peak, 'FLOP/s')} peak)" if peak else ""
+    head.add_row("latency", format_quantity(summary["latency_s"], "s"))
+    head.add_row("throughput", f"{summary['throughput_samples_per_s']:,.1f} samples/s")
+    head.add_row("FLOPs", format_quantity(summary["flops"], "FLOP"))
+    head.add_row("achieved", format_quantity(achieved, "FLOP/s") + utilization)
+    head.add_row("parameters", _count(summary["params"] or 0))
+    traffic = summary["memory_traffic_bytes"]
+    head.add_row(
+        "memory traffic",
+        ", ".join(f"{name} {format_quantity(value, 'B')}" for name, value in traffic.items()),
+    )
+    energy = summary["energy_breakdown_j"]
+    head.add_row(
+        "energy",
+        format_quantity(summary["energy_j"], "J")
+        + " ("
+        + ", ".join(f"{name} {format_quantity(value, 'J')}" for name, value in energy.items())
+        + ")",
+    )
+    head.add_row("ops", str(summary["n_ops"]))
+    if summary.get("unsupported_ops"):
+        names = ", ".join(f"{k} x{v}" for k, v in summary["unsupported_ops"].items())
+        head.add_row("unsupported", names)
+    if summary.get("matrix_ops_on_vector_engine"):
+        head.add_row("note", f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
+                     f"vector engine (no {summary['precision']} matrix support)")
+    console.print(head)
+    console.print(category_table(summary["by_category"]))
+
+
+def category_table(by_category: Mapping[str, Mapping[str, float]]) -> Table:
+    """Per-category latency, share, FLOPs, bytes, energy and op count."""
+    table = Table(title="by category", title_justify="left")
+    for column in ("category", "latency", "share", "FLOPs", "bytes", "energy", "ops"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for name, row in sorted(by_category.items(), key=lambda item: -item[1]["latency_s"]):
+        table.add_row(
+            name,
+            format_quantity(row["latency_s"], "s"),
+            f"{row['share']:.1%}",
+            format_quantity(row["flops"], "FLOP"),
+            format_quantity(row["bytes"], "B"),
+            format_quantity(row["energy_j"], "J"),
+            str(int(row["n_ops"])),
+        )
+    return table
+
+
+def records_table(title: str, records: list[Mapping[str, Any]], columns: list[str]) -> Table:
+    """A plain table of records (for `perfsim list` and `perfsim trace`)."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for record in records:
+        table.add_row(*(str(record.get(column, "")) for column in columns))
+    return table
