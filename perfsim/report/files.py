@@ -61,6 +61,9 @@ def write_outputs(contents: dict[str, str], out_dir: Path) -> list[Path]:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)
         raise PerfsimError(f"--out: cannot write to {out_dir} ({error.strerror})") from None
+    umask = os.umask(0)
+    os.umask(umask)
     for temporary, final in staged:
+        temporary.chmod(0o666 & ~umask)  # mkstemp makes 0600; give the usual permissions
         temporary.replace(final)
     return [final for _, final in staged]
