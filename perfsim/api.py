@@ -33,8 +33,14 @@ def run_estimate(
     hardware = resolve_hardware(hw)
     hw_source = available_hardware().get(str(hw), hw)
     workload = load_workload(model, batch=batch, seq=seq, mode=mode, precision=precision)
-    return estimate(workload, hardware, engine=engine, cache_dir=cache_dir,
-                    use_cache=use_cache, hw_source=hw_source)
+    return estimate(
+        workload,
+        hardware,
+        engine=engine,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        hw_source=hw_source,
+    )
 
 
 def trace_graph(

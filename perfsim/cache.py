@@ -50,7 +50,9 @@ def store_graph(workload: Workload, graph: OpGraph, cache_dir: Path | None = Non
         return
 
 
-def get_graph(workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True) -> OpGraph:
+def get_graph(
+    workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True
+) -> OpGraph:
     """The fp32 graph of a workload, from the cache or by tracing (imports torch only then)."""
     if use_cache:
         graph = cached_graph(workload, cache_dir)

@@ -28,15 +28,30 @@ def _console() -> Console:
 
 def _scenario_options(func: Any) -> Any:
     options = [
-        click.option("--model", "-m", "model", required=True,
-                     help="Built-in name (perfsim list models), workload YAML or HF config.json."),
+        click.option(
+            "--model",
+            "-m",
+            "model",
+            required=True,
+            help="Built-in name (perfsim list models), workload YAML or HF config.json.",
+        ),
         click.option("--batch", "-b", type=int, default=1, show_default=True, help="Batch size."),
-        click.option("--seq", "-s", type=int, default=128, show_default=True,
-                     help="Sequence length (tokens)."),
+        click.option(
+            "--seq",
+            "-s",
+            type=int,
+            default=128,
+            show_default=True,
+            help="Sequence length (tokens).",
+        ),
         click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True),
         click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache."),
-        click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-                     help="Graph cache folder [default: ~/.cache/perfsim/graphs]."),
+        click.option(
+            "--cache-dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -49,26 +64,63 @@ def _scenario_options(func: Any) -> Any:
 def cli(verbose: bool) -> None:
     """perfsim: how fast, how much traffic and how much energy would a BERT model take on
     this hardware — and why."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 @cli.command()
 @_scenario_options
-@click.option("--hw", "hw", required=True, help="Hardware YAML file or built-in name (perfsim list hw).")
-@click.option("--precision", "-p", type=click.Choice(PRECISIONS), default=None,
-              help="Weights/activations dtype [default: the hardware's native precision].")
+@click.option(
+    "--hw", "hw", required=True, help="Hardware YAML file or built-in name (perfsim list hw)."
+)
+@click.option(
+    "--precision",
+    "-p",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="Weights/activations dtype [default: the hardware's native precision].",
+)
 @click.option("--engine", "-e", default="roofline", show_default=True, help="Cost model.")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--out", "-o", type=click.Path(path_type=Path), default=None,
-              help="Write ops.csv, summary.json and report.html here.")
-def run(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None,
-        hw: str, precision: str | None, engine: str, fmt: str, out: Path | None) -> None:
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write ops.csv, summary.json and report.html here.",
+)
+def run(
+    model: str,
+    batch: int,
+    seq: int,
+    mode: str,
+    no_cache: bool,
+    cache_dir: Path | None,
+    hw: str,
+    precision: str | None,
+    engine: str,
+    fmt: str,
+    out: Path | None,
+) -> None:
     """Estimate latency, memory traffic and energy of one model on one device."""
     from perfsim.api import run_estimate
 
-    result = run_estimate(model, hw, batch=batch, seq=seq, mode=mode, precision=precision,
-                          engine=engine, cache_dir=cache_dir, use_cache=not no_cache)
+    result = run_estimate(
+        model,
+        hw,
+        batch=batch,
+        seq=seq,
+        mode=mode,
+        precision=precision,
+        engine=engine,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+    )
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs
 
@@ -89,14 +141,18 @@ def run(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: 
 
 @cli.command()
 @_scenario_options
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-def trace(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None,
-          fmt: str) -> None:
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+def trace(
+    model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None, fmt: str
+) -> None:
     """Dump the traced operator graph (fp32) of a model."""
     from perfsim.api import trace_graph
 
-    graph = trace_graph(model, batch=batch, seq=seq, mode=mode, cache_dir=cache_dir,
-                        use_cache=not no_cache)
+    graph = trace_graph(
+        model, batch=batch, seq=seq, mode=mode, cache_dir=cache_dir, use_cache=not no_cache
+    )
     if fmt == "json":
         click.echo(graph.to_json())
         return
@@ -108,11 +164,25 @@ def trace(model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir
         return
     from perfsim.report.tables import records_table
 
-    columns = ["op", "category", "layer", "inputs", "outputs", "flops", "bytes_read", "bytes_written"]
+    columns = [
+        "op",
+        "category",
+        "layer",
+        "inputs",
+        "outputs",
+        "flops",
+        "bytes_read",
+        "bytes_written",
+    ]
     console = _console()
-    console.print(records_table(f"{graph.meta.get('model')}: {len(graph)} ops, "
-                                f"{graph.meta.get('folded_ops')} metadata ops folded",
-                                frame[columns].to_dict("records"), columns))
+    console.print(
+        records_table(
+            f"{graph.meta.get('model')}: {len(graph)} ops, "
+            f"{graph.meta.get('folded_ops')} metadata ops folded",
+            frame[columns].to_dict("records"),
+            columns,
+        )
+    )
     if graph.meta.get("unsupported"):
         console.print(f"unsupported ops: {graph.meta['unsupported']}")
 
@@ -123,7 +193,9 @@ def list_() -> None:
 
 
 @list_.command(name="models")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
 def list_models(fmt: str) -> None:
     """Built-in models: layers, hidden, heads, FFN size, parameters."""
     from perfsim.api import model_catalog
@@ -132,7 +204,9 @@ def list_models(fmt: str) -> None:
 
 
 @list_.command(name="hw")
-@click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
 def list_hw(fmt: str) -> None:
     """Built-in hardware: peak FLOP/s per dtype, memory bandwidth, on-chip memory."""
     from perfsim.api import hardware_catalog
@@ -169,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     except PerfsimError as error:
         click.echo(f"{type(error).__name__}: {error}", err=True)
         sys.exit(2)
-    except Exception as error:  # noqa: BLE001 - the one place that turns crashes into a line
+    except Exception as error:
         click.echo(f"InternalError: {type(error).__name__}: {error}", err=True)
         sys.exit(1)
     sys.exit(0)

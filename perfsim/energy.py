@@ -1,12 +1,12 @@
-"""Energy: action counts × per-action energies, plus static power × time (Accelergy's ERT pattern).
+"""Energy: action counts x per-action energies, plus static power x time (Accelergy's ERT pattern).
 
 Engines only count actions (`OpCost.actions`); this module prices them from the
 hardware file's energy table, so every engine's energies are comparable:
 
-- ``mac.<dtype>``: MACs × ``energy.mac[dtype]``;
-- ``vector.<dtype>``: vector FLOPs × ``energy.vector_op[dtype]``;
-- ``<level>.bytes``: bytes served × that level's ``energy_per_byte``;
-- static: ``energy.static_power`` × latency.
+- ``mac.<dtype>``: MACs x ``energy.mac[dtype]``;
+- ``vector.<dtype>``: vector FLOPs x ``energy.vector_op[dtype]``;
+- ``<level>.bytes``: bytes served x that level's ``energy_per_byte``;
+- static: ``energy.static_power`` x latency.
 """
 
 from __future__ import annotations

@@ -85,8 +85,9 @@ def retype_op(op: OpNode, pol: PrecisionPolicy) -> OpNode:
         outputs = tuple(_retype(t, pol.vector) for t in op.outputs)
     base = op.target.split(".")[1] if op.target.startswith("aten.") else op.target
     bytes_read, bytes_written = count_bytes(op.category, base, inputs, outputs)
-    return replace(op, inputs=inputs, outputs=outputs, bytes_read=bytes_read,
-                   bytes_written=bytes_written)
+    return replace(
+        op, inputs=inputs, outputs=outputs, bytes_read=bytes_read, bytes_written=bytes_written
+    )
 
 
 def apply_precision(graph: OpGraph, precision: str) -> OpGraph:

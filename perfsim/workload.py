@@ -25,8 +25,16 @@ MODES: Final = ("inference", "training")
 
 # model_type values whose encoders the tracer is tested on; others are tried as they come
 KNOWN_MODEL_TYPES: Final = (
-    "bert", "roberta", "xlm-roberta", "albert", "distilbert", "electra", "mobilebert",
-    "deberta-v2", "deberta", "camembert",
+    "bert",
+    "roberta",
+    "xlm-roberta",
+    "albert",
+    "distilbert",
+    "electra",
+    "mobilebert",
+    "deberta-v2",
+    "deberta",
+    "camembert",
 )
 # RoBERTa-style models offset position ids by padding_idx + 1
 _POSITION_OFFSET_TYPES: Final = ("roberta", "xlm-roberta", "camembert")
@@ -135,15 +143,19 @@ def load_hf_config(path: Path) -> ModelSpec:
         raise WorkloadError(f"{path}: expected a JSON object at the top level")
     model_type = data.get("model_type")
     if not isinstance(model_type, str):
-        raise WorkloadError(f"{path}: model_type: missing; expected e.g. \"bert\"")
+        raise WorkloadError(f'{path}: model_type: missing; expected e.g. "bert"')
     config = {k: v for k, v in data.items() if k not in {"architectures", "_name_or_path"}}
     positions = data.get("max_position_embeddings", data.get("n_positions"))
     if not isinstance(positions, int) or positions <= 0:
         raise WorkloadError(f"{path}: max_position_embeddings: expected a positive integer")
     if model_type in _POSITION_OFFSET_TYPES:
         positions -= int(data.get("pad_token_id", 1)) + 1
-    return ModelSpec(name=path.stem if path.stem != "config" else path.parent.name or "config",
-                     config=config, max_seq=positions, source=str(path))
+    return ModelSpec(
+        name=path.stem if path.stem != "config" else path.parent.name or "config",
+        config=config,
+        max_seq=positions,
+        source=str(path),
+    )
 
 
 def resolve_model(name_or_path: str | Path) -> ModelSpec:

@@ -37,7 +37,7 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise SpecError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)
     except SpecError as error:
         raise SpecError(f"{path}: {error}") from None
     except yaml.YAMLError as error:

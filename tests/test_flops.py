@@ -77,8 +77,12 @@ def bert_configs(draw: st.DrawFn) -> tuple[ModelSpec, int, int]:
     if config["model_type"] == "distilbert":
         config.update(n_layers=layers, dim=hidden, n_heads=heads, hidden_dim=ffn)
     else:
-        config.update(num_hidden_layers=layers, hidden_size=hidden, num_attention_heads=heads,
-                      intermediate_size=ffn)
+        config.update(
+            num_hidden_layers=layers,
+            hidden_size=hidden,
+            num_attention_heads=heads,
+            intermediate_size=ffn,
+        )
     spec = ModelSpec(name="random", config=config, max_seq=128)
     return spec, draw(st.integers(1, 4)), draw(st.integers(1, 96))
 
@@ -114,7 +118,9 @@ def test_gemm_macs_equal_fvcore_linear(traced, name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = transformers.AutoModel.from_config(build_config(load_workload(name).model)).eval()
-        analysis = fvcore.FlopCountAnalysis(_Outputs(model), (torch.zeros(2, 64, dtype=torch.long),))
+        analysis = fvcore.FlopCountAnalysis(
+            _Outputs(model), (torch.zeros(2, 64, dtype=torch.long),)
+        )
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
         by_operator = analysis.by_operator()

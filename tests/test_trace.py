@@ -58,7 +58,9 @@ def test_attention_shapes(traced) -> None:
 def test_materialized_transpose_is_data_movement(traced) -> None:
     graph = traced("bert-tiny")
     # the context layer's transpose(1, 2) is made contiguous before the output projection
-    clones = [op for op in graph.ops if op.category == Category.DATA_MOVEMENT and "clone" in op.name]
+    clones = [
+        op for op in graph.ops if op.category == Category.DATA_MOVEMENT and "clone" in op.name
+    ]
     assert len(clones) == 2
     assert all(op.bytes_read == op.bytes_written == 128 * 128 * 4 for op in clones)
 
@@ -99,9 +101,10 @@ def test_json_round_trip(traced) -> None:
 
 def test_cached_run_does_not_import_torch(traced, graph_cache) -> None:
     traced("bert-tiny", 1, 16)  # make sure the cache holds it
+    cache = repr(str(graph_cache))
     code = (
         "import sys; from pathlib import Path; import perfsim; "
-        f"r = perfsim.run_estimate('bert-tiny', 'npu', seq=16, cache_dir=Path({str(graph_cache)!r})); "
+        f"r = perfsim.run_estimate('bert-tiny', 'npu', seq=16, cache_dir=Path({cache})); "
         "r.summary(); print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

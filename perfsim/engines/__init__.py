@@ -89,7 +89,9 @@ def get_cost_model(name: str) -> CostModel:
     """An engine by name; `SpecError` naming the choices otherwise."""
     _load_builtins()
     if name not in _REGISTRY:
-        raise SpecError(f"--engine: unknown engine {name!r}; expected one of {', '.join(available())}")
+        raise SpecError(
+            f"--engine: unknown engine {name!r}; expected one of {', '.join(available())}"
+        )
     return _REGISTRY[name]()
 
 

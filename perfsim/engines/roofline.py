@@ -22,7 +22,9 @@ from perfsim.ir import FLOAT_DTYPES, Category, OpNode
 def compute_dtype(op: OpNode) -> str:
     """The dtype an op computes in: its first floating-point (or quantized) input's."""
     for tensor in (*op.inputs, *op.outputs):
-        if tensor.dtype in FLOAT_DTYPES or (op.category.is_matrix and tensor.dtype in ("int8", "int4")):
+        if tensor.dtype in FLOAT_DTYPES or (
+            op.category.is_matrix and tensor.dtype in ("int8", "int4")
+        ):
             return tensor.dtype
     return "fp32"
 
@@ -36,12 +38,17 @@ def _vector_dtype(hw: HardwareSpec, dtype: str) -> str:
     )
 
 
-def _finish(op: OpNode, hw: HardwareSpec, unit: str, dtype: str, compute_s: float,
-            on_matrix: bool, supported: bool = True) -> OpCost:
+def _finish(
+    op: OpNode,
+    hw: HardwareSpec,
+    unit: str,
+    dtype: str,
+    compute_s: float,
+    on_matrix: bool,
+    supported: bool = True,
+) -> OpCost:
     traffic = level_traffic(op, hw, on_matrix)
-    level_s = {
-        level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory
-    }
+    level_s = {level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory}
     memory_s = max(level_s.values())
     terms = {"compute": compute_s, "overhead": hw.op_overhead}
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
@@ -53,10 +60,23 @@ def _finish(op: OpNode, hw: HardwareSpec, unit: str, dtype: str, compute_s: floa
     elif op.flops:
         actions[f"vector.{dtype}"] = float(op.flops)
     return OpCost(
-        op=op.name, category=op.category, unit=unit, dtype=dtype, macs=op.macs, flops=op.flops,
-        bytes_read=op.bytes_read, bytes_written=op.bytes_written, compute_s=compute_s,
-        memory_s=memory_s, overhead_s=hw.op_overhead, latency_s=latency, bound=bound,
-        traffic_bytes=traffic, level_s=level_s, actions=actions, supported=supported,
+        op=op.name,
+        category=op.category,
+        unit=unit,
+        dtype=dtype,
+        macs=op.macs,
+        flops=op.flops,
+        bytes_read=op.bytes_read,
+        bytes_written=op.bytes_written,
+        compute_s=compute_s,
+        memory_s=memory_s,
+        overhead_s=hw.op_overhead,
+        latency_s=latency,
+        bound=bound,
+        traffic_bytes=traffic,
+        level_s=level_s,
+        actions=actions,
+        supported=supported,
     )
 
 
@@ -67,15 +87,20 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     if peak > 0:
         return _finish(op, hw, "matrix", dtype, op.flops / peak, on_matrix=True)
     vector_dtype = _vector_dtype(hw, dtype)
-    return _finish(op, hw, "vector", vector_dtype,
-                   op.flops / hw.vector_peak_flops(vector_dtype), on_matrix=False)
+    return _finish(
+        op,
+        hw,
+        "vector",
+        vector_dtype,
+        op.flops / hw.vector_peak_flops(vector_dtype),
+        on_matrix=False,
+    )
 
 
 def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     """Element-wise, normalization, activation, reduction and data-movement ops."""
     dtype = _vector_dtype(hw, compute_dtype(op))
-    return _finish(op, hw, "vector", dtype, op.flops / hw.vector_peak_flops(dtype),
-                   on_matrix=False)
+    return _finish(op, hw, "vector", dtype, op.flops / hw.vector_peak_flops(dtype), on_matrix=False)
 
 
 def unsupported_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
@@ -89,9 +114,15 @@ FORMULAS: Mapping[Category, Callable[[OpNode, HardwareSpec], OpCost]] = {
     **{
         category: vector_cost
         for category in (
-            Category.SOFTMAX, Category.LAYERNORM, Category.GELU, Category.DROPOUT,
-            Category.ELEMENTWISE, Category.EMBEDDING, Category.REDUCTION,
-            Category.DATA_MOVEMENT, Category.OPTIMIZER,
+            Category.SOFTMAX,
+            Category.LAYERNORM,
+            Category.GELU,
+            Category.DROPOUT,
+            Category.ELEMENTWISE,
+            Category.EMBEDDING,
+            Category.REDUCTION,
+            Category.DATA_MOVEMENT,
+            Category.OPTIMIZER,
         )
     },
 }

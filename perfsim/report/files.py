@@ -20,8 +20,11 @@ def render_outputs(result: Any) -> dict[str, str]:
     summary = result.summary()
     frame = result.to_frame()
     matrix_dtype = next(
-        (dtype for dtype, category in zip(frame["dtype"], frame["category"], strict=True)
-         if category in ("gemm", "attn_gemm")),
+        (
+            dtype
+            for dtype, category in zip(frame["dtype"], frame["category"], strict=True)
+            if category in ("gemm", "attn_gemm")
+        ),
         str(summary["precision"]),
     )
     charts = [category_breakdown(summary), roofline_chart(frame, result.hw, matrix_dtype)]

@@ -66,8 +66,12 @@ def roofline_chart(frame: pd.DataFrame, hw: HardwareSpec, precision_dtype: str) 
     ):
         if peak > 0:
             figure.add_scatter(
-                x=xs, y=np.minimum(peak, xs * bandwidth), mode="lines",
-                name=f"roof: {label}", line={"dash": "dash"}, hoverinfo="skip",
+                x=xs,
+                y=np.minimum(peak, xs * bandwidth),
+                mode="lines",
+                name=f"roof: {label}",
+                line={"dash": "dash"},
+                hoverinfo="skip",
             )
     figure.update_layout(
         title=f"Roofline of {hw.name} ({dram.name} {bandwidth / 1e9:.4g} GB/s)",

@@ -26,7 +26,9 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
     head.add_column()
     peak = summary["peak_flops_per_s"]
     achieved = summary["achieved_flops_per_s"]
-    utilization = f" ({achieved / peak:.1%} of {format_quantity(peak, 'FLOP/s')} peak)" if peak else ""
+    utilization = (
+        f" ({achieved / peak:.1%} of {format_quantity(peak, 'FLOP/s')} peak)" if peak else ""
+    )
     head.add_row("latency", format_quantity(summary["latency_s"], "s"))
     head.add_row("throughput", f"{summary['throughput_samples_per_s']:,.1f} samples/s")
     head.add_row("FLOPs", format_quantity(summary["flops"], "FLOP"))
@@ -50,8 +52,11 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
         names = ", ".join(f"{k} x{v}" for k, v in summary["unsupported_ops"].items())
         head.add_row("unsupported", names)
     if summary.get("matrix_ops_on_vector_engine"):
-        head.add_row("note", f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
-                     f"vector engine (no {summary['precision']} matrix support)")
+        head.add_row(
+            "note",
+            f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
+            f"vector engine (no {summary['precision']} matrix support)",
+        )
     console.print(head)
     console.print(category_table(summary["by_category"]))
 

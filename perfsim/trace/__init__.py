@@ -18,7 +18,9 @@ __all__ = ["trace_model", "trace_workload"]
 TRACE_VERSION = 1  # bump when the recorded graph changes, to invalidate caches
 
 
-def trace_model(model: torch.nn.Module, inputs: dict[str, Any], meta: dict[str, Any] | None = None) -> OpGraph:
+def trace_model(
+    model: torch.nn.Module, inputs: dict[str, Any], meta: dict[str, Any] | None = None
+) -> OpGraph:
     """Run ``model(**inputs)`` once under the capture mode and return its op graph.
 
     Args:
@@ -32,7 +34,9 @@ def trace_model(model: torch.nn.Module, inputs: dict[str, Any], meta: dict[str, 
             model(**inputs)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         where = recorder.scopes[-1] or "<model>"
-        raise TraceError(f"tracing failed in module {where!r}: {str(error).splitlines()[0]}") from None
+        raise TraceError(
+            f"tracing failed in module {where!r}: {str(error).splitlines()[0]}"
+        ) from None
     return OpGraph(
         ops=tuple(recorder.ops),
         meta={

@@ -75,7 +75,10 @@ class _Recorder:
         if role is None:
             role = "activation" if tensor.is_floating_point() else "index"
         return TensorSpec(
-            tuple(int(s) for s in tensor.shape), dtype_name(tensor.dtype), _stored_numel(tensor), role
+            tuple(int(s) for s in tensor.shape),
+            dtype_name(tensor.dtype),
+            _stored_numel(tensor),
+            role,
         )
 
     def record(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
@@ -168,8 +171,6 @@ def layer_stack_modules(model: torch.nn.Module) -> frozenset[int]:
         if isinstance(module, torch.nn.ModuleList) and len(module) > len(best):
             best = list(module)
     return frozenset(id(m) for m in best)
-
-
 
 
 @contextmanager
