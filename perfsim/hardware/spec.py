@@ -11,9 +11,17 @@ Peak figures are per unit per cycle, so a datasheet's TFLOP/s can be checked by 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationInfo,
+    model_validator,
+)
 
 from perfsim.units import parse_quantity
 
@@ -23,7 +31,15 @@ Precision = Literal["fp32", "fp16", "bf16", "int8", "int4"]
 
 
 def _quantity(dimension: str) -> BeforeValidator:
-    return BeforeValidator(lambda value: parse_quantity(value, dimension))
+    """Parse a unit string; a bare number passes only as already-SI data (``from_si``)."""
+
+    def parse(value: Any, info: ValidationInfo) -> float:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if is_number and info.context and info.context.get("si"):
+            return float(value)
+        return parse_quantity(value, dimension)
+
+    return BeforeValidator(parse)
 
 
 Bytes = Annotated[float, _quantity("bytes"), Field(gt=0)]
@@ -161,6 +177,11 @@ class HardwareSpec(_Frozen):
                 f"supported {list(self.supported_precisions())}"
             )
         return self
+
+    @classmethod
+    def from_si(cls, data: dict[str, Any]) -> HardwareSpec:
+        """Validate SI-float data, e.g. an edited ``spec.model_dump()``."""
+        return cls.model_validate(data, context={"si": True})
 
     # ---- derived figures (SI) -------------------------------------------------------
     def matrix_peak_flops(self, dtype: str) -> float:

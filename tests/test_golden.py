@@ -1,0 +1,45 @@
+"""A golden per-op frame: bert-tiny, batch 1, seq 128, on the shipped NPU (bf16, roofline).
+
+Any change in tracing, counting, precision or the roofline shows up here as a diff. After an
+intended change, regenerate with::
+
+    python -c "from tests.test_golden import golden_frame, GOLDEN; golden_frame().to_csv(GOLDEN, index=False)"
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+import perfsim
+from tests.conftest import HWCONFIGS
+
+GOLDEN = Path(__file__).resolve().parent / "golden" / "bert_tiny_npu.csv"
+COLUMNS = [
+    "op",
+    "category",
+    "layer",
+    "macs",
+    "flops",
+    "bytes_read",
+    "bytes_written",
+    "vmem_bytes",
+    "hbm_bytes",
+    "compute_s",
+    "latency_s",
+    "bound",
+    "energy_j",
+]
+
+
+def golden_frame(cache_dir: Path | None = None) -> pd.DataFrame:
+    hw = perfsim.load_hardware(HWCONFIGS / "npu.yaml")
+    result = perfsim.estimate(perfsim.load_workload("bert-tiny"), hw, cache_dir=cache_dir)
+    return result.to_frame()[COLUMNS]
+
+
+def test_bert_tiny_npu_matches_golden(graph_cache) -> None:
+    expected = pd.read_csv(GOLDEN)
+    actual = pd.read_csv(pd.io.common.StringIO(golden_frame(graph_cache).to_csv(index=False)))
+    pd.testing.assert_frame_equal(actual, expected, rtol=1e-9, check_dtype=False)
