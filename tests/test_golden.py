@@ -3,7 +3,7 @@
 Any change in tracing, counting, precision or the roofline shows up here as a diff. After an
 intended change, regenerate with::
 
-    python -c "from tests.test_golden import golden_frame, GOLDEN; golden_frame().to_csv(GOLDEN, index=False)"
+    python -m tests.test_golden
 """
 
 from __future__ import annotations
@@ -43,3 +43,7 @@ def test_bert_tiny_npu_matches_golden(graph_cache) -> None:
     expected = pd.read_csv(GOLDEN)
     actual = pd.read_csv(pd.io.common.StringIO(golden_frame(graph_cache).to_csv(index=False)))
     pd.testing.assert_frame_equal(actual, expected, rtol=1e-9, check_dtype=False)
+
+
+if __name__ == "__main__":
+    golden_frame().to_csv(GOLDEN, index=False)
