@@ -11,14 +11,14 @@ from pydantic import ValidationError
 from perfsim.errors import SpecError
 
 
-class _StrictLoader(yaml.SafeLoader):
+class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
     """SafeLoader that rejects a key given twice in one mapping."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=deep)
         if key in seen:
             raise SpecError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
         seen.add(key)

@@ -189,7 +189,7 @@ class HardwareSpec(_Frozen):
         matrix = self.compute.matrix
         if matrix is None or dtype not in matrix.macs_per_cycle:
             return 0.0
-        return 2.0 * matrix.macs_per_cycle[dtype] * self.compute.units * self.compute.clock  # type: ignore[index]
+        return 2.0 * matrix.macs_per_cycle[dtype] * self.compute.units * self.compute.clock
 
     def vector_peak_flops(self, dtype: str) -> float:
         """Peak vector FLOP/s at ``dtype``, 0 if unsupported."""

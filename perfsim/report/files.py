@@ -56,10 +56,10 @@ def write_outputs(contents: dict[str, str], out_dir: Path) -> list[Path]:
     staged: list[tuple[Path, Path]] = []
     try:
         for name, text in contents.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            handle, temporary_name = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+            staged.append((Path(temporary_name), out_dir / name))
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
                 stream.write(text)
-            staged.append((Path(temporary), out_dir / name))
     except OSError as error:
         for temporary, _ in staged:
             temporary.unlink(missing_ok=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -79,7 +79,7 @@ def category_table(by_category: Mapping[str, Mapping[str, float]]) -> Table:
     return table
 
 
-def records_table(title: str, records: list[Mapping[str, Any]], columns: list[str]) -> Table:
+def records_table(title: str, records: Sequence[Mapping[str, Any]], columns: list[str]) -> Table:
     """A plain table of records (for `perfsim list` and `perfsim trace`)."""
     table = Table(title=title, title_justify="left")
     for column in columns:

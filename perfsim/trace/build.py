@@ -38,13 +38,14 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = transformers.AutoModel.from_config(config)
+            model = transformers.AutoModel.from_config(config)  # type: ignore[no-untyped-call]
     except (ValueError, KeyError, TypeError) as error:
         raise WorkloadError(
             f"{spec.source or spec.name}: cannot build a {spec.model_type} model "
             f"({str(error).splitlines()[0][:160]})"
         ) from None
-    return model.eval()
+    module: torch.nn.Module = model.eval()
+    return module
 
 
 def count_parameters(model: torch.nn.Module) -> int:

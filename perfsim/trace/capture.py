@@ -71,7 +71,7 @@ class _Recorder:
     role: WeakIdKeyDictionary = field(default_factory=WeakIdKeyDictionary)
 
     def spec(self, tensor: torch.Tensor) -> TensorSpec:
-        role = self.role.get(tensor)
+        role = self.role.get(tensor)  # type: ignore[no-untyped-call]
         if role is None:
             role = "activation" if tensor.is_floating_point() else "index"
         return TensorSpec(
@@ -142,9 +142,9 @@ def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return result
 
 
-class _CaptureMode(TorchDispatchMode):
+class _CaptureMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
     def __init__(self, recorder: _Recorder) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.recorder = recorder
 
     def __torch_dispatch__(
