@@ -98,7 +98,13 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
 
 
 def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
-    """Element-wise, normalization, activation, reduction and data-movement ops."""
+    """Element-wise, normalization, activation, reduction and data-movement ops.
+
+    An op that computes nothing (a copy, a lookup) only moves bytes, so it needs no
+    vector-engine support for its dtype.
+    """
+    if op.flops == 0:
+        return _finish(op, hw, "vector", compute_dtype(op), 0.0, on_matrix=False)
     dtype = _vector_dtype(hw, compute_dtype(op))
     return _finish(op, hw, "vector", dtype, op.flops / hw.vector_peak_flops(dtype), on_matrix=False)
 
