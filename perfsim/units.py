@@ -10,22 +10,43 @@ from __future__ import annotations
 import re
 from typing import Final
 
-_DECIMAL: Final = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
-_BINARY: Final = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
-_SMALL: Final = {"": 1.0, "m": 1e-3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
+_DECIMAL: Final = {
+    "": 1.0,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+}
+_BINARY: Final = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50}
+# micro: "u", the micro sign (U+00B5) and the Greek mu (U+03BC) people also type
+_SMALL: Final = {
+    "": 1.0,
+    "m": 1e-3,
+    "u": 1e-6,
+    "\u00b5": 1e-6,
+    "\u03bc": 1e-6,
+    "n": 1e-9,
+    "p": 1e-12,
+    "f": 1e-15,
+}
 
 # dimension -> (unit symbol, allowed prefixes)
 _UNITS: Final[dict[str, tuple[str, dict[str, float]]]] = {
     "bytes": ("B", {**_DECIMAL, **_BINARY}),
     "bandwidth": ("B/s", {**_DECIMAL, **_BINARY}),
     "frequency": ("Hz", _DECIMAL),
-    "time": ("s", _SMALL),
+    "time": ("s", {**_SMALL, "k": 1e3}),
     "energy": ("J", {**_SMALL, **_DECIMAL}),
     "power": ("W", {**_SMALL, **_DECIMAL}),
     "length": ("m", _SMALL),
 }
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ/]*)\s*$")
+_QUANTITY = re.compile(
+    r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z\u00b5\u03bc/]*)\s*$"
+)
 
 EXAMPLES: Final = {
     "bytes": "'40 MiB'",
@@ -73,6 +94,8 @@ def format_quantity(value: float, unit: str, *, binary: bool = False) -> str:
         return f"0 {unit}"
     base = 1024.0 if binary else 1000.0
     big = ["", "Ki", "Mi", "Gi", "Ti", "Pi"] if binary else ["", "k", "M", "G", "T", "P", "E"]
+    if unit == "s":
+        big = [""]  # 2000 s, not "2 ks"
     small = ["", "m", "µ", "n", "p", "f"]
     magnitude = abs(value)
     if magnitude >= 1:

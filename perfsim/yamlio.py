@@ -11,21 +11,25 @@ from pydantic import ValidationError
 from perfsim.errors import SpecError
 
 
-class _StrictLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """SafeLoader that rejects a key given twice in one mapping."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise SpecError(f"duplicate key {key!r} at line {key_node.start_mark.line + 1}")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+def _duplicate_key(node: yaml.Node, path: str = "") -> str | None:
+    """``key.path: duplicate key at line N`` for the first key given twice, else None."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            where = f"{path}.{key}" if path else str(key)
+            if key in seen:
+                return f"{where}: duplicate key at line {key_node.start_mark.line + 1}"
+            seen.add(key)
+            found = _duplicate_key(value_node, where)
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found = _duplicate_key(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
@@ -37,9 +41,11 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise SpecError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)
-    except SpecError as error:
-        raise SpecError(f"{path}: {error}") from None
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        duplicate = _duplicate_key(root) if root is not None else None
+        if duplicate:
+            raise SpecError(f"{path}: {duplicate}")
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

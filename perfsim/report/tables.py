@@ -82,8 +82,10 @@ def category_table(by_category: Mapping[str, Mapping[str, float]]) -> Table:
 def records_table(title: str, records: Sequence[Mapping[str, Any]], columns: list[str]) -> Table:
     """A plain table of records (for `perfsim list` and `perfsim trace`)."""
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
+    for index, column in enumerate(columns):
+        # the first column names things: never wrap or cut it, even in a narrow pipe
+        widest = max((len(str(record.get(column, ""))) for record in records), default=0)
+        table.add_column(column, no_wrap=index == 0, min_width=widest if index == 0 else None)
     for record in records:
         table.add_row(*(str(record.get(column, "")) for column in columns))
     return table

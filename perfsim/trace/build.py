@@ -45,7 +45,16 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
             f"({str(error).splitlines()[0][:160]})"
         ) from None
     module: torch.nn.Module = model.eval()
+    # NB: some models (DeBERTa-v2) check whether input_ids hold padding to warn about a
+    # missing mask; reading token values is impossible on meta tensors, and the warning
+    # says nothing about cost, so it is switched off on this instance only.
+    if hasattr(module, "warn_if_padding_and_no_attention_mask"):
+        module.warn_if_padding_and_no_attention_mask = _no_padding_check  # type: ignore[method-assign]
     return module
+
+
+def _no_padding_check(*_: Any, **__: Any) -> None:
+    return None
 
 
 def count_parameters(model: torch.nn.Module) -> int:
