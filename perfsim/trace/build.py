@@ -49,7 +49,7 @@ def build_model(spec: ModelSpec) -> torch.nn.Module:
     # missing mask; reading token values is impossible on meta tensors, and the warning
     # says nothing about cost, so it is switched off on this instance only.
     if hasattr(module, "warn_if_padding_and_no_attention_mask"):
-        module.warn_if_padding_and_no_attention_mask = _no_padding_check  # type: ignore[method-assign,assignment]
+        module.warn_if_padding_and_no_attention_mask = _no_padding_check  # type: ignore[assignment]
     return module
 
 
