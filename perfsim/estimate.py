@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfsim.cache import get_graph
-from perfsim.energy import with_energy
+from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
@@ -185,7 +185,8 @@ def check_precision(hw: HardwareSpec, precision: str, source: str | Path | None 
 def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -> Result:
     """Cost an already-typed graph (see `perfsim.precision.apply_precision`)."""
     model = get_cost_model(engine)
-    costs = tuple(with_energy(model.op_cost(op, hw), hw) for op in graph.ops)
+    prices = energy_prices(hw)
+    costs = tuple(with_energy(model.op_cost(op, hw), prices) for op in graph.ops)
     return Result(graph=graph, hw=hw, engine=engine, costs=costs)
 
 

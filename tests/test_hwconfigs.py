@@ -207,9 +207,9 @@ BAD_FILES = [
         id="missing-clock",
     ),
     pytest.param(
-        _edit(lambda d: d["memory"][1].pop("energy_per_byte")),
-        ["memory[1].energy_per_byte", "missing"],
-        id="missing-energy-per-byte",
+        _edit(lambda d: d["memory"][1].update(energy_per_byte="-3 pJ")),
+        ["memory[1].energy_per_byte", "greater than or equal to 0"],
+        id="negative-energy-per-byte",
     ),
     pytest.param(
         _replace('clock: "1050 MHz"', "clock: 1050"),
@@ -252,8 +252,9 @@ BAD_FILES = [
         id="missing-version",
     ),
     pytest.param(
-        _edit(lambda d: d["energy"]["mac"].pop("int8")),
-        ["energy.mac", "int8"],
+        # fp8 has no default MAC energy (Horowitz has no fp8 figure), so the file must give it
+        _edit(lambda d: d["compute"]["matrix"]["macs_per_cycle"].update(fp8=16384)),
+        ["energy.mac needs an entry for matrix dtype fp8"],
         id="energy-mac-missing-dtype",
     ),
     pytest.param(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsim.energy import with_energy
+from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import available, get_cost_model
 from perfsim.estimate import estimate_graph
 from perfsim.hardware.spec import HardwareSpec
@@ -132,7 +132,7 @@ def test_more_capacity_never_more_traffic(engine: str, op: OpNode, factor: float
 @given(op=ops)
 def test_energy_never_negative_and_traffic_at_least_compulsory(engine: str, op: OpNode) -> None:
     hw = fp16_device()
-    result = with_energy(get_cost_model(engine).op_cost(op, hw), hw)
+    result = with_energy(get_cost_model(engine).op_cost(op, hw), energy_prices(hw))
     assert result.energy_j >= 0
     assert all(value >= 0 for value in result.energy_breakdown_j.values())
     assert all(value >= op.bytes_total for value in result.traffic_bytes.values())

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from perfsim.energy import with_energy
+from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import available, get_cost_model
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpNode, TensorSpec
@@ -96,7 +96,7 @@ def vector_add(elements: int) -> OpNode:
 
 
 def cost(op: OpNode, hw: HardwareSpec):
-    return with_energy(get_cost_model("roofline").op_cost(op, hw), hw)
+    return with_energy(get_cost_model("roofline").op_cost(op, hw), energy_prices(hw))
 
 
 def test_small_gemm_is_compute_bound() -> None:

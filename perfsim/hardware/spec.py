@@ -124,15 +124,19 @@ class MemoryLevel(_Frozen):
     bandwidth: Bandwidth
     latency: Seconds = 0.0
     per_unit: bool = False
-    energy_per_byte: Joules
+    energy_per_byte: Joules | None = None  # None: perfsim.energy_defaults by capacity and node
 
 
 class EnergyTable(_Frozen):
-    """Per-action energies (joules) and static power (watts)."""
+    """Per-action energies (joules) and static power (watts).
 
-    mac: dict[Dtype, Joules]
-    vector_op: dict[Dtype, Joules]
-    static_power: Watts
+    Every entry is optional: what a file leaves out comes from the default table
+    (`perfsim.energy_defaults`, Horowitz ISSCC 2014) scaled to ``technology_node``.
+    """
+
+    mac: dict[Dtype, Joules] = Field(default_factory=dict)
+    vector_op: dict[Dtype, Joules] = Field(default_factory=dict)
+    static_power: Watts = 0.0
 
 
 class Interconnect(_Frozen):
@@ -156,7 +160,7 @@ class HardwareSpec(_Frozen):
     op_overhead: Seconds = 0.0
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
-    energy: EnergyTable
+    energy: EnergyTable = Field(default_factory=EnergyTable)
     interconnect: Interconnect | None = None
 
     @model_validator(mode="after")
@@ -164,13 +168,17 @@ class HardwareSpec(_Frozen):
         names = [level.name for level in self.memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
+        from perfsim.energy_defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
+
         matrix = self.compute.matrix
         for dtype in matrix.macs_per_cycle if matrix else ():
-            if dtype not in self.energy.mac:
-                raise ValueError(f"energy.mac has no entry for matrix dtype {dtype}")
+            if dtype not in self.energy.mac and dtype not in MAC_ENERGY_45NM_J:
+                raise ValueError(f"energy.mac needs an entry for matrix dtype {dtype} (no default)")
         for dtype in self.compute.vector.flops_per_cycle:
-            if dtype not in self.energy.vector_op:
-                raise ValueError(f"energy.vector_op has no entry for vector dtype {dtype}")
+            if dtype not in self.energy.vector_op and dtype not in VECTOR_OP_ENERGY_45NM_J:
+                raise ValueError(
+                    f"energy.vector_op needs an entry for vector dtype {dtype} (no default)"
+                )
         if self.native_precision not in self.supported_precisions():
             raise ValueError(
                 f"native_precision {self.native_precision} is not executable: "
