@@ -42,9 +42,9 @@ def energy_prices(hw: HardwareSpec) -> EnergyPrices:
     """The file's energies over the node-scaled defaults."""
     scale = energy_scale(hw.technology_node)
     mac = {dtype: value * scale for dtype, value in MAC_ENERGY_45NM_J.items()}
-    mac.update(hw.energy.mac)
+    mac.update({str(dtype): value for dtype, value in hw.energy.mac.items()})
     vector = {dtype: value * scale for dtype, value in VECTOR_OP_ENERGY_45NM_J.items()}
-    vector.update(hw.energy.vector_op)
+    vector.update({str(dtype): value for dtype, value in hw.energy.vector_op.items()})
     levels = {}
     for index, level in enumerate(hw.memory):
         if level.energy_per_byte is not None:
