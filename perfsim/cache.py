@@ -54,6 +54,10 @@ def get_graph(
     workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True
 ) -> OpGraph:
     """The fp32 graph of a workload, from the cache or by tracing (imports torch only then)."""
+    from perfsim.layers import LAYER_LIST, layer_graph
+
+    if workload.model.model_type == LAYER_LIST:  # layer lists need no tracing
+        return layer_graph(workload.model.name, workload.model.config["layers"], workload.batch)
     if use_cache:
         graph = cached_graph(workload, cache_dir)
         if graph is not None:

@@ -125,6 +125,26 @@ class Result:
             "matrix_ops_on_vector_engine": sum(
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
+            **self._cycle_summary(),
+        }
+
+    def _cycle_summary(self) -> dict[str, Any]:
+        """Cycle-engine totals: cycles, stalls, utilization of the matrix units."""
+        if not any("total_cycles" in cost.details for cost in self.costs):
+            return {}
+        total = sum(cost.details.get("total_cycles", 0.0) for cost in self.costs)
+        stalls = sum(cost.details.get("stall_cycles", 0.0) for cost in self.costs)
+        matrix = [
+            c for c in self.costs if c.category.is_matrix and "overall_utilization" in c.details
+        ]
+        matrix_cycles = sum(c.details["total_cycles"] for c in matrix)
+        weighted = sum(c.details["overall_utilization"] * c.details["total_cycles"] for c in matrix)
+        return {
+            "cycles": {
+                "total_cycles": total,
+                "stall_cycles": stalls,
+                "matrix_utilization": weighted / matrix_cycles if matrix_cycles else 0.0,
+            }
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -160,6 +180,7 @@ class Result:
                 row[f"{name}_s"] = value
             for name, value in cost.energy_breakdown_j.items():
                 row[f"energy_{name}_j"] = value
+            row.update(cost.details)
             rows.append(row)
         return pd.DataFrame(rows)
 

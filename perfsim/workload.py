@@ -167,12 +167,23 @@ def resolve_model(name_or_path: str | Path) -> ModelSpec:
     path = Path(text)
     if path.suffix == ".json":
         return load_hf_config(path)
+    if path.suffix == ".csv":
+        from perfsim.layers import layer_config
+
+        return ModelSpec(
+            name=path.stem,
+            config=layer_config(path),
+            max_seq=2**31 - 1,
+            source=str(path),
+            description="SCALE-Sim topology",
+        )
     if path.suffix in {".yaml", ".yml"}:
         return load_model_file(path)
     close = difflib.get_close_matches(text, list(builtins), n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise WorkloadError(
-        f"--model: unknown model {text!r}{hint} (see `perfsim list models`, or give a config.json)"
+        f"--model: unknown model {text!r}{hint} (see `perfsim list models`, "
+        "or give a config.json or a SCALE-Sim topology .csv)"
     )
 
 

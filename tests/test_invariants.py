@@ -124,7 +124,10 @@ def test_more_capacity_never_more_traffic(engine: str, op: OpNode, factor: float
         model.op_cost(op, bigger).traffic_bytes["dram"]
         <= model.op_cost(op, base).traffic_bytes["dram"]
     )
-    assert latency(engine, op, bigger) <= latency(engine, op, base) * (1 + 1e-12)
+    if engine == "roofline":
+        # NB: not for the cycle engine: like SCALE-Sim, it fetches a whole half-buffer
+        # before the first fold, so a bigger buffer may start later (less traffic, more fill)
+        assert latency(engine, op, bigger) <= latency(engine, op, base) * (1 + 1e-12)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -162,3 +165,19 @@ def test_totals_equal_sum_of_rows_and_are_deterministic(traced, engine, precisio
 
 def test_device_fixture_is_unchanged() -> None:
     assert DEVICE["memory"][0]["capacity"] == "1 MiB"  # device() must never mutate the base
+
+
+@settings(max_examples=80, deadline=None)
+@given(op=ops, bandwidth=factors, clock=factors, capacity=factors)
+def test_cycle_latency_never_below_roofline(
+    op: OpNode, bandwidth: float, clock: float, capacity: float
+) -> None:
+    hw = fp16_device(
+        memory__1__bandwidth=f"{10e9 * bandwidth} B/s",
+        compute__clock=f"{1e9 * clock} Hz",
+        memory__0__capacity=f"{64 * 1024 * capacity} B",
+    )
+    cycle = get_cost_model("cycle").op_cost(op, hw)
+    roofline = get_cost_model("roofline").op_cost(op, hw)
+    assert cycle.latency_s >= roofline.latency_s * (1 - 1e-9)
+    assert cycle.compute_s >= roofline.compute_s * (1 - 1e-9)

@@ -47,6 +47,7 @@ class OpCost:
     supported: bool = True
     energy_j: float = 0.0
     energy_breakdown_j: Mapping[str, float] = field(default_factory=dict)
+    details: Mapping[str, float] = field(default_factory=dict)  # engine-specific, e.g. cycles
 
 
 class CostModel(Protocol):
@@ -60,7 +61,7 @@ class CostModel(Protocol):
 
 
 _REGISTRY: dict[str, Callable[[], CostModel]] = {}
-_BUILTIN_MODULES = ("perfsim.engines.roofline",)
+_BUILTIN_MODULES = ("perfsim.engines.roofline", "perfsim.engines.cycle.engine")
 
 
 def register(name: str) -> Callable[[type], type]:

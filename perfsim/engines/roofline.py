@@ -47,7 +47,7 @@ def _finish(
     on_matrix: bool,
     supported: bool = True,
 ) -> OpCost:
-    traffic = level_traffic(op, hw, on_matrix)
+    traffic = level_traffic(op, hw)
     level_s = {level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory}
     memory_s = max(level_s.values())
     terms = {"compute": compute_s, "overhead": hw.op_overhead}

@@ -1,13 +1,15 @@
-"""How many bytes each memory level serves for an op, given the capacities below it.
+"""How many bytes each memory level serves for an op, given the capacities in front of it.
 
-Matrix ops are tiled: an output tile of ``tm x tn`` elements needs a ``tm x k`` panel of A
-and a ``k x tn`` panel of B, so A is read ``ceil(n / tn)`` times and B ``ceil(m / tm)``
-times, and C is written once. The nearest level serves the matrix engine, whose tile is
-its own (a systolic array's rows x cols, a tensor core's register tile); every farther
-level serves the refills of the level in front of it, whose tile is the largest that fits
-its capacity: three ``t x t`` blocks (Lam, Rothberg & Wolf, ASPLOS 1991), unless the
-whole problem, or the smaller operand, fits and is then read once. Traffic never drops
-below the compulsory bytes. Vector ops stream: every level serves their compulsory bytes.
+This is the roofline's *lower bound* on traffic, so that no schedule (and no engine) can
+beat it. The nearest level serves at least the compulsory bytes: the roofline assumes the
+matrix engine's operand registers catch all reuse (the cycle engine charges the real
+re-reads of its tiles and folds). Every farther level serves the refills of the level in
+front of it, whose capacity S bounds reuse: unless the whole problem, or its smaller
+operand, fits (then everything is read once), a GEMM moves at least ``2 m n k / sqrt(S)``
+words (Smith & van de Geijn, "A Tight I/O Lower Bound for Matrix Multiplication", 2019;
+after Hong & Kung 1981), i.e. the traffic of square ``t x t`` output tiles with
+``t = sqrt(S)``: A is read ``ceil(n / t)`` times, B ``ceil(m / t)`` times, C written once.
+Vector ops stream: every level serves their compulsory bytes.
 
 NB: each op starts and ends in the farthest level (unfused kernels, as in eager PyTorch,
 the setting "Demystifying BERT" measured); residency across ops is a fusion what-if.
@@ -48,7 +50,7 @@ def capacity_matrix_bytes(op: OpNode, capacity_bytes: float) -> float:
     a, b_op, c, element = _operand_bytes(op)
     if a + b_op + c <= capacity_bytes or min(a, b_op) <= capacity_bytes / 2:
         return float(op.bytes_total)
-    side = max(1, int(math.sqrt(capacity_bytes / (3 * max(element, 0.5)))))
+    side = max(1, int(math.sqrt(capacity_bytes / max(element, 0.5))))
     return tiled_matrix_bytes(op, side, side)
 
 
@@ -57,7 +59,7 @@ def instance_capacity(level: MemoryLevel) -> float:
     return level.capacity
 
 
-def level_traffic(op: OpNode, hw: HardwareSpec, on_matrix_engine: bool) -> dict[str, float]:
+def level_traffic(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
     """Bytes served by each memory level (nearest first) for one op."""
     compulsory = float(op.bytes_total)
     if not (op.category.is_matrix and "m" in op.dims):
@@ -65,12 +67,7 @@ def level_traffic(op: OpNode, hw: HardwareSpec, on_matrix_engine: bool) -> dict[
     traffic: dict[str, float] = {}
     for index, level in enumerate(hw.memory):
         if index == 0:
-            matrix = hw.compute.matrix
-            if on_matrix_engine and matrix is not None:
-                tile_m, tile_n = matrix.output_tile
-                traffic[level.name] = tiled_matrix_bytes(op, tile_m, tile_n)
-            else:  # NB: vector-engine GEMMs are assumed register-blocked well enough
-                traffic[level.name] = compulsory
+            traffic[level.name] = compulsory
         else:
             front = hw.memory[index - 1]
             traffic[level.name] = capacity_matrix_bytes(op, instance_capacity(front))

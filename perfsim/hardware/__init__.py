@@ -3,6 +3,7 @@
 from perfsim.hardware.load import available_hardware, load_hardware, resolve_hardware
 from perfsim.hardware.spec import (
     DTYPES,
+    Buffers,
     ComputeSpec,
     EnergyTable,
     HardwareSpec,
@@ -14,6 +15,7 @@ from perfsim.hardware.spec import (
 
 __all__ = [
     "DTYPES",
+    "Buffers",
     "ComputeSpec",
     "EnergyTable",
     "HardwareSpec",

@@ -42,11 +42,15 @@ def resolve_hardware(name_or_path: str | Path) -> HardwareSpec:
     if text in builtins:
         return load_hardware(builtins[text])
     path = Path(text)
+    if path.suffix == ".cfg":
+        from perfsim.hardware.scalesim import load_scalesim_config
+
+        return load_scalesim_config(path)
     if path.suffix in {".yaml", ".yml"} or path.exists():
         return load_hardware(path)
     close = difflib.get_close_matches(text, list(builtins), n=3)
     hint = f"; did you mean {', '.join(close)}?" if close else ""
     raise SpecError(
         f"--hw: unknown hardware {text!r}{hint} (built-in: {', '.join(builtins)}; "
-        "or give a .yaml file)"
+        "or give a .yaml file or a SCALE-Sim .cfg)"
     )

@@ -56,6 +56,18 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Buffers(_Frozen):
+    """On-chip operand buffers of one systolic array (SCALE-Sim's ifmap/filter/ofmap SRAMs).
+
+    They are carved out of the nearest memory level; without them the cycle engine splits
+    that level's per-array share in three.
+    """
+
+    ifmap: Bytes
+    filter: Bytes
+    ofmap: Bytes
+
+
 class MatrixEngine(_Frozen):
     """A matrix unit per compute unit: a systolic array, tensor cores, or SIMD/AMX GEMM.
 
@@ -70,6 +82,7 @@ class MatrixEngine(_Frozen):
     dataflow: Literal["os", "ws", "is"] | None = None
     tile: tuple[PositiveInt, PositiveInt] | None = None
     macs_per_cycle: dict[Dtype, PositiveCount]
+    buffers: Buffers | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:

@@ -48,6 +48,13 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
         + ")",
     )
     head.add_row("ops", str(summary["n_ops"]))
+    cycles = summary.get("cycles")
+    if cycles:
+        stall_share = (
+            cycles["stall_cycles"] / cycles["total_cycles"] if cycles["total_cycles"] else 0
+        )
+        head.add_row("cycles", f"{cycles['total_cycles']:,.0f} ({stall_share:.1%} stalled)")
+        head.add_row("matrix utilization", f"{cycles['matrix_utilization']:.1%}")
     if summary.get("unsupported_ops"):
         names = ", ".join(f"{k} x{v}" for k, v in summary["unsupported_ops"].items())
         head.add_row("unsupported", names)

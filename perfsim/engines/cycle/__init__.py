@@ -1,0 +1,1 @@
+"""Cycle-level engines: closed-form models of accelerator datapaths (see `systolic`)."""

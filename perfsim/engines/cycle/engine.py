@@ -1,0 +1,261 @@
+"""The cycle-level engine (``--engine cycle``): matrix units, vector units, buffers, DRAM.
+
+- Systolic arrays: each array runs its share of the GEMM with the fold model of
+  `perfsim.engines.cycle.systolic` (fill/drain per fold, OS/WS/IS dataflow, double-buffered
+  ifmap/filter/ofmap SRAMs re-fetching what they cannot hold, DRAM stalls), which matches
+  SCALE-Sim 3.0. A batched GEMM is spread over the arrays batch-first, then by output
+  columns; the busiest array sets the time (wave quantization).
+- Tensor cores and SIMD units: the tile schedule of `perfsim.engines.cycle.tiles`.
+- Vector ops: slots per element (`perfsim.engines.cycle.vector`) on ``flops_per_cycle / 2``
+  lanes per unit, overlapped with streaming their bytes, plus the farthest level's latency.
+
+Memory levels the model does not simulate in detail (a GPU's L2, a CPU's L3) keep the
+roofline's traffic; every level bounds the op by its bandwidth, so none is ever ignored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from perfsim.engines import OpCost, register
+from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
+from perfsim.engines.cycle.tiles import best_tile_schedule
+from perfsim.engines.cycle.vector import slots_per_element, vector_elements
+from perfsim.engines.roofline import FORMULAS, Roofline
+from perfsim.engines.traffic import tiled_matrix_bytes
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import DTYPE_BITS, OpNode
+
+# split of the nearest level among the ifmap, filter and ofmap buffers when a hardware
+# file does not give them: equal thirds (NB: SCALE-Sim's example configs use 3:3:1)
+_BUFFER_SHARES = (1 / 3, 1 / 3, 1 / 3)
+
+
+def systolic_array(hw: HardwareSpec, word_bytes: float) -> SystolicArray:
+    """One array of the device, its buffers and its share of the DRAM port."""
+    matrix = hw.compute.matrix
+    assert matrix is not None and matrix.rows is not None and matrix.cols is not None
+    units = hw.compute.units
+    if matrix.buffers is not None:
+        ifmap, filter_, ofmap = (
+            matrix.buffers.ifmap,
+            matrix.buffers.filter,
+            matrix.buffers.ofmap,
+        )
+    else:
+        nearest = hw.memory[0]
+        per_array = nearest.capacity if nearest.per_unit else nearest.capacity / units
+        ifmap, filter_, ofmap = (share * per_array for share in _BUFFER_SHARES)
+    dram_bytes_per_cycle = hw.level_bandwidth(hw.dram) / hw.compute.clock / units
+    return SystolicArray(
+        rows=matrix.rows,
+        cols=matrix.cols,
+        dataflow=matrix.dataflow or "ws",
+        ifmap_sram_bytes=ifmap,
+        filter_sram_bytes=filter_,
+        ofmap_sram_bytes=ofmap,
+        word_bytes=word_bytes,
+        dram_words_per_cycle=dram_bytes_per_cycle / word_bytes,
+    )
+
+
+def _split_over_arrays(b: int, n: int, units: int) -> tuple[int, int, int]:
+    """(GEMMs run one after another per array, columns per GEMM, arrays used)."""
+    if b >= units:
+        return math.ceil(b / units), n, units
+    arrays_per_gemm = max(1, units // b)
+    columns = math.ceil(n / arrays_per_gemm)
+    used = b * math.ceil(n / columns)
+    return 1, columns, used
+
+
+def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """A GEMM on the device's systolic arrays."""
+    roofline = FORMULAS[op.category](op, hw)
+    if roofline.unit != "matrix":  # the arrays lack this dtype: vector engine
+        return vector_cost(op, hw)
+    dtype = roofline.dtype
+    word_bytes = DTYPE_BITS[dtype] / 8
+    out_bytes = DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else word_bytes
+    dims = op.dims
+    sequential, columns, arrays = _split_over_arrays(dims["b"], dims["n"], hw.compute.units)
+    k = dims["k"] + dims.get("v", 0)
+    one: GemmCycles = gemm_cycles(dims["m"], columns, k, systolic_array(hw, word_bytes))
+    clock = hw.compute.clock
+    total_cycles = sequential * one.total_cycles
+    compute_cycles = sequential * one.compute_cycles
+    jobs = dims["b"] * math.ceil(dims["n"] / columns)  # sub-GEMMs run on all arrays
+    sram_bytes = jobs * (
+        (one.ifmap_sram_reads + one.filter_sram_reads) * word_bytes
+        + one.ofmap_sram_writes * out_bytes
+    )
+    dram_bytes = jobs * (
+        (one.ifmap_dram_reads + one.filter_dram_reads) * word_bytes
+        + one.ofmap_dram_writes * out_bytes
+    )
+    traffic = dict(roofline.traffic_bytes)
+    traffic[hw.memory[0].name] = sram_bytes
+    traffic[hw.dram.name] = dram_bytes
+    details = {
+        "total_cycles": float(total_cycles),
+        "compute_cycles": float(compute_cycles),
+        "stall_cycles": float(sequential * one.stall_cycles),
+        "mapping_efficiency": one.mapping_efficiency,
+        "compute_utilization": op.macs / (compute_cycles * arrays * _macs(hw, dtype)),
+        "overall_utilization": op.macs / (total_cycles * hw.compute.units * _macs(hw, dtype)),
+        "arrays_used": float(arrays),
+        "sram_ifmap_reads": float(jobs * one.ifmap_sram_reads),
+        "sram_filter_reads": float(jobs * one.filter_sram_reads),
+        "sram_ofmap_writes": float(jobs * one.ofmap_sram_writes),
+        "dram_ifmap_reads": float(jobs * one.ifmap_dram_reads),
+        "dram_filter_reads": float(jobs * one.filter_dram_reads),
+        "dram_ofmap_writes": float(jobs * one.ofmap_dram_writes),
+    }
+    # NB: every level still bounds the op by its bandwidth, the simulated ones included:
+    # SCALE-Sim's drain of the last ofmap words is not always charged to the array
+    return _assemble(
+        op, hw, roofline, total_cycles / clock, compute_cycles / clock, traffic, details
+    )
+
+
+def _macs(hw: HardwareSpec, dtype: str) -> float:
+    matrix = hw.compute.matrix
+    assert matrix is not None
+    return float(matrix.macs_per_cycle[dtype])  # type: ignore[index]
+
+
+def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """A GEMM on tensor cores or SIMD units: the tile schedule."""
+    roofline = FORMULAS[op.category](op, hw)
+    matrix = hw.compute.matrix
+    if roofline.unit != "matrix" or matrix is None:
+        return vector_cost(op, hw)
+    clock = hw.compute.clock
+    nearest = hw.memory[0]
+
+    def level_cycles(tile: tuple[int, int]) -> dict[str, float]:
+        cycles = {name: seconds * clock for name, seconds in roofline.level_s.items()}
+        # the nearest level re-reads A and B panels once per tile column / row
+        cycles[nearest.name] = tiled_matrix_bytes(op, *tile) / hw.level_bandwidth(nearest) * clock
+        return cycles
+
+    lanes = max(hw.compute.vector.flops_per_cycle.values()) / 2
+    schedule, tile, split_k = best_tile_schedule(
+        op.dims,
+        matrix.output_tile,
+        hw.compute.units,
+        _macs(hw, roofline.dtype),
+        level_cycles,
+        fill_cycles=hw.dram.latency * clock,
+        vector_lanes=lanes,
+    )
+    details = {
+        "total_cycles": float(schedule.total_cycles),
+        "compute_cycles": float(schedule.compute_cycles),
+        "stall_cycles": float(schedule.stall_cycles),
+        "mapping_efficiency": schedule.mapping_efficiency,
+        "compute_utilization": op.macs
+        / (
+            schedule.compute_cycles
+            * min(schedule.tiles, hw.compute.units)
+            * _macs(hw, roofline.dtype)
+        ),
+        "overall_utilization": op.macs
+        / (schedule.total_cycles * hw.compute.units * _macs(hw, roofline.dtype)),
+        "waves": float(schedule.waves),
+        "tile_m": float(tile[0]),
+        "tile_n": float(tile[1]),
+        "split_k": float(split_k),
+    }
+    traffic = dict(roofline.traffic_bytes)
+    traffic[nearest.name] = tiled_matrix_bytes(op, *tile)
+    return _assemble(
+        op,
+        hw,
+        roofline,
+        schedule.total_cycles / clock,
+        schedule.compute_cycles / clock,
+        traffic,
+        details,
+    )
+
+
+def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
+    """A non-matrix op (or a matrix op without matrix support) on the vector units."""
+    roofline = Roofline().op_cost(op, hw)
+    clock = hw.compute.clock
+    lanes = hw.compute.vector.flops_per_cycle.get(roofline.dtype, 0.0) / 2  # type: ignore[call-overload]
+    if op.category.is_matrix:
+        slots = op.macs  # one FMA slot per MAC
+    else:
+        # never fewer slots than FMAs could do its counted FLOPs in (2 FLOPs a slot)
+        slots = max(vector_elements(op) * slots_per_element(op), math.ceil(op.flops / 2))
+    compute_cycles = math.ceil(slots / (lanes * hw.compute.units)) if slots and lanes else 0
+    memory_cycles = max(roofline.level_s.values(), default=0.0) * clock
+    fill = hw.dram.latency * clock
+    total_cycles = max(compute_cycles, memory_cycles) + fill  # memory cycles are fractional
+    details = {
+        "total_cycles": float(total_cycles),
+        "compute_cycles": float(compute_cycles),
+        "stall_cycles": float(total_cycles - compute_cycles),
+        "vector_slots": float(slots),
+    }
+    return _assemble(
+        op,
+        hw,
+        roofline,
+        total_cycles / clock,
+        compute_cycles / clock,
+        dict(roofline.traffic_bytes),
+        details,
+    )
+
+
+def _assemble(
+    op: OpNode,
+    hw: HardwareSpec,
+    roofline: OpCost,
+    simulated_s: float,
+    compute_s: float,
+    traffic: dict[str, float],
+    details: dict[str, float],
+) -> OpCost:
+    """Bound by the simulated time, every other level's bandwidth, and the overhead."""
+    level_s = {level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory}
+    terms = {"cycles": simulated_s, "overhead": hw.op_overhead}
+    terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
+    bound = max(terms, key=lambda key: terms[key])
+    if bound == "cycles":
+        stalled = details.get("stall_cycles", 0.0) > details.get("compute_cycles", 0.0)
+        bound = f"memory:{hw.dram.name}" if stalled else "compute"
+    actions = {key: value for key, value in roofline.actions.items() if not key.endswith(".bytes")}
+    actions.update({f"{name}.bytes": value for name, value in traffic.items()})
+    return replace(
+        roofline,
+        compute_s=compute_s,
+        memory_s=max(level_s.values()),
+        latency_s=max(terms.values()),
+        bound=bound,
+        traffic_bytes=traffic,
+        level_s=level_s,
+        actions=actions,
+        details=details,
+    )
+
+
+@register("cycle")
+class Cycle:
+    """Cycle-level engine: systolic folds, tensor-core tiles, vector slots, DRAM stalls."""
+
+    name = "cycle"
+
+    def op_cost(self, op: OpNode, hw: HardwareSpec) -> OpCost:
+        matrix = hw.compute.matrix
+        if op.category.is_matrix and "m" in op.dims and matrix is not None:
+            if matrix.type == "systolic":
+                return systolic_cost(op, hw)
+            return tile_cost(op, hw)
+        if op.category in FORMULAS:
+            return vector_cost(op, hw)
+        return replace(vector_cost(op, hw), supported=False)

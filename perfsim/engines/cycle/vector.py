@@ -1,0 +1,80 @@
+"""Vector-unit cost of the non-matrix ops: instruction slots per element.
+
+A slot is one lane-operation of the vector unit; an FMA is one slot, so a unit with
+``flops_per_cycle`` (FMA = 2 FLOPs) has ``flops_per_cycle / 2`` lanes. Transcendentals and
+reciprocals take four slots: NVIDIA's CUDA C++ Programming Guide ("Arithmetic
+Instructions", compute capability 8.x) lists 16 results per clock per SM for 32-bit
+reciprocal, reciprocal square root, exp2 and log2 against 64 for add/multiply/FMA, i.e.
+a quarter of the rate; CPU libraries (SLEEF, glibc ``expf``) spend about as many vector
+instructions on a range reduction and short polynomial. The composites below are built
+from these, with the arithmetic written out.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from perfsim.counting import flops_rule
+from perfsim.ir import Category, OpNode
+
+EXP: Final = 4 + 1  # exp2 on the special-function unit + the multiply by log2(e)
+RECIPROCAL: Final = 4
+RSQRT: Final = 4
+TANH: Final = EXP + RECIPROCAL + 2  # (e^2x - 1) / (e^2x + 1): exp, reciprocal, add, mul
+# erf by Abramowitz & Stegun 7.1.26: t = 1/(1+px) (reciprocal + 1 FMA), a 5-term Horner
+# polynomial (5 FMA), exp(-x^2) (1 mul + exp), and the final multiply-subtract (1)
+ERF: Final = RECIPROCAL + 1 + 5 + 1 + EXP + 1
+
+SLOTS_PER_ELEMENT: Final[dict[str, int]] = {
+    # max (1), subtract (1), exp, sum (1), multiply by the row's reciprocal (1)
+    "softmax": 1 + 1 + EXP + 1 + 1,
+    # mean (1), centre (1), square (1), variance sum (1), scale (1), gamma (1), beta (1);
+    # the per-row rsqrt is amortized over the row
+    "layer_norm": 7,
+    "layer_norm_no_affine": 5,
+    # x/sqrt(2) (1), erf, +1 (1), *x (1), *0.5 (1)
+    "gelu": 1 + ERF + 3,
+    # x^3 (2), *0.044715 (1), +x (1), *sqrt(2/pi) (1), tanh, +1 (1), *x (1), *0.5 (1)
+    "gelu_tanh": 2 + 1 + 1 + 1 + TANH + 3,
+    "relu": 1,
+    "tanh": TANH,
+    "sigmoid": 1 + EXP + 1 + RECIPROCAL,  # neg, exp, +1, reciprocal
+    "silu": 1 + EXP + 1 + RECIPROCAL + 1,  # sigmoid, then *x
+    # Philox counter RNG: ~10 integer ops per 4 random numbers (3), compare (1), scale (1)
+    "dropout": 3 + 1 + 1,
+    "elementwise": 1,
+    "elementwise_fused": 1,  # addcmul / lerp: one FMA
+    "reduction": 1,
+    "data_movement": 0,
+    "embedding": 0,
+}
+
+# element-wise aten ops dearer than one slot
+ELEMENTWISE_SLOTS: Final[dict[str, int]] = {
+    "div": RECIPROCAL + 1,
+    "div_": RECIPROCAL + 1,
+    "reciprocal": RECIPROCAL,
+    "exp": EXP,
+    "log": EXP,
+    "sqrt": RSQRT + 1,
+    "rsqrt": RSQRT,
+    "pow": 2 * EXP + 1,  # exp2(y * log2(x))
+    "erf": ERF,
+    "sin": EXP,
+    "cos": EXP,
+}
+
+
+def slots_per_element(op: OpNode) -> int:
+    """Vector slots one element of ``op`` costs."""
+    base = op.target.split(".")[1] if op.target.startswith("aten.") else op.target
+    if op.category == Category.ELEMENTWISE and base in ELEMENTWISE_SLOTS:
+        return ELEMENTWISE_SLOTS[base]
+    return SLOTS_PER_ELEMENT[flops_rule(op.category, base, op.dims)]
+
+
+def vector_elements(op: OpNode) -> int:
+    """Elements the vector unit processes: the input for reductions and norms, else the output."""
+    counts_input = op.category in (Category.REDUCTION, Category.SOFTMAX, Category.LAYERNORM)
+    tensors = op.inputs[:1] if counts_input and op.inputs else op.outputs[:1]
+    return tensors[0].numel if tensors else 0
