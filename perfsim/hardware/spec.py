@@ -83,6 +83,8 @@ class MatrixEngine(_Frozen):
     tile: tuple[PositiveInt, PositiveInt] | None = None
     macs_per_cycle: dict[Dtype, PositiveCount]
     buffers: Buffers | None = None
+    # operand buffers are double-buffered: the next tile loads while this one computes
+    double_buffered: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:

@@ -30,6 +30,8 @@ from perfsim.ir import DTYPE_BITS, OpNode
 # split of the nearest level among the ifmap, filter and ofmap buffers when a hardware
 # file does not give them: equal thirds (NB: SCALE-Sim's example configs use 3:3:1)
 _BUFFER_SHARES = (1 / 3, 1 / 3, 1 / 3)
+# depth of the K slice a tile engine stages per step (CUTLASS's sm80 threadblock K: 32-64)
+K_STEP = 32
 
 
 def systolic_array(hw: HardwareSpec, word_bytes: float) -> SystolicArray:
@@ -141,6 +143,16 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         return cycles
 
     lanes = max(hw.compute.vector.flops_per_cycle.values()) / 2
+    per_unit_bytes = nearest.capacity if nearest.per_unit else nearest.capacity / hw.compute.units
+    in_bytes = DTYPE_BITS[roofline.dtype] / 8
+    copies = 2 if matrix.double_buffered else 1
+
+    def fits(tile: tuple[int, int]) -> bool:
+        # A and B panels of a K_STEP-deep slice (twice when double-buffered) and the
+        # fp32 accumulators of the output tile must fit the unit's nearest memory
+        tm, tn = tile
+        return copies * (tm + tn) * K_STEP * in_bytes + tm * tn * 4 <= per_unit_bytes
+
     schedule, tile, split_k = best_tile_schedule(
         op.dims,
         matrix.output_tile,
@@ -149,6 +161,8 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         level_cycles,
         fill_cycles=hw.dram.latency * clock,
         vector_lanes=lanes,
+        fits=fits,
+        double_buffered=matrix.double_buffered,
     )
     details = {
         "total_cycles": float(schedule.total_cycles),

@@ -40,6 +40,7 @@ def tile_schedule(
     macs_per_cycle: float,
     level_cycles: Mapping[str, float],
     fill_cycles: float,
+    double_buffered: bool = True,
 ) -> TileSchedule:
     """Schedule one (batched) GEMM.
 
@@ -51,6 +52,8 @@ def tile_schedule(
         level_cycles: cycles each memory level needs to serve the whole op's traffic at
             its aggregate bandwidth; spread evenly over the waves.
         fill_cycles: latency before the first tile can start (farthest level's latency).
+        double_buffered: loads overlap compute (a wave lasts the longer of the two);
+            otherwise they follow each other (the sum).
     """
     b, m, n = dims["b"], dims["m"], dims["n"]
     k = dims["k"] + dims.get("v", 0)
@@ -59,7 +62,10 @@ def tile_schedule(
     waves = math.ceil(tiles / units)
     tile_cycles = math.ceil(tm * tn * k / macs_per_cycle)
     memory_per_wave = max(level_cycles.values(), default=0.0) / waves
-    wave_cycles = max(tile_cycles, memory_per_wave)
+    if double_buffered:
+        wave_cycles = max(tile_cycles, memory_per_wave)
+    else:
+        wave_cycles = tile_cycles + memory_per_wave
     total = waves * wave_cycles + fill_cycles
     compute = waves * tile_cycles
     padded = tiles * tm * tn * k
@@ -85,11 +91,15 @@ def best_tile_schedule(
     level_cycles: Callable[[tuple[int, int]], Mapping[str, float]],
     fill_cycles: float,
     vector_lanes: float,
+    fits: Callable[[tuple[int, int]], bool] = lambda _: True,
+    double_buffered: bool = True,
 ) -> tuple[TileSchedule, tuple[int, int], int]:
     """The fastest (schedule, tile, split-K) over tile halvings and split-K factors.
 
     ``level_cycles(tile)`` gives each level's cycles for the whole op with that tile (the
-    nearest level re-reads operand panels once per tile row / column).
+    nearest level re-reads operand panels once per tile row / column); ``fits(tile)`` says
+    whether a tile's buffers fit the unit's nearest memory (the smallest tile is always
+    allowed).
     """
     k = dims["k"] + dims.get("v", 0)
     outputs = dims["b"] * dims["m"] * dims["n"]
@@ -98,8 +108,11 @@ def best_tile_schedule(
     while True:
         tn = tile[1]
         while True:
+            smallest = tm // 2 < MIN_TILE and tn // 2 < MIN_TILE
             for split in SPLIT_K:
                 if split > 1 and k < split * MIN_TILE:
+                    continue
+                if not smallest and not fits((tm, tn)):
                     continue
                 split_dims = {**dims, "b": dims["b"] * split, "k": math.ceil(k / split), "v": 0}
                 schedule = tile_schedule(
