@@ -55,7 +55,7 @@ def test_partial_tiles_lower_mapping_efficiency() -> None:
 
 def test_small_gemm_picks_smaller_tiles_to_use_more_units() -> None:
     dims = {"b": 1, "m": 128, "n": 768, "k": 768}
-    schedule, tile, split = best_tile_schedule(
+    schedule, tile, _split = best_tile_schedule(
         dims, (128, 256), 108, 1024, lambda tile: {}, fill_cycles=0.0, vector_lanes=64
     )
     # one 128 x 256 tile per unit would use 3 of 108 units; smaller tiles use more
