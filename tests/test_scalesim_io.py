@@ -24,8 +24,8 @@ def test_cfg_maps_array_buffers_and_bandwidth() -> None:
     assert (matrix.rows, matrix.cols, matrix.dataflow) == (32, 32, "os")
     # 64 KB each, one-byte words
     assert (matrix.buffers.ifmap, matrix.buffers.filter, matrix.buffers.ofmap) == (65536,) * 3
-    # USER mode, Bandwidth 10 words/cycle at the assumed 1 GHz = 10 GB/s
-    assert hw.dram.bandwidth == pytest.approx(10e9)
+    # USER mode, Bandwidth 10 words/cycle per port, 3 ports, at the assumed 1 GHz = 30 GB/s
+    assert hw.dram.bandwidth == pytest.approx(30e9)
     assert hw.matrix_peak_flops("int8") == pytest.approx(2 * 32 * 32 * 1e9)
     assert resolve_hardware(str(CFG)) == hw
 

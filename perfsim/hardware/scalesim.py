@@ -5,9 +5,13 @@ SCALE-Sim describes one systolic array and counts cycles and words. The mapping:
 - ``ArrayHeight`` x ``ArrayWidth`` and ``Dataflow`` → one systolic array (units: 1);
 - ``IfmapSramSzkB`` / ``FilterSramSzkB`` / ``OfmapSramSzkB`` → the array's operand buffers;
   the nearest level ``sram`` holds all three;
-- ``InterfaceBandwidth: USER`` with ``Bandwidth`` (words per cycle) → the DRAM bandwidth;
-  ``CALC`` (SCALE-Sim sizes the port so nothing stalls) → a port too wide to ever stall;
-- a word is one byte (int8, SCALE-Sim's default word size), so KB are thousands of words.
+- ``InterfaceBandwidth: USER`` with ``Bandwidth`` (words per cycle per DRAM port) → a DRAM
+  of three such ports (ifmap, filter, ofmap: the cycle engine gives each array three equal
+  ports; SCALE-Sim takes the ifmap and filter ports from its ``[layout]`` bank bandwidths,
+  which perfsim takes to equal ``Bandwidth``); ``CALC`` (SCALE-Sim sizes the ports so
+  nothing stalls) → ports too wide to ever stall;
+- a word is one byte (SCALE-Sim hard-codes ``word_size = 1``) and ``kB`` means KiB: 1024
+  words.
 
 Assumed, since SCALE-Sim has no such notions (stated in the spec's description): a 1 GHz
 clock (cycles read as nanoseconds), a 45 nm node (Horowitz's energies unscaled), and a
@@ -28,7 +32,8 @@ from perfsim.yamlio import validation_message
 
 CLOCK_HZ = 1e9
 WORD_BYTES = 1
-CALC_BANDWIDTH_BYTES_PER_S = 1e18  # CALC mode: a port that never stalls the array
+CALC_BANDWIDTH_BYTES_PER_S = 1e18  # CALC mode: ports that never stall the array
+DRAM_PORTS = 3  # ifmap, filter and ofmap each have their own DRAM port
 
 
 def _get(config: configparser.ConfigParser, path: Path, section: str, key: str) -> str:
@@ -75,7 +80,7 @@ def scalesim_hardware_dict(path: Path) -> dict[str, Any]:
     if mode == "USER":
         words = _get(config, path, arch, "Bandwidth").split(",")[0]
         try:
-            dram_bandwidth = float(words) * WORD_BYTES * CLOCK_HZ
+            dram_bandwidth = DRAM_PORTS * float(words) * WORD_BYTES * CLOCK_HZ
         except ValueError:
             raise SpecError(
                 f"{path}: {arch}.Bandwidth: expected words per cycle, got {words!r}"

@@ -30,6 +30,7 @@ from perfsim.ir import DTYPE_BITS, OpNode
 # split of the nearest level among the ifmap, filter and ofmap buffers when a hardware
 # file does not give them: equal thirds (NB: SCALE-Sim's example configs use 3:3:1)
 _BUFFER_SHARES = (1 / 3, 1 / 3, 1 / 3)
+DRAM_PORTS = 3
 # depth of the K slice a tile engine stages per step (CUTLASS's sm80 threadblock K: 32-64)
 K_STEP = 32
 
@@ -49,7 +50,9 @@ def systolic_array(hw: HardwareSpec, word_bytes: float) -> SystolicArray:
         nearest = hw.memory[0]
         per_array = nearest.capacity if nearest.per_unit else nearest.capacity / units
         ifmap, filter_, ofmap = (share * per_array for share in _BUFFER_SHARES)
-    dram_bytes_per_cycle = hw.level_bandwidth(hw.dram) / hw.compute.clock / units
+    # each array has three DRAM ports (ifmap, filter, ofmap), as in SCALE-Sim; NB: the
+    # device's DRAM bandwidth is split equally among all of them
+    dram_bytes_per_cycle = hw.level_bandwidth(hw.dram) / hw.compute.clock / (units * DRAM_PORTS)
     return SystolicArray(
         rows=matrix.rows,
         cols=matrix.cols,

@@ -3,8 +3,8 @@
 Source: SCALE-Sim v3.0.0 (github.com/scalesim-project/scale-sim-v2): compute/systolic_compute_
 {os,ws,is}.py (folds, skew), memory/read_buffer_estimate_bw.py (CALC-mode DRAM reads),
 memory/read_buffer.py and memory/write_buffer.py (USER-mode prefetch and drain),
-single_layer_sim.py (report quantities). Everything below is arithmetic per fold; no address
-trace is built.
+single_layer_sim.py (report quantities). No address trace is built: counts are arithmetic per
+fold, and stalls take one step per prefetch or drain of half a buffer.
 
 Mapping. ``C[m x n] = A[m x k] @ B[k x n]``; SCALE-Sim calls A the ifmap, B the filter and C the
 ofmap. A dataflow (`dataflow_mapping`) picks the spatial rows ``Sr``, spatial columns ``Sc`` and
@@ -13,20 +13,30 @@ role: the *tile* role stays in the array (ofmap in os, filter in ws, ifmap in is
 role streams a ``ru x T`` block per row fold and the *col* role a ``T x cu`` block per column
 fold. ``nr = ceil(Sr / R)`` times ``nc = ceil(Sc / C)`` folds run column fold outer, row fold
 inner, each for ``preload + T + (R - 1) + (C - 1)`` cycles (fill and drain skew), where
-``preload = R`` loads the stationary input tile (ws, is) and is 0 for os.
+``preload = R`` loads the stationary input tile (ws, is) and is 0 for os. Mapping efficiency
+is ``Sr * Sc / (folds * R * C)``, compute utilization ``Sr * Sc * T / (cycles * R * C)``.
 
 Traffic. SRAM words: row role ``nc * Sr * T``, col role ``nr * Sc * T``, tile role ``Sr * Sc``.
 DRAM reads follow SCALE-Sim's double-buffered read buffer: the half-buffer holds one *epoch* of
 distinct words and is flushed when it fills, so a block is re-fetched when an epoch boundary
-fell since its last use. Per role this is: tile blocks are each read once; row blocks cycle,
-so the operand is read once if it fits in the half-buffer, else once per column fold; col
-blocks repeat ``nr`` times in a row and are tracked epoch by epoch (`_repeat_fetches`).
+fell since its last use. Per role: tile blocks are each read once; row blocks cycle, so the
+operand is read once if it fits in an epoch, else once per column fold; col blocks repeat
+``nr`` times in a row and are tracked epoch by epoch (`_repeat_fetches`). DRAM writes equal
+SRAM writes.
 
 Stalls. CALC mode (``dram_words_per_cycle=None``) has none: SCALE-Sim sizes the bandwidth.
-USER mode streams each read operand that does not fit in half-buffer chunks, chunk ``j``
-arriving at ``j * (ceil(half / bw) + 1) - 1``; the ofmap buffer drains half of itself at ``bw``
-once more than half full and stalls the array when full. A stall delays all later work, so the
-total stall is the largest lateness over these release times.
+USER mode fills the active halves before cycle 0 (not counted, as in SCALE-Sim); an input
+that does not fit then arrives in half-buffer chunks, chunk ``j`` at
+``j * (ceil(half / bw) + 1) - 1``; the ofmap buffer drains half of itself at ``bw`` once more
+than half full and stalls the array when full. A stall delays all later work, so the total
+stall is the largest lateness over these release times.
+
+Not copied from SCALE-Sim (its errors; tests/test_systolic_scalesim.py shows each): it reports
+the last cycle's index (one less than the count); os ofmap SRAM writes gain ``R + C`` per fold;
+ws/is compute utilization counts the ``C - 1`` skew twice; USER mode counts the padding of
+partial folds as DRAM reads, doubles read stalls, and re-streams a whole operand when a
+request falls behind its prefetch window. Kept for parity: the flush-when-full epochs make os
+filter reads a sawtooth in SRAM size.
 """
 
 from __future__ import annotations
@@ -365,6 +375,7 @@ def _write_stall(
 def _stall_cycles(
     array: SystolicArray, folds: _Folds, fetches: dict[str, IntArray], bw: float
 ) -> int:
+    """USER-mode stall cycles: the latest input chunk or ofmap drain, whichever is later."""
     needs, lateness = [], []
     for operand in ("ifmap", "filter"):
         role = getattr(folds.mapping, operand)
@@ -382,8 +393,10 @@ def _stall_cycles(
 
     stall = max(worst, default=0)
     words = array.sram_words("ofmap")
-    timeline = _write_timeline(folds.mapping.ofmap, folds)
-    if timeline.starts[-1] > words // 2 and bw < array.cols:
+    # NB: the array writes at most `cols` words a cycle, which a port that wide drains in time
+    # (CALC mode picks exactly that width), so only a narrower port can fill the buffer.
+    if _sram_words(folds.mapping.ofmap, folds) > words // 2 and bw < array.cols:
+        timeline = _write_timeline(folds.mapping.ofmap, folds)
         stall = max(stall, _write_stall(timeline, words, bw, read_stall))
     return math.ceil(stall)
 
@@ -392,6 +405,7 @@ FetchModel = Callable[[Role, _Folds, int], IntArray]
 
 
 def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchModel) -> GemmCycles:
+    """The report for a GEMM whose ifmap DRAM fetches per fold come from ``ifmap_fetches``."""
     mapping = dataflow_mapping(array.dataflow, m, n, k)
     folds = _folds(mapping, array.rows, array.cols)
     user_mode = array.dram_words_per_cycle is not None
