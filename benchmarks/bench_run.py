@@ -44,12 +44,20 @@ def main() -> None:
             cold.append(wall(command))
             cached.append(wall(command))
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", TRACE_LARGE], cwd=ROOT, check=True,
-                             capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", TRACE_LARGE],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         trace_process.append(time.perf_counter() - started)
         trace_in_process.append(float(out.stdout.split()[0]))
-        print(f"repeat {index + 1}/{args.repeats}: cold {cold[-1]:.2f} s, cached {cached[-1]:.2f} s, "
-              f"trace bert-large b8 s512 {trace_in_process[-1]:.2f} s", file=sys.stderr)
+        print(
+            f"repeat {index + 1}/{args.repeats}: cold {cold[-1]:.2f} s, cached {cached[-1]:.2f} s, "
+            f"trace bert-large b8 s512 {trace_in_process[-1]:.2f} s",
+            file=sys.stderr,
+        )
     figures = {
         "run_bert_base_cold_s": statistics.median(cold),
         "run_bert_base_cached_s": statistics.median(cached),
