@@ -89,3 +89,26 @@ def test_gemm_energy_per_mac_between_mac_and_mac_plus_dram_fetches(size: int) ->
         # every level (3 words of 4 bytes per MAC: A, B read and C written)
         worst = prices.mac_j["fp32"] + 3 * 4 * sum(prices.level_j_per_byte.values())
         assert prices.mac_j["fp32"] <= per_mac <= worst
+
+
+@pytest.mark.parametrize("path", sorted(HWCONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
+@pytest.mark.parametrize("size", [16, 128, 1024])
+def test_shipped_gemm_energy_per_mac_is_bounded(path, size: int) -> None:
+    from perfsim.energy import with_energy
+    from perfsim.engines import available, get_cost_model
+    from perfsim.ir import DTYPE_BITS
+    from perfsim.precision import POLICIES, retype_op
+
+    hw = load_hardware(path)
+    prices = energy_prices(hw)
+    op = retype_op(square_gemm(size), POLICIES[hw.native_precision])
+    dtype = POLICIES[hw.native_precision].matrix_input
+    element = DTYPE_BITS[dtype] / 8
+    for engine in available():
+        cost = with_energy(get_cost_model(engine).op_cost(op, hw), prices)
+        dynamic = cost.energy_j - cost.energy_breakdown_j["static"]  # static is time, not MACs
+        per_mac = dynamic / op.macs
+        # at least the MAC; at most the MAC plus A, B and C moved through every level
+        # (outputs may be wider than inputs: count every operand at 4 bytes at most)
+        worst = prices.mac_j[dtype] + 3 * max(element, 4) * sum(prices.level_j_per_byte.values())
+        assert prices.mac_j[dtype] * (1 - 1e-9) <= per_mac <= worst, engine
