@@ -7,7 +7,7 @@ latencies, as in an eager framework issuing one kernel at a time.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -207,8 +207,27 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     """Cost an already-typed graph (see `perfsim.precision.apply_precision`)."""
     model = get_cost_model(engine)
     prices = energy_prices(hw)
-    costs = tuple(with_energy(model.op_cost(op, hw), prices) for op in graph.ops)
-    return Result(graph=graph, hw=hw, engine=engine, costs=costs)
+    # cost models are pure functions of (op shape, hardware): the twelve layers of a BERT
+    # repeat the same few shapes, so each distinct shape is costed once
+    memo: dict[tuple[Any, ...], OpCost] = {}
+    costs = []
+    for op in graph.ops:
+        key = (
+            op.category,
+            op.target,
+            tuple(op.dims.items()),
+            op.inputs,
+            op.outputs,
+            op.macs,
+            op.flops,
+            op.bytes_read,
+            op.bytes_written,
+        )
+        cost = memo.get(key)
+        if cost is None:
+            cost = memo[key] = with_energy(model.op_cost(op, hw), prices)
+        costs.append(cost if cost.op == op.name else replace(cost, op=op.name))
+    return Result(graph=graph, hw=hw, engine=engine, costs=tuple(costs))
 
 
 def estimate(
