@@ -110,7 +110,11 @@ def test_more_bandwidth_never_slower(engine: str, op: OpNode, factor: float, lev
 def test_more_peak_never_slower(engine: str, op: OpNode, factor: float) -> None:
     base = fp16_device()
     faster = fp16_device(compute__clock=f"{1e9 * factor} Hz")
-    assert latency(engine, op, faster) <= latency(engine, op, base) * (1 + 1e-12)
+    # NB: the cycle engine times DRAM chunks in whole cycles, as SCALE-Sim does
+    # (ceil(half buffer / words per cycle) + 1 per chunk); at a faster clock a port moves
+    # fewer words per cycle and the rounding can add a few parts per million
+    tolerance = 1e-12 if engine == "roofline" else 1e-4
+    assert latency(engine, op, faster) <= latency(engine, op, base) * (1 + tolerance)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
