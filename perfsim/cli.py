@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +187,139 @@ def trace(
     )
     if graph.meta.get("unsupported"):
         console.print(f"unsupported ops: {graph.meta['unsupported']}")
+
+
+@cli.command()
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Hardware YAML file to write, e.g. hwconfigs/host.yaml.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Calibrate this host's CPU, or its CUDA device.",
+)
+@click.option("--quick", is_flag=True, help="Tiny sizes, few repetitions (seconds, rough).")
+def calibrate(out: Path, device: str, quick: bool) -> None:
+    """Measure this machine with microbenchmarks and write a hardware file."""
+    from perfsim.calibration import calibrate as run_calibration
+
+    with _progress_bar("calibrating") as update:
+        path = run_calibration(out, device=device, quick=quick, progress=update)
+    click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.option("--model", "-m", "model", default=None, help="Model (or use --cases).")
+@click.option("--hw", "hw", required=True, help="Hardware file describing this host.")
+@click.option("--batch", "-b", type=int, default=1, show_default=True)
+@click.option("--seq", "-s", type=int, default=128, show_default=True)
+@click.option("--threads", type=int, default=None, help="torch threads [default: all].")
+@click.option(
+    "--cases",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML list of {model, batch, seq} cases instead of one --model.",
+)
+@click.option("--engine", "-e", default="roofline", show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--repeats", type=int, default=5, show_default=True)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write validation.csv, categories.csv, validation.json, validation.html.",
+)
+def validate(
+    model: str | None,
+    hw: str,
+    batch: int,
+    seq: int,
+    threads: int | None,
+    cases: Path | None,
+    engine: str,
+    device: str,
+    repeats: int,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """Run the real model on this machine and compare with perfsim's prediction."""
+    from perfsim.errors import SpecError
+    from perfsim.validation import (
+        load_cases,
+        render_validation_outputs,
+        results_json,
+        summary_frame,
+        validate_cases,
+    )
+
+    if cases is not None:
+        case_list = load_cases(cases)
+    elif model is not None:
+        case_list = [{"model": model, "batch": batch, "seq": seq}]
+    else:
+        raise SpecError("--model or --cases: give a model or a YAML list of cases")
+    with _progress_bar("validating") as update:
+        results = validate_cases(
+            case_list,
+            hw,
+            engine=engine,
+            threads=threads,
+            device=device,
+            repeats=repeats,
+            progress=lambda text: update(text, None),
+        )
+    if out is not None:
+        from perfsim.report.files import write_outputs
+
+        write_outputs(render_validation_outputs(results), out)
+    frame = summary_frame(results)
+    if fmt == "json":
+        click.echo(json.dumps(results_json(results), indent=2))
+    elif fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        from perfsim.report.tables import records_table
+
+        shown = frame.copy()
+        for column in ("predicted_s", "measured_s"):
+            shown[column] = (shown[column] * 1e3).map(lambda v: f"{v:.3f} ms")
+        for column in [c for c in shown.columns if "error" in c or "share" in c]:
+            pattern = "{:+.1%}" if "error" in column else "{:.1%}"
+            shown[column] = shown[column].map(pattern.format)
+        console = _console()
+        console.print(
+            records_table("predicted vs measured", shown.to_dict("records"), list(shown.columns))
+        )
+        console.print(f"median absolute error: {results_json(results)['median_abs_error']:.1%}")
+
+
+@contextmanager
+def _progress_bar(title: str) -> Iterator[Callable[[str, float | None], None]]:
+    """A progress callback ``update(step, fraction)`` drawn on stderr (nothing when piped)."""
+    from rich.progress import Progress
+
+    console = Console(stderr=True)
+    with Progress(console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task(title, total=1.0)
+
+        def update(step: str, fraction: float | None) -> None:
+            bar.update(
+                task,
+                description=f"{title}: {step}",
+                completed=fraction if fraction is not None else None,
+            )
+
+        yield update
 
 
 @cli.group(name="list")

@@ -1,0 +1,269 @@
+"""Host CPU microbenchmarks with torch: GEMM, element-wise, STREAM bandwidth, dispatch cost.
+
+All timing is wall clock (`perfsim.calibration.timing`): medians of loop-averaged batches.
+Element-wise and bandwidth figures are two-size slopes so torch's per-call dispatch cost
+cancels; GEMM figures are per call, dispatch included (it is small next to a BERT GEMM).
+torch's thread count is set per step and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Final
+
+from perfsim.calibration import probe
+from perfsim.calibration.kernels import (
+    TRIAD_BYTES,
+    VECTOR_OPS,
+    copy_call,
+    gemm_call,
+    int8_skip_reason,
+    triad_call,
+    vector_call,
+)
+from perfsim.calibration.record import (
+    CONTENTION_WARNING,
+    BandwidthResult,
+    Calibration,
+    GemmResult,
+    MemoryInfo,
+    Shape,
+    VectorResult,
+)
+from perfsim.calibration.timing import (
+    Effort,
+    Progress,
+    effort,
+    median_time_s,
+    run_steps,
+    slope_rate,
+)
+
+logger = logging.getLogger(__name__)
+
+# BERT's GEMMs as (m, n, k), m = tokens: Q/K/V/output projection and FFN-up of BERT-base at
+# seq 128, and a BERT-large projection at seq 512
+GEMM_SHAPES: Final[tuple[Shape, ...]] = ((128, 768, 768), (128, 3072, 768), (512, 1024, 1024))
+QUICK_GEMM_SHAPES: Final[tuple[Shape, ...]] = ((32, 96, 96), (32, 384, 96), (64, 128, 128))
+GEMM_DTYPES: Final = ("fp32", "fp16", "bf16", "int8")
+VECTOR_DTYPES: Final = ("fp32", "fp16", "bf16")
+# at::internal::GRAIN_SIZE: torch splits an element-wise loop across threads only in
+# chunks of at least this many elements
+GRAIN: Final = 32768
+QUICK_WORKING_SET: Final = 4 * 2**20  # quick runs never touch more than this per size
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``torch.set_num_threads(threads)``; restore the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def measure_gemm(dtype: str, threads: int, shapes: tuple[Shape, ...], how: Effort) -> GemmResult:
+    """Sustained GEMM FLOP/s per shape: ``2*m*n*k`` over the median call time."""
+    with torch_threads(threads):
+        rates = tuple(
+            2.0 * math.prod(shape) / median_time_s(gemm_call(dtype, shape), how) for shape in shapes
+        )
+    op = "torch._int_mm" if dtype == "int8" else "torch.mm"
+    return GemmResult(dtype, threads, op, shapes, rates)
+
+
+def vector_elements(threads: int, quick: bool) -> tuple[int, int]:
+    """(small, large) tensor sizes: ``GRAIN`` and ``2*GRAIN`` elements per thread.
+
+    Both split evenly across the threads and stay in a core's L2 (3 fp32 arrays of 64 Ki
+    elements = 768 KiB per thread at the large size), so the rate is not DRAM-bound.
+    """
+    return (2048, 4096) if quick else (GRAIN * threads, 2 * GRAIN * threads)
+
+
+def measure_vector(dtype: str, threads: int, how: Effort, quick: bool) -> VectorResult:
+    """Element-wise FLOP/s (one FLOP per output element, `perfsim.counting`) per op."""
+    lo, hi = vector_elements(threads, quick)
+    with torch_threads(threads):
+        rates = tuple(
+            slope_rate(
+                (vector_call(op, dtype, lo), float(lo)),
+                (vector_call(op, dtype, hi), float(hi)),
+                how,
+            )
+            for op in VECTOR_OPS
+        )
+    return VectorResult(dtype, threads, VECTOR_OPS, rates, (lo, hi))
+
+
+def measure_bandwidth(
+    level: str, threads: int, working_sets: tuple[int, int], how: Effort
+) -> BandwidthResult:
+    """Copy and triad bytes/s of one level: the slope between two working-set sizes."""
+    lo, hi = working_sets
+    with torch_threads(threads):
+        copy = slope_rate(copy_call(lo), copy_call(hi), how)
+        triad = slope_rate(triad_call(lo), triad_call(hi), how)
+    return BandwidthResult(level, threads, copy, triad, working_sets)
+
+
+def working_sets(
+    memory: tuple[MemoryInfo, ...], index: int, threads: int, *, quick: bool, spare_bytes: int
+) -> tuple[int, int]:
+    """(small, large) total working sets, bytes, that sit in ``memory[index]`` for ``threads``.
+
+    First level: 1/8 and 1/2 of one instance (measured on one thread). Caches further out:
+    the large size is the geometric mean of what the nearer level and this one hold for
+    ``threads`` threads (well past the one, well inside the other), the small one half of
+    it. Device memory: 4x and 2x the last cache. With several threads the small size
+    holds at least ``GRAIN`` triad elements per thread so torch splits it evenly. The
+    two sizes together stay under ``spare_bytes``.
+    """
+
+    def held(level: MemoryInfo) -> int:
+        return level.capacity_bytes * (threads if level.per_unit else level.instances)
+
+    level = memory[index]
+    if index == 0:
+        hi = level.capacity_bytes // 2 if len(memory) > 1 else 256 * 2**20
+        lo = hi // 4
+    else:
+        near = held(memory[index - 1])
+        hi = 4 * near if index == len(memory) - 1 else math.isqrt(near * held(level))
+        lo = hi // 2
+    if threads > 1:
+        lo = max(lo, GRAIN * threads * TRIAD_BYTES)
+        hi = max(hi, 2 * lo)
+    limit = QUICK_WORKING_SET if quick else max(spare_bytes * 2 // 3, 2 * 2**20)
+    hi = min(hi, limit)
+    return min(lo, hi // 2), hi
+
+
+def bandwidth_plan(memory: tuple[MemoryInfo, ...], threads: int) -> tuple[tuple[int, int], ...]:
+    """(level index, threads) pairs to measure: one thread everywhere, all threads past L1.
+
+    NB: the first level is private and too small for torch to split across threads, so
+    it is measured on one thread and counted once per unit.
+    """
+    counts = (1,) if threads == 1 else (1, threads)
+    return tuple(
+        (index, count)
+        for index, level in enumerate(memory)
+        for count in counts
+        if not (index == 0 and level.per_unit and count > 1)
+    )
+
+
+def dispatch_overhead_s(threads: int, how: Effort) -> float:
+    """Median seconds of one tiny eager op: ``torch.add`` of two 1-element fp32 tensors."""
+    import torch
+
+    a, b = torch.ones(1), torch.ones(1)
+    with torch_threads(threads):
+        return median_time_s(partial(torch.add, a, b), how)
+
+
+def measure_host(
+    *, threads: int | None = None, quick: bool = False, progress: Progress | None = None
+) -> Calibration:
+    """Measure this host's CPU with torch microbenchmarks.
+
+    Args:
+        threads: threads to calibrate for (the file's ``compute.units``); default
+            ``torch.get_num_threads()``.
+        quick: tiny sizes and few repetitions (seconds, for tests); the figures are then
+            not representative.
+        progress: called as ``progress(step, fraction_done)`` before each step and with
+            ``("done", 1.0)`` at the end.
+
+    Returns:
+        The raw measurements; `calibration_yaml` turns them into a hardware file.
+    """
+    import torch
+
+    start = time.perf_counter()
+    units = threads or torch.get_num_threads()
+    how, root = effort(quick), Path("/")
+    info = probe.read_cpuinfo(root)
+    clock_hz, clock_source = probe.read_clock(root, info)
+    isa, tile, tile_source = probe.detect_isa(info.flags)
+    memory = probe.read_memory(root, units)
+    spare = probe.available_memory_bytes(root) // 4
+    counts = (1,) if units == 1 else (1, units)
+    skipped = int8_skip_reason()
+    gemm_dtypes = [d for d in GEMM_DTYPES if not (d == "int8" and skipped)]
+    shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
+
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("dispatch overhead", partial(dispatch_overhead_s, units, how))
+    ]
+    steps += [
+        (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))
+        for t in counts
+        for d in gemm_dtypes
+    ]
+    steps += [
+        (f"element-wise {d}, {t} thread(s)", partial(measure_vector, d, t, how, quick))
+        for t in counts
+        for d in VECTOR_DTYPES
+    ]
+    steps += [
+        (
+            f"bandwidth {memory[i].name}, {t} thread(s)",
+            partial(
+                measure_bandwidth,
+                memory[i].name,
+                t,
+                working_sets(memory, i, t, quick=quick, spare_bytes=spare),
+                how,
+            ),
+        )
+        for i, t in bandwidth_plan(memory, units)
+    ]
+    busy_before, own_before = probe.cpu_seconds(root), time.process_time()
+    results = run_steps(steps, progress)
+    others = probe.contention(
+        busy_before, probe.cpu_seconds(root), time.process_time() - own_before
+    )
+    if others is not None and others > CONTENTION_WARNING:
+        logger.warning(
+            "other processes used %.0f%% of the CPUs during calibration; rerun on a quiet "
+            "host for figures you can trust",
+            100 * others,
+        )
+    overhead = results[0]
+    assert isinstance(overhead, float)
+    return Calibration(
+        device="cpu",
+        model_name=info.model_name,
+        torch_version=torch.__version__,
+        units=units,
+        clock_hz=clock_hz,
+        clock_source=clock_source,
+        isa=isa,
+        tile=tile,
+        tile_source=tile_source,
+        memory=memory,
+        gemm=tuple(r for r in results if isinstance(r, GemmResult)),
+        vector=tuple(r for r in results if isinstance(r, VectorResult)),
+        bandwidth=tuple(r for r in results if isinstance(r, BandwidthResult)),
+        op_overhead_s=overhead,
+        op_overhead_how=(
+            f"median of {how.batches} loops of torch.add on two 1-element fp32 tensors "
+            f"(result allocated, as eager code does), {units} thread(s)"
+        ),
+        skipped=(skipped,) if skipped else (),
+        quick=quick,
+        wall_s=time.perf_counter() - start,
+        contention=others,
+    )
