@@ -229,6 +229,14 @@ def calibrate(out: Path, device: str, quick: bool) -> None:
 @click.option("--engine", "-e", default="roofline", show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
+@click.option("--warmup", type=int, default=2, show_default=True)
+@click.option(
+    "--attention",
+    type=click.Choice(["auto", "math"]),
+    default="auto",
+    show_default=True,
+    help="auto: the fused kernel torch picks; math: unfused ops, one for one with the trace.",
+)
 @click.option(
     "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
 )
@@ -249,6 +257,8 @@ def validate(
     engine: str,
     device: str,
     repeats: int,
+    warmup: int,
+    attention: str,
     fmt: str,
     out: Path | None,
 ) -> None:
@@ -276,6 +286,8 @@ def validate(
             threads=threads,
             device=device,
             repeats=repeats,
+            warmup=warmup,
+            attention=attention,
             progress=lambda text: update(text, None),
         )
     if out is not None:
@@ -288,19 +300,55 @@ def validate(
     elif fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     else:
-        from perfsim.report.tables import records_table
+        _validation_tables(results, _console())
 
-        shown = frame.copy()
-        for column in ("predicted_s", "measured_s"):
-            shown[column] = (shown[column] * 1e3).map(lambda v: f"{v:.3f} ms")
-        for column in [c for c in shown.columns if "error" in c or "share" in c]:
-            pattern = "{:+.1%}" if "error" in column else "{:.1%}"
-            shown[column] = shown[column].map(pattern.format)
-        console = _console()
-        console.print(
-            records_table("predicted vs measured", shown.to_dict("records"), list(shown.columns))
-        )
-        console.print(f"median absolute error: {results_json(results)['median_abs_error']:.1%}")
+
+def _validation_tables(results: Any, console: Console) -> None:
+    """Per case: predicted vs measured per category; then one line per case."""
+    import math
+
+    from perfsim.report.tables import records_table
+    from perfsim.units import format_quantity
+    from perfsim.validation import median_abs_error
+
+    def seconds(value: float) -> str:
+        return format_quantity(value, "s")
+
+    def percent(value: float | None, signed: bool = False) -> str:
+        if value is None or math.isnan(value):
+            return "-"
+        return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+    for result in results:
+        rows = [
+            {
+                "category": row["category"],
+                "predicted": seconds(row["predicted_s"]),
+                "measured": seconds(row["measured_s"]),
+                "error": percent(row["error"], signed=True),
+                "measured share": percent(row["measured_share"]),
+            }
+            for row in result.category_rows()
+        ]
+        title = f"{result.label}, {result.threads} threads: {result.engine} on {result.hw}"
+        console.print(records_table(title, rows, list(rows[0])))
+    rows = [
+        {
+            "case": result.label,
+            "threads": str(result.threads),
+            "predicted": seconds(result.predicted_s),
+            "measured": seconds(result.measured_s),
+            "error": percent(result.error, signed=True),
+            "gemm share p/m": (
+                f"{percent(result.gemm_share_predicted)} / {percent(result.gemm_share_measured)}"
+            ),
+            "overhead": percent(result.measured_overhead_s / result.measured_s),
+            "others' CPU": percent(result.measurement.foreign_load),
+        }
+        for result in results
+    ]
+    console.print(records_table("predicted vs measured", rows, list(rows[0])))
+    console.print(f"median |error| over {len(results)} cases: {median_abs_error(results):.1%}")
 
 
 @contextmanager

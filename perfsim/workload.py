@@ -109,7 +109,11 @@ def _first(config: Mapping[str, Any], *keys: str) -> int | None:
 def available_models() -> dict[str, Path]:
     """Built-in model names → files in the top-level ``workloads/`` folder."""
     folder = builtin_dir("workloads")
-    return {file.stem: file for file in sorted(folder.glob("*.yaml"))} if folder else {}
+    if folder is None:
+        return {}
+    # case lists (validation-cases.yaml) live beside the models but are not models
+    files = sorted(f for f in folder.glob("*.yaml") if not f.stem.endswith("-cases"))
+    return {file.stem: file for file in files}
 
 
 def load_model_file(path: Path) -> ModelSpec:

@@ -1,0 +1,291 @@
+"""Predicted vs measured: one `CaseResult` per (model, batch, seq), and tidy frames of them.
+
+The prediction is perfsim's estimate of the same model, batch and sequence length at
+fp32 on the given hardware. When the measurement runs on the CPU with ``threads`` set,
+the hardware is the same machine with that many cores: ``compute.units`` becomes
+``threads`` (per-core memory levels follow; shared ones, L3 and DRAM, do not).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.estimate import Result, estimate
+from perfsim.hardware import HardwareSpec, resolve_hardware
+from perfsim.ir import Category
+from perfsim.validation.attribution import OVERHEAD
+from perfsim.validation.measure import Measurement, measure_model
+from perfsim.workload import load_workload
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+TOTAL = "total"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """One validation case.
+
+    ``error`` is signed, as a fraction: ``(predicted - measured) / measured`` (negative:
+    perfsim is optimistic). Category maps are keyed by `Category` value; measured
+    ``overhead`` (interpreter time and views, which perfsim's graph does not contain) is
+    separate, so ``sum(measured_category_s) + measured_overhead_s == measured_s``.
+    ``gemm_share_*`` is the ``gemm`` category's share of the total.
+    """
+
+    model: str
+    hw: str
+    engine: str
+    device: str
+    batch: int
+    seq: int
+    threads: int
+    predicted_units: int
+    predicted_s: float
+    measured_s: float
+    error: float
+    predicted_category_s: Mapping[str, float]
+    measured_category_s: Mapping[str, float]
+    measured_overhead_s: float
+    gemm_share_predicted: float
+    gemm_share_measured: float
+    measurement: Measurement
+
+    @property
+    def label(self) -> str:
+        """``bert-base b8 s128``."""
+        return f"{self.model} b{self.batch} s{self.seq}"
+
+    def category_rows(self) -> list[dict[str, Any]]:
+        """Predicted vs measured per category (taxonomy order), then overhead and total."""
+        present = set(self.predicted_category_s) | set(self.measured_category_s)
+        names = [c.value for c in Category if c.value in present]
+        rows = [
+            _row(
+                name,
+                self.predicted_category_s.get(name, 0.0),
+                self.measured_category_s.get(name, 0.0),
+            )
+            for name in names
+        ]
+        rows.append(_row(OVERHEAD, 0.0, self.measured_overhead_s))
+        rows.append(_row(TOTAL, self.predicted_s, self.measured_s))
+        for row in rows:
+            row["predicted_share"] = row["predicted_s"] / self.predicted_s
+            row["measured_share"] = row["measured_s"] / self.measured_s
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: scalar fields, the category table, and the measurement."""
+        scalars = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if name not in {"predicted_category_s", "measured_category_s", "measurement"}
+        }
+        rows = [
+            {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+            for row in self.category_rows()
+        ]
+        return {**scalars, "by_category": rows, "measurement": self.measurement.to_dict()}
+
+
+def _row(name: str, predicted: float, measured: float) -> dict[str, Any]:
+    error = (predicted - measured) / measured if measured > 0 else math.nan
+    return {"category": name, "predicted_s": predicted, "measured_s": measured, "error": error}
+
+
+def host_hardware(hw: HardwareSpec, threads: int) -> HardwareSpec:
+    """``hw`` with ``threads`` compute units when that is fewer than it has."""
+    if threads >= hw.compute.units:
+        return hw
+    return hw.model_copy(update={"compute": hw.compute.model_copy(update={"units": threads})})
+
+
+def compare(prediction: Result, measurement: Measurement) -> CaseResult:
+    """Pair a costed estimate with a measurement of the same scenario (pure)."""
+    predicted = {name: row["latency_s"] for name, row in prediction.by_category().items()}
+    predicted_total = prediction.latency_s
+    measured_total = measurement.wall_s
+    gemm = Category.GEMM.value
+    return CaseResult(
+        model=measurement.model,
+        hw=prediction.hw.name,
+        engine=prediction.engine,
+        device=measurement.device,
+        batch=measurement.batch,
+        seq=measurement.seq,
+        threads=measurement.threads,
+        predicted_units=prediction.hw.compute.units,
+        predicted_s=predicted_total,
+        measured_s=measured_total,
+        error=(predicted_total - measured_total) / measured_total,
+        predicted_category_s=predicted,
+        measured_category_s=dict(measurement.category_s),
+        measured_overhead_s=measurement.overhead_s,
+        gemm_share_predicted=predicted.get(gemm, 0.0) / predicted_total if predicted_total else 0,
+        gemm_share_measured=measurement.category_s.get(gemm, 0.0) / measured_total,
+        measurement=measurement,
+    )
+
+
+def validate_case(
+    model: str,
+    hw: str | Path,
+    *,
+    batch: int,
+    seq: int,
+    engine: str = "roofline",
+    threads: int | None = None,
+    device: str = "cpu",
+    warmup: int = 2,
+    repeats: int = 5,
+    attention: str = "auto",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> CaseResult:
+    """Estimate one scenario at fp32 on ``hw``, measure it on this host, compare.
+
+    ``hw`` is a built-in name or a YAML path; the other arguments are those of
+    `perfsim.estimate.estimate` and `perfsim.validation.measure.measure_model`.
+    """
+    spec = resolve_hardware(hw)
+    workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
+    # cost first: a bad hardware file or engine fails before minutes of measuring
+    estimate(workload, spec, engine=engine, cache_dir=cache_dir, use_cache=use_cache)
+    measurement = measure_model(
+        model,
+        batch=batch,
+        seq=seq,
+        threads=threads,
+        device=device,
+        warmup=warmup,
+        repeats=repeats,
+        attention=attention,
+        progress=progress,
+    )
+    if device == "cpu":
+        spec = host_hardware(spec, measurement.threads)
+    prediction = estimate(workload, spec, engine=engine, cache_dir=cache_dir, use_cache=use_cache)
+    return compare(prediction, measurement)
+
+
+def validate_cases(
+    cases: Sequence[Mapping[str, Any]],
+    hw: str | Path,
+    *,
+    engine: str = "roofline",
+    threads: int | None = None,
+    device: str = "cpu",
+    warmup: int = 2,
+    repeats: int = 5,
+    attention: str = "auto",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> list[CaseResult]:
+    """`validate_case` for each ``{model, batch, seq[, threads]}`` (a case's threads win)."""
+    results = []
+    for index, case in enumerate(cases, start=1):
+        if progress:
+            progress(f"[{index}/{len(cases)}] {case['model']} b{case['batch']} s{case['seq']}")
+        results.append(
+            validate_case(
+                case["model"],
+                hw,
+                batch=case["batch"],
+                seq=case["seq"],
+                engine=engine,
+                threads=case.get("threads", threads),
+                device=device,
+                warmup=warmup,
+                repeats=repeats,
+                attention=attention,
+                cache_dir=cache_dir,
+                use_cache=use_cache,
+                progress=progress,
+            )
+        )
+    return results
+
+
+SUMMARY_COLUMNS = (
+    "model",
+    "batch",
+    "seq",
+    "threads",
+    "device",
+    "hw",
+    "engine",
+    "predicted_s",
+    "measured_s",
+    "error",
+    "abs_error",
+    "gemm_share_predicted",
+    "gemm_share_measured",
+    "overhead_share_measured",
+    "spread",
+    "profiler_inflation",
+    "foreign_load",
+)
+
+
+def summary_frame(results: Sequence[CaseResult]) -> pd.DataFrame:
+    """One row per case (`SUMMARY_COLUMNS`; errors and shares as fractions)."""
+    import pandas as pd
+
+    rows = [
+        {
+            "model": r.model,
+            "batch": r.batch,
+            "seq": r.seq,
+            "threads": r.threads,
+            "device": r.device,
+            "hw": r.hw,
+            "engine": r.engine,
+            "predicted_s": r.predicted_s,
+            "measured_s": r.measured_s,
+            "error": r.error,
+            "abs_error": abs(r.error),
+            "gemm_share_predicted": r.gemm_share_predicted,
+            "gemm_share_measured": r.gemm_share_measured,
+            "overhead_share_measured": r.measured_overhead_s / r.measured_s,
+            "spread": r.measurement.spread,
+            "profiler_inflation": r.measurement.profiler_inflation,
+            "foreign_load": r.measurement.foreign_load,
+        }
+        for r in results
+    ]
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+
+
+def category_frame(results: Sequence[CaseResult]) -> pd.DataFrame:
+    """Long format: one row per case and category (plus overhead and total)."""
+    import pandas as pd
+
+    rows = [
+        {"model": r.model, "batch": r.batch, "seq": r.seq, "threads": r.threads, **row}
+        for r in results
+        for row in r.category_rows()
+    ]
+    return pd.DataFrame(rows)
+
+
+def median_abs_error(results: Sequence[CaseResult]) -> float:
+    """Median over cases of ``|error|`` (a fraction); NaN without cases."""
+    return statistics.median(abs(r.error) for r in results) if results else math.nan
+
+
+def results_json(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """The ``--format json`` object: every case, and the median absolute error."""
+    mae = median_abs_error(results)
+    return {
+        "cases": [r.to_dict() for r in results],
+        "median_abs_error": None if math.isnan(mae) else mae,
+    }

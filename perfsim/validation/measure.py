@@ -1,0 +1,354 @@
+"""Run the real model with random weights and measure its forward pass per `Category`.
+
+Two kinds of runs, because the profiler perturbs what it measures:
+
+* **Timed runs** (no profiler): the median wall time of at least ``repeats`` forward
+  passes (and at least ``min_time_s`` of them) after at least ``warmup`` untimed ones
+  (and ``min_time_s``). This is the measured total.
+* **Profiled runs** (``torch.profiler``, host activity; device activity too on CUDA): the
+  same number of forward passes, each wrapped in an annotation, split into buckets by
+  `perfsim.validation.attribution.attribute`. The median over runs is taken per bucket.
+
+On the host the profiler's own cost (about 0.4-1 µs per recorded event: callbacks and
+timestamps on the calling thread) inflates the profiled pass, by a few percent for
+bert-base and by a third for bert-tiny. The measured buckets are therefore the profiled
+*shares* times the timed wall time, so they add up to ``wall_s`` exactly; the raw
+profiled seconds and the inflation factor are kept beside them. NB: the inflation falls
+mostly on buckets made of many tiny calls (views, glue), so where it is large those are
+slightly overstated relative to the GEMMs. Subtracting a fixed cost per event instead was
+tried and rejected: the cost is not constant (0.4 µs in a hot loop, about 1 µs averaged
+over a model) and it drove real buckets (embedding) to zero. On a GPU, kernel durations
+are not inflated by the profiler: the categories are the kernels' device time and
+``overhead`` is the rest of the wall time (launch gaps, host-bound stretches).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfsim.errors import WorkloadError
+from perfsim.validation.attribution import OVERHEAD, Breakdown, OpEvent, aten_kind, attribute
+from perfsim.workload import load_workload
+
+log = logging.getLogger(__name__)
+
+FORWARD_ANNOTATION = "perfsim.validation.forward"
+ATTENTION_BACKENDS = ("auto", "math")
+MAX_TIMED_PASSES = 1000
+Progress = Callable[[str], None] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """Measured forward pass of one (model, batch, seq) on this host.
+
+    ``wall_s`` is the median of ``wall_samples_s`` (``repeats`` or more timed passes).
+    ``category_s`` (keys: `Category` values) plus ``overhead_s`` add up to ``wall_s``; the
+    raw profiled values (inflated by the profiler's own cost) are kept alongside.
+    ``profiled_s`` is the median span of a profiled forward (its annotation), measured
+    independently of the buckets. ``foreign_load`` is the share of the machine's CPU time
+    that other processes used (or the hypervisor stole) while this one measured, from
+    ``/proc/stat`` (None where there is none): above about 0.1 the timings are suspect.
+    ``op_s``/``op_calls``: profiled seconds and calls per forward of each dispatch-level
+    aten op.
+    """
+
+    model: str
+    batch: int
+    seq: int
+    device: str
+    threads: int
+    warmup: int
+    repeats: int
+    attention: str
+    wall_s: float
+    wall_samples_s: tuple[float, ...]
+    category_s: Mapping[str, float]
+    overhead_s: float
+    profiled_s: float
+    profiled_category_s: Mapping[str, float]
+    profiled_overhead_s: float
+    events_per_forward: int
+    op_s: Mapping[str, float]
+    op_calls: Mapping[str, int]
+    foreign_load: float | None = None
+
+    @property
+    def profiler_inflation(self) -> float:
+        """Profiled forward time over timed wall time (host); 1.0 means no distortion."""
+        return self.profiled_s / self.wall_s
+
+    @property
+    def spread(self) -> float:
+        """(slowest - fastest) / median of the timed runs."""
+        return (max(self.wall_samples_s) - min(self.wall_samples_s)) / self.wall_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            name: dict(value) if isinstance(value, Mapping) else value
+            for name, value in ((n, getattr(self, n)) for n in self.__dataclass_fields__)
+        } | {
+            "wall_samples_s": list(self.wall_samples_s),
+            "spread": self.spread,
+            "profiler_inflation": self.profiler_inflation,
+        }
+
+
+def measure_model(
+    model: str,
+    *,
+    batch: int,
+    seq: int,
+    threads: int | None = None,
+    device: str = "cpu",
+    warmup: int = 2,
+    repeats: int = 5,
+    attention: str = "auto",
+    min_time_s: float = 0.2,
+    progress: Progress = None,
+) -> Measurement:
+    """Build ``model`` (random weights, fp32, eval) and measure its forward pass.
+
+    Args:
+        model: built-in name, workload YAML or HF ``config.json`` (as ``perfsim run``).
+        batch, seq: input token ids of this shape, no attention mask (an unpadded batch,
+            the graph the tracer records).
+        threads: intra-op threads for this call (``torch.set_num_threads``; restored
+            afterwards); None keeps the current setting.
+        device: ``cpu`` or ``cuda`` (``cuda:N``).
+        warmup, repeats: untimed and timed forward passes (at least); ``repeats``
+            profiled ones.
+        min_time_s: warm-up and timing each last at least this long, so a 1 ms model
+            reaches a steady state (allocator caches, idle threads woken, clocks up)
+            and its median rests on more than a handful of samples.
+        attention: ``auto`` runs the attention backend torch picks (the fused flash kernel
+            on CPU, whose time lands in ``attn_gemm`` with its softmax); ``math`` forces the
+            unfused backend, whose ops match the tracer's one for one.
+        progress: called with a short message at each stage.
+    """
+    import torch
+
+    if repeats < 1 or warmup < 0 or min_time_s < 0:
+        raise WorkloadError(
+            f"repeats must be >= 1, warmup and min_time_s >= 0; got {repeats}, {warmup}, "
+            f"{min_time_s}"
+        )
+    if attention not in ATTENTION_BACKENDS:
+        raise WorkloadError(
+            f"attention: expected one of {', '.join(ATTENTION_BACKENDS)}, got {attention!r}"
+        )
+    if threads is not None and threads < 1:
+        raise WorkloadError(f"--threads: expected a positive integer, got {threads}")
+    on_gpu = device.startswith("cuda")
+    if on_gpu and not torch.cuda.is_available():
+        raise WorkloadError(f"--device {device}: CUDA is not available on this host")
+    if not on_gpu and device != "cpu":
+        raise WorkloadError(f"--device: expected cpu or cuda[:N], got {device!r}")
+    workload = load_workload(model, batch=batch, seq=seq)
+    say = progress or (lambda _message: None)
+    previous_threads = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        used_threads = torch.get_num_threads()
+        say(f"{workload.model.name}: building (random weights)")
+        module, inputs = _build(workload, device)
+        sync: Callable[[], None] = torch.cuda.synchronize if on_gpu else _no_sync
+        load_before = _cpu_clock()
+        with torch.inference_mode(), _attention_backend(attention):
+            say(f"{workload.model.name} b{batch} s{seq}: warm-up and timed runs")
+            deadline, passes = time.perf_counter() + min_time_s, 0
+            while passes < warmup or time.perf_counter() < deadline:
+                module(**inputs)
+                passes += 1
+            sync()
+            samples: list[float] = []
+            deadline = time.perf_counter() + min_time_s
+            while len(samples) < repeats or (
+                time.perf_counter() < deadline and len(samples) < MAX_TIMED_PASSES
+            ):
+                started = time.perf_counter()
+                module(**inputs)
+                sync()
+                samples.append(time.perf_counter() - started)
+            say(f"{workload.model.name} b{batch} s{seq}: {repeats} profiled runs")
+            forwards = _profiled_forwards(module, inputs, repeats, on_gpu, sync)
+        foreign_load = _foreign_load(load_before, _cpu_clock())
+        if foreign_load is not None and foreign_load > 0.1:
+            log.warning(
+                "%s b%d s%d: other processes used %.0f%% of the CPUs while measuring",
+                workload.model.name,
+                batch,
+                seq,
+                foreign_load * 100,
+            )
+    finally:
+        torch.set_num_threads(previous_threads)
+    wall = statistics.median(samples)
+    breakdowns = [attribute(forward, aten_kind, device_time=on_gpu) for forward in forwards]
+    profiled = _median_buckets(breakdowns)
+    events = round(statistics.median(forward.n_events for forward in forwards))
+    profiled_total = statistics.median(forward.total_s for forward in forwards)
+    if on_gpu:
+        # kernel time is what the profiler saw on the device; the host-bound rest of the
+        # wall time (launch gaps, Python) is overhead
+        kernels = sum(v for k, v in profiled.items() if k != OVERHEAD)
+        profiled[OVERHEAD] = max(profiled_total - kernels, 0.0)
+        corrected = {**profiled, OVERHEAD: max(wall - kernels, 0.0)}
+    else:
+        scale = wall / sum(profiled.values())
+        corrected = {k: v * scale for k, v in profiled.items()}
+    ops = _median_ops(breakdowns)
+    return Measurement(
+        model=workload.model.name,
+        batch=batch,
+        seq=seq,
+        device=device,
+        threads=used_threads,
+        warmup=warmup,
+        repeats=repeats,
+        attention=attention,
+        wall_s=wall,
+        wall_samples_s=tuple(samples),
+        category_s={k: v for k, v in corrected.items() if k != OVERHEAD},
+        overhead_s=corrected.get(OVERHEAD, 0.0),
+        profiled_s=profiled_total,
+        profiled_category_s={k: v for k, v in profiled.items() if k != OVERHEAD},
+        profiled_overhead_s=profiled.get(OVERHEAD, 0.0),
+        events_per_forward=events,
+        op_s=ops[0],
+        op_calls=ops[1],
+        foreign_load=foreign_load,
+    )
+
+
+def _build(workload: Any, device: str) -> tuple[Any, dict[str, Any]]:
+    """The workload's ``AutoModel`` with random weights on ``device``, and its inputs."""
+    import torch
+    import transformers
+
+    from perfsim.trace.build import build_config
+
+    config = build_config(workload.model)
+    # the caller's random state is left as it was: weights and tokens come from a fork
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.manual_seed(0)
+        try:
+            module = transformers.AutoModel.from_config(config)  # type: ignore[no-untyped-call]
+        except (ValueError, KeyError, TypeError) as error:
+            raise WorkloadError(
+                f"{workload.model.name}: cannot build a {workload.model.model_type} model "
+                f"({str(error).splitlines()[0][:160]})"
+            ) from None
+        vocab = int(getattr(config, "vocab_size", 2))
+        # NB: ids avoid 0, the usual pad id, so no model sees a padded-looking batch
+        ids = torch.randint(1, max(vocab, 2), (workload.batch, workload.seq), dtype=torch.long)
+    module = module.to(device=device, dtype=torch.float32).eval()
+    return module, {"input_ids": ids.to(device)}
+
+
+def _no_sync() -> None:
+    return None
+
+
+@contextmanager
+def _attention_backend(attention: str) -> Iterator[None]:
+    if attention == "auto":
+        yield
+        return
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    with sdpa_kernel(SDPBackend.MATH):
+        yield
+
+
+def _profiled_forwards(
+    module: Any, inputs: dict[str, Any], repeats: int, on_gpu: bool, sync: Callable[[], Any]
+) -> list[OpEvent]:
+    """Run ``repeats`` annotated forwards under the profiler (after one unannotated)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
+    with profile(activities=activities) as profiler:
+        module(**inputs)  # the profiler's first call pays its set-up: not annotated
+        sync()
+        for _ in range(repeats):
+            with record_function(FORWARD_ANNOTATION):
+                module(**inputs)
+                sync()
+    forwards = [
+        _to_event(event)
+        for event in profiler.events()
+        if event.name == FORWARD_ANNOTATION
+        and event.cpu_parent is None
+        and str(event.device_type).endswith("CPU")
+    ]
+    if len(forwards) != repeats:
+        log.warning("profiler returned %d of %d annotated forwards", len(forwards), repeats)
+    if not forwards:
+        raise WorkloadError("torch.profiler recorded no forward pass")
+    return forwards
+
+
+def _to_event(event: Any) -> OpEvent:
+    """A profiler ``FunctionEvent`` (microseconds) → `OpEvent` (seconds)."""
+    return OpEvent(
+        name=event.name,
+        self_s=event.self_cpu_time_total * 1e-6,
+        total_s=event.cpu_time_total * 1e-6,
+        children=tuple(_to_event(child) for child in event.cpu_children),
+        self_device_s=event.self_device_time_total * 1e-6,
+        total_device_s=event.device_time_total * 1e-6,
+    )
+
+
+def _median_buckets(breakdowns: list[Breakdown]) -> dict[str, float]:
+    keys = sorted({key for b in breakdowns for key in b.seconds})
+    return {k: statistics.median(b.seconds.get(k, 0.0) for b in breakdowns) for k in keys}
+
+
+def _median_ops(breakdowns: list[Breakdown]) -> tuple[dict[str, float], dict[str, int]]:
+    names = sorted({name for b in breakdowns for name in b.op_s})
+    seconds = {n: statistics.median(b.op_s.get(n, 0.0) for b in breakdowns) for n in names}
+    calls = {n: round(statistics.median(b.op_calls.get(n, 0) for b in breakdowns)) for n in names}
+    return seconds, calls
+
+
+def _cpu_clock() -> tuple[float, float, float] | None:
+    """(wall, all CPUs' busy seconds, this process's CPU seconds); None without /proc/stat.
+
+    Busy is user + nice + system + irq + softirq + steal (time the hypervisor gave to
+    other guests counts against us too).
+    """
+    try:
+        fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    own = os.times()
+    busy = (user + nice + system + irq + softirq + steal) / ticks
+    return time.perf_counter(), busy, own.user + own.system
+
+
+def _foreign_load(
+    before: tuple[float, float, float] | None, after: tuple[float, float, float] | None
+) -> float | None:
+    """Share of all CPUs' time used by others between two `_cpu_clock` readings."""
+    if before is None or after is None:
+        return None
+    wall = after[0] - before[0]
+    capacity = wall * (os.cpu_count() or 1)
+    others = (after[1] - before[1]) - (after[2] - before[2])
+    return min(max(others / capacity, 0.0), 1.0) if capacity > 0 else None
