@@ -68,12 +68,7 @@ def graph_frame(graph: OpGraph) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
-                "op": op.name,
-                "category": op.category.value,
-                "aten": op.target,
-                "scope": op.scope,
-                "layer": op.layer,
-                "phase": op.phase,
+                **op.identity(),
                 "inputs": shapes(op.inputs),
                 "outputs": shapes(op.outputs),
                 "macs": op.macs,

@@ -154,12 +154,7 @@ class Result:
         rows = []
         for op, cost in zip(self.graph.ops, self.costs, strict=True):
             row: dict[str, Any] = {
-                "op": op.name,
-                "category": op.category.value,
-                "aten": op.target,
-                "scope": op.scope,
-                "layer": op.layer,
-                "phase": op.phase,
+                **op.identity(),
                 "unit": cost.unit,
                 "dtype": cost.dtype,
                 "macs": cost.macs,

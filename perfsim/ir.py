@@ -132,6 +132,17 @@ class OpNode:
         """Compulsory bytes read plus written."""
         return self.bytes_read + self.bytes_written
 
+    def identity(self) -> dict[str, Any]:
+        """The columns that name an op in every per-op table (ops.csv, ``perfsim trace``)."""
+        return {
+            "op": self.name,
+            "category": self.category.value,
+            "aten": self.target,
+            "scope": self.scope,
+            "layer": self.layer,
+            "phase": self.phase,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class OpGraph:
