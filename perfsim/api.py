@@ -10,7 +10,7 @@ from perfsim.estimate import Result, estimate
 from perfsim.hardware import available_hardware, resolve_hardware
 from perfsim.hardware.load import load_hardware
 from perfsim.ir import OpGraph
-from perfsim.precision import PRECISIONS
+from perfsim.precision import PRECISIONS, policy
 from perfsim.workload import available_models, load_model_file, load_workload
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def hardware_catalog() -> list[dict[str, Any]]:
         spec = load_hardware(path)
         peaks = {}
         for precision in PRECISIONS:
-            dtype = "int8" if precision == "int8" else "int4" if precision == "int4" else precision
+            dtype = policy(precision).matrix_input
             peak = spec.matrix_peak_flops(dtype) or spec.vector_peak_flops(dtype)
             peaks[f"{precision}_tflops"] = round(peak / 1e12, 2) if peak else "-"
         records.append(

@@ -16,7 +16,7 @@ from pathlib import Path
 from perfsim.ir import OpGraph
 from perfsim.workload import ModelSpec, Workload
 
-TRACE_FORMAT = 1  # bump with perfsim.trace.TRACE_VERSION semantics: any change to recorded ops
+TRACE_VERSION = 1  # bump when the tracer records graphs differently: it invalidates caches
 
 
 def default_cache_dir() -> Path:
@@ -27,7 +27,7 @@ def default_cache_dir() -> Path:
 
 def graph_key(workload: Workload) -> str:
     """Cache key of a workload's traced graph."""
-    parts = (workload.model.config_hash, workload.batch, workload.seq, workload.mode, TRACE_FORMAT)
+    parts = (workload.model.config_hash, workload.batch, workload.seq, workload.mode, TRACE_VERSION)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 

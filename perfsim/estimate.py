@@ -6,7 +6,6 @@ latencies, as in an eager framework issuing one kernel at a time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -233,13 +232,11 @@ def estimate(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     hw_source: str | Path | None = None,
-    options: Mapping[str, Any] | None = None,
 ) -> Result:
     """Trace (or load from cache), retype to the precision, and cost a workload on ``hw``.
 
     The precision is the workload's, else the hardware's native one.
     """
-    del options
     precision = workload.precision or hw.native_precision
     check_precision(hw, precision, hw_source)
     graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)

@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,19 +23,6 @@ from perfsim.yamlio import read_yaml_mapping, validation_message
 
 MODES: Final = ("inference", "training")
 
-# model_type values whose encoders the tracer is tested on; others are tried as they come
-KNOWN_MODEL_TYPES: Final = (
-    "bert",
-    "roberta",
-    "xlm-roberta",
-    "albert",
-    "distilbert",
-    "electra",
-    "mobilebert",
-    "deberta-v2",
-    "deberta",
-    "camembert",
-)
 # RoBERTa-style models offset position ids by padding_idx + 1
 _POSITION_OFFSET_TYPES: Final = ("roberta", "xlm-roberta", "camembert")
 
@@ -92,11 +79,6 @@ class Workload:
     seq: int = 128
     mode: str = "inference"
     precision: str | None = None  # None: the hardware's native precision
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def with_scenario(self, **changes: Any) -> Workload:
-        """A copy with some scenario fields changed and validated."""
-        return validate_scenario(replace(self, **changes))
 
 
 def _first(config: Mapping[str, Any], *keys: str) -> int | None:

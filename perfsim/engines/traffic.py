@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from perfsim.hardware.spec import HardwareSpec, MemoryLevel
+from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
 
@@ -54,11 +54,6 @@ def capacity_matrix_bytes(op: OpNode, capacity_bytes: float) -> float:
     return tiled_matrix_bytes(op, side, side)
 
 
-def instance_capacity(level: MemoryLevel) -> float:
-    """Capacity one compute unit sees of a level (a per-unit level's own share)."""
-    return level.capacity
-
-
 def level_traffic(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
     """Bytes served by each memory level (nearest first) for one op."""
     compulsory = float(op.bytes_total)
@@ -70,5 +65,5 @@ def level_traffic(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
             traffic[level.name] = compulsory
         else:
             front = hw.memory[index - 1]
-            traffic[level.name] = capacity_matrix_bytes(op, instance_capacity(front))
+            traffic[level.name] = capacity_matrix_bytes(op, front.capacity)  # one instance's share
     return traffic

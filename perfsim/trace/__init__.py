@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from perfsim.cache import TRACE_VERSION
 from perfsim.errors import TraceError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_model, count_parameters, example_inputs
@@ -14,8 +15,6 @@ from perfsim.trace.capture import capture, new_recorder
 from perfsim.workload import Workload
 
 __all__ = ["trace_model", "trace_workload"]
-
-TRACE_VERSION = 1  # bump when the recorded graph changes, to invalidate caches
 
 
 def trace_model(
