@@ -154,13 +154,47 @@ class EnergyTable(_Frozen):
     static_power: Watts = 0.0
 
 
+class ScaleOut(_Frozen):
+    """The network between nodes (InfiniBand, Ethernet) when devices span several nodes.
+
+    ``devices_per_node`` devices share a node's fast fabric (the `Interconnect` links);
+    ``nics`` network ports per node of ``bandwidth`` bytes/s each way connect the nodes;
+    ``latency`` is one message's start-up cost between nodes, seconds.
+    """
+
+    devices_per_node: PositiveInt
+    nics: PositiveInt
+    bandwidth: Bandwidth
+    latency: Seconds
+
+
 class Interconnect(_Frozen):
-    """Device-to-device links, for multi-device work."""
+    """Device-to-device links, for multi-device work (`perfsim.parallel`).
+
+    ``links`` links per device of ``bandwidth`` bytes/s each way; ``latency`` is the
+    start-up cost of one message over one hop (the alpha of the alpha-beta model), seconds.
+    ``topology``: ``switch`` (every device reaches every other through a switch, e.g.
+    NVSwitch), ``mesh`` (direct links, rings laid over them, e.g. DGX-1's hybrid cube-mesh),
+    ``ring``, ``torus2d`` (TPU pods; ``dims`` is the full pod's shape) or ``none``.
+    ``scale_out`` is the network between nodes, if any; ``energy_per_byte`` prices each byte
+    a device sends (joules; links and switches).
+    """
 
     topology: Literal["ring", "switch", "torus2d", "mesh", "none"]
     bandwidth: Bandwidth
     latency: Seconds
     links: PositiveInt
+    dims: tuple[PositiveInt, PositiveInt] | None = None
+    scale_out: ScaleOut | None = None
+    energy_per_byte: Joules | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Interconnect:
+        if self.dims is not None and self.topology != "torus2d":
+            raise ValueError(f"dims is only meaningful for topology torus2d, not {self.topology}")
+        if self.topology == "torus2d" and self.links < 4:
+            raise ValueError(f"a torus2d device needs 4 links (2 per dimension), got {self.links}")
+        return self
 
 
 class HardwareSpec(_Frozen):
