@@ -1,0 +1,217 @@
+"""Data-parallel steps on synthetic graphs: buckets, overlap, accumulation, by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfsim.engines import OpCost
+from perfsim.errors import SpecError, WorkloadError
+from perfsim.estimate import Result
+from perfsim.hardware import HardwareSpec, load_hardware
+from perfsim.hardware.spec import Interconnect
+from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.parallel.data_parallel import (
+    DataParallel,
+    data_parallel,
+    gradient_buckets,
+    micro_batch,
+)
+
+HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
+MIB = 2**20
+
+
+def _hw(bandwidth: float = 10e9, latency: float = 0.0, links: int = 1) -> HardwareSpec:
+    """npu.yaml with a simple switch: ``links x bandwidth`` per device each way."""
+    npu = load_hardware(HWCONFIGS / "npu.yaml")
+    net = Interconnect.model_validate(
+        {"topology": "switch", "bandwidth": bandwidth, "latency": latency, "links": links},
+        context={"si": True},
+    )
+    return npu.model_copy(update={"interconnect": net})
+
+
+def _result(
+    phases_latencies: list[tuple[str, float]],
+    grad_ready: list[list[Any]] | None,
+    hw: HardwareSpec,
+    batch: int = 4,
+) -> Result:
+    """A costed graph whose op ``i`` has the given phase and latency (seconds)."""
+    ops, costs = [], []
+    for index, (phase, latency) in enumerate(phases_latencies):
+        category = Category.OPTIMIZER if phase == "optimizer" else Category.GEMM
+        ops.append(
+            OpNode(
+                name=f"op{index}",
+                category=category,
+                target="aten.mm.default",
+                scope="",
+                layer=-1,
+                phase=phase,
+                inputs=(),
+                outputs=(),
+                dims={},
+                macs=1000,
+                flops=2000,
+                bytes_read=10,
+                bytes_written=10,
+            )
+        )
+        costs.append(
+            OpCost(
+                op=f"op{index}",
+                category=category,
+                unit="matrix",
+                dtype="bf16",
+                macs=1000,
+                flops=2000,
+                bytes_read=10,
+                bytes_written=10,
+                compute_s=latency,
+                memory_s=0.0,
+                overhead_s=0.0,
+                latency_s=latency,
+                bound="compute",
+                traffic_bytes={level.name: 20.0 for level in hw.memory},
+                level_s={},
+                actions={},
+                energy_j=1.0,
+                energy_breakdown_j={"compute": 1.0},
+            )
+        )
+    meta: dict[str, Any] = {"batch": batch, "mode": "training", "model": "synthetic"}
+    if grad_ready is not None:
+        meta["grad_ready"] = grad_ready
+    return Result(OpGraph(tuple(ops), meta), hw, "roofline", tuple(costs))
+
+
+# forward 2 ms, backward ops 1 ms each at indices 2..5 (ending at 3, 4, 5, 6 ms), optimizer 1 ms
+STEP = [("forward", 1e-3), ("forward", 1e-3)] + [("backward", 1e-3)] * 4 + [("optimizer", 1e-3)]
+
+
+def test_micro_batch_splits_the_global_batch() -> None:
+    assert micro_batch(65536, 1024, 1) == 64
+    assert micro_batch(256, 8, 4) == 8
+    with pytest.raises(WorkloadError, match="--batch: global batch 100 does not split into 8"):
+        micro_batch(100, 8, 1)
+    with pytest.raises(WorkloadError, match="--grad-accum"):
+        micro_batch(8, 1, 0)
+
+
+def test_buckets_follow_ddp_caps() -> None:
+    # fp32 grads of 0.5, 0.5, 10, 10, 10, 1 MiB; first cap 1 MiB, then 25 MiB; a bucket
+    # closes once it reaches its cap: [0.5 + 0.5] [10 + 10 + 10] [1]
+    quarter_mib = MIB // 4  # fp32 elements in 1 MiB
+    grads = [
+        [5, quarter_mib // 2, "fp32"],
+        [4, quarter_mib // 2, "fp32"],
+        [3, 10 * quarter_mib, "fp32"],
+        [2, 10 * quarter_mib, "fp32"],
+        [1, 10 * quarter_mib, "fp32"],
+        [0, quarter_mib, "fp32"],
+    ]
+    buckets = gradient_buckets(grads, 25 * MIB, MIB)
+    assert buckets == [(5, 2, MIB, "fp32"), (3, 3, 30 * MIB, "fp32"), (0, 1, MIB, "fp32")]
+    # a dtype change closes a bucket; fp16 is 2 bytes per element
+    mixed = gradient_buckets([[1, 100, "fp32"], [0, 100, "fp16"]], 25 * MIB, MIB)
+    assert mixed == [(1, 1, 400, "fp32"), (0, 1, 200, "fp16")]
+
+
+def test_overlap_by_hand() -> None:
+    # 2 devices at 10 GB/s, no latency: ring all-reduce of n bytes = 2 * 1/2 * n / 1e10.
+    # grads: 10 MB ready after op 2 (3 ms), 10 MB after op 5 (6 ms); one bucket each
+    # (first cap 1 MiB: the first grad alone fills it; second bucket 25 MiB holds the rest).
+    # bucket 0: 3 ms -> 4 ms; bucket 1: 6 ms -> 7 ms; backward ends at 6 ms: 1 ms exposed.
+    hw = _hw()
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2))
+    assert [(b.ready_s, b.start_s, b.end_s) for b in step.buckets] == [
+        pytest.approx((3e-3, 3e-3, 4e-3)),
+        pytest.approx((6e-3, 6e-3, 7e-3)),
+    ]
+    assert step.communication_s == pytest.approx(2e-3)
+    assert step.exposed_communication_s == pytest.approx(1e-3)
+    # compute 6 ms forward+backward + 1 ms optimizer, plus 1 ms exposed
+    assert step.step_time_s == pytest.approx(8e-3)
+    summary = step.summary()
+    assert summary["devices"] == 2
+    assert summary["global_batch"] == 8 and summary["batch"] == 8 and summary["micro_batch"] == 4
+    assert summary["throughput_samples_per_s"] == pytest.approx(8 / 8e-3)
+    assert summary["by_category"]["collective"]["latency_s"] == pytest.approx(1e-3)
+    assert summary["by_category"]["collective"]["busy_s"] == pytest.approx(2e-3)
+    shares = sum(row["share"] for row in summary["by_category"].values())
+    assert shares == pytest.approx(1.0)
+
+
+def test_a_busy_link_delays_the_next_bucket() -> None:
+    # 40 MB ready at 3 ms takes 4 ms (to 7 ms); 10 MB ready at 6 ms waits until 7 ms and ends
+    # at 8 ms: exposed 8 - 6 = 2 ms
+    hw = _hw()
+    grads = [[2, 10_000_000, "fp32"], [5, 2_500_000, "fp32"]]
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2))
+    assert step.buckets[1].start_s == pytest.approx(7e-3)
+    assert step.exposed_communication_s == pytest.approx(2e-3)
+
+
+def test_gradient_accumulation_communicates_once() -> None:
+    # 4 micro-steps of 6 ms, one optimizer step of 1 ms, the same 1 ms exposed as above
+    hw = _hw()
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2, grad_accum=4))
+    assert step.compute_s == pytest.approx(4 * 6e-3 + 1e-3)
+    assert step.communication_s == pytest.approx(2e-3)
+    assert step.step_time_s == pytest.approx(26e-3)
+    assert step.summary()["global_batch"] == 4 * 2 * 4
+    # energy: 6 forward/backward ops x 4 + 1 optimizer op, 1 J each, plus static while waiting
+    static = hw.energy.static_power * 1e-3
+    assert step.energy_j == pytest.approx(25.0 + static)
+    frame = step.to_frame()
+    assert list(frame["count"][:7]) == [4, 4, 4, 4, 4, 4, 1]
+    collectives = frame[frame["category"] == "collective"]
+    assert list(collectives["phase"]) == ["communication", "communication"]
+    assert list(collectives["latency_s"]) == pytest.approx([1e-3, 1e-3])
+
+
+def test_one_device_is_the_single_device_step() -> None:
+    hw = _hw()
+    result = _result(STEP, [[2, 100, "fp32"]], hw)
+    step = data_parallel(result, DataParallel())
+    assert step.buckets == ()
+    assert step.step_time_s == pytest.approx(result.latency_s)
+    assert step.summary()["latency_s"] == pytest.approx(result.summary()["latency_s"])
+
+
+def test_errors() -> None:
+    hw = _hw()
+    with pytest.raises(WorkloadError, match="needs a training step"):
+        data_parallel(_result(STEP, None, hw), DataParallel(devices=2))
+    bare = hw.model_copy(update={"interconnect": None})
+    with pytest.raises(SpecError, match="interconnect: missing"):
+        data_parallel(_result(STEP, [[2, 1, "fp32"]], bare), DataParallel(devices=2))
+    a100 = load_hardware(HWCONFIGS / "a100.yaml")
+    with pytest.raises(SpecError, match="a100: interconnect: 12 devices are not a whole number"):
+        data_parallel(_result(STEP, [[2, 1, "fp32"]], a100), DataParallel(devices=12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 20_000_000), min_size=1, max_size=12),
+    devices=st.sampled_from([2, 4, 8]),
+    accum=st.integers(1, 4),
+)
+def test_exposed_communication_is_bounded(sizes: list[int], devices: int, accum: int) -> None:
+    # exposed communication is never negative and never more than all of it; the step is
+    # never shorter than its compute nor longer than compute plus all communication
+    hw = _hw()
+    grads = [[2 + (i % 4), size, "fp32"] for i, size in enumerate(sorted(sizes))]
+    grads.sort(key=lambda g: g[0])
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=devices, grad_accum=accum))
+    assert 0.0 <= step.exposed_communication_s <= step.communication_s + 1e-15
+    assert step.compute_s <= step.step_time_s <= step.compute_s + step.communication_s + 1e-15
+    assert sum(b.nbytes for b in step.buckets) == 4 * sum(sizes)
