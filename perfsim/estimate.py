@@ -100,7 +100,7 @@ class Result:
         latency = self.latency_s
         matrix_dtype = _matrix_dtype(self)
         peak = self.hw.matrix_peak_flops(matrix_dtype) or self.hw.vector_peak_flops(matrix_dtype)
-        achieved = self.flops / latency if latency else 0.0
+        achieved = self.flops * meta.get("instances", 1) / latency if latency else 0.0
         return {
             "model": meta.get("model"),
             "hw": self.hw.name,
@@ -110,7 +110,10 @@ class Result:
             "mode": meta.get("mode"),
             "engine": self.engine,
             "latency_s": latency,
-            "throughput_samples_per_s": (meta.get("batch") or 1) / latency if latency else 0.0,
+            # what-if "instances": that many copies run concurrently, each on its share
+            "throughput_samples_per_s": (
+                (meta.get("batch") or 1) * meta.get("instances", 1) / latency if latency else 0.0
+            ),
             "flops": self.flops,
             "achieved_flops_per_s": achieved,
             "peak_flops_per_s": peak,
@@ -124,6 +127,7 @@ class Result:
             "matrix_ops_on_vector_engine": sum(
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
+            "whatifs": dict(meta.get("whatifs", {})),
             **self._cycle_summary(),
         }
 

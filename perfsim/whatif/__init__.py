@@ -1,0 +1,77 @@
+"""What-if knobs: graph and hardware transformations, then the usual cost models.
+
+``estimate_whatif(graph, hw, precision=..., engine=..., whatifs=...)`` costs an fp32 traced
+graph under a set of knobs (`WhatIfs`, built by `parse_whatifs`). Composition order, fixed
+so that every pass sees the shapes and dtypes it needs:
+
+1. prune (heads, FFN width; `perfsim.whatif.prune`) — shapes shrink;
+2. N:M sparsity (`perfsim.whatif.sparsity`) — weight GEMMs' reduction dim shrinks;
+3. low-rank factorization (`perfsim.whatif.lowrank`) — weight GEMMs split in two;
+4. quantize (`perfsim.precision` policy, or W4A8; `perfsim.whatif.quantize`) — dtypes and
+   bytes recounted;
+5. fuse (`perfsim.whatif.fusion`) — bytes of intermediates dropped (after quantization,
+   which recounts bytes from tensors);
+6. cost: on the device's share for one of ``instances`` (`perfsim.whatif.instances`), with
+   the chosen categories on a near-memory unit (`perfsim.whatif.pim`).
+
+An empty `WhatIfs` gives exactly ``estimate_graph(apply_precision(graph, p), hw, engine)``.
+"""
+
+from __future__ import annotations
+
+from perfsim.engines import OpCost
+from perfsim.estimate import Result, check_precision, estimate_graph
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import OpGraph
+from perfsim.precision import apply_precision
+from perfsim.whatif.fusion import fuse, fusion_groups
+from perfsim.whatif.knobs import (
+    WhatIfError,
+    WhatIfs,
+    parse_assignments,
+    parse_whatifs,
+)
+from perfsim.whatif.placement import Placement, estimate_placed, without_overhead
+
+
+def transform_graph(graph: OpGraph, whatifs: WhatIfs, precision: str) -> OpGraph:
+    """Steps 1-4 of the composition order: the typed graph the cost models will see."""
+    return apply_precision(graph, precision)
+
+
+def estimate_whatif(
+    graph: OpGraph,
+    hw: HardwareSpec,
+    *,
+    precision: str | None,
+    engine: str,
+    whatifs: WhatIfs,
+) -> Result:
+    """Cost an fp32 traced graph on ``hw`` under ``whatifs`` (module docstring's order).
+
+    ``precision`` None means the hardware's native one; the ``quant`` knob overrides it.
+    The result's graph meta gains ``whatifs`` (the applied knobs), which the summary shows.
+    """
+    chosen = precision or hw.native_precision
+    check_precision(hw, chosen)
+    if whatifs.is_empty:
+        return estimate_graph(apply_precision(graph, chosen), hw, engine)
+    typed = transform_graph(graph, whatifs, chosen)
+    fused, inner = fuse(typed, whatifs.fusion)
+    fused = OpGraph(fused.ops, {**fused.meta, "whatifs": whatifs.applied()})
+    placements = [Placement(hw), Placement(without_overhead(hw))]
+    choice = [1 if index in inner else 0 for index in range(len(fused.ops))]
+    return estimate_placed(fused, placements, choice, engine)
+
+
+__all__ = [
+    "OpCost",
+    "WhatIfError",
+    "WhatIfs",
+    "estimate_whatif",
+    "fuse",
+    "fusion_groups",
+    "parse_assignments",
+    "parse_whatifs",
+    "transform_graph",
+]

@@ -1,0 +1,222 @@
+"""Operator fusion: intermediate tensors that never go to memory.
+
+A fused *group* is a chain of ops ``c1 -> c2 -> ... -> cn`` in which each ``c(i+1)`` reads
+``ci``'s first output and is its only reader (``deps``). Inside a group the intermediates
+``c1 .. c(n-1)`` outputs are neither written nor read back: each edge removes the
+producer's write and the consumer's read of that tensor. FLOPs and MACs never change (the
+fused ops' FLOPs stay on their rows, on the vector unit); only bytes drop. Ops after the
+first of a group are launched inside its kernel: they carry no launch overhead (see
+`perfsim.whatif.placement`).
+
+Passes (an op joins at most one group; applied in this order):
+
+- ``attention``: FlashAttention (Dao et al., "FlashAttention: Fast and Memory-Efficient
+  Exact Attention with IO-Awareness", NeurIPS 2022): QKᵀ, the ops between it and the AV
+  product (scale, mask, softmax, dropout) and AV in one kernel; the L x L scores and
+  probabilities are never materialized, Q, K, V are read and O written once. NB: the
+  softmax FLOPs are still counted serially after QKᵀ (FlashAttention overlaps them with the
+  matrix units), and in training graphs the backward ops that read the saved probabilities
+  keep them saved (the forward probabilities have backward readers, so they are not fused):
+  perfsim does not model FlashAttention's backward recomputation.
+- ``softmax``: scale / mask ops before the softmax and the dropout after it in one pass
+  over the scores (as in Megatron-LM's ``scaled_masked_softmax`` kernel).
+- ``layernorm``: the residual add that feeds a LayerNorm, fused into it (as in
+  FasterTransformer's ``addBiasResidualLayerNorm``).
+- ``epilogue``: element-wise, bias, activation, dropout and layout-copy ops that follow a
+  GEMM or an attention product run in its epilogue (as CUTLASS epilogues do). The GEMM's
+  write stands for the chain's final output (same size), so the last op's write is
+  dropped rather than the GEMM's: the write stays on the row that overlaps it.
+
+Applied after quantization (bytes are counted on the final dtypes); cost models then see
+ops with fewer bytes and nothing else changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import pairwise
+
+from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.whatif.graphops import consumers
+
+_EPILOGUE = frozenset(
+    {Category.ELEMENTWISE, Category.GELU, Category.DROPOUT, Category.DATA_MOVEMENT}
+)
+_SCORE_PREFIX = frozenset({Category.ELEMENTWISE})
+_SCORE_SUFFIX = frozenset({Category.DROPOUT, Category.ELEMENTWISE})
+_ATTENTION_MIDDLE = frozenset(
+    {Category.ELEMENTWISE, Category.SOFTMAX, Category.DROPOUT, Category.DATA_MOVEMENT}
+)
+
+
+class _Chains:
+    """Fusable-edge queries over one graph (``readers`` from ``deps``)."""
+
+    def __init__(self, graph: OpGraph) -> None:
+        self.ops = graph.ops
+        self.readers = consumers(graph)
+        self.taken: set[int] = set()
+
+    def sole_reader(self, index: int) -> int | None:
+        """The only op reading ``index``'s output if it reads it whole, else None."""
+        readers = self.readers[index]
+        if len(readers) != 1 or not self.ops[index].outputs:
+            return None
+        reader = readers[0]
+        size = self.ops[index].outputs[0].nbytes
+        if self.ops[reader].phase != self.ops[index].phase:
+            return None
+        if not any(tensor.nbytes == size for tensor in self.ops[reader].inputs):
+            return None
+        return reader
+
+    def free(self, *indices: int) -> bool:
+        return not any(index in self.taken for index in indices)
+
+    def claim(self, group: Sequence[int]) -> list[int]:
+        self.taken.update(group)
+        return list(group)
+
+
+def _attention_groups(chains: _Chains) -> list[list[int]]:
+    groups = []
+    for index, op in enumerate(chains.ops):
+        if op.category != Category.ATTN_GEMM or not chains.free(index):
+            continue
+        group = [index]
+        current = chains.sole_reader(index)
+        while current is not None and chains.ops[current].category in _ATTENTION_MIDDLE:
+            group.append(current)
+            current = chains.sole_reader(current)
+        has_softmax = any(chains.ops[i].category == Category.SOFTMAX for i in group)
+        ends_in_av = current is not None and chains.ops[current].category == Category.ATTN_GEMM
+        if current is not None and ends_in_av and has_softmax and chains.free(*group, current):
+            # FlashAttention writes O straight into the layout the next GEMM reads
+            groups.append(chains.claim([*group, *_epilogue_chain(chains, current)]))
+    return groups
+
+
+def _softmax_groups(chains: _Chains) -> list[list[int]]:
+    groups = []
+    for index, op in enumerate(chains.ops):
+        if op.category != Category.SOFTMAX or not chains.free(index):
+            continue
+        before: list[int] = []
+        current = index
+        while True:
+            producers = [
+                dep
+                for dep in chains.ops[current].deps
+                if chains.ops[dep].category in _SCORE_PREFIX
+                and chains.sole_reader(dep) == current
+                and chains.free(dep)
+            ]
+            if not producers:
+                break
+            current = producers[0]
+            before.insert(0, current)
+        after: list[int] = []
+        reader = chains.sole_reader(index)
+        while reader is not None and chains.ops[reader].category in _SCORE_SUFFIX:
+            if not chains.free(reader):
+                break
+            after.append(reader)
+            reader = chains.sole_reader(reader)
+        group = [*before, index, *after]
+        if len(group) > 1:
+            groups.append(chains.claim(group))
+    return groups
+
+
+def _layernorm_groups(chains: _Chains) -> list[list[int]]:
+    groups = []
+    for index, op in enumerate(chains.ops):
+        if op.category != Category.LAYERNORM or not chains.free(index):
+            continue
+        for dep in op.deps:
+            producer = chains.ops[dep]
+            if (
+                producer.category == Category.ELEMENTWISE
+                and chains.sole_reader(dep) == index
+                and chains.free(dep)
+            ):
+                groups.append(chains.claim([dep, index]))
+                break
+    return groups
+
+
+def _epilogue_chain(chains: _Chains, root: int) -> list[int]:
+    """``root`` and the epilogue-able ops after it that write a tensor of its size."""
+    size = chains.ops[root].outputs[0].nbytes if chains.ops[root].outputs else -1
+    group = [root]
+    reader = chains.sole_reader(root)
+    while (
+        reader is not None
+        and chains.ops[reader].category in _EPILOGUE
+        and chains.free(reader)
+        and chains.ops[reader].outputs
+        and chains.ops[reader].outputs[0].nbytes == size
+    ):
+        group.append(reader)
+        reader = chains.sole_reader(reader)
+    return group
+
+
+def _epilogue_groups(chains: _Chains) -> list[list[int]]:
+    groups = []
+    for index, op in enumerate(chains.ops):
+        if not op.category.is_matrix or not chains.free(index) or not op.outputs:
+            continue
+        group = _epilogue_chain(chains, index)
+        if len(group) > 1:
+            groups.append(chains.claim(group))
+    return groups
+
+
+_PASSES = {
+    "attention": _attention_groups,
+    "softmax": _softmax_groups,
+    "layernorm": _layernorm_groups,
+    "epilogue": _epilogue_groups,
+}
+
+
+def fusion_groups(graph: OpGraph, passes: Sequence[str]) -> list[list[int]]:
+    """The fused groups (op indices in chain order) the named passes find, in pass order."""
+    chains = _Chains(graph)
+    groups: list[list[int]] = []
+    for name in _PASSES:  # the documented order, whatever order the caller named them in
+        if name in passes:
+            groups.extend(_PASSES[name](chains))
+    return groups
+
+
+def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
+    """Drop the intermediates' writes and reads of one group (in place on a fresh list).
+
+    One write of the group's final output stays, on the last matrix op when only epilogue
+    ops follow it (the write overlaps its compute), else on the last op.
+    """
+    matrix = [index for index in group if ops[index].category.is_matrix]
+    owner = matrix[-1] if matrix else group[-1]
+    for producer, reader in pairwise(group):
+        size = ops[producer].outputs[0].nbytes
+        ops[reader] = replace(ops[reader], bytes_read=ops[reader].bytes_read - size)
+    for index in group:
+        if index != owner:
+            out = ops[index].outputs[0].nbytes
+            ops[index] = replace(ops[index], bytes_written=ops[index].bytes_written - out)
+
+
+def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]]:
+    """The fused graph, and the indices of ops launched inside another op's kernel."""
+    if not passes:
+        return graph, frozenset()
+    groups = fusion_groups(graph, passes)
+    ops = list(graph.ops)
+    inner: set[int] = set()
+    for group in groups:
+        _apply(ops, group)
+        inner.update(group[1:])
+    return OpGraph(tuple(ops), graph.meta), frozenset(inner)

@@ -1,0 +1,95 @@
+"""Small pure helpers the what-if passes share: consumers, recounting, op expansion.
+
+Every pass builds new `OpNode`s with `dataclasses.replace`; nothing here mutates a graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+
+from perfsim.counting import count_bytes, count_flops
+from perfsim.ir import OpGraph, OpNode, TensorSpec
+
+
+def aten_base(op: OpNode) -> str:
+    """``aten.addmm.default`` -> ``addmm`` (the key of the counting tables)."""
+    return op.target.split(".")[1] if op.target.startswith("aten.") else op.target
+
+
+def consumers(graph: OpGraph) -> list[list[int]]:
+    """For each op, the indices of the ops that read its outputs (from ``deps``)."""
+    found: list[list[int]] = [[] for _ in graph.ops]
+    for index, op in enumerate(graph.ops):
+        for dep in op.deps:
+            found[dep].append(index)
+    return found
+
+
+def recount(
+    op: OpNode,
+    inputs: tuple[TensorSpec, ...],
+    outputs: tuple[TensorSpec, ...],
+    dims: Mapping[str, int] | None = None,
+) -> OpNode:
+    """The op with new tensors (and dims), its MACs, FLOPs and bytes recounted by the rules
+    of `perfsim.counting`."""
+    new_dims = dict(op.dims if dims is None else dims)
+    base = aten_base(op)
+    macs, flops = count_flops(op.category, base, inputs, outputs, new_dims)
+    bytes_read, bytes_written = count_bytes(op.category, base, inputs, outputs)
+    return replace(
+        op,
+        inputs=inputs,
+        outputs=outputs,
+        dims=new_dims,
+        macs=macs,
+        flops=flops,
+        bytes_read=bytes_read,
+        bytes_written=bytes_written,
+    )
+
+
+def resize(tensor: TensorSpec, shape: tuple[int, ...]) -> TensorSpec:
+    """A tensor with a new shape; a broadcast (stride-0) tensor keeps its stored fraction."""
+    if tensor.stored_numel >= tensor.numel:
+        return TensorSpec(shape, tensor.dtype, -1, tensor.role)
+    numel = 1
+    for size in shape:
+        numel *= size
+    stored = max(1, tensor.stored_numel * numel // max(tensor.numel, 1))
+    return TensorSpec(shape, tensor.dtype, stored, tensor.role)
+
+
+# A replacement is a list of (new op, local deps): the new op's own ``deps`` are indices of
+# the *old* graph (remapped here); ``local deps`` index earlier entries of the same list.
+Replacement = Sequence[tuple[OpNode, tuple[int, ...]]]
+
+
+def expand(
+    graph: OpGraph,
+    replace_op: Callable[[int, OpNode], Replacement | None],
+    outputs_of: Callable[[int, int], Sequence[int]] | None = None,
+) -> OpGraph:
+    """Replace ops by lists of ops, keeping ``deps`` consistent.
+
+    ``replace_op(index, op)`` returns None to keep an op, else its replacement. A reader of
+    an old op depends on the *last* op of its replacement, or on the local indices
+    ``outputs_of(index, len(replacement))`` names (e.g. all copies of a split op).
+    """
+    new_ops: list[OpNode] = []
+    produced: list[tuple[int, ...]] = []
+    for index, op in enumerate(graph.ops):
+        remapped = tuple(sorted({new for dep in op.deps for new in produced[dep]}))
+        replacement = replace_op(index, op)
+        if replacement is None:
+            new_ops.append(replace(op, deps=remapped))
+            produced.append((len(new_ops) - 1,))
+            continue
+        start = len(new_ops)
+        for new_op, local in replacement:
+            outer = tuple(sorted({new for dep in new_op.deps for new in produced[dep]}))
+            new_ops.append(replace(new_op, deps=outer + tuple(start + i for i in local)))
+        picks = outputs_of(index, len(replacement)) if outputs_of else (len(replacement) - 1,)
+        produced.append(tuple(start + i for i in picks))
+    return OpGraph(tuple(new_ops), graph.meta)

@@ -1,0 +1,256 @@
+"""`WhatIfs`: the what-if knobs as one frozen record, and `parse_whatifs` to build it.
+
+Keys are flat and scalar-valued, so a sweep can vary each one as an axis
+``whatif.<key>``; a value may be given typed (YAML) or as text (``--whatif KEY=VALUE``).
+
+- ``fusion``: ``none``, ``all`` or ``+``-joined passes ``epilogue``, ``softmax``,
+  ``layernorm``, ``attention`` (`perfsim.whatif.fusion`);
+- ``pim`` (bool), ``pim_bandwidth`` (bytes/s or ``"2.4 TB/s"``), ``pim_flops`` (FLOP/s),
+  ``pim_energy_per_byte`` (J/B or ``"9 pJ"``), ``pim_categories`` (``+``-joined
+  non-matrix categories): a near-memory unit (`perfsim.whatif.pim`);
+- ``quant``: ``none``, ``int8``, ``w4a8`` (`perfsim.whatif.quantize`);
+- ``prune_heads`` (fraction in [0, 1) or a whole count), ``prune_ffn`` (fraction):
+  structured pruning (`perfsim.whatif.prune`);
+- ``sparsity`` (``none`` or ``N:M``), ``sparsity_speedup`` (1 <= s <= M/N): structured
+  weight sparsity (`perfsim.whatif.sparsity`);
+- ``low_rank``: 0 (off), a whole rank, or a fraction in (0, 1) of min(k, n)
+  (`perfsim.whatif.lowrank`);
+- ``instances``: model instances sharing the device (`perfsim.whatif.instances`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, Final
+
+from perfsim.errors import SpecError
+from perfsim.ir import Category
+from perfsim.units import parse_quantity
+
+FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention")
+QUANT_MODES: Final = ("none", "int8", "w4a8")
+# memory-bound categories by default: element-wise streams with little arithmetic per byte
+DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "gelu", "dropout", "softmax", "layernorm")
+
+
+class WhatIfError(SpecError):
+    """An unknown what-if knob or a bad value; the message names the source and key."""
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfs:
+    """The what-if knobs; the defaults change nothing (see the module docstring)."""
+
+    fusion: tuple[str, ...] = ()
+    pim: bool = False
+    pim_bandwidth: float | None = None
+    pim_flops: float | None = None
+    pim_energy_per_byte: float | None = None
+    pim_categories: tuple[str, ...] = DEFAULT_PIM_CATEGORIES
+    quant: str = "none"
+    prune_heads: float = 0.0
+    prune_ffn: float = 0.0
+    sparsity: str = "none"
+    sparsity_speedup: float | None = None
+    low_rank: float = 0.0
+    instances: int = 1
+
+    def applied(self) -> dict[str, Any]:
+        """The knobs that differ from their defaults, as JSON-ready scalars."""
+        defaults = WhatIfs()
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value != getattr(defaults, item.name):
+                out[item.name] = "+".join(value) if isinstance(value, tuple) else value
+        if not self.pim:  # PIM settings without the unit change nothing
+            for key in ("pim_bandwidth", "pim_flops", "pim_energy_per_byte", "pim_categories"):
+                out.pop(key, None)
+        return out
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no knob changes anything."""
+        return not self.applied()
+
+
+def _text(value: Any) -> str:
+    return str(value).strip().lower()
+
+
+def _fusion(value: Any) -> tuple[str, ...]:
+    text = _text(value)
+    if text in ("none", "", "false", "0"):
+        return ()
+    if text in ("all", "true"):
+        return FUSION_PASSES
+    parts = [part.strip() for part in text.replace(",", "+").split("+")]
+    unknown = [part for part in parts if part not in FUSION_PASSES]
+    if unknown:
+        raise ValueError(
+            f"unknown fusion pass {unknown[0]!r}; expected none, all or "
+            f"'+'-joined {', '.join(FUSION_PASSES)}"
+        )
+    return tuple(name for name in FUSION_PASSES if name in parts)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = _text(value)
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number, got {value!r}") from None
+
+
+def _positive(dimension: str | None) -> Callable[[Any], float | None]:
+    def parse(value: Any) -> float | None:
+        if value is None or _text(value) in ("none", "default"):
+            return None
+        if isinstance(value, str) and dimension is not None:
+            try:
+                number = float(value)
+            except ValueError:
+                number = parse_quantity(value, dimension)
+        else:
+            number = _number(value)
+        if not number > 0:
+            raise ValueError(f"expected a positive value, got {value!r}")
+        return number
+
+    return parse
+
+
+def _categories(value: Any) -> tuple[str, ...]:
+    parts = [part.strip() for part in _text(value).replace(",", "+").split("+") if part.strip()]
+    allowed = [c.value for c in Category if not c.is_matrix]
+    bad = [part for part in parts if part not in allowed]
+    if bad or not parts:
+        raise ValueError(
+            f"unknown or matrix category {bad[0] if bad else value!r}; expected "
+            f"'+'-joined non-matrix categories: {', '.join(allowed)}"
+        )
+    return tuple(c for c in allowed if c in parts)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def _heads(value: Any) -> float:
+    number = _number(value)
+    if number < 0 or (number >= 1 and number != int(number)):
+        raise ValueError(f"expected a fraction in [0, 1) or a whole count, got {value!r}")
+    return number
+
+
+def _fraction(value: Any) -> float:
+    number = _number(value)
+    if not 0 <= number < 1:
+        raise ValueError(f"expected a fraction in [0, 1), got {value!r}")
+    return number
+
+
+def _sparsity(value: Any) -> str:
+    text = _text(value)
+    if text in ("none", "", "0", "false"):
+        return "none"
+    n_text, sep, m_text = text.partition(":")
+    if not sep or not n_text.isdigit() or not m_text.isdigit():
+        raise ValueError(f"expected none or N:M (e.g. 2:4), got {value!r}")
+    n, m = int(n_text), int(m_text)
+    if not 0 < n < m:
+        raise ValueError(f"expected 0 < N < M in N:M, got {value!r}")
+    return f"{n}:{m}"
+
+
+def _speedup(value: Any) -> float | None:
+    if value is None or _text(value) in ("none", "default"):
+        return None
+    number = _number(value)
+    if number < 1:
+        raise ValueError(f"expected a speedup >= 1, got {value!r}")
+    return number
+
+
+def _low_rank(value: Any) -> float:
+    number = _number(value)
+    if number < 0 or (number >= 1 and number != int(number)):
+        raise ValueError(
+            f"expected 0 (off), a whole rank >= 1 or a fraction in (0, 1), got {value!r}"
+        )
+    return number
+
+
+def _instances(value: Any) -> int:
+    number = _number(value)
+    if number < 1 or number != int(number):
+        raise ValueError(f"expected a whole number >= 1, got {value!r}")
+    return int(number)
+
+
+PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
+    "fusion": _fusion,
+    "pim": _bool,
+    "pim_bandwidth": _positive("bandwidth"),
+    "pim_flops": _positive(None),
+    "pim_energy_per_byte": _positive("energy"),
+    "pim_categories": _categories,
+    "quant": _choice(QUANT_MODES),
+    "prune_heads": _heads,
+    "prune_ffn": _fraction,
+    "sparsity": _sparsity,
+    "sparsity_speedup": _speedup,
+    "low_rank": _low_rank,
+    "instances": _instances,
+}
+
+
+def parse_whatifs(mapping: Mapping[str, Any], source: str = "") -> WhatIfs:
+    """Validate flat ``{key: value}`` knobs into `WhatIfs`.
+
+    A ``whatif.`` prefix on a key is accepted. An unknown key or a bad value raises
+    `WhatIfError` naming ``source`` and the key.
+    """
+    where = f"{source}: " if source else ""
+    values: dict[str, Any] = {}
+    for raw_key, raw_value in mapping.items():
+        key = str(raw_key).strip().removeprefix("whatif.")
+        if key not in PARSERS:
+            raise WhatIfError(
+                f"{where}whatif.{key}: unknown knob; expected one of {', '.join(PARSERS)}"
+            )
+        try:
+            values[key] = PARSERS[key](raw_value)
+        except (ValueError, SpecError) as error:
+            raise WhatIfError(f"{where}whatif.{key}: {error}") from None
+    return WhatIfs(**values)
+
+
+def parse_assignments(items: tuple[str, ...] | list[str], source: str = "--whatif") -> WhatIfs:
+    """``("fusion=all", "instances=4")`` (the CLI's repeatable ``--whatif``) -> `WhatIfs`."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise WhatIfError(f"{source}: expected KEY=VALUE, got {item!r}")
+        mapping[key.strip()] = value.strip()
+    return parse_whatifs(mapping, source)

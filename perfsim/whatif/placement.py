@@ -1,0 +1,53 @@
+"""Cost each op of a graph on its own (derived) device and merge the rows in op order.
+
+The what-ifs that change *where* an op runs (a near-memory unit, an op launched inside
+another op's kernel) are hardware transformations: the op is costed by the unchanged
+engine on a derived `HardwareSpec` whose memory levels keep the host's names, so the
+merged `Result` sums per level as usual. No engine is edited.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from perfsim.engines import OpCost
+from perfsim.estimate import Result, estimate_graph
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import OpGraph
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A device ops can run on, and how to finish their cost rows (e.g. relabel them)."""
+
+    hw: HardwareSpec
+    finish: Callable[[OpCost], OpCost] | None = None
+
+
+def without_overhead(hw: HardwareSpec) -> HardwareSpec:
+    """The device with no per-op launch overhead: for ops launched inside another kernel."""
+    if hw.op_overhead == 0:
+        return hw
+    return hw.model_copy(update={"op_overhead": 0.0})
+
+
+def estimate_placed(
+    graph: OpGraph,
+    placements: Sequence[Placement],
+    choice: Sequence[int],
+    engine: str,
+) -> Result:
+    """Cost op ``i`` on ``placements[choice[i]]``; the `Result` reports the first device."""
+    costs: list[OpCost | None] = [None] * len(graph.ops)
+    for slot, placement in enumerate(placements):
+        picked = [index for index, chosen in enumerate(choice) if chosen == slot]
+        if not picked:
+            continue
+        sub = OpGraph(tuple(graph.ops[index] for index in picked), graph.meta)
+        result = estimate_graph(sub, placement.hw, engine)
+        for index, cost in zip(picked, result.costs, strict=True):
+            costs[index] = placement.finish(cost) if placement.finish else cost
+    done = tuple(cost for cost in costs if cost is not None)
+    assert len(done) == len(graph.ops), "every op is placed"
+    return Result(graph=graph, hw=placements[0].hw, engine=engine, costs=done)

@@ -1,0 +1,142 @@
+"""What-if knobs: parsing, the empty-knob identity, and fusion's byte savings by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfsim.estimate import estimate_graph
+from perfsim.hardware import HardwareSpec
+from perfsim.ir import Category, OpGraph
+from perfsim.precision import apply_precision
+from perfsim.whatif import (
+    WhatIfError,
+    WhatIfs,
+    estimate_whatif,
+    fuse,
+    fusion_groups,
+    parse_assignments,
+    parse_whatifs,
+)
+from perfsim.whatif.knobs import FUSION_PASSES
+
+# bert-tiny: hidden H = 128, 2 heads of d = 64, FFN F = 512, 2 layers; batch B = 2, seq L = 16
+B, L, H, F = 2, 16, 128, 512
+
+
+@pytest.fixture(scope="module")
+def tiny(traced: Callable[..., OpGraph]) -> OpGraph:
+    return traced("bert-tiny", batch=B, seq=L)
+
+
+def total_bytes(graph: OpGraph) -> int:
+    return sum(op.bytes_total for op in graph.ops)
+
+
+def test_parse_flat_keys_typed_and_text() -> None:
+    knobs = parse_whatifs({"fusion": "epilogue+attention", "instances": "4", "pim": True})
+    assert knobs.fusion == ("epilogue", "attention")
+    assert knobs.instances == 4 and knobs.pim
+    assert parse_whatifs({"whatif.fusion": "all"}).fusion == FUSION_PASSES
+    assert parse_assignments(["pim_bandwidth=2 TB/s", "pim=true"]).pim_bandwidth == 2e12
+    assert parse_whatifs({}).is_empty
+    assert parse_whatifs({"fusion": "all"}).applied() == {"fusion": "+".join(FUSION_PASSES)}
+
+
+@pytest.mark.parametrize(
+    ("mapping", "field"),
+    [
+        ({"fusoin": "all"}, "whatif.fusoin: unknown knob"),
+        ({"fusion": "gemm"}, "whatif.fusion: unknown fusion pass"),
+        ({"instances": 0}, "whatif.instances"),
+        ({"instances": 1.5}, "whatif.instances"),
+        ({"pim": "maybe"}, "whatif.pim"),
+        ({"pim_bandwidth": "-3"}, "whatif.pim_bandwidth"),
+        ({"pim_bandwidth": "3 GHz"}, "whatif.pim_bandwidth"),
+        ({"pim_categories": "gemm"}, "whatif.pim_categories"),
+        ({"quant": "int3"}, "whatif.quant"),
+        ({"prune_heads": 1.5}, "whatif.prune_heads"),
+        ({"prune_ffn": 1.0}, "whatif.prune_ffn"),
+        ({"sparsity": "4:2"}, "whatif.sparsity"),
+        ({"sparsity_speedup": 0.5}, "whatif.sparsity_speedup"),
+        ({"low_rank": -1}, "whatif.low_rank"),
+    ],
+)
+def test_bad_knobs_name_source_and_key(mapping: dict[str, object], field: str) -> None:
+    with pytest.raises(WhatIfError) as error:
+        parse_whatifs(mapping, "sweep.yaml")
+    message = str(error.value)
+    assert message.startswith("sweep.yaml: ") and field in message and "\n" not in message
+
+
+def test_assignment_needs_equals() -> None:
+    with pytest.raises(WhatIfError, match="--whatif: expected KEY=VALUE"):
+        parse_assignments(["fusion"])
+
+
+@pytest.mark.parametrize("engine", ["roofline", "cycle"])
+def test_empty_whatifs_is_estimate_graph(tiny: OpGraph, npu: HardwareSpec, engine: str) -> None:
+    expected = estimate_graph(apply_precision(tiny, "bf16"), npu, engine)
+    assert estimate_whatif(tiny, npu, precision=None, engine=engine, whatifs=WhatIfs()) == expected
+
+
+def test_epilogue_fusion_bytes_by_hand(tiny: OpGraph) -> None:
+    fused, inner = fuse(tiny, ["epilogue"])
+    # per layer, fp32 (4 B), each fused edge saves the intermediate's write and read, 2|I|:
+    #   Q: addmm -> mul -> clone: 2 edges of B*L*H*4 = 16384 B     -> 65536
+    #   K: the same                                                   -> 65536
+    #   V: addmm -> clone; AV bmm -> clone; 2 residual GEMM -> add    -> 4 * 32768 = 131072
+    #   FFN: addmm -> gelu, |I| = B*L*F*4 = 65536                     -> 131072
+    # = 393216 per layer; plus the pooler's dense -> tanh, [B, H] fp32: 2 * 1024 = 2048
+    assert total_bytes(tiny) - total_bytes(fused) == 2 * 393216 + 2048
+    assert fused.flops == tiny.flops
+    gelu = next(i for i, op in enumerate(fused.ops) if op.category == Category.GELU)
+    assert fused.ops[gelu].bytes_total == 0  # its tensor never goes to memory
+    assert tiny.ops[gelu].bytes_total == 2 * B * L * F * 4
+    assert gelu in inner
+
+
+def test_attention_fusion_drops_scores(tiny: OpGraph) -> None:
+    fused, _ = fuse(tiny, ["attention"])
+    # per layer the [B, heads, L, L] fp32 scores S and probabilities P: QK^T writes S,
+    # softmax reads S and writes P, AV reads P: 4 * (2*2*16*16*4 = 4096) = 16384
+    # and the AV output -> head-merge copy (epilogue of the fused kernel): 2 * 16384
+    assert total_bytes(tiny) - total_bytes(fused) == 2 * (16384 + 32768)
+    assert fused.flops == tiny.flops
+
+
+def test_layernorm_fusion_drops_residual_sum(tiny: OpGraph) -> None:
+    fused, _ = fuse(tiny, ["layernorm"])
+    # embeddings add -> LN and two residual adds -> LN per layer: 5 sums of B*L*H*4 bytes
+    assert total_bytes(tiny) - total_bytes(fused) == 5 * 2 * B * L * H * 4
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sets(st.sampled_from(FUSION_PASSES), min_size=1))
+def test_fusion_never_adds_latency_or_bytes(passes: set[str]) -> None:
+    graph = _GRAPHS["tiny"]
+    hw = _GRAPHS["hw"]
+    knobs = parse_whatifs({"fusion": "+".join(sorted(passes))})
+    for engine in ("roofline", "cycle"):
+        base = estimate_whatif(graph, hw, precision=None, engine=engine, whatifs=WhatIfs())
+        fused = estimate_whatif(graph, hw, precision=None, engine=engine, whatifs=knobs)
+        assert fused.flops == base.flops
+        assert fused.latency_s <= base.latency_s
+        fusable = bool(fusion_groups(graph, knobs.fusion))  # bert-tiny inference has no
+        for level, value in fused.traffic_bytes().items():  # mask or dropout to fuse
+            assert value < base.traffic_bytes()[level] or not fusable
+            assert value <= base.traffic_bytes()[level]
+        assert fused.summary()["whatifs"] == knobs.applied()
+
+
+_GRAPHS: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True)
+def _share(tiny: OpGraph, npu: HardwareSpec) -> None:
+    # hypothesis tests cannot take function-scoped fixtures; hand them over here
+    _GRAPHS["tiny"] = tiny
+    _GRAPHS["hw"] = npu
