@@ -28,11 +28,26 @@ def run_estimate(
     engine: str = "roofline",
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    head: str = "pretraining",
+    optimizer: str | None = None,
+    checkpointing: bool = False,
 ) -> Result:
-    """``perfsim run`` as a call: names or paths in, a costed `Result` out."""
+    """``perfsim run`` as a call: names or paths in, a costed `Result` out.
+
+    ``head``, ``optimizer`` and ``checkpointing`` shape a ``mode="training"`` step.
+    """
     hardware = resolve_hardware(hw)
     hw_source = available_hardware().get(str(hw), hw)
-    workload = load_workload(model, batch=batch, seq=seq, mode=mode, precision=precision)
+    workload = load_workload(
+        model,
+        batch=batch,
+        seq=seq,
+        mode=mode,
+        precision=precision,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+    )
     return estimate(
         workload,
         hardware,
@@ -51,9 +66,22 @@ def trace_graph(
     mode: str = "inference",
     cache_dir: Path | None = None,
     use_cache: bool = True,
+    head: str = "pretraining",
+    optimizer: str | None = None,
+    checkpointing: bool = False,
+    precision: str | None = None,
 ) -> OpGraph:
-    """The fp32 op graph of a model (cached)."""
-    workload = load_workload(model, batch=batch, seq=seq, mode=mode)
+    """The op graph of a model (cached): fp32 for inference, ``precision`` for training."""
+    workload = load_workload(
+        model,
+        batch=batch,
+        seq=seq,
+        mode=mode,
+        precision=precision if mode == "training" else None,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+    )
     graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
     return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
 

@@ -1,9 +1,11 @@
 """On-disk cache of traced graphs, keyed by (model config, batch, seq, mode, trace version).
 
-Precision is *not* part of the key: every graph is traced in fp32 and retyped by
-`perfsim.precision.apply_precision`, a pure and cheap transform, so one trace serves all
-precisions. The cache lives in ``$XDG_CACHE_HOME/perfsim`` (``~/.cache/perfsim``) unless a
-directory is passed in.
+Inference: precision is *not* part of the key: every inference graph is traced in fp32 and
+retyped by `perfsim.precision.apply_precision`, a pure and cheap transform, so one trace
+serves all precisions. Training: the step is traced in its own precision (mixed precision
+adds master weights, casts and loss scaling), so the key adds the precision, the head, the
+optimizer and checkpointing. The cache lives in ``$XDG_CACHE_HOME/perfsim``
+(``~/.cache/perfsim``) unless a directory is passed in.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from perfsim.ir import OpGraph
 from perfsim.workload import ModelSpec, Workload
 
-TRACE_VERSION = 1  # bump when the tracer records graphs differently: it invalidates caches
+TRACE_VERSION = 2  # bump when the tracer records graphs differently: it invalidates caches
 
 
 def default_cache_dir() -> Path:
@@ -27,7 +29,20 @@ def default_cache_dir() -> Path:
 
 def graph_key(workload: Workload) -> str:
     """Cache key of a workload's traced graph."""
-    parts = (workload.model.config_hash, workload.batch, workload.seq, workload.mode, TRACE_VERSION)
+    parts: tuple[object, ...] = (
+        workload.model.config_hash,
+        workload.batch,
+        workload.seq,
+        workload.mode,
+        TRACE_VERSION,
+    )
+    if workload.mode == "training":
+        parts += (
+            workload.precision or "fp32",
+            workload.head,
+            workload.training_optimizer,
+            workload.checkpointing,
+        )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
@@ -53,7 +68,10 @@ def store_graph(workload: Workload, graph: OpGraph, cache_dir: Path | None = Non
 def get_graph(
     workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True
 ) -> OpGraph:
-    """The fp32 graph of a workload, from the cache or by tracing (imports torch only then)."""
+    """The traced graph of a workload, from the cache or by tracing (imports torch only then).
+
+    Inference graphs are fp32; training graphs are in the workload's precision.
+    """
     from perfsim.layers import LAYER_LIST, layer_graph
 
     if workload.model.model_type == LAYER_LIST:  # layer lists need no tracing

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from perfsim.errors import PerfsimError
 from perfsim.precision import PRECISIONS
-from perfsim.workload import MODES
+from perfsim.workload import HEADS, MODES, OPTIMIZERS
 
 FORMATS = ("table", "json", "csv")
 
@@ -47,6 +47,24 @@ def _scenario_options(func: Any) -> Any:
             help="Sequence length (tokens).",
         ),
         click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True),
+        click.option(
+            "--head",
+            type=click.Choice(HEADS),
+            default="pretraining",
+            show_default=True,
+            help="Training: the loss's head (masked-LM + next sentence, classifier, SQuAD span).",
+        ),
+        click.option(
+            "--optimizer",
+            type=click.Choice(OPTIMIZERS),
+            default=None,
+            help="Training optimizer [default: lamb for pretraining, adamw for fine-tuning].",
+        ),
+        click.option(
+            "--checkpointing",
+            is_flag=True,
+            help="Training: recompute each layer in backward instead of keeping activations.",
+        ),
         click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache."),
         click.option(
             "--cache-dir",
@@ -101,6 +119,9 @@ def run(
     batch: int,
     seq: int,
     mode: str,
+    head: str,
+    optimizer: str | None,
+    checkpointing: bool,
     no_cache: bool,
     cache_dir: Path | None,
     hw: str,
@@ -122,6 +143,9 @@ def run(
         engine=engine,
         cache_dir=cache_dir,
         use_cache=not no_cache,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
     )
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs
@@ -147,13 +171,30 @@ def run(
     "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
 )
 def trace(
-    model: str, batch: int, seq: int, mode: str, no_cache: bool, cache_dir: Path | None, fmt: str
+    model: str,
+    batch: int,
+    seq: int,
+    mode: str,
+    head: str,
+    optimizer: str | None,
+    checkpointing: bool,
+    no_cache: bool,
+    cache_dir: Path | None,
+    fmt: str,
 ) -> None:
-    """Dump the traced operator graph (fp32) of a model."""
+    """Dump the traced operator graph of a model (fp32; a training step in fp32)."""
     from perfsim.api import trace_graph
 
     graph = trace_graph(
-        model, batch=batch, seq=seq, mode=mode, cache_dir=cache_dir, use_cache=not no_cache
+        model,
+        batch=batch,
+        seq=seq,
+        mode=mode,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
     )
     if fmt == "json":
         click.echo(graph.to_json())
@@ -169,6 +210,7 @@ def trace(
     columns = [
         "op",
         "category",
+        "phase",
         "layer",
         "inputs",
         "outputs",

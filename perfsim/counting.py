@@ -1,7 +1,9 @@
 """FLOP and byte counting rules, written down in one place (no torch here).
 
 Matrix ops: ``macs = b * m * n * k`` (plus ``b * m * n * v`` for the value product of a
-fused attention op), ``flops = 2 * macs`` (see `perfsim.ir`).
+fused attention op), ``flops = 2 * macs`` (see `perfsim.ir`). A fused attention backward
+has ``passes == 2``: two products per forward product (dQ and dK from dS; dV and dP from
+dO), as ``torch.utils.flop_counter`` counts it; the recomputed ``QK^T`` is not counted.
 
 Everything else: ``flops = FLOPS_PER_ELEMENT[op] * elements``. A transcendental (exp,
 erf, tanh, rsqrt) counts as one operation, like an add; how many cycles it takes is a
@@ -46,7 +48,9 @@ FLOPS_PER_ELEMENT: Final[Mapping[str, int]] = {
 }
 
 _FUSED_ELEMENTWISE: Final = frozenset({"addcmul", "addcdiv", "lerp"})
-_GATHER_LIKE: Final = frozenset({"embedding", "index_select", "gather", "index"})
+_GATHER_LIKE: Final = frozenset(
+    {"embedding", "index_select", "gather", "index", "nll_loss_forward", "nll_loss2d_forward"}
+)
 
 
 def flops_rule(category: Category, aten_base: str, attrs: Mapping[str, int] | None = None) -> str:
@@ -76,7 +80,7 @@ def count_macs(category: Category, dims: Mapping[str, int]) -> int:
     if not category.is_matrix:
         return 0
     b, m, n, k = dims["b"], dims["m"], dims["n"], dims["k"]
-    return b * m * n * (k + dims.get("v", 0))
+    return b * m * n * (k + dims.get("v", 0)) * dims.get("passes", 1)
 
 
 def count_flops(
@@ -90,6 +94,9 @@ def count_flops(
     if category.is_matrix:
         macs = count_macs(category, dims)
         return macs, 2 * macs
+    if aten_base == "embedding_dense_backward":
+        # scatter-add: one add per element of the incoming gradient, not of the table
+        return 0, inputs[0].numel if inputs else 0
     rule = flops_rule(category, aten_base, dims)
     per_element = FLOPS_PER_ELEMENT[rule]
     counts_input = category in (Category.REDUCTION, Category.SOFTMAX, Category.LAYERNORM)

@@ -17,7 +17,7 @@ from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpGraph
 from perfsim.precision import apply_precision
-from perfsim.workload import Workload
+from perfsim.workload import Workload, validate_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -243,6 +243,8 @@ def estimate(
     """
     precision = workload.precision or hw.native_precision
     check_precision(hw, precision, hw_source)
+    if workload.mode == "training":  # a training step is traced in its precision
+        workload = validate_scenario(replace(workload, precision=precision))
     graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
     graph = OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
     return estimate_graph(apply_precision(graph, precision), hw, engine)

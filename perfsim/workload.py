@@ -22,6 +22,13 @@ from perfsim.precision import PRECISIONS
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 MODES: Final = ("inference", "training")
+# --mode training: the head the loss comes from, and the optimizer that steps
+HEADS: Final = ("pretraining", "classification", "squad")
+OPTIMIZERS: Final = ("sgd", "adam", "adamw", "lamb")
+# LAMB is what BERT pre-training at scale uses (You et al. 2019; NVIDIA's and MLPerf's BERT);
+# fine-tuning uses AdamW (the transformers Trainer default)
+DEFAULT_OPTIMIZER: Final = {"pretraining": "lamb", "classification": "adamw", "squad": "adamw"}
+TRAINING_PRECISIONS: Final = ("fp32", "fp16", "bf16")
 
 # RoBERTa-style models offset position ids by padding_idx + 1
 _POSITION_OFFSET_TYPES: Final = ("roberta", "xlm-roberta", "camembert")
@@ -72,13 +79,27 @@ class ModelSpec:
 
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A model plus a scenario: batch, sequence length, mode and precision."""
+    """A model plus a scenario: batch, sequence length, mode and precision.
+
+    Training scenarios also name the ``head`` (pretraining, classification, squad), the
+    ``optimizer`` (None: `DEFAULT_OPTIMIZER` of the head) and whether layers are
+    ``checkpointing`` (recomputed in backward instead of keeping their activations).
+    Inference ignores the three.
+    """
 
     model: ModelSpec
     batch: int = 1
     seq: int = 128
     mode: str = "inference"
     precision: str | None = None  # None: the hardware's native precision
+    head: str = "pretraining"
+    optimizer: str | None = None
+    checkpointing: bool = False
+
+    @property
+    def training_optimizer(self) -> str:
+        """The optimizer a training step runs (the head's default when none is given)."""
+        return self.optimizer or DEFAULT_OPTIMIZER.get(self.head, "adamw")
 
 
 def _first(config: Mapping[str, Any], *keys: str) -> int | None:
@@ -190,6 +211,17 @@ def validate_scenario(workload: Workload) -> Workload:
         raise WorkloadError(
             f"--precision: expected one of {', '.join(PRECISIONS)}, got {workload.precision!r}"
         )
+    if workload.head not in HEADS:
+        raise WorkloadError(f"--head: expected one of {', '.join(HEADS)}, got {workload.head!r}")
+    if workload.optimizer is not None and workload.optimizer not in OPTIMIZERS:
+        raise WorkloadError(
+            f"--optimizer: expected one of {', '.join(OPTIMIZERS)}, got {workload.optimizer!r}"
+        )
+    if workload.mode == "training" and workload.precision not in (None, *TRAINING_PRECISIONS):
+        raise WorkloadError(
+            f"--precision: training runs in {', '.join(TRAINING_PRECISIONS)} "
+            f"(mixed precision keeps fp32 master weights), got {workload.precision!r}"
+        )
     return workload
 
 
@@ -200,7 +232,21 @@ def load_workload(
     seq: int = 128,
     mode: str = "inference",
     precision: str | None = None,
+    head: str = "pretraining",
+    optimizer: str | None = None,
+    checkpointing: bool = False,
 ) -> Workload:
     """Resolve a model and validate a scenario: the library's front door for workloads."""
     spec = resolve_model(model)
-    return validate_scenario(Workload(spec, batch=batch, seq=seq, mode=mode, precision=precision))
+    return validate_scenario(
+        Workload(
+            spec,
+            batch=batch,
+            seq=seq,
+            mode=mode,
+            precision=precision,
+            head=head,
+            optimizer=optimizer,
+            checkpointing=checkpointing,
+        )
+    )

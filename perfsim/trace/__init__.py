@@ -12,6 +12,7 @@ from perfsim.errors import TraceError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_model, count_parameters, example_inputs
 from perfsim.trace.capture import capture, new_recorder
+from perfsim.trace.train_step import trace_training_step
 from perfsim.workload import Workload
 
 __all__ = ["trace_model", "trace_workload"]
@@ -28,6 +29,9 @@ def trace_model(
         meta: extra metadata to store on the graph.
     """
     recorder = new_recorder(model)
+    recorder.persistent.update(
+        int(p.untyped_storage()._cdata) for p in model.parameters() if p.device.type == "meta"
+    )
     try:
         with torch.no_grad(), capture(model, recorder):
             model(**inputs)
@@ -41,6 +45,11 @@ def trace_model(
         meta={
             **(meta or {}),
             "params": count_parameters(model),
+            # bytes: weights, and the most activation bytes alive at once (peak_live)
+            "memory": {
+                "weights": sum(p.numel() * p.element_size() for p in model.parameters()),
+                "peak_live": recorder.peak_bytes,
+            },
             "folded_ops": recorder.folded,
             "unsupported": dict(recorder.unsupported),
         },
@@ -48,10 +57,34 @@ def trace_model(
 
 
 def trace_workload(workload: Workload) -> OpGraph:
-    """Build the workload's model on meta and trace one inference step in fp32."""
-    if workload.mode != "inference":
-        raise TraceError(f"--mode {workload.mode}: only inference is traced so far")
+    """Build the workload's model on meta and trace one step.
+
+    Inference is traced in fp32 (retyped later, `perfsim.precision`); a training step is
+    traced in its own precision (``workload.precision``, fp32 when unset), see
+    `perfsim.trace.train_step`.
+    """
     started = time.perf_counter()
+    if workload.mode == "training":
+        graph = trace_training_step(
+            workload.model,
+            batch=workload.batch,
+            seq=workload.seq,
+            head=workload.head,
+            optimizer=workload.training_optimizer,
+            precision=workload.precision or "fp32",
+            checkpointing=workload.checkpointing,
+        )
+        meta = {
+            "model": workload.model.name,
+            "config_hash": workload.model.config_hash,
+            "batch": workload.batch,
+            "seq": workload.seq,
+            "mode": workload.mode,
+            "trace_version": TRACE_VERSION,
+            **graph.meta,
+            "trace_seconds": time.perf_counter() - started,
+        }
+        return OpGraph(graph.ops, meta)
     model = build_model(workload.model)
     graph = trace_model(
         model,

@@ -14,7 +14,17 @@ import torch
 
 from perfsim.ir import Category
 
-# aten base name (overload packet name without "aten.") → category
+# fused attention backward kernels (what CUDA runs; the meta/CPU trace of a training step
+# with dropout takes the math path, whose backward is bmm)
+ATTENTION_BACKWARD: Final = (
+    "_scaled_dot_product_flash_attention_backward",
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "_scaled_dot_product_efficient_attention_backward",
+    "_scaled_dot_product_cudnn_attention_backward",
+)
+
+# aten base name (overload packet name without "aten.") → category.
+# Backward ops sit beside their forward op: a gradient keeps its forward category.
 CATEGORY_OF: Final[Mapping[str, Category]] = {
     **dict.fromkeys(["mm", "addmm", "linear", "_addmm_activation"], Category.GEMM),
     **dict.fromkeys(
@@ -25,15 +35,46 @@ CATEGORY_OF: Final[Mapping[str, Category]] = {
             "_scaled_dot_product_flash_attention_for_cpu",
             "_scaled_dot_product_efficient_attention",
             "_scaled_dot_product_cudnn_attention",
+            *ATTENTION_BACKWARD,
         ],
         Category.ATTN_GEMM,
     ),
-    **dict.fromkeys(["_softmax", "_safe_softmax", "softmax", "_log_softmax"], Category.SOFTMAX),
-    **dict.fromkeys(["native_layer_norm", "layer_norm"], Category.LAYERNORM),
     **dict.fromkeys(
-        ["gelu", "relu", "tanh", "sigmoid", "silu", "gelu_", "relu_", "tanh_"], Category.GELU
+        [
+            "_softmax",
+            "_safe_softmax",
+            "softmax",
+            "_log_softmax",
+            "_softmax_backward_data",
+            "_log_softmax_backward_data",
+        ],
+        Category.SOFTMAX,
     ),
-    **dict.fromkeys(["native_dropout", "dropout", "bernoulli", "bernoulli_"], Category.DROPOUT),
+    **dict.fromkeys(
+        ["native_layer_norm", "layer_norm", "native_layer_norm_backward"], Category.LAYERNORM
+    ),
+    **dict.fromkeys(
+        [
+            "gelu",
+            "relu",
+            "tanh",
+            "sigmoid",
+            "silu",
+            "gelu_",
+            "relu_",
+            "tanh_",
+            "gelu_backward",
+            "tanh_backward",
+            "sigmoid_backward",
+            "silu_backward",
+            "threshold_backward",
+        ],
+        Category.GELU,
+    ),
+    **dict.fromkeys(
+        ["native_dropout", "dropout", "bernoulli", "bernoulli_", "native_dropout_backward"],
+        Category.DROPOUT,
+    ),
     **dict.fromkeys(
         [
             "add",
@@ -95,7 +136,7 @@ CATEGORY_OF: Final[Mapping[str, Category]] = {
         ],
         Category.ELEMENTWISE,
     ),
-    **dict.fromkeys(["embedding"], Category.EMBEDDING),
+    **dict.fromkeys(["embedding", "embedding_dense_backward"], Category.EMBEDDING),
     **dict.fromkeys(
         [
             "sum",
@@ -116,6 +157,9 @@ CATEGORY_OF: Final[Mapping[str, Category]] = {
             "all",
             "prod",
             "logsumexp",
+            "_foreach_norm",
+            "binary_cross_entropy_with_logits",
+            "mse_loss",
         ],
         Category.REDUCTION,
     ),
@@ -158,6 +202,20 @@ CATEGORY_OF: Final[Mapping[str, Category]] = {
             "roll",
             "lift_fresh_copy",
             "scalar_tensor",
+            # backward of views and indexing: scatter the gradient into a zero tensor
+            "select_backward",
+            "slice_backward",
+            "index_select_backward",
+            "gather_backward",
+            "nll_loss_backward",
+            "nll_loss2d_backward",
+            "expand_backward",
+            "as_strided_scatter",
+            "scatter_add",
+            "index_add",
+            # the loss: NLL gathers one log-probability per row (and averages them)
+            "nll_loss_forward",
+            "nll_loss2d_forward",
         ],
         Category.DATA_MOVEMENT,
     ),
@@ -178,6 +236,10 @@ FREE_OPS: Final = frozenset(
         "sym_numel",
         "_unsafe_view",
         "_reshape_alias",
+        # profiler markers an optimizer step emits
+        "_record_function_enter",
+        "_record_function_enter_new",
+        "_record_function_exit",
     }
 )
 
@@ -227,12 +289,16 @@ def matrix_dims(func: Any, args: Sequence[Any]) -> dict[str, int]:
     if name == "baddbmm":
         (b, m, k), (_, _, n) = _shape(args[1]), _shape(args[2])
         return {"b": b, "m": m, "n": n, "k": k}
-    # fused attention: q [..., L, E], k [..., S, E], v [..., S, Ev]
-    q, key, value = _shape(args[0]), _shape(args[1]), _shape(args[2])
+    # fused attention: q [..., L, E], k [..., S, E], v [..., S, Ev]; its backward takes
+    # grad_out first and does two products per forward product (FlopCounterMode's rule)
+    backward = name in ATTENTION_BACKWARD
+    first = 1 if backward else 0
+    q, key, value = (_shape(args[first + i]) for i in range(3))
     batch = 1
     for size in q[:-2]:
         batch *= size
-    return {"b": batch, "m": q[-2], "n": key[-2], "k": q[-1], "v": value[-1]}
+    dims = {"b": batch, "m": q[-2], "n": key[-2], "k": q[-1], "v": value[-1]}
+    return {**dims, "passes": 2} if backward else dims
 
 
 def op_attrs(func: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, int]:

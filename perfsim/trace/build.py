@@ -71,3 +71,59 @@ def example_inputs(spec: ModelSpec, batch: int, seq: int) -> dict[str, torch.Ten
     """
     del spec
     return {"input_ids": torch.zeros(batch, seq, dtype=torch.long, device="meta")}
+
+
+# --mode training heads → the transformers auto class that builds each
+HEAD_CLASSES = {
+    "pretraining": "AutoModelForPreTraining",
+    "classification": "AutoModelForSequenceClassification",
+    "squad": "AutoModelForQuestionAnswering",
+}
+
+
+def build_training_model(spec: ModelSpec, head: str, dtype: torch.dtype) -> torch.nn.Module:
+    """The model with a training head on meta, in train mode (dropout on), in ``dtype``."""
+    import transformers
+
+    config = build_config(spec)
+    auto = getattr(transformers, HEAD_CLASSES[head])
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = auto.from_config(config)
+    except (ValueError, KeyError, TypeError) as error:
+        raise WorkloadError(
+            f"{spec.source or spec.name}: --head {head}: model type {spec.model_type!r} has "
+            f"no {head} head in transformers ({str(error).splitlines()[0][:120]})"
+        ) from None
+    module: torch.nn.Module = model.to(dtype).train()
+    if hasattr(module, "warn_if_padding_and_no_attention_mask"):
+        module.warn_if_padding_and_no_attention_mask = _no_padding_check  # type: ignore[assignment]
+    return module
+
+
+def training_inputs(model: torch.nn.Module, batch: int, seq: int) -> dict[str, torch.Tensor]:
+    """Token ids and the labels the model's head takes, all on meta.
+
+    Masked-LM labels cover every position (an upper bound on the 15 % a real batch masks,
+    which changes only the loss's gather, not the prediction head's GEMM); sequence-level
+    labels (next sentence, sentence order, class) are one per sample; SQuAD gets start and
+    end positions.
+    """
+    import inspect
+
+    def ids(*shape: int) -> torch.Tensor:
+        return torch.zeros(*shape, dtype=torch.long, device="meta")
+
+    accepted = inspect.signature(model.forward).parameters
+    inputs = {"input_ids": ids(batch, seq)}
+    per_sample = ("next_sentence_label", "sentence_order_label", "start_positions", "end_positions")
+    for name in per_sample:
+        if name in accepted:
+            inputs[name] = ids(batch)
+    if "labels" in accepted:
+        token_level = not any(
+            word in type(model).__name__ for word in ("SequenceClassification", "QuestionAnswering")
+        )
+        inputs["labels"] = ids(batch, seq) if token_level else ids(batch)
+    return inputs

@@ -3,10 +3,27 @@
 Module paths come from forward pre/post hooks registered on the model's own modules (and
 removed afterwards): no global hooks, no state outside the `_Recorder` of one trace. The
 pattern follows ``torch.utils.flop_counter.FlopCounterMode``.
+
+Training steps: backward ops have no module hooks around them. Autograd numbers every node
+it creates (a thread-local sequence number, taken when the forward op runs), so each forward
+op records ``sequence number -> (scope, layer)``; in backward the node being run
+(``torch._C._current_autograd_node()``) is looked up, and its ops keep the module scope and
+layer of the forward op they differentiate. Ops recomputed by activation checkpointing run
+inside the module hooks again and keep that deeper scope.
+
+Dropout: on CPU and meta, ``F.dropout`` decomposes into ``bernoulli_`` (the mask), ``div_``
+(scale the mask) and ``mul`` (apply it); a CUDA build runs ``native_dropout``. Every
+element-wise op that reads a dropout mask is counted as ``dropout`` (forward and backward),
+so the category means the same on every device.
+
+Live memory: every tensor an op creates is tracked by storage until it dies (a weakref
+finalizer), so the trace knows the peak bytes alive at once (`_Recorder.peak_bytes`).
+Storages that existed before the trace (weights, optimizer state) are not counted there.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -69,6 +86,51 @@ class _Recorder:
     unsupported: Counter[str] = field(default_factory=Counter)
     producer: WeakIdKeyDictionary = field(default_factory=WeakIdKeyDictionary)
     role: WeakIdKeyDictionary = field(default_factory=WeakIdKeyDictionary)
+    masks: WeakIdKeyDictionary = field(default_factory=WeakIdKeyDictionary)
+    # autograd sequence number -> (scope, layer) of the forward op that created the node
+    node_scopes: dict[int, tuple[str, int]] = field(default_factory=dict)
+    # storages that existed before the trace (weights, optimizer state): not counted live
+    persistent: set[int] = field(default_factory=set)
+    live: dict[int, list[int]] = field(default_factory=dict)  # storage -> [bytes, refs]
+    live_bytes: int = 0
+    peak_bytes: int = 0
+
+    def track(self, tensor: torch.Tensor) -> None:
+        """Count a tensor's storage as live until its last tracked tensor dies."""
+        if tensor.device.type != "meta":
+            return
+        storage = tensor.untyped_storage()
+        key = storage._cdata
+        if key in self.persistent:
+            return
+        entry = self.live.get(key)
+        if entry is None:
+            entry = self.live[key] = [storage.nbytes(), 0]
+            self.live_bytes += entry[0]
+            self.peak_bytes = max(self.peak_bytes, self.live_bytes)
+        entry[1] += 1
+        weakref.finalize(tensor, self._release, key)
+
+    def _release(self, key: int) -> None:
+        entry = self.live.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            self.live_bytes -= entry[0]
+            del self.live[key]
+
+    def where(self) -> tuple[str, int]:
+        """Scope and layer of the op about to be recorded (see the module docstring)."""
+        if self.phase != "backward":
+            return self.scopes[-1], self.layer_stack[-1]
+        node = torch._C._current_autograd_node()
+        scope, layer = ("", -1)
+        if node is not None:
+            scope, layer = self.node_scopes.get(node._sequence_nr(), ("", -1))
+        if len(self.scopes) > 1:  # recomputed forward (checkpointing): its own module
+            scope = self.scopes[-1]
+        return scope, layer
 
     def spec(self, tensor: torch.Tensor) -> TensorSpec:
         role = self.role.get(tensor)  # type: ignore[no-untyped-call]
@@ -84,6 +146,16 @@ class _Recorder:
     def record(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
         inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
         outputs = [t for t in tree_flatten(out)[0] if isinstance(t, torch.Tensor)]
+        if self.phase == "forward":
+            # the node this op created (if any) took the number just before the counter
+            key = torch._C._autograd._get_sequence_nr() - 1
+            self.node_scopes.setdefault(key, (self.scopes[-1], self.layer_stack[-1]))
+        for tensor in outputs:
+            self.track(tensor)
+        if _host_only(inputs, outputs):
+            # scalar bookkeeping on the host (an optimizer's step counter): no device kernel
+            self.folded += 1
+            return
         if aten_ops.is_metadata_op(func):
             self.folded += 1
             for tensor in outputs:  # a view is produced by whoever produced its base
@@ -94,6 +166,14 @@ class _Recorder:
             return
         category = aten_ops.classify(func)
         base = aten_ops.base_name(func)
+        if category == Category.ELEMENTWISE and any(t in self.masks for t in inputs):
+            category = Category.DROPOUT
+            if base.endswith("_"):  # scaling the mask in place: still the mask
+                for tensor in outputs:
+                    self.masks[tensor] = True
+        elif base.startswith("bernoulli"):
+            for tensor in outputs:
+                self.masks[tensor] = True
         if category == Category.OTHER:
             self.unsupported[str(func)] += 1
         input_specs = tuple(self.spec(t) for t in _unique(inputs))
@@ -105,7 +185,9 @@ class _Recorder:
         )
         macs, flops = count_flops(category, base, input_specs, output_specs, dims)
         bytes_read, bytes_written = count_bytes(category, base, input_specs, output_specs)
-        scope = self.scopes[-1]
+        if self.phase == "optimizer":  # counted by what it computes, filed as optimizer
+            category = Category.OPTIMIZER
+        scope, layer = self.where()
         stem = f"{scope}/{base}" if scope else base
         index = self.names[stem]
         self.names[stem] += 1
@@ -116,7 +198,7 @@ class _Recorder:
                 category=category,
                 target=str(func),
                 scope=scope,
-                layer=self.layer_stack[-1],
+                layer=layer,
                 phase=self.phase,
                 inputs=input_specs,
                 outputs=output_specs,
@@ -130,6 +212,11 @@ class _Recorder:
         )
         for tensor in outputs:
             self.producer[tensor] = len(self.ops) - 1
+
+
+def _host_only(inputs: list[torch.Tensor], outputs: list[torch.Tensor]) -> bool:
+    tensors = inputs + outputs
+    return bool(tensors) and all(t.device.type == "cpu" for t in tensors)
 
 
 def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:

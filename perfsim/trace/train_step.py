@@ -1,0 +1,230 @@
+"""Trace one real training step on meta: forward (dropout on), loss, backward, optimizer.
+
+What runs, in order, under one capture (`perfsim.trace.capture`):
+
+1. *forward* — the model with its training head (`perfsim.trace.build.HEAD_CLASSES`) on
+   token ids and labels, in train mode, so dropout runs; the head computes the loss.
+2. *backward* — ``loss.backward()``: the ops autograd really runs. With fp16 the loss is
+   first multiplied by the loss scale (``scaled = loss.float() * scale``).
+3. *optimizer* — for mixed precision, the fp32 master gradients (a cast of each half
+   gradient), the fp16 unscale (one multiply per gradient) and the inf/nan check (one sum
+   per gradient: a sum is non-finite iff some element is, DeepSpeed's ``_has_inf_or_nan``
+   in ``deepspeed/runtime/fp16/loss_scaler.py``); then the optimizer step
+   (`perfsim.trace.optimizers`); then, for mixed precision, the copy of each fp32 master
+   weight back into the half model weight.
+
+Mixed precision (``fp16``/``bf16``) is traced as the "O2" scheme of NVIDIA apex and of
+DeepSpeed's fp16 optimizer: the model itself is half precision (every forward and backward
+op, layer norm and softmax included, runs in half), the optimizer owns fp32 master weights
+and fp32 state. ``torch.autocast`` does not act on meta tensors, so the per-op fp32
+islands of autocast ("O1") are not traced. The step is traced in its final dtypes, and
+`perfsim.precision.apply_precision` leaves a training graph as it is.
+
+Memory (``meta["memory"]``, bytes, see `perfsim.training.footprint`): ``weights`` (model
+parameters, shared tensors once), ``gradients`` (every ``.grad`` alive after the step:
+half gradients and fp32 master gradients), ``optimizer_state`` (optimizer state tensors,
+plus the fp32 master weights under mixed precision, as the ZeRO paper counts them),
+``activations`` (storages autograd saves for backward, seen by ``saved_tensors_hooks``,
+de-duplicated by storage, parameters excluded; with checkpointing, plus each checkpointed
+layer's inputs, which the checkpoint keeps for its recompute) and ``peak_live`` (the most
+bytes of tensors created during the step alive at once, measured by the capture).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from perfsim.errors import TraceError, WorkloadError
+from perfsim.ir import OpGraph
+from perfsim.trace.build import build_training_model, training_inputs
+from perfsim.trace.capture import _Recorder, capture, dtype_name, new_recorder
+from perfsim.trace.optimizers import initialize_state, make_optimizer
+
+# static loss scale for fp16 (its value changes no cost; dynamic scaling adds host logic only)
+LOSS_SCALE = 2.0**16
+
+MODEL_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def _storage_key(tensor: torch.Tensor) -> int:
+    return int(tensor.untyped_storage()._cdata)
+
+
+def _storage_bytes(tensors: Any) -> int:
+    """Bytes of the distinct storages behind ``tensors``."""
+    seen: dict[int, int] = {}
+    for tensor in tensors:
+        if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+            seen[_storage_key(tensor)] = tensor.untyped_storage().nbytes()
+    return sum(seen.values())
+
+
+def _state_tensors(optimizer: torch.optim.Optimizer) -> list[torch.Tensor]:
+    return [
+        value
+        for state in optimizer.state.values()
+        for value in state.values()
+        if isinstance(value, torch.Tensor)
+    ]
+
+
+@contextmanager
+def _checkpoint_inputs(model: torch.nn.Module, kept: dict[int, int]) -> Iterator[None]:
+    """Record the tensors each checkpointed layer keeps for its recompute (its inputs)."""
+    patched = []
+    for module in model.modules():
+        original = module.__dict__.get("_gradient_checkpointing_func")
+        if original is None:
+            continue
+
+        def keep(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+            for value in (*args, *kwargs.values()):
+                if isinstance(value, torch.Tensor) and value.device.type == "meta":
+                    kept[_storage_key(value)] = value.untyped_storage().nbytes()
+            return _original(*args, **kwargs)
+
+        module.__dict__["_gradient_checkpointing_func"] = keep
+        patched.append((module, original))
+    try:
+        yield
+    finally:
+        for module, original in patched:
+            module.__dict__["_gradient_checkpointing_func"] = original
+
+
+def _enable_checkpointing(model: Any, where: str) -> None:
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        raise WorkloadError(f"{where}: --checkpointing: this model type does not support it")
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def trace_training_step(
+    spec: Any,
+    *,
+    batch: int,
+    seq: int,
+    head: str,
+    optimizer: str,
+    precision: str,
+    checkpointing: bool,
+) -> OpGraph:
+    """Trace one steady-state training step (see the module docstring)."""
+    where = spec.source or spec.name
+    if precision not in MODEL_DTYPES:
+        raise WorkloadError(
+            f"{where}: --precision {precision}: training is traced in fp32, fp16 or bf16"
+        )
+    model = build_training_model(spec, head, MODEL_DTYPES[precision])
+    if checkpointing:
+        _enable_checkpointing(model, where)
+    params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
+    mixed = precision != "fp32"
+    masters = [p.detach().float().requires_grad_() for p in params] if mixed else params
+    opt = make_optimizer(optimizer, masters)
+    initialize_state(opt)
+    inputs = training_inputs(model, batch, seq)
+
+    recorder = new_recorder(model)
+    persistent = [*model.parameters(), *masters, *_state_tensors(opt), *inputs.values()]
+    recorder.persistent.update(_storage_key(t) for t in persistent if t.device.type == "meta")
+    parameter_storages = {_storage_key(p) for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.device.type == "meta":
+            key = _storage_key(tensor)
+            if key not in parameter_storages:
+                saved[key] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    ready: dict[int, list[Any]] = {}
+
+    def on_grad_ready(param: torch.Tensor) -> None:
+        ready.pop(id(param), None)  # a later accumulation supersedes (kept in final order)
+        ready[id(param)] = [len(recorder.ops), param.numel(), dtype_name(param.dtype)]
+
+    handles = [
+        p.register_post_accumulate_grad_hook(on_grad_ready)  # type: ignore[no-untyped-call]
+        for p in params
+    ]
+    try:
+        with _checkpoint_inputs(model, saved), capture(model, recorder):
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+                loss = model(**inputs).loss
+            if precision == "fp16":
+                loss = loss.float() * LOSS_SCALE
+            recorder.phase = "backward"
+            loss.backward()
+            del loss
+            recorder.phase = "optimizer"
+            _step(opt, params, masters, precision)
+    except (RuntimeError, ValueError, TypeError, IndexError, AttributeError) as error:
+        raise _trace_error(recorder, error) from None
+    finally:
+        for handle in handles:
+            handle.remove()
+
+    gradients = [p.grad for p in (*params, *masters) if p.grad is not None]
+    memory = {
+        "weights": _storage_bytes(model.parameters()),
+        "gradients": _storage_bytes(gradients),
+        "optimizer_state": _storage_bytes(_state_tensors(opt))
+        + (_storage_bytes(masters) if mixed else 0),
+        "activations": sum(saved.values()),
+        "peak_live": recorder.peak_bytes,
+    }
+    return OpGraph(
+        ops=tuple(recorder.ops),
+        meta={
+            "params": sum(p.numel() for p in model.parameters()),
+            "trainable_params": sum(p.numel() for p in params),
+            "grad_ready": list(ready.values()),
+            "memory": memory,
+            "folded_ops": recorder.folded,
+            "unsupported": dict(recorder.unsupported),
+            "head": head,
+            "head_class": type(model).__name__,
+            "optimizer": optimizer,
+            "checkpointing": checkpointing,
+            "trace_precision": precision,
+        },
+    )
+
+
+def _step(
+    opt: torch.optim.Optimizer,
+    params: list[torch.Tensor],
+    masters: list[torch.Tensor],
+    precision: str,
+) -> None:
+    """Master gradients, unscale and overflow check, optimizer step, master copy-back."""
+    if precision == "fp32":
+        opt.step()
+        return
+    with torch.no_grad():
+        for param, master in zip(params, masters, strict=True):
+            if param.grad is None:
+                continue
+            master.grad = param.grad.float()
+            if precision == "fp16":
+                master.grad.mul_(1.0 / LOSS_SCALE)
+                master.grad.sum()  # non-finite iff some element is (DeepSpeed's check)
+        opt.step()
+        for param, master in zip(params, masters, strict=True):
+            param.copy_(master)
+
+
+def _trace_error(recorder: _Recorder, error: Exception) -> TraceError:
+    where = recorder.scopes[-1] or "<model>"
+    return TraceError(
+        f"tracing the training step failed in {recorder.phase} at module {where!r}: "
+        f"{str(error).splitlines()[0]}"
+    )
