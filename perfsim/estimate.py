@@ -128,7 +128,31 @@ class Result:
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
             "whatifs": dict(meta.get("whatifs", {})),
+            **self._training_summary(),
+            **self._memory_summary(),
             **self._cycle_summary(),
+        }
+
+    def _training_summary(self) -> dict[str, Any]:
+        """What shaped a training step (head, optimizer, checkpointing, trainable params)."""
+        meta = self.graph.meta
+        if meta.get("mode") != "training":
+            return {}
+        keys = ("head", "optimizer", "checkpointing", "trainable_params")
+        return {key: meta.get(key) for key in keys}
+
+    def _memory_summary(self) -> dict[str, Any]:
+        """Footprint (`perfsim.training.footprint`) against the farthest level's capacity."""
+        from perfsim.training.footprint import memory_footprint
+
+        footprint = memory_footprint(self.graph.meta, self.graph.meta.get("precision"))
+        if footprint is None:
+            return {}
+        capacity = self.hw.level_capacity(self.hw.memory[-1])
+        return {
+            "memory_footprint_bytes": footprint.to_dict(),
+            "memory_capacity_bytes": capacity,
+            "fits": footprint.total <= capacity,
         }
 
     def _cycle_summary(self) -> dict[str, Any]:

@@ -48,6 +48,20 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
         + ")",
     )
     head.add_row("ops", str(summary["n_ops"]))
+    footprint = summary.get("memory_footprint_bytes")
+    if footprint:
+        parts = ", ".join(
+            f"{name.replace('_', ' ')} {format_quantity(value, 'B')}"
+            for name, value in footprint.items()
+            if name != "total" and value
+        )
+        head.add_row(
+            "memory footprint",
+            f"{format_quantity(footprint['total'], 'B')} of "
+            f"{format_quantity(summary['memory_capacity_bytes'], 'B')} ({parts})",
+        )
+        if not summary.get("fits", True):
+            head.add_row("WARNING", "[bold red]the step does not fit in device memory[/]")
     cycles = summary.get("cycles")
     if cycles:
         stall_share = (
@@ -64,8 +78,71 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
             f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
             f"vector engine (no {summary['precision']} matrix support)",
         )
+    if "devices" in summary:  # a data-parallel training step (perfsim.parallel)
+        head.add_row(
+            "data parallel",
+            f"{summary['devices']} devices x micro-batch {summary['micro_batch']} x "
+            f"{summary['grad_accum']} accumulation = global batch {summary['global_batch']}",
+        )
+        head.add_row(
+            "communication",
+            f"{format_quantity(summary['communication_s'], 's')} all-reduce "
+            f"({summary['collective_algorithm']}, {summary['n_buckets']} buckets of "
+            f"{format_quantity(summary['gradient_bytes'], 'B')} gradients), "
+            f"{format_quantity(summary['exposed_communication_s'], 's')} exposed",
+        )
     console.print(head)
     console.print(category_table(summary["by_category"]))
+
+
+def training_tables(
+    runs: Sequence[Mapping[str, Any]],
+    comparison: Sequence[Mapping[str, Any]],
+    console: Console,
+) -> None:
+    """``perfsim train``: per run, one row per phase and the totals; then predicted vs
+    published."""
+    for run in runs:
+        table = Table(title=f"{run['schedule']} on {run['hw']}", title_justify="left")
+        columns = ("phase", "seq", "batch", "devices", "steps", "step", "exposed comm", "time")
+        for column in (*columns, "samples/s", "TFLOP/s/dev (3x fwd)", "energy"):
+            table.add_column(
+                column, justify="left" if column == "phase" else "right", no_wrap=column == "phase"
+            )
+        for phase in run["phases"]:
+            table.add_row(
+                phase["phase"],
+                str(phase["seq"]),
+                f"{phase['global_batch']:,}",
+                str(phase["devices"]),
+                f"{phase['steps']:,}",
+                format_quantity(phase["step_time_s"], "s"),
+                format_quantity(phase["exposed_communication_s"], "s"),
+                format_quantity(phase["time_s"], "s"),
+                f"{phase['throughput_samples_per_s']:,.1f}",
+                f"{phase['model_flops_per_s_per_device'] / 1e12:.1f}",
+                format_quantity(phase["energy_j"], "J"),
+            )
+        console.print(table)
+        console.print(
+            f"time to train {run['total_time_s'] / 60:,.2f} min, "
+            f"energy {format_quantity(run['energy_j'], 'J')}"
+        )
+    if comparison:
+        table = Table(title="predicted vs published", title_justify="left")
+        for column in ("schedule", "phase", "metric", "predicted", "published", "error"):
+            numeric = column in ("predicted", "published", "error")
+            table.add_column(column, justify="right" if numeric else "left")
+        for row in comparison:
+            table.add_row(
+                str(row["schedule"]),
+                str(row["phase"]),
+                str(row["metric"]),
+                f"{row['predicted']:.4g}",
+                f"{row['published']:.4g}",
+                f"{row['error']:+.1%}",
+            )
+        console.print(table)
 
 
 def category_table(by_category: Mapping[str, Mapping[str, float]]) -> Table:

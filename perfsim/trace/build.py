@@ -90,7 +90,10 @@ def build_training_model(spec: ModelSpec, head: str, dtype: torch.dtype) -> torc
     try:
         with torch.device("meta"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = auto.from_config(config)
+            # eager attention: explicit QK^T, softmax, dropout and AV in the model's dtype;
+            # on meta/CPU, SDPA's math fallback with dropout would upcast half to fp32,
+            # which no GPU kernel does
+            model = auto.from_config(config, attn_implementation="eager")
     except (ValueError, KeyError, TypeError) as error:
         raise WorkloadError(
             f"{spec.source or spec.name}: --head {head}: model type {spec.model_type!r} has "
