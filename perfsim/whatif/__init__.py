@@ -25,18 +25,28 @@ from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
 from perfsim.whatif.fusion import fuse, fusion_groups
+from perfsim.whatif.instances import device_share
 from perfsim.whatif.knobs import (
     WhatIfError,
     WhatIfs,
     parse_assignments,
     parse_whatifs,
 )
+from perfsim.whatif.lowrank import low_rank
+from perfsim.whatif.pim import pim_device, pim_finisher
 from perfsim.whatif.placement import Placement, estimate_placed, without_overhead
+from perfsim.whatif.prune import prune_ffn, prune_heads
+from perfsim.whatif.quantize import quantize, quantized_precision
+from perfsim.whatif.sparsity import sparsify
 
 
 def transform_graph(graph: OpGraph, whatifs: WhatIfs, precision: str) -> OpGraph:
     """Steps 1-4 of the composition order: the typed graph the cost models will see."""
-    return apply_precision(graph, precision)
+    graph = prune_heads(graph, whatifs.prune_heads)
+    graph = prune_ffn(graph, whatifs.prune_ffn)
+    graph = sparsify(graph, whatifs.sparsity, whatifs.sparsity_speedup)
+    graph = low_rank(graph, whatifs.low_rank)
+    return quantize(graph, whatifs.quant, precision)
 
 
 def estimate_whatif(
@@ -52,15 +62,27 @@ def estimate_whatif(
     ``precision`` None means the hardware's native one; the ``quant`` knob overrides it.
     The result's graph meta gains ``whatifs`` (the applied knobs), which the summary shows.
     """
-    chosen = precision or hw.native_precision
+    chosen = quantized_precision(whatifs.quant, precision or hw.native_precision)
     check_precision(hw, chosen)
     if whatifs.is_empty:
         return estimate_graph(apply_precision(graph, chosen), hw, engine)
     typed = transform_graph(graph, whatifs, chosen)
     fused, inner = fuse(typed, whatifs.fusion)
-    fused = OpGraph(fused.ops, {**fused.meta, "whatifs": whatifs.applied()})
-    placements = [Placement(hw), Placement(without_overhead(hw))]
+    meta = {**fused.meta, "whatifs": whatifs.applied()}
+    if whatifs.instances > 1:
+        meta["instances"] = whatifs.instances
+    fused = OpGraph(fused.ops, meta)
+    share = device_share(hw, whatifs.instances)
+    placements = [Placement(share), Placement(without_overhead(share))]
     choice = [1 if index in inner else 0 for index in range(len(fused.ops))]
+    if whatifs.pim:
+        pim_hw = pim_device(share, whatifs)
+        placements.append(Placement(pim_hw, pim_finisher(pim_hw)))
+        # a fused op runs where its kernel runs: only unfused ops move to the PIM unit
+        grouped = {index for group in fusion_groups(typed, whatifs.fusion) for index in group}
+        for index, op in enumerate(fused.ops):
+            if index not in grouped and op.category.value in whatifs.pim_categories:
+                choice[index] = 2
     return estimate_placed(fused, placements, choice, engine)
 
 

@@ -93,3 +93,78 @@ def expand(
         picks = outputs_of(index, len(replacement)) if outputs_of else (len(replacement) - 1,)
         produced.append(tuple(start + i for i in picks))
     return OpGraph(tuple(new_ops), graph.meta)
+
+
+def weight_elements(op: OpNode) -> int:
+    """Elements of an op's weight operands (parameters it reads)."""
+    return sum(tensor.numel for tensor in op.inputs if tensor.role == "weight")
+
+
+def resize_gemm(op: OpNode, *, n: int | None = None, k: int | None = None) -> OpNode:
+    """A weight GEMM with a new output width ``n`` and/or reduction depth ``k``.
+
+    The traced weight operand is ``(k, n)`` (``addmm``'s ``mat2``, a transposed view of
+    torch's ``(n, k)`` parameter), the bias ``(n,)``, activations end in ``k`` and outputs
+    in ``n``; every tensor is rewritten to match and the op recounted.
+    """
+    old_n, old_k = op.dims["n"], op.dims["k"]
+    new_n, new_k = n or old_n, k or old_k
+
+    def weight(shape: tuple[int, ...]) -> tuple[int, ...]:
+        if shape == (old_k, old_n):
+            return (new_k, new_n)
+        if shape == (old_n, old_k):
+            return (new_n, new_k)
+        if shape == (old_n,):
+            return (new_n,)
+        return shape
+
+    inputs = tuple(
+        resize(t, weight(t.shape))
+        if t.role == "weight"
+        else resize(t, (*t.shape[:-1], new_k))
+        if t.shape and t.shape[-1] == old_k and t.role == "activation"
+        else t
+        for t in op.inputs
+    )
+    outputs = tuple(
+        resize(t, (*t.shape[:-1], new_n)) if t.shape and t.shape[-1] == old_n else t
+        for t in op.outputs
+    )
+    return recount(op, inputs, outputs, {**op.dims, "n": new_n, "k": new_k})
+
+
+def is_weight_gemm(op: OpNode) -> bool:
+    """A GEMM with a 2-D weight operand (a linear layer), in the forward pass."""
+    return (
+        op.category.value == "gemm"
+        and op.phase == "forward"
+        and {"m", "n", "k"} <= set(op.dims)
+        and any(t.role == "weight" and len(t.shape) == 2 for t in op.inputs)
+    )
+
+
+def require_inference(graph: OpGraph, key: str) -> None:
+    """Structural knobs rewrite forward shapes only: refuse graphs with backward ops."""
+    from perfsim.whatif.knobs import WhatIfError
+
+    phases = {op.phase for op in graph.ops}
+    if phases - {"forward"}:
+        raise WhatIfError(
+            f"whatif.{key}: applies to inference graphs only; this graph has "
+            f"{', '.join(sorted(phases - {'forward'}))} ops"
+        )
+
+
+def with_params(graph: OpGraph, ops: tuple[OpNode, ...]) -> OpGraph:
+    """A graph of new ops whose ``meta['params']`` moves by the change in weight elements.
+
+    NB: a model that reuses one layer's weights (ALBERT) counts the change once per use.
+    """
+    params = graph.meta.get("params")
+    if isinstance(params, int):
+        delta = sum(weight_elements(op) for op in ops) - sum(
+            weight_elements(op) for op in graph.ops
+        )
+        return OpGraph(ops, {**graph.meta, "params": params + delta})
+    return OpGraph(ops, graph.meta)
