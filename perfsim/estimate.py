@@ -128,6 +128,7 @@ class Result:
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
             "whatifs": dict(meta.get("whatifs", {})),
+            **({"seq_lengths": dict(meta["seq_lengths"])} if "seq_lengths" in meta else {}),
             **self._training_summary(),
             **self._memory_summary(),
             **self._cycle_summary(),

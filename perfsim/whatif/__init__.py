@@ -64,10 +64,13 @@ def estimate_whatif(
     """
     chosen = quantized_precision(whatifs.quant, precision or hw.native_precision)
     check_precision(hw, chosen)
-    if whatifs.is_empty:
+    parts = frozenset(graph.meta.get("kernel_parts", ()))
+    if whatifs.is_empty and not parts:
         return estimate_graph(apply_precision(graph, chosen), hw, engine)
     typed = transform_graph(graph, whatifs, chosen)
     fused, inner = fuse(typed, whatifs.fusion)
+    # ops launched inside an earlier op's kernel: fused ones, and parts of one kernel
+    inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
     meta = {**fused.meta, "whatifs": whatifs.applied()}
     if whatifs.instances > 1:
         meta["instances"] = whatifs.instances

@@ -1,0 +1,315 @@
+"""Variable sequence lengths: a batch of real lengths, padded or packed.
+
+A padded batch of ``n`` sequences costs the model at ``(n, L_pad)``: every sequence is
+padded to the longest (or to a fixed ``--seq``), and that is an ordinary trace.
+
+A packed (unpadded) batch costs what an unpadded implementation runs (e.g. FasterTransformer's
+"remove padding" mode, or FlashAttention's variable-length kernels): token-wise ops (GEMMs,
+LayerNorm, GELU, element-wise, embeddings) on the ``T = sum(l_i)`` real tokens, attention
+score ops (QKᵀ, AV, softmax, dropout and masks over the scores) per sequence, i.e. over
+``sum(l_i^2)`` score elements per head, and per-sequence ops (the pooler) once per sequence.
+
+Derivation, from two traces of the model at batch 1 and two probe lengths ``a != b``
+(`probe_lengths`): an axis or a dim that differs between the two traces is a token axis.
+An op with a tensor (or matrix dims) holding two token axes is an attention-score op; an
+op with none is per-sequence; the rest are token-wise. Then, exactly:
+
+- token-wise op: every token axis becomes ``T`` (one sequence of all real tokens);
+- score op: one copy per distinct length ``l`` occurring ``c`` times, token axes ``l`` and
+  the leading (batch, or batch x heads) axis and ``b`` dim times ``c``;
+- per-sequence op: the leading axis of its activations (or the GEMM's ``m``) times ``n``.
+
+The copies of a score op are one variable-length kernel: only the first pays a launch
+(``meta["kernel_parts"]`` names the others, `perfsim.whatif.estimate_whatif` honours it).
+
+No torch and no heuristics about which axis is which: the probes say. Packing all
+sequences at one length ``L`` reproduces the ``(n, L)`` trace's FLOPs exactly (tested).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Final
+
+from perfsim.errors import SpecError
+from perfsim.ir import OpGraph, OpNode, TensorSpec
+from perfsim.whatif.graphops import Replacement, expand, recount, resize
+
+PADDINGS: Final = ("padded", "packed")
+
+
+class LengthsError(SpecError):
+    """A malformed ``--seq-lengths`` file or spec; the message names it."""
+
+
+def probe_lengths(max_seq: int) -> tuple[int, int]:
+    """Two distinct, odd probe lengths within the model's positions.
+
+    Odd primes do not coincide with a model dimension (heads, head size, hidden, FFN,
+    vocabulary are even in every built-in model); `packed_graph` does not rely on it, it
+    only needs the two traces to differ on the token axes.
+    """
+    for pair in ((61, 67), (13, 17), (3, 5), (1, 2)):
+        if pair[1] <= max_seq:
+            return pair
+    raise LengthsError(f"--seq-lengths: the model has {max_seq} position(s); need at least 2")
+
+
+# ---- reading lengths ------------------------------------------------------------------
+
+
+def _draw(kind: str, args: str, count: int, seed: int, spec: str) -> list[int]:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    try:
+        if kind == "uniform":
+            low, _, high = args.partition("-")
+            lo, hi = int(low), int(high)
+            if not 1 <= lo <= hi:
+                raise ValueError
+            return [int(v) for v in rng.integers(lo, hi + 1, size=count)]
+        if kind == "normal":
+            mean, std, most = (float(part) for part in args.split(","))
+            if std < 0 or most < 1:
+                raise ValueError
+            draws = np.clip(np.rint(rng.normal(mean, std, size=count)), 1, int(most))
+            return [int(v) for v in draws]
+    except ValueError:
+        pass
+    raise LengthsError(
+        f"--seq-lengths: cannot read {spec!r}; expected a file, uniform:MIN-MAX or "
+        "normal:MEAN,STD,MAX (optionally @SEED)"
+    )
+
+
+def _read_file(path: Path) -> list[int]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data: Any = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise LengthsError(f"{path}: malformed JSON at line {error.lineno}") from None
+        if isinstance(data, dict):
+            data = data.get("lengths")
+        if not isinstance(data, list):
+            raise LengthsError(f"{path}: expected a JSON list of lengths (or {{'lengths': [...]}})")
+        items = data
+    else:  # text or CSV: numbers separated by commas, spaces or newlines; a header is skipped
+        items = text.replace(",", " ").split()
+        if items and not items[0].lstrip("-").isdigit():
+            items = items[1:]
+    lengths = []
+    for position, item in enumerate(items, start=1):
+        try:
+            value = int(item)
+            if isinstance(item, float | bool) or (isinstance(item, str) and not item.isdigit()):
+                raise ValueError
+        except (TypeError, ValueError):
+            raise LengthsError(
+                f"{path}: length #{position}: expected a positive integer, got {item!r}"
+            ) from None
+        lengths.append(value)
+    return lengths
+
+
+def parse_lengths(spec: str, count: int = 1) -> tuple[int, ...]:
+    """Lengths from a file (text, CSV or JSON list) or a seeded spec.
+
+    ``uniform:32-128`` and ``normal:40,20,128`` (mean, std, max; clipped to [1, max]) draw
+    ``count`` lengths with seed 0, or the seed after ``@`` (``uniform:32-128@7``). A file
+    gives its own lengths (``count`` is ignored).
+    """
+    kind, sep, rest = spec.partition(":")
+    if sep and kind in ("uniform", "normal"):
+        args, _, seed_text = rest.partition("@")
+        if seed_text and not seed_text.isdigit():
+            raise LengthsError(f"--seq-lengths: seed {seed_text!r} is not a whole number")
+        if count < 1:
+            raise LengthsError(f"--batch: expected a positive integer, got {count}")
+        lengths = _draw(kind, args, count, int(seed_text or 0), spec)
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise LengthsError(
+                f"--seq-lengths: {spec}: no such file; expected a file, uniform:MIN-MAX or "
+                "normal:MEAN,STD,MAX"
+            )
+        lengths = _read_file(path)
+        if not lengths:
+            raise LengthsError(f"{path}: no lengths")
+        bad = next((v for v in lengths if v < 1), None)
+        if bad is not None:
+            raise LengthsError(f"{path}: lengths must be positive integers, got {bad}")
+    return tuple(lengths)
+
+
+def lengths_summary(lengths: Sequence[int], padding: str, pad_to: int) -> dict[str, Any]:
+    """The ``seq_lengths`` object of the run summary."""
+    tokens = sum(lengths)
+    return {
+        "padding": padding,
+        "sequences": len(lengths),
+        "tokens": tokens,
+        "mean": tokens / len(lengths),
+        "max": max(lengths),
+        "padded_to": pad_to if padding == "padded" else None,
+        "padding_share": 1 - tokens / (pad_to * len(lengths)) if padding == "padded" else 0.0,
+    }
+
+
+# ---- packing ----------------------------------------------------------------------------
+
+
+def _token_axes(a: TensorSpec, b: TensorSpec) -> tuple[int, ...]:
+    return tuple(i for i, (x, y) in enumerate(zip(a.shape, b.shape, strict=True)) if x != y)
+
+
+def _kind(op: OpNode, other: OpNode) -> str:
+    if (op.name, op.category, len(op.inputs), len(op.outputs)) != (
+        other.name,
+        other.category,
+        len(other.inputs),
+        len(other.outputs),
+    ) or any(
+        len(x.shape) != len(y.shape)
+        for x, y in zip((*op.inputs, *op.outputs), (*other.inputs, *other.outputs), strict=True)
+    ):
+        raise LengthsError(
+            f"--seq-lengths: the model's graph changes shape with the sequence length at "
+            f"{op.name}; cannot pack it"
+        )
+    axes = [
+        _token_axes(x, y)
+        for x, y in zip((*op.inputs, *op.outputs), (*other.inputs, *other.outputs), strict=True)
+    ]
+    dims = [key for key in op.dims if op.dims[key] != other.dims.get(key)]
+    if len(dims) >= 2 or any(len(a) >= 2 for a in axes):
+        return "score"
+    if dims or any(axes):
+        return "token"
+    return "sequence"
+
+
+def _retoken(op: OpNode, other: OpNode, tokens: int, copies: int) -> OpNode:
+    """``op`` with every token axis set to ``tokens`` and its batch axis times ``copies``."""
+
+    def one(x: TensorSpec, y: TensorSpec) -> TensorSpec:
+        axes = _token_axes(x, y)
+        if not axes:
+            return x
+        shape = [tokens if i in axes else size for i, size in enumerate(x.shape)]
+        if copies > 1:
+            if 0 in axes:
+                raise LengthsError(f"--seq-lengths: {op.name} has no batch axis to split over")
+            shape[0] *= copies
+        return resize(x, tuple(shape))
+
+    inputs = tuple(one(x, y) for x, y in zip(op.inputs, other.inputs, strict=True))
+    outputs = tuple(one(x, y) for x, y in zip(op.outputs, other.outputs, strict=True))
+    dims = {
+        key: (tokens if value != other.dims.get(key) else value) for key, value in op.dims.items()
+    }
+    if copies > 1 and "b" in dims:
+        dims["b"] *= copies
+    return recount(op, inputs, outputs, dims)
+
+
+def _per_sequence(op: OpNode, sequences: int) -> OpNode:
+    def one(tensor: TensorSpec) -> TensorSpec:
+        if tensor.role != "activation" or not tensor.shape:
+            return tensor
+        return resize(tensor, (tensor.shape[0] * sequences, *tensor.shape[1:]))
+
+    dims = dict(op.dims)
+    if op.category.is_matrix:
+        dims["m" if dims.get("b", 1) == 1 else "b"] *= sequences
+    return recount(op, tuple(one(t) for t in op.inputs), tuple(one(t) for t in op.outputs), dims)
+
+
+def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGraph:
+    """The graph an unpadded implementation runs for ``lengths`` (module docstring).
+
+    ``probe`` and ``other`` are the same model traced at batch 1 and two different
+    sequence lengths.
+    """
+    if probe.meta.get("batch", 1) != 1 or other.meta.get("batch", 1) != 1:
+        raise LengthsError("--seq-lengths: the probe graphs must be traced at batch 1")
+    if len(probe.ops) != len(other.ops):
+        raise LengthsError(
+            "--seq-lengths: the model's graph changes with the sequence length; cannot pack it"
+        )
+    if not lengths or min(lengths) < 1:
+        raise LengthsError("--seq-lengths: expected at least one positive length")
+    tokens = sum(lengths)
+    groups = sorted(Counter(lengths).items())
+    kinds = [_kind(a, b) for a, b in zip(probe.ops, other.ops, strict=True)]
+
+    def replace_op(index: int, op: OpNode) -> Replacement | None:
+        twin = other.ops[index]
+        if kinds[index] == "token":
+            return [(_retoken(op, twin, tokens, 1), ())]
+        if kinds[index] == "sequence":
+            return [(_per_sequence(op, len(lengths)), ())]
+        return [
+            (replace(_retoken(op, twin, length, count), name=f"{op.name}@{length}"), ())
+            for length, count in groups
+        ]
+
+    def outputs_of(index: int, produced: int) -> Sequence[int]:
+        return tuple(range(produced))  # a reader of a split op reads every copy
+
+    packed = expand(probe, replace_op, outputs_of)
+    # one variable-length kernel serves every length (FlashAttention's varlen kernels,
+    # FasterTransformer's): copies after the first launch nothing of their own
+    parts = [
+        f"{op.name}@{length}"
+        for op, kind in zip(probe.ops, kinds, strict=True)
+        if kind == "score"
+        for length, _ in groups[1:]
+    ]
+    meta = {
+        **probe.meta,
+        "kernel_parts": parts,
+        "batch": len(lengths),
+        "seq": max(lengths),
+        "seq_lengths": lengths_summary(lengths, "packed", max(lengths)),
+    }
+    return OpGraph(packed.ops, meta)
+
+
+def padded_length(lengths: Sequence[int], pad_to: int | None) -> int:
+    """The length a padded batch runs at: ``pad_to``, else the longest; never shorter."""
+    longest = max(lengths)
+    if pad_to is not None and pad_to < longest:
+        raise LengthsError(
+            f"--seq: cannot pad to {pad_to}; the longest sequence has {longest} tokens"
+        )
+    return pad_to or longest
+
+
+def score_elements(lengths: Sequence[int]) -> int:
+    """``sum(l_i^2)``: attention-score elements per head of a packed batch."""
+    return sum(length * length for length in lengths)
+
+
+def padding_waste(lengths: Sequence[int], pad_to: int) -> float:
+    """Share of a padded batch's tokens that are padding."""
+    return 1 - sum(lengths) / (pad_to * len(lengths)) if lengths else 0.0
+
+
+__all__ = [
+    "PADDINGS",
+    "LengthsError",
+    "lengths_summary",
+    "packed_graph",
+    "padded_length",
+    "padding_waste",
+    "parse_lengths",
+    "probe_lengths",
+    "score_elements",
+]
