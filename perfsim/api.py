@@ -16,6 +16,8 @@ from perfsim.workload import available_models, load_model_file, load_workload
 if TYPE_CHECKING:
     import pandas as pd
 
+    from perfsim.parallel.data_parallel import DataParallelResult
+
 
 def run_estimate(
     model: str | Path,
@@ -56,6 +58,48 @@ def run_estimate(
         use_cache=use_cache,
         hw_source=hw_source,
     )
+
+
+def run_data_parallel(
+    model: str | Path,
+    hw: str | Path,
+    *,
+    batch: int = 1,
+    devices: int = 1,
+    grad_accum: int = 1,
+    seq: int = 128,
+    precision: str | None = None,
+    engine: str = "roofline",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    head: str = "pretraining",
+    optimizer: str | None = None,
+    checkpointing: bool = False,
+) -> DataParallelResult:
+    """``perfsim run --mode training --devices N --grad-accum K`` as a call.
+
+    ``batch`` is the global batch: each device's step is traced and costed at
+    ``batch / devices / grad_accum`` samples, then its gradients are all-reduced over the
+    hardware's interconnect (`perfsim.parallel.data_parallel`).
+    """
+    from perfsim.parallel.data_parallel import DataParallel, data_parallel, micro_batch
+
+    result = run_estimate(
+        model,
+        hw,
+        batch=micro_batch(batch, devices, grad_accum),
+        seq=seq,
+        mode="training",
+        precision=precision,
+        engine=engine,
+        cache_dir=cache_dir,
+        use_cache=use_cache,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+    )
+    hw_source = available_hardware().get(str(hw), hw)
+    return data_parallel(result, DataParallel(devices, grad_accum), hw_source)
 
 
 def trace_graph(

@@ -114,6 +114,20 @@ def cli(verbose: bool) -> None:
     default=None,
     help="Write ops.csv, summary.json and report.html here.",
 )
+@click.option(
+    "--devices",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Training: data-parallel devices; --batch is then the global batch.",
+)
+@click.option(
+    "--grad-accum",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Training: micro-steps per optimizer step (gradients all-reduced on the last).",
+)
 def run(
     model: str,
     batch: int,
@@ -129,24 +143,34 @@ def run(
     engine: str,
     fmt: str,
     out: Path | None,
+    devices: int,
+    grad_accum: int,
 ) -> None:
-    """Estimate latency, memory traffic and energy of one model on one device."""
-    from perfsim.api import run_estimate
+    """Estimate latency, memory traffic and energy of one model on one device (or a
+    data-parallel training step on several)."""
+    from perfsim.api import run_data_parallel, run_estimate
 
-    result = run_estimate(
-        model,
-        hw,
-        batch=batch,
-        seq=seq,
-        mode=mode,
-        precision=precision,
-        engine=engine,
-        cache_dir=cache_dir,
-        use_cache=not no_cache,
-        head=head,
-        optimizer=optimizer,
-        checkpointing=checkpointing,
-    )
+    options: dict[str, Any] = {
+        "seq": seq,
+        "precision": precision,
+        "engine": engine,
+        "cache_dir": cache_dir,
+        "use_cache": not no_cache,
+        "head": head,
+        "optimizer": optimizer,
+        "checkpointing": checkpointing,
+    }
+    result: Any
+    if devices != 1 or grad_accum != 1:
+        if mode != "training":
+            from perfsim.errors import WorkloadError
+
+            raise WorkloadError("--devices/--grad-accum: data parallelism needs --mode training")
+        result = run_data_parallel(
+            model, hw, batch=batch, devices=devices, grad_accum=grad_accum, **options
+        )
+    else:
+        result = run_estimate(model, hw, batch=batch, mode=mode, **options)
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs
 
@@ -163,6 +187,59 @@ def run(
         summary_table(summary, console)
         if out is not None:
             console.print(f"wrote {out}/ops.csv, summary.json, report.html")
+
+
+@cli.command()
+@click.argument("schedules", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
+)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write phases.csv, validation.csv, validation.md and training.json here.",
+)
+def train(
+    schedules: tuple[Path, ...], no_cache: bool, cache_dir: Path | None, fmt: str, out: Path | None
+) -> None:
+    """Time and energy to train: each SCHEDULE.yaml (e.g. workloads/schedules/*.yaml) phase by
+    phase, with predicted vs published where the schedule gives published figures."""
+    from perfsim.parallel.report import (
+        comparison_frame,
+        phases_frame,
+        render_training_outputs,
+        training_json,
+    )
+    from perfsim.parallel.schedule import load_schedule, time_to_train
+
+    runs = [
+        time_to_train(load_schedule(path), cache_dir=cache_dir, use_cache=not no_cache)
+        for path in schedules
+    ]
+    if out is not None:
+        from perfsim.report.files import write_outputs
+
+        command = "perfsim train " + " ".join(str(path) for path in schedules)
+        write_outputs(render_training_outputs(runs, command), out)
+    if fmt == "json":
+        click.echo(json.dumps(training_json(runs), indent=2))
+    elif fmt == "csv":
+        click.echo(phases_frame(runs).to_csv(index=False), nl=False)
+    else:
+        from perfsim.report.tables import training_tables
+
+        training_tables(
+            [run.summary() for run in runs], comparison_frame(runs).to_dict("records"), _console()
+        )
 
 
 @cli.command()

@@ -1,0 +1,345 @@
+"""Time to train: a multi-phase schedule (YAML) → time and energy per step, per phase, total.
+
+A schedule names a model and a hardware file and lists phases (BERT pre-training runs
+phase 1 at sequence 128 and phase 2 at 512), each with its global batch, steps and devices;
+anything a phase leaves out (devices, grad_accum, precision, optimizer, head,
+checkpointing) comes from the schedule's top level. Each phase is one data-parallel step
+(`perfsim.parallel.data_parallel`) times its steps.
+
+FLOP conventions, both reported per device: ``achieved_flops_per_s_per_device`` divides
+the FLOPs perfsim traced (forward, backward and optimizer, every op) by the step time;
+``model_flops_per_s_per_device`` uses the "training = 3 x forward FLOPs" convention of the
+DeepSpeed BERT blog (2020-05-28), counting the traced forward pass three times, so it
+compares with published TFLOP/s figures made that way.
+
+A schedule (or a phase) may carry ``published`` figures of a real run with their source;
+`compare_published` turns them into predicted-vs-published rows with the error in percent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from perfsim.errors import PerfsimError, SpecError
+from perfsim.parallel.collectives import Algorithm
+from perfsim.parallel.data_parallel import (
+    DataParallel,
+    DataParallelResult,
+    data_parallel,
+    micro_batch,
+)
+from perfsim.yamlio import read_yaml_mapping, validation_message
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# published figures a schedule may give, and the predicted key each compares with
+PHASE_METRICS = ("throughput_samples_per_s", "model_flops_per_s_per_device", "step_time_s")
+RUN_METRICS = ("total_time_s",)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Published(_Frozen):
+    source: str
+    throughput_samples_per_s: float | None = Field(default=None, gt=0)
+    model_flops_per_s_per_device: float | None = Field(default=None, gt=0)
+    step_time_s: float | None = Field(default=None, gt=0)
+    total_time_s: float | None = Field(default=None, gt=0)
+
+
+class _Knobs(_Frozen):
+    devices: int | None = Field(default=None, gt=0)
+    grad_accum: int | None = Field(default=None, gt=0)
+    precision: str | None = None
+    optimizer: str | None = None
+    head: str | None = None
+    checkpointing: bool | None = None
+
+
+class _PhaseFile(_Knobs):
+    name: str
+    seq: int = Field(gt=0)
+    global_batch: int = Field(gt=0)
+    steps: int = Field(gt=0)
+    published: _Published | None = None
+
+
+class _ScheduleFile(_Knobs):
+    version: int = Field(ge=1, le=1)
+    name: str
+    description: str = ""
+    source: str = ""
+    model: str
+    hw: str
+    engine: str = "roofline"
+    algorithm: Algorithm = "auto"
+    phases: list[_PhaseFile] = Field(min_length=1)
+    published: _Published | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """One phase of a schedule, every knob resolved."""
+
+    name: str
+    seq: int
+    global_batch: int
+    steps: int
+    devices: int
+    grad_accum: int
+    precision: str | None
+    optimizer: str | None
+    head: str
+    checkpointing: bool
+    published: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A training run: a model on a device, phase after phase."""
+
+    name: str
+    model: str
+    hw: str
+    engine: str
+    algorithm: Algorithm
+    phases: tuple[Phase, ...]
+    source: str = ""
+    description: str = ""
+    path: str = ""
+    published: dict[str, Any] | None = None
+
+
+def _resolve_path(value: str, folder: Path) -> str:
+    """A name stays a name; a relative file path is taken from the schedule's folder."""
+    candidate = folder / value
+    return str(candidate) if ("/" in value or "." in value) and candidate.exists() else value
+
+
+def load_schedule(path: str | Path) -> Schedule:
+    """Read and validate a schedule YAML file.
+
+    Raises:
+        SpecError: one line naming the file and the field.
+    """
+    path = Path(path)
+    data = read_yaml_mapping(path)
+    try:
+        parsed = _ScheduleFile.model_validate(data)
+    except ValidationError as error:
+        raise SpecError(validation_message(path, error)) from None
+    phases = []
+    for item in parsed.phases:
+
+        def pick(name: str, default: Any, item: _PhaseFile = item) -> Any:
+            value = getattr(item, name)
+            if value is None:
+                value = getattr(parsed, name)
+            return default if value is None else value
+
+        phases.append(
+            Phase(
+                name=item.name,
+                seq=item.seq,
+                global_batch=item.global_batch,
+                steps=item.steps,
+                devices=pick("devices", 1),
+                grad_accum=pick("grad_accum", 1),
+                precision=pick("precision", None),
+                optimizer=pick("optimizer", None),
+                head=pick("head", "pretraining"),
+                checkpointing=pick("checkpointing", False),
+                published=item.published.model_dump(exclude_none=True) if item.published else {},
+            )
+        )
+    return Schedule(
+        name=parsed.name,
+        model=_resolve_path(parsed.model, path.parent),
+        hw=_resolve_path(parsed.hw, path.parent),
+        engine=parsed.engine,
+        algorithm=parsed.algorithm,
+        phases=tuple(phases),
+        source=parsed.source,
+        description=parsed.description,
+        path=str(path),
+        published=parsed.published.model_dump(exclude_none=True) if parsed.published else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    """One phase: its data-parallel step and how many times it runs."""
+
+    phase: Phase
+    step: DataParallelResult
+
+    @property
+    def step_time_s(self) -> float:
+        return self.step.step_time_s
+
+    @property
+    def time_s(self) -> float:
+        """The whole phase, seconds."""
+        return self.phase.steps * self.step.step_time_s
+
+    @property
+    def energy_j(self) -> float:
+        """The whole phase on all devices, joules."""
+        return self.phase.steps * self.step.energy_j * self.phase.devices
+
+    @property
+    def forward_flops(self) -> int:
+        """Forward FLOPs of one device per step (every micro-step)."""
+        ops = self.step.result.graph.ops
+        return self.phase.grad_accum * sum(op.flops for op in ops if op.phase == "forward")
+
+    def row(self) -> dict[str, Any]:
+        """The phase as one flat record (SI units)."""
+        summary = self.step.summary()
+        step = self.step_time_s
+        return {
+            "phase": self.phase.name,
+            "seq": self.phase.seq,
+            "global_batch": self.phase.global_batch,
+            "devices": self.phase.devices,
+            "grad_accum": self.phase.grad_accum,
+            "micro_batch": summary["micro_batch"],
+            "precision": summary["precision"],
+            "optimizer": self.step.result.graph.meta.get("optimizer", self.phase.optimizer),
+            "steps": self.phase.steps,
+            "step_time_s": step,
+            "compute_s": self.step.compute_s,
+            "optimizer_s": self.step.optimizer_s,
+            "communication_s": self.step.communication_s,
+            "exposed_communication_s": self.step.exposed_communication_s,
+            "collective_algorithm": summary["collective_algorithm"],
+            "time_s": self.time_s,
+            "energy_j": self.energy_j,
+            "throughput_samples_per_s": self.phase.global_batch / step,
+            "flops_per_device_per_step": self.step.flops,
+            "achieved_flops_per_s_per_device": self.step.flops / step,
+            "model_flops_per_s_per_device": 3 * self.forward_flops / step,
+            "peak_flops_per_s_per_device": summary["peak_flops_per_s"],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRun:
+    """A schedule, costed: per phase and in total."""
+
+    schedule: Schedule
+    phases: tuple[PhaseResult, ...]
+
+    @property
+    def total_time_s(self) -> float:
+        return sum(phase.time_s for phase in self.phases)
+
+    @property
+    def energy_j(self) -> float:
+        """Energy to train on all devices, joules."""
+        return sum(phase.energy_j for phase in self.phases)
+
+    def summary(self) -> dict[str, Any]:
+        """The run as one JSON-ready object."""
+        return {
+            "schedule": self.schedule.name,
+            "model": self.schedule.model,
+            "hw": self.phases[0].step.hw.name,
+            "engine": self.schedule.engine,
+            "total_time_s": self.total_time_s,
+            "energy_j": self.energy_j,
+            "steps": sum(phase.phase.steps for phase in self.phases),
+            "flop_convention": "model_flops = 3 x traced forward FLOPs (DeepSpeed blog "
+            "2020-05-28); achieved_flops = every traced FLOP of forward, backward, optimizer",
+            "phases": [phase.row() for phase in self.phases],
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per phase."""
+        import pandas as pd
+
+        return pd.DataFrame([phase.row() for phase in self.phases])
+
+
+def time_to_train(
+    schedule: Schedule, *, cache_dir: Path | None = None, use_cache: bool = True
+) -> TrainingRun:
+    """Cost every phase of a schedule.
+
+    Raises:
+        PerfsimError: naming the schedule file and the phase (e.g. a batch that does not
+            split over the devices).
+    """
+    from perfsim.api import run_estimate
+
+    results = []
+    for index, phase in enumerate(schedule.phases):
+        try:
+            batch = micro_batch(phase.global_batch, phase.devices, phase.grad_accum)
+            result = run_estimate(
+                schedule.model,
+                schedule.hw,
+                batch=batch,
+                seq=phase.seq,
+                mode="training",
+                precision=phase.precision,
+                engine=schedule.engine,
+                head=phase.head,
+                optimizer=phase.optimizer,
+                checkpointing=phase.checkpointing,
+                cache_dir=cache_dir,
+                use_cache=use_cache,
+            )
+            plan = DataParallel(phase.devices, phase.grad_accum, algorithm=schedule.algorithm)
+            step = data_parallel(result, plan)
+        except PerfsimError as error:
+            raise type(error)(
+                f"{schedule.path or schedule.name}: phases[{index}]: {error}"
+            ) from None
+        results.append(PhaseResult(phase, step))
+    return TrainingRun(schedule, tuple(results))
+
+
+def compare_published(run: TrainingRun) -> list[dict[str, Any]]:
+    """Predicted vs published for every figure the schedule's ``published`` blocks give.
+
+    ``error`` is ``predicted / published - 1`` (positive: perfsim predicts more).
+    """
+    rows = []
+    for phase in run.phases:
+        predicted = phase.row()
+        for metric in PHASE_METRICS:
+            if metric in phase.phase.published:
+                rows.append(
+                    _comparison(
+                        run, phase.phase.name, metric, predicted[metric], phase.phase.published
+                    )
+                )
+    published = run.schedule.published or {}
+    for metric in RUN_METRICS:
+        if metric in published:
+            rows.append(_comparison(run, "all", metric, run.total_time_s, published))
+    return rows
+
+
+def _comparison(
+    run: TrainingRun, phase: str, metric: str, predicted: float, published: dict[str, Any]
+) -> dict[str, Any]:
+    reference = float(published[metric])
+    return {
+        "schedule": run.schedule.name,
+        "hw": run.phases[0].step.hw.name,
+        "phase": phase,
+        "metric": metric,
+        "predicted": predicted,
+        "published": reference,
+        "error": predicted / reference - 1.0,
+        "source": published["source"],
+    }
