@@ -530,6 +530,17 @@ def _emit_records(title: str, records: list[dict[str, Any]], fmt: str) -> None:
     _console().print(records_table(title, records, list(records[0]) if records else []))
 
 
+def _add_sweep_commands() -> None:
+    # sweep, plot and compare live with their library (perfsim.sweep.commands)
+    from perfsim.sweep.commands import COMMANDS
+
+    for command in COMMANDS:
+        cli.add_command(command)
+
+
+_add_sweep_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group and turn errors into one line and an exit status."""
     try:

@@ -1,0 +1,148 @@
+"""Side by side: one workload on several devices, or several workloads on one (or both).
+
+``compare(["bert-base"], ["npu", "a100"])`` runs every (model, hardware) pair through
+`perfsim.api.run_estimate` and returns one row per pair; `compare_chart` draws the
+grouped bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.errors import PerfsimError
+from perfsim.ir import Category
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+# the columns the side-by-side table shows, with how to print them
+SHOWN = {
+    "latency_s": ("latency", "ms", 1e3),
+    "throughput_samples_per_s": ("throughput", "samples/s", 1.0),
+    "energy_per_inference_j": ("energy / inference", "mJ", 1e3),
+    "achieved_flops_per_s": ("achieved", "TFLOP/s", 1e-12),
+    "flops_utilization": ("of peak", "%", 100.0),
+    "dram_bytes": ("DRAM traffic", "MB", 1e-6),
+    "on_chip_bytes": ("on-chip", "MiB", 1 / 2**20),
+}
+
+
+def compare(
+    models: Sequence[str | Path],
+    hws: Sequence[str | Path],
+    *,
+    batch: int = 1,
+    seq: int = 128,
+    mode: str = "inference",
+    precision: str | None = None,
+    engine: str = "roofline",
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> pd.DataFrame:
+    """One row per (model, hardware): inputs, totals, and latency per category (seconds).
+
+    Columns: ``model, hw, precision, engine, batch, seq, latency_s,
+    throughput_samples_per_s, flops, energy_j, energy_per_inference_j,
+    achieved_flops_per_s, peak_flops_per_s, flops_utilization, dram_bytes, on_chip_bytes``
+    and ``latency_<category>_s`` for every category.
+    """
+    import pandas as pd
+
+    from perfsim.api import run_estimate
+
+    if not models or not hws:
+        raise PerfsimError("--model/--hw: give at least one model and one hardware")
+    rows: list[dict[str, Any]] = []
+    for model in models:
+        for hw in hws:
+            result = run_estimate(
+                model,
+                hw,
+                batch=batch,
+                seq=seq,
+                mode=mode,
+                precision=precision,
+                engine=engine,
+                cache_dir=cache_dir,
+                use_cache=use_cache,
+            )
+            summary = result.summary()
+            by_category = summary["by_category"]
+            rows.append(
+                {
+                    "model": summary["model"],
+                    "hw": str(hw),
+                    "precision": summary["precision"],
+                    "engine": engine,
+                    "batch": batch,
+                    "seq": seq,
+                    "latency_s": summary["latency_s"],
+                    "throughput_samples_per_s": summary["throughput_samples_per_s"],
+                    "flops": summary["flops"],
+                    "energy_j": summary["energy_j"],
+                    "energy_per_inference_j": summary["energy_j"] / batch,
+                    "achieved_flops_per_s": summary["achieved_flops_per_s"],
+                    "peak_flops_per_s": summary["peak_flops_per_s"],
+                    "flops_utilization": (
+                        summary["achieved_flops_per_s"] / summary["peak_flops_per_s"]
+                        if summary["peak_flops_per_s"]
+                        else 0.0
+                    ),
+                    "dram_bytes": summary["memory_traffic_bytes"][result.hw.dram.name],
+                    "on_chip_bytes": result.hw.on_chip_bytes,
+                    **{
+                        f"latency_{c.value}_s": by_category.get(c.value, {}).get("latency_s", 0.0)
+                        for c in Category
+                    },
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def display_records(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """The side-by-side table as strings in human units (see `SHOWN`)."""
+    records = []
+    for row in frame.to_dict("records"):
+        record = {"model": str(row["model"]), "hw": str(row["hw"]), "precision": row["precision"]}
+        for column, (label, unit, scale) in SHOWN.items():
+            record[f"{label} ({unit})"] = f"{row[column] * scale:.4g}"
+        records.append(record)
+    return records
+
+
+def compare_chart(frame: pd.DataFrame) -> go.Figure:
+    """Grouped bars of latency, energy per inference and achieved FLOP/s per design."""
+    from plotly.subplots import make_subplots
+
+    several_models = frame["model"].nunique() > 1
+    several_hws = frame["hw"].nunique() > 1
+    x_column = "hw" if several_hws or not several_models else "model"
+    group_column = "model" if x_column == "hw" else "hw"
+    panels = [
+        ("latency_s", "latency (ms)", 1e3),
+        ("energy_per_inference_j", "energy per inference (mJ)", 1e3),
+        ("achieved_flops_per_s", "achieved TFLOP/s", 1e-12),
+    ]
+    figure = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels])
+    for group, rows in frame.groupby(group_column, sort=False):
+        for column_index, (column, label, scale) in enumerate(panels, start=1):
+            figure.add_bar(
+                x=rows[x_column].astype(str),
+                y=rows[column] * scale,
+                name=str(group),
+                legendgroup=str(group),
+                showlegend=column_index == 1,
+                hovertemplate=f"{group} on %{{x}}<br>{label}: %{{y:.4g}}<extra></extra>",
+                row=1,
+                col=column_index,
+            )
+    figure.update_layout(
+        barmode="group",
+        title=f"perfsim compare ({frame['engine'].iloc[0]}, batch {frame['batch'].iloc[0]}, "
+        f"seq {frame['seq'].iloc[0]})",
+        legend_title=group_column,
+    )
+    return figure

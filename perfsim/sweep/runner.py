@@ -1,0 +1,260 @@
+"""Run a sweep: plan → trace once per workload → cost batches of points → journal → table.
+
+Batches of points run in this process (``jobs=1``), in local worker processes (``jobs=N``,
+the default is one per core), or on a Dask cluster (``dask_address``). Every batch
+carries the grouped graph it needs, so workers never trace, never touch the graph cache
+and never import torch; the three ways run the same function on the same inputs and give
+the same table. Each finished batch is appended to the journal before the next is awaited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.cache import get_graph
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import OpGraph
+from perfsim.precision import apply_precision
+from perfsim.sweep.expr import parse_expression
+from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics
+from perfsim.sweep.plan import Point, plan
+from perfsim.sweep.spec import SweepSpec, load_sweep_spec
+from perfsim.sweep.store import append_journal, read_journal, write_table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+Task = tuple[GroupedGraph, list[tuple[str, HardwareSpec, str]]]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    """What a sweep produced: the table, where it went, and how much was (re)computed."""
+
+    frame: pd.DataFrame
+    out_dir: Path | None
+    computed: int
+    reused: int
+    files: tuple[Path, ...] = ()
+
+
+def cost_batch(
+    grouped: GroupedGraph, items: Sequence[tuple[str, HardwareSpec, str]]
+) -> list[dict[str, Any]]:
+    """Cost points on one graph: ``[(point_id, hw, engine)] -> [row]`` (runs in workers)."""
+    return [{"point_id": pid, **point_metrics(grouped, hw, engine)} for pid, hw, engine in items]
+
+
+def _graphs(
+    points: Sequence[Point], cache_dir: Path | None, use_cache: bool
+) -> dict[tuple[Any, ...], GroupedGraph]:
+    """One traced (or cached), typed, grouped graph per distinct workload and precision."""
+    graphs: dict[tuple[Any, ...], GroupedGraph] = {}
+    for point in points:
+        if point.graph_key in graphs:
+            continue
+        fp32 = get_graph(point.workload, cache_dir=cache_dir, use_cache=use_cache)
+        named = OpGraph(fp32.ops, {**fp32.meta, "model": point.workload.model.name})
+        graphs[point.graph_key] = group_graph(apply_precision(named, point.precision))
+    return graphs
+
+
+def _tasks(
+    points: Sequence[Point], graphs: Mapping[tuple[Any, ...], GroupedGraph], size: int
+) -> list[Task]:
+    by_graph: dict[tuple[Any, ...], list[Point]] = {}
+    for point in points:
+        by_graph.setdefault(point.graph_key, []).append(point)
+    tasks: list[Task] = []
+    for key, members in by_graph.items():
+        for start in range(0, len(members), size):
+            batch = members[start : start + size]
+            tasks.append((graphs[key], [(p.point_id, p.hw, p.engine) for p in batch]))
+    return tasks
+
+
+def _serial(tasks: Sequence[Task]) -> Iterator[list[dict[str, Any]]]:
+    for grouped, items in tasks:
+        yield cost_batch(grouped, items)
+
+
+def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]]]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn: clean workers that import only perfsim's costing modules (never torch)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [pool.submit(cost_batch, grouped, items) for grouped, items in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[dict[str, Any]]]:
+    from distributed import Client, as_completed
+
+    with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        shared: dict[int, Any] = {}
+        futures = []
+        for grouped, items in tasks:
+            if id(grouped) not in shared:  # each graph travels to the cluster once
+                shared[id(grouped)] = client.scatter(grouped, broadcast=True)
+            futures.append(client.submit(cost_batch, shared[id(grouped)], items, pure=False))
+        try:
+            with client.as_current():  # as_completed finds the client here, not in a global
+                for future in as_completed(futures):  # type: ignore[no-untyped-call]
+                    yield future.result()
+        except BaseException:
+            client.cancel(futures)
+            raise
+
+
+def _batch_size(todo: int, jobs: int) -> int:
+    """Enough batches to balance the workers, few enough to keep per-batch overhead small."""
+    return max(16, min(512, todo // max(1, 8 * jobs) or 1))
+
+
+def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
+    """Add the built-in derived metrics, the spec's own metrics, and ``feasible``.
+
+    Built in: ``energy_per_inference_j = energy_j / batch``, ``avg_power_w = energy_j /
+    latency_s``, ``perf_per_w = throughput_samples_per_s / avg_power_w`` (inferences per
+    joule), ``flops_utilization = achieved_flops_per_s / peak_flops_per_s``.
+    """
+    frame = frame.copy()
+    frame["energy_per_inference_j"] = frame["energy_j"] / frame["batch"]
+    frame["avg_power_w"] = frame["energy_j"] / frame["latency_s"]
+    frame["perf_per_w"] = frame["throughput_samples_per_s"] / frame["avg_power_w"]
+    frame["flops_utilization"] = frame["achieved_flops_per_s"] / frame["peak_flops_per_s"]
+    where = spec.source or spec.name
+    for name, text in spec.metrics.items():
+        expression = parse_expression(text, f"{where}: metrics.{name}")
+        frame[name] = _evaluate(expression, frame, f"{where}: metrics.{name}")
+    feasible = frame["latency_s"] == frame["latency_s"]  # all True, same index
+    for index, text in enumerate(spec.constraints):
+        expression = parse_expression(text, f"{where}: constraints[{index}]")
+        feasible &= _evaluate(expression, frame, f"{where}: constraints[{index}]").astype(bool)
+    frame["feasible"] = feasible
+    return frame
+
+
+def _evaluate(expression: Any, frame: pd.DataFrame, where: str) -> Any:
+    import pandas as pd
+
+    from perfsim.errors import SpecError
+
+    missing = sorted(name for name in expression.names if name not in frame.columns)
+    if missing:
+        raise SpecError(
+            f"{where}: unknown column {missing[0]!r}; "
+            f"columns are {', '.join(map(str, frame.columns))}"
+        )
+    value = expression({name: frame[name] for name in expression.names})
+    return value if isinstance(value, pd.Series) else pd.Series(value, index=frame.index)
+
+
+def check_expressions(spec: SweepSpec) -> None:
+    """Parse every metric and constraint up front (names are checked once the table exists)."""
+    where = spec.source or spec.name
+    for name, text in spec.metrics.items():
+        parse_expression(text, f"{where}: metrics.{name}")
+    for index, text in enumerate(spec.constraints):
+        parse_expression(text, f"{where}: constraints[{index}]")
+
+
+def run_sweep(
+    spec: SweepSpec | str | Path,
+    *,
+    out_dir: Path | None = None,
+    jobs: int | None = None,
+    dask_address: str | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: Progress | None = None,
+    write: bool = True,
+) -> SweepOutcome:
+    """Run (or resume) a sweep and return its table; with ``write``, journal and files too.
+
+    Args:
+        spec: a `SweepSpec` or the path of a sweep YAML file.
+        out_dir: where results go [default: ``results/<spec name>``].
+        jobs: worker processes [default: the number of cores]; 1 runs in this process.
+        dask_address: a Dask scheduler address [default: the spec's ``dask.address``].
+        progress: called with ``(points done, points in the sweep)`` as batches finish.
+        write: False keeps everything in memory (no journal, no resume).
+    """
+    import pandas as pd
+
+    if not isinstance(spec, SweepSpec):
+        spec = load_sweep_spec(spec)
+    check_expressions(spec)
+    points = plan(spec)
+    out = out_dir or Path("results") / spec.name
+    done = read_journal(out) if write else {}
+    reused = sum(1 for p in points if p.point_id in done)
+    todo: list[Point] = []
+    seen = set(done)
+    for point in points:  # points with equal ids (equal designs) are costed once
+        if point.point_id not in seen:
+            seen.add(point.point_id)
+            todo.append(point)
+    graphs = _graphs(todo, cache_dir, use_cache)
+    address = dask_address or (spec.dask.address if spec.dask else None)
+    jobs = jobs or os.cpu_count() or 1
+    tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
+    if address:
+        batches = _dask(tasks, address)
+    elif jobs > 1 and len(tasks) > 1:
+        batches = _processes(tasks, min(jobs, len(tasks)))
+    else:
+        batches = _serial(tasks)
+    finished = reused
+    total = reused + len(todo)
+    if progress:
+        progress(finished, total)
+    for rows in batches:
+        if write:
+            append_journal(out, rows)
+        done.update({row["point_id"]: row for row in rows})
+        finished += len(rows)
+        if progress:
+            progress(finished, total)
+    records = [
+        {
+            "point": p.index,
+            "point_id": p.point_id,
+            "design": p.design,
+            **p.inputs,
+            **_outputs(p, done),
+        }
+        for p in points
+    ]
+    frame = derive(pd.DataFrame(records), spec)
+    files: tuple[Path, ...] = ()
+    if write:
+        spec_text = (
+            Path(spec.source).read_text(encoding="utf-8")
+            if spec.source
+            else (spec.model_dump_json(indent=2, exclude={"source"}))
+        )
+        files = tuple(write_table(out, frame, spec_text))
+    return SweepOutcome(frame, out if write else None, len(todo), reused, files)
+
+
+def _outputs(point: Point, done: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    row = {k: v for k, v in done[point.point_id].items() if k != "point_id"}
+    row["dram_bytes"] = row.get(f"traffic_{point.hw.dram.name}_bytes", 0.0)
+    return row

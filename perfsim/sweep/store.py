@@ -1,0 +1,113 @@
+"""Resumable results: an append-only JSON-lines journal, compacted into Parquet and CSV.
+
+Each finished point is one line ``{"point_id": ..., <outputs>}`` appended (and flushed to
+disk) as soon as its batch returns, so a sweep killed at any moment keeps every point that
+finished; a line cut short by the kill is ignored on reading. Re-running the sweep reads
+the journal and skips the ids already there. The final table is written only at the end,
+each file through a temporary name and a rename, so a reader never sees half a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.errors import PerfsimError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+JOURNAL = "points.jsonl"
+TABLE_PARQUET = "results.parquet"
+TABLE_CSV = "results.csv"
+SPEC_COPY = "spec.yaml"
+
+
+def read_journal(out_dir: Path) -> dict[str, dict[str, Any]]:
+    """Finished points by id (the last line wins); a torn or garbled line is skipped."""
+    path = out_dir / JOURNAL
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return rows
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("point_id"), str):
+            rows[row["point_id"]] = row
+    return rows
+
+
+def append_journal(out_dir: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+    """Append finished points and push them to disk before returning."""
+    lines = "".join(json.dumps(dict(row)) + "\n" for row in rows)
+    if not lines:
+        return
+    path = out_dir / JOURNAL
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with path.open("a+", encoding="utf-8") as stream:
+            # a line torn by an earlier kill must not swallow the first new one
+            if stream.tell() > 0:
+                stream.seek(stream.tell() - 1)
+                if stream.read(1) != "\n":
+                    stream.write("\n")
+            stream.write(lines)
+            stream.flush()
+            os.fsync(stream.fileno())
+    except OSError as error:
+        raise PerfsimError(f"--out: cannot write to {out_dir} ({error.strerror})") from None
+
+
+def _replace_atomically(out_dir: Path, name: str, write: Any) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+    os.close(handle)
+    try:
+        write(temporary)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
+        os.replace(temporary, out_dir / name)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def write_table(out_dir: Path, frame: pd.DataFrame, spec_text: str) -> list[Path]:
+    """``results.parquet``, ``results.csv`` and ``spec.yaml``, each replaced atomically."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(out_dir, TABLE_PARQUET, lambda p: frame.to_parquet(p, index=False))
+        _replace_atomically(out_dir, TABLE_CSV, lambda p: frame.to_csv(p, index=False))
+        _replace_atomically(
+            out_dir, SPEC_COPY, lambda p: Path(p).write_text(spec_text, encoding="utf-8")
+        )
+    except OSError as error:
+        raise PerfsimError(f"--out: cannot write to {out_dir} ({error.strerror})") from None
+    return [out_dir / TABLE_PARQUET, out_dir / TABLE_CSV, out_dir / SPEC_COPY]
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A results table: a ``.parquet`` or ``.csv`` file, or a sweep folder holding one."""
+    import pandas as pd
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / TABLE_PARQUET if (path / TABLE_PARQUET).exists() else path / TABLE_CSV
+    try:
+        if path.suffix == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix == ".csv":
+            return pd.read_csv(path)
+    except FileNotFoundError:
+        raise PerfsimError(f"{path}: file not found") from None
+    except (OSError, ValueError) as error:
+        raise PerfsimError(f"{path}: cannot read the results table ({error})") from None
+    raise PerfsimError(f"{path}: expected a results .parquet or .csv file, or a sweep folder")
