@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -263,3 +264,46 @@ def test_plan_rejects_unknown_metric_columns(spec_path: Path, graph_cache: Path)
     spec_path.write_text(SPEC.replace("latency_s * 1e6", "latncy_s * 1e6"), encoding="utf-8")
     with pytest.raises(SpecError, match=r"metrics\.latency_us: unknown column 'latncy_s'"):
         run_sweep(spec_path, jobs=1, write=False, cache_dir=graph_cache)
+
+
+WHATIF_SPEC = """\
+version: 1
+name: knobs
+base: {model: bert-tiny, hw: npu, seq: 64}
+axes:
+  whatif.fusion: [none, all]
+  whatif.quant: [none, int8]
+  memory.dram.bandwidth: ["300 GB/s", "1.2 TB/s"]
+"""
+
+
+def test_whatif_axes_pass_through_estimate_whatif(
+    tmp_path: Path, graph_cache: Path, traced: Any
+) -> None:
+    from perfsim.whatif import estimate_whatif, parse_whatifs
+
+    path = tmp_path / "knobs.yaml"
+    path.write_text(WHATIF_SPEC, encoding="utf-8")
+    frame = run_sweep(path, jobs=1, write=False, cache_dir=graph_cache).frame
+    assert len(frame) == 8
+    points = plan(load_sweep_spec(path))
+    graph = traced("bert-tiny", 1, 64)
+    for point, row in zip(points, frame.to_dict("records"), strict=True):
+        knobs = {"fusion": row["whatif.fusion"], "quant": row["whatif.quant"]}
+        expected = estimate_whatif(
+            graph, point.hw, precision="bf16", engine="roofline", whatifs=parse_whatifs(knobs)
+        ).summary()
+        assert row["latency_s"] == pytest.approx(expected["latency_s"], rel=1e-9)
+        assert row["energy_j"] == pytest.approx(expected["energy_j"], rel=1e-9)
+    # fusing removes DRAM round trips: never slower, strictly less DRAM traffic
+    base = frame[frame["whatif.fusion"] == "none"].reset_index(drop=True)
+    fused = frame[frame["whatif.fusion"] == "all"].reset_index(drop=True)
+    assert (fused["latency_s"] <= base["latency_s"]).all()
+    assert (fused["dram_bytes"] < base["dram_bytes"]).all()
+
+
+def test_bad_whatif_value_names_the_axis(tmp_path: Path) -> None:
+    path = tmp_path / "knobs.yaml"
+    path.write_text(WHATIF_SPEC.replace("[none, int8]", "[none, int3]"), encoding="utf-8")
+    with pytest.raises(SpecError, match=r"point 2 \(.*whatif\.quant='int3'.*\): whatif\.quant: "):
+        plan(load_sweep_spec(path))

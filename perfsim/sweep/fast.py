@@ -16,6 +16,7 @@ from typing import Any
 
 from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
+from perfsim.estimate import Result
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpGraph, OpNode
 
@@ -124,3 +125,29 @@ def _cycle_totals(counts: tuple[int, ...], costs: list[OpCost]) -> dict[str, flo
         "stall_cycles": sum(n * c.details.get("stall_cycles", 0.0) for n, c in pairs),
         "matrix_utilization": weighted / matrix_cycles if matrix_cycles else 0.0,
     }
+
+
+def result_metrics(result: Result) -> dict[str, Any]:
+    """The same row as `point_metrics`, from a full `Result` (what-if points take this way)."""
+    summary = result.summary()
+    row: dict[str, Any] = {
+        key: summary[key]
+        for key in (
+            "latency_s",
+            "throughput_samples_per_s",
+            "flops",
+            "achieved_flops_per_s",
+            "peak_flops_per_s",
+            "energy_j",
+        )
+    }
+    row.update({f"energy_{k}_j": v for k, v in summary["energy_breakdown_j"].items()})
+    row.update({f"traffic_{k}_bytes": v for k, v in summary["memory_traffic_bytes"].items()})
+    by_category = summary["by_category"]
+    for category in Category:
+        row[f"latency_{category.value}_s"] = by_category.get(category.value, {}).get(
+            "latency_s", 0.0
+        )
+    row["n_ops"] = summary["n_ops"]
+    row.update(summary.get("cycles", {}))
+    return row

@@ -27,6 +27,7 @@ from perfsim.sweep.override import override_many, read_path, resolve_path
 from perfsim.sweep.sampling import Axis, Range, grid, latin_hypercube, random_points, zipped
 from perfsim.sweep.spec import WORKLOAD_AXES, RangeAxis, SweepSpec
 from perfsim.units import parse_quantity
+from perfsim.whatif import WhatIfs, parse_whatifs
 from perfsim.workload import Workload, load_workload
 
 RESULTS_VERSION = 1  # bump when the row a point produces changes meaning: re-runs recompute
@@ -45,19 +46,24 @@ class Point:
     precision: str
     engine: str
     hw: HardwareSpec
-    whatif: Mapping[str, Any] = field(default_factory=dict)
+    whatifs: WhatIfs = field(default_factory=WhatIfs)
     design: str = ""  # the axis values as the spec wrote them, for hover text and tables
 
     @property
+    def fast(self) -> bool:
+        """No what-if knob: the grouped fast path applies (`perfsim.sweep.fast`)."""
+        return self.whatifs.is_empty
+
+    @property
     def graph_key(self) -> tuple[str, int, int, str, str]:
-        """Points with equal keys share one traced, typed graph."""
+        """Points with equal keys share one graph: typed and grouped, or fp32 for what-ifs."""
         model = self.workload.model
         return (
             model.config_hash,
             self.workload.batch,
             self.workload.seq,
             self.workload.mode,
-            self.precision,
+            self.precision if self.fast else "fp32 for what-ifs",
         )
 
 
@@ -115,7 +121,7 @@ def _resolve_hw_name(name: str, source: str) -> str:
 
 
 def _point_id(
-    workload: Workload, precision: str, engine: str, hw: HardwareSpec, whatif: Mapping[str, Any]
+    workload: Workload, precision: str, engine: str, hw: HardwareSpec, whatif: WhatIfs
 ) -> str:
     identity = {
         "version": RESULTS_VERSION,
@@ -126,7 +132,7 @@ def _point_id(
         "precision": precision,
         "engine": engine,
         "hw": hw.model_dump(mode="json"),
-        "whatif": dict(sorted(whatif.items())),
+        "whatif": dict(sorted(whatif.applied().items())),
     }
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -188,6 +194,7 @@ def plan(spec: SweepSpec) -> list[Point]:
             if engine not in engines:
                 get_cost_model(engine)
                 engines.add(engine)
+            whatifs = parse_whatifs(whatif)
         except PerfsimError as error:
             raise SpecError(f"{where}: point {index} ({shown}): {error}") from None
         dumped = hw.model_dump()
@@ -211,13 +218,13 @@ def plan(spec: SweepSpec) -> list[Point]:
         points.append(
             Point(
                 index=index,
-                point_id=_point_id(workload, precision, engine, hw, whatif),
+                point_id=_point_id(workload, precision, engine, hw, whatifs),
                 inputs=inputs,
                 workload=workload,
                 precision=precision,
                 engine=engine,
                 hw=hw,
-                whatif=whatif,
+                whatifs=whatifs,
                 design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
             )
         )

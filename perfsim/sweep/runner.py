@@ -21,10 +21,11 @@ from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
 from perfsim.sweep.expr import parse_expression
-from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics
+from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics, result_metrics
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import append_journal, read_journal, write_table
+from perfsim.whatif import WhatIfs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-Task = tuple[GroupedGraph, list[tuple[str, HardwareSpec, str]]]
+Item = tuple[str, HardwareSpec, str, str, WhatIfs]  # point id, device, engine, precision, knobs
+Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 
 
 @dataclass(frozen=True)
@@ -46,30 +48,39 @@ class SweepOutcome:
     files: tuple[Path, ...] = ()
 
 
-def cost_batch(
-    grouped: GroupedGraph, items: Sequence[tuple[str, HardwareSpec, str]]
-) -> list[dict[str, Any]]:
-    """Cost points on one graph: ``[(point_id, hw, engine)] -> [row]`` (runs in workers)."""
-    return [{"point_id": pid, **point_metrics(grouped, hw, engine)} for pid, hw, engine in items]
+def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
+    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers)."""
+    return [{"point_id": item[0], **point_metrics(grouped, item[1], item[2])} for item in items]
+
+
+def cost_whatif_batch(graph: OpGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
+    """Cost what-if points on one fp32 graph through `perfsim.whatif.estimate_whatif`."""
+    from perfsim.whatif import estimate_whatif
+
+    rows = []
+    for point_id, hw, engine, precision, whatifs in items:
+        result = estimate_whatif(graph, hw, precision=precision, engine=engine, whatifs=whatifs)
+        rows.append({"point_id": point_id, **result_metrics(result)})
+    return rows
 
 
 def _graphs(
     points: Sequence[Point], cache_dir: Path | None, use_cache: bool
-) -> dict[tuple[Any, ...], GroupedGraph]:
-    """One traced (or cached), typed, grouped graph per distinct workload and precision."""
-    graphs: dict[tuple[Any, ...], GroupedGraph] = {}
+) -> dict[tuple[Any, ...], Any]:
+    """Per distinct workload and precision, the typed grouped graph (fp32 one for what-ifs)."""
+    graphs: dict[tuple[Any, ...], Any] = {}
     for point in points:
         if point.graph_key in graphs:
             continue
         fp32 = get_graph(point.workload, cache_dir=cache_dir, use_cache=use_cache)
         named = OpGraph(fp32.ops, {**fp32.meta, "model": point.workload.model.name})
-        graphs[point.graph_key] = group_graph(apply_precision(named, point.precision))
+        graphs[point.graph_key] = (
+            group_graph(apply_precision(named, point.precision)) if point.fast else named
+        )
     return graphs
 
 
-def _tasks(
-    points: Sequence[Point], graphs: Mapping[tuple[Any, ...], GroupedGraph], size: int
-) -> list[Task]:
+def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size: int) -> list[Task]:
     by_graph: dict[tuple[Any, ...], list[Point]] = {}
     for point in points:
         by_graph.setdefault(point.graph_key, []).append(point)
@@ -77,13 +88,15 @@ def _tasks(
     for key, members in by_graph.items():
         for start in range(0, len(members), size):
             batch = members[start : start + size]
-            tasks.append((graphs[key], [(p.point_id, p.hw, p.engine) for p in batch]))
+            function = cost_batch if batch[0].fast else cost_whatif_batch
+            items = [(p.point_id, p.hw, p.engine, p.precision, p.whatifs) for p in batch]
+            tasks.append((function, graphs[key], items))
     return tasks
 
 
 def _serial(tasks: Sequence[Task]) -> Iterator[list[dict[str, Any]]]:
-    for grouped, items in tasks:
-        yield cost_batch(grouped, items)
+    for function, graph, items in tasks:
+        yield function(graph, items)
 
 
 def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]]]:
@@ -93,7 +106,7 @@ def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]
     # spawn: clean workers that import only perfsim's costing modules (never torch)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(cost_batch, grouped, items) for grouped, items in tasks]
+        futures = [pool.submit(function, graph, items) for function, graph, items in tasks]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -109,10 +122,10 @@ def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[dict[str, Any]]]
     with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
         shared: dict[int, Any] = {}
         futures = []
-        for grouped, items in tasks:
-            if id(grouped) not in shared:  # each graph travels to the cluster once
-                shared[id(grouped)] = client.scatter(grouped, broadcast=True)
-            futures.append(client.submit(cost_batch, shared[id(grouped)], items, pure=False))
+        for function, graph, items in tasks:
+            if id(graph) not in shared:  # each graph travels to the cluster once
+                shared[id(graph)] = client.scatter(graph, broadcast=True)
+            futures.append(client.submit(function, shared[id(graph)], items, pure=False))
         try:
             with client.as_current():  # as_completed finds the client here, not in a global
                 for future in as_completed(futures):  # type: ignore[no-untyped-call]
