@@ -1,0 +1,72 @@
+"""``perfsim compare``: one model on several devices (and several models on one)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perfsim.api import run_estimate
+from perfsim.cli import main
+from perfsim.compare import compare, compare_chart
+
+
+def test_compare_rows_equal_single_runs(graph_cache: Path) -> None:
+    frame = compare(["bert-tiny"], ["npu", "a100"], seq=64, cache_dir=graph_cache)
+    assert frame[["model", "hw"]].values.tolist() == [["bert-tiny", "npu"], ["bert-tiny", "a100"]]
+    for row in frame.to_dict("records"):
+        summary = run_estimate("bert-tiny", row["hw"], seq=64, cache_dir=graph_cache).summary()
+        assert row["latency_s"] == summary["latency_s"]
+        assert row["energy_j"] == summary["energy_j"]
+        assert row["latency_gemm_s"] == summary["by_category"]["gemm"]["latency_s"]
+        assert row["flops_utilization"] == pytest.approx(
+            summary["achieved_flops_per_s"] / summary["peak_flops_per_s"]
+        )
+    chart = compare_chart(frame)
+    # three panels (latency, energy, FLOP/s), one bar group per model, one bar per device
+    assert len(chart.data) == 3 and list(chart.data[0].x) == ["npu", "a100"]
+    assert list(chart.data[0].y) == pytest.approx((frame["latency_s"] * 1e3).tolist())
+
+
+def test_several_models_on_one_device(graph_cache: Path) -> None:
+    frame = compare(["bert-tiny", "bert-mini"], ["npu"], seq=64, cache_dir=graph_cache)
+    assert frame["model"].tolist() == ["bert-tiny", "bert-mini"]
+    assert frame.loc[1, "flops"] > frame.loc[0, "flops"]  # 4 wider layers vs 2
+    chart = compare_chart(frame)
+    assert list(chart.data[0].x) == ["bert-tiny", "bert-mini"]
+
+
+def test_cli_compare_json_csv_table_and_chart(
+    graph_cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = [
+        "compare",
+        "-m",
+        "bert-tiny",
+        "--hw",
+        "npu",
+        "--hw",
+        "t4",
+        "--seq",
+        "64",
+        "--cache-dir",
+        str(graph_cache),
+    ]
+    with pytest.raises(SystemExit) as done:
+        main([*base, "--format", "json", "--out", str(tmp_path / "bars.html")])
+    assert done.value.code == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["hw"] for r in records] == ["npu", "t4"]
+    assert "latency (ms)" in (tmp_path / "bars.html").read_text(encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main([*base, "--format", "csv"])
+    assert capsys.readouterr().out.splitlines()[0].startswith("model,hw,precision,engine")
+    with pytest.raises(SystemExit):
+        main(base)
+    out = capsys.readouterr().out
+    assert "│ npu │ bf16" in out and "│ t4  │ fp16" in out and "latency" in out
+    with pytest.raises(SystemExit) as done:
+        main(["compare", "-m", "bert-tiny", "--hw", "nope-hw", "--cache-dir", str(graph_cache)])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err.startswith("SpecError: --hw: unknown hardware 'nope-hw'")
