@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from perfsim.parallel.data_parallel import DataParallelResult
+    from perfsim.whatif import WhatIfs
 
 
 def run_estimate(
@@ -33,11 +35,39 @@ def run_estimate(
     head: str = "pretraining",
     optimizer: str | None = None,
     checkpointing: bool = False,
+    whatifs: WhatIfs | None = None,
+    seq_lengths: Sequence[int] | None = None,
+    padding: str = "padded",
+    pad_to: int | None = None,
 ) -> Result:
     """``perfsim run`` as a call: names or paths in, a costed `Result` out.
 
     ``head``, ``optimizer`` and ``checkpointing`` shape a ``mode="training"`` step.
+    ``whatifs`` (`perfsim.whatif`) and ``seq_lengths`` (a batch of real lengths, run
+    ``padded`` to ``pad_to`` or the longest, or ``packed``) go through
+    `perfsim.whatif.run.run_whatif`.
     """
+    if whatifs is not None or seq_lengths is not None:
+        from perfsim.whatif.run import run_whatif
+
+        return run_whatif(
+            model,
+            hw,
+            batch=batch,
+            seq=seq,
+            mode=mode,
+            precision=precision,
+            engine=engine,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            whatifs=whatifs,
+            seq_lengths=seq_lengths,
+            padding=padding,
+            pad_to=pad_to,
+            head=head,
+            optimizer=optimizer,
+            checkpointing=checkpointing,
+        )
     hardware = resolve_hardware(hw)
     hw_source = available_hardware().get(str(hw), hw)
     workload = load_workload(

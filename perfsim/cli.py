@@ -78,6 +78,57 @@ def _scenario_options(func: Any) -> Any:
     return func
 
 
+def _whatif_options(func: Any) -> Any:
+    """``--whatif KEY=VALUE`` (repeatable), ``--seq-lengths`` and ``--padding`` of ``run``."""
+    options = [
+        click.option(
+            "--whatif",
+            "whatif",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="What-if knob, repeatable: fusion=all, pim=true, quant=w4a8, prune_heads=0.25, "
+            "prune_ffn=0.5, sparsity=2:4, low_rank=64, instances=4 (README: What-if knobs).",
+        ),
+        click.option(
+            "--seq-lengths",
+            "seq_lengths",
+            default=None,
+            help="Real lengths of the batch: a text/CSV/JSON file, uniform:MIN-MAX or "
+            "normal:MEAN,STD,MAX (--batch draws, seed 0; @SEED to change).",
+        ),
+        click.option(
+            "--padding",
+            type=click.Choice(["padded", "packed"]),
+            default="padded",
+            show_default=True,
+            help="With --seq-lengths: pad to the longest (or to --seq if given), or run unpadded.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _whatif_arguments(
+    whatif: tuple[str, ...], seq_lengths: str | None, padding: str, batch: int
+) -> dict[str, Any]:
+    """run_estimate's what-if and length arguments ({} when none are given)."""
+    extra: dict[str, Any] = {}
+    if whatif:
+        from perfsim.whatif import parse_assignments
+
+        extra["whatifs"] = parse_assignments(whatif)
+    if seq_lengths is not None:
+        from perfsim.whatif.lengths import parse_lengths
+
+        source = click.get_current_context().get_parameter_source("seq")
+        explicit_seq = source == click.core.ParameterSource.COMMANDLINE
+        extra["seq_lengths"] = parse_lengths(seq_lengths, batch)
+        extra["padding"] = padding
+        extra["pad_to"] = click.get_current_context().params["seq"] if explicit_seq else None
+    return extra
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.version_option(package_name="perfsim")
@@ -128,6 +179,7 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Training: micro-steps per optimizer step (gradients all-reduced on the last).",
 )
+@_whatif_options
 def run(
     model: str,
     batch: int,
@@ -145,10 +197,15 @@ def run(
     out: Path | None,
     devices: int,
     grad_accum: int,
+    whatif: tuple[str, ...],
+    seq_lengths: str | None,
+    padding: str,
 ) -> None:
     """Estimate latency, memory traffic and energy of one model on one device (or a
     data-parallel training step on several)."""
     from perfsim.api import run_data_parallel, run_estimate
+
+    extra = _whatif_arguments(whatif, seq_lengths, padding, batch)
 
     options: dict[str, Any] = {
         "seq": seq,
@@ -162,6 +219,10 @@ def run(
     }
     result: Any
     if devices != 1 or grad_accum != 1:
+        if extra:
+            from perfsim.errors import SpecError
+
+            raise SpecError("--whatif/--seq-lengths: not available with --devices/--grad-accum")
         if mode != "training":
             from perfsim.errors import WorkloadError
 
@@ -170,7 +231,7 @@ def run(
             model, hw, batch=batch, devices=devices, grad_accum=grad_accum, **options
         )
     else:
-        result = run_estimate(model, hw, batch=batch, mode=mode, **options)
+        result = run_estimate(model, hw, batch=batch, mode=mode, **options, **extra)
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs
 

@@ -48,6 +48,20 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
         + ")",
     )
     head.add_row("ops", str(summary["n_ops"]))
+    if summary.get("whatifs"):
+        head.add_row("what-ifs", ", ".join(f"{k}={v}" for k, v in summary["whatifs"].items()))
+    lengths = summary.get("seq_lengths")
+    if lengths:
+        padded = lengths["padded_to"]
+        head.add_row(
+            "sequences",
+            f"{lengths['sequences']} of mean {lengths['mean']:.1f}, max {lengths['max']} tokens, "
+            + (
+                f"padded to {padded} ({lengths['padding_share']:.1%} padding)"
+                if padded
+                else "packed (no padding)"
+            ),
+        )
     footprint = summary.get("memory_footprint_bytes")
     if footprint:
         parts = ", ".join(
