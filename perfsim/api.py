@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfsim.cache import get_graph, model_parameters
+from perfsim.errors import WorkloadError
 from perfsim.estimate import Result, estimate
 from perfsim.hardware import available_hardware, resolve_hardware
 from perfsim.hardware.load import load_hardware
 from perfsim.ir import OpGraph
 from perfsim.precision import PRECISIONS, policy
+from perfsim.training.fit import FitResult
 from perfsim.workload import available_models, load_model_file, load_workload
 
 if TYPE_CHECKING:
@@ -221,3 +223,48 @@ def hardware_catalog() -> list[dict[str, Any]]:
             }
         )
     return records
+
+
+def fit_batch(
+    model: str | Path,
+    hw: str | Path,
+    *,
+    seq: int = 128,
+    mode: str = "training",
+    precision: str | None = None,
+    head: str = "pretraining",
+    optimizer: str | None = None,
+    checkpointing: bool = False,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+) -> FitResult:
+    """``perfsim fit`` as a call: the largest batch whose step fits in ``hw``'s memory.
+
+    The footprint is measured on traced steps (`perfsim.training.fit` says which batches).
+    """
+    from dataclasses import replace
+
+    from perfsim.estimate import check_precision
+    from perfsim.training import largest_batch, memory_footprint
+
+    hardware = resolve_hardware(hw)
+    resolved = precision or hardware.native_precision
+    check_precision(hardware, resolved, available_hardware().get(str(hw), hw))
+    base = load_workload(
+        model,
+        seq=seq,
+        mode=mode,
+        precision=resolved if mode == "training" else None,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+    )
+
+    def footprint_at(batch: int) -> int:
+        graph = get_graph(replace(base, batch=batch), cache_dir=cache_dir, use_cache=use_cache)
+        footprint = memory_footprint(graph.meta, resolved)
+        if footprint is None:
+            raise WorkloadError(f"--model {model}: a layer list has no memory footprint")
+        return footprint.total
+
+    return largest_batch(footprint_at, hardware.level_capacity(hardware.memory[-1]))

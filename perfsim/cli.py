@@ -269,8 +269,16 @@ def run(
     default=None,
     help="Write phases.csv, validation.csv, validation.md and training.json here.",
 )
+@click.option(
+    "--engine", "-e", default=None, help="Cost model for every schedule [default: each one's]."
+)
 def train(
-    schedules: tuple[Path, ...], no_cache: bool, cache_dir: Path | None, fmt: str, out: Path | None
+    schedules: tuple[Path, ...],
+    no_cache: bool,
+    cache_dir: Path | None,
+    fmt: str,
+    out: Path | None,
+    engine: str | None,
 ) -> None:
     """Time and energy to train: each SCHEDULE.yaml (e.g. workloads/schedules/*.yaml) phase by
     phase, with predicted vs published where the schedule gives published figures."""
@@ -283,13 +291,16 @@ def train(
     from perfsim.parallel.schedule import load_schedule, time_to_train
 
     runs = [
-        time_to_train(load_schedule(path), cache_dir=cache_dir, use_cache=not no_cache)
+        time_to_train(
+            load_schedule(path), cache_dir=cache_dir, use_cache=not no_cache, engine=engine
+        )
         for path in schedules
     ]
     if out is not None:
         from perfsim.report.files import write_outputs
 
         command = "perfsim train " + " ".join(str(path) for path in schedules)
+        command += f" --engine {engine}" if engine else ""
         write_outputs(render_training_outputs(runs, command), out)
     if fmt == "json":
         click.echo(json.dumps(training_json(runs), indent=2))
@@ -367,6 +378,89 @@ def trace(
     )
     if graph.meta.get("unsupported"):
         console.print(f"unsupported ops: {graph.meta['unsupported']}")
+
+
+@cli.command()
+@click.option("--model", "-m", "model", required=True, help="Built-in name or config file.")
+@click.option("--hw", "hw", required=True, help="Hardware YAML file or built-in name.")
+@click.option("--seq", "-s", type=int, default=128, show_default=True, help="Sequence length.")
+@click.option("--mode", type=click.Choice(MODES), default="training", show_default=True)
+@click.option("--head", type=click.Choice(HEADS), default="pretraining", show_default=True)
+@click.option(
+    "--optimizer",
+    type=click.Choice(OPTIMIZERS),
+    default=None,
+    help="[default: lamb for pretraining, adamw for fine-tuning]",
+)
+@click.option("--checkpointing", is_flag=True, help="Recompute layers in backward.")
+@click.option(
+    "--precision",
+    "-p",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="[default: the hardware's native precision]",
+)
+@click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS[:2]), default="table", show_default=True
+)
+def fit(
+    model: str,
+    hw: str,
+    seq: int,
+    mode: str,
+    head: str,
+    optimizer: str | None,
+    checkpointing: bool,
+    precision: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    fmt: str,
+) -> None:
+    """Find the largest batch whose step fits in the device's memory."""
+    from perfsim.api import fit_batch
+
+    answer = fit_batch(
+        model,
+        hw,
+        seq=seq,
+        mode=mode,
+        precision=precision,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+    )
+    record = {
+        "model": model,
+        "hw": hw,
+        "seq": seq,
+        "mode": mode,
+        "max_batch": answer.batch,
+        "fits": answer.fits,
+        "footprint_bytes": answer.footprint_bytes,
+        "capacity_bytes": answer.capacity_bytes,
+        "traced_batches": [batch for batch, _ in answer.measured],
+    }
+    if fmt == "json":
+        click.echo(json.dumps(record, indent=2))
+        return
+    from perfsim.units import format_quantity
+
+    if not answer.fits:
+        click.echo(
+            f"{model} does not fit on {hw} even at batch 1: it needs "
+            f"{format_quantity(answer.footprint_bytes, 'B')} of "
+            f"{format_quantity(answer.capacity_bytes, 'B')}"
+        )
+        return
+    click.echo(
+        f"largest batch: {answer.batch} ({format_quantity(answer.footprint_bytes, 'B')} of "
+        f"{format_quantity(answer.capacity_bytes, 'B')}; traced at batches "
+        f"{', '.join(str(b) for b, _ in answer.measured)})"
+    )
 
 
 @cli.command()

@@ -67,7 +67,9 @@ def flops_rule(category: Category, aten_base: str, attrs: Mapping[str, int] | No
     if category == Category.DROPOUT:
         return "dropout"
     if category in (Category.ELEMENTWISE, Category.OPTIMIZER):
-        return "elementwise_fused" if aten_base in _FUSED_ELEMENTWISE else "elementwise"
+        # in-place variants (addcmul_, lerp_) do the same arithmetic
+        fused = aten_base.rstrip("_") in _FUSED_ELEMENTWISE
+        return "elementwise_fused" if fused else "elementwise"
     if category == Category.REDUCTION:
         return "reduction"
     if category == Category.EMBEDDING:

@@ -1,21 +1,20 @@
 """The largest batch whose step fits in a device's memory.
 
-A step's footprint is affine in the batch, ``F(b) = fixed + per_sample * b``: weights,
-gradients and optimizer state do not depend on it, activations and workspace grow with it.
-So: measure ``F`` at batches 1 and 2 (two traces), solve ``F(b) <= capacity`` for the
-largest whole ``b``, then *verify* by tracing at that answer and the batch after it. When
-the trace disagrees with the line (a footprint is only nearly affine: allocations rounded,
-a shape that changes an op choice), the secant through the new point is solved again;
-the answer returned is always a pair of traced batches ``b`` that fits and ``b + 1`` that
-does not.
+A step's footprint is nearly affine in the batch, ``F(b) = fixed + per_sample * b``:
+weights, gradients and optimizer state do not depend on it, activations grow with it. Not
+quite: at small batches the peak may be the optimizer's temporaries (LAMB on the word
+embedding), which do not grow, so ``F`` is flat there. Hence the search: measure ``F`` at
+batches 1 and 2 (two traces); while the line through the last two points is flat, double
+the batch; otherwise jump to the largest whole ``b`` the line allows. Once a batch that does
+not fit is known, the same interpolation runs between the bounds (bisecting when it stalls).
+The answer is always verified by traces: ``b`` fits and ``b + 1`` does not (or ``b`` is
+``max_batch``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-MAX_ROUNDS = 12  # a secant search over a nearly affine function settles in two or three
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,36 +54,39 @@ def largest_batch(
 
     if at(1) > capacity_bytes:
         return result(0)
-    low, high = 1, None  # low fits; high (when known) does not
-    guess = _solve(1, at(1), 2, at(2), capacity_bytes, max_batch)
-    for _ in range(MAX_ROUNDS):
-        guess = min(max(guess, low), max_batch)
-        if high is not None:
-            guess = min(guess, high - 1)
+    low, previous, batch = 1, 1, min(2, max_batch)
+    high = None
+    while high is None:  # grow until a batch does not fit
+        if batch == low:
+            return result(low)
+        if at(batch) > capacity_bytes:
+            high = batch
+            break
+        low = batch
+        if batch == max_batch:
+            return result(low)
+        guess = _solve(previous, at(previous), batch, at(batch), capacity_bytes)
+        previous, batch = batch, min(max(guess or 2 * batch, batch + 1), max_batch)
+    interpolate = True  # alternate with bisection, so a curved footprint cannot stall it
+    while high - low > 1:
+        guess = _solve(low, at(low), high, at(high), capacity_bytes) if interpolate else None
+        guess = min(max(guess or (low + high) // 2, low + 1), high - 1)
         if at(guess) <= capacity_bytes:
             low = guess
-            if guess == max_batch or (high is not None and high == guess + 1):
-                return result(low)
-            if at(guess + 1) > capacity_bytes:
-                return result(guess)
-            low = guess + 1
-            guess = _solve(guess, at(guess), guess + 1, at(guess + 1), capacity_bytes, max_batch)
+            if guess + 1 < high and at(guess + 1) > capacity_bytes:  # verify the answer
+                high = guess + 1
         else:
             high = guess
-            guess = _solve(low, at(low), guess, at(guess), capacity_bytes, max_batch)
-            if guess >= high:
-                guess = (low + high) // 2
-    # not settled by the secant: bisect between the bounds it left
-    high = high if high is not None else max_batch + 1
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (middle, high) if at(middle) <= capacity_bytes else (low, middle)
+        interpolate = not interpolate
     return result(low)
 
 
-def _solve(b1: int, f1: int, b2: int, f2: int, capacity: float, max_batch: int) -> int:
-    """Largest whole ``b`` on the line through ``(b1, f1)`` and ``(b2, f2)`` under capacity."""
+def _solve(b1: int, f1: int, b2: int, f2: int, capacity: float) -> int | None:
+    """Largest whole ``b`` on the line through ``(b1, f1)`` and ``(b2, f2)`` under capacity.
+
+    None when the line is flat (it says nothing about where capacity is reached).
+    """
     slope = (f2 - f1) / (b2 - b1)
     if slope <= 0:
-        return max_batch
+        return None
     return int((capacity - f1) // slope) + b1
