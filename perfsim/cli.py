@@ -269,16 +269,8 @@ def run(
     default=None,
     help="Write phases.csv, validation.csv, validation.md and training.json here.",
 )
-@click.option(
-    "--engine", "-e", default=None, help="Cost model for every schedule [default: each one's]."
-)
 def train(
-    schedules: tuple[Path, ...],
-    no_cache: bool,
-    cache_dir: Path | None,
-    fmt: str,
-    out: Path | None,
-    engine: str | None,
+    schedules: tuple[Path, ...], no_cache: bool, cache_dir: Path | None, fmt: str, out: Path | None
 ) -> None:
     """Time and energy to train: each SCHEDULE.yaml (e.g. workloads/schedules/*.yaml) phase by
     phase, with predicted vs published where the schedule gives published figures."""
@@ -291,16 +283,13 @@ def train(
     from perfsim.parallel.schedule import load_schedule, time_to_train
 
     runs = [
-        time_to_train(
-            load_schedule(path), cache_dir=cache_dir, use_cache=not no_cache, engine=engine
-        )
+        time_to_train(load_schedule(path), cache_dir=cache_dir, use_cache=not no_cache)
         for path in schedules
     ]
     if out is not None:
         from perfsim.report.files import write_outputs
 
         command = "perfsim train " + " ".join(str(path) for path in schedules)
-        command += f" --engine {engine}" if engine else ""
         write_outputs(render_training_outputs(runs, command), out)
     if fmt == "json":
         click.echo(json.dumps(training_json(runs), indent=2))
