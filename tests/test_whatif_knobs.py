@@ -158,7 +158,12 @@ def test_quant_needs_int8_hardware(tiny: OpGraph, npu: HardwareSpec) -> None:
 
 def test_structural_knobs_refuse_training_graphs(tiny: OpGraph) -> None:
     training = OpGraph((*tiny.ops[:-1], replace(tiny.ops[-1], phase="backward")), tiny.meta)
-    for knob in (lambda g: prune_heads(g, 1), lambda g: low_rank(g, 8)):
+    for knob in (
+        lambda g: prune_heads(g, 1),
+        lambda g: low_rank(g, 8),
+        lambda g: sparsify(g, "2:4", None),
+        lambda g: quantize(g, "int8", "fp32"),
+    ):
         with pytest.raises(WhatIfError, match="inference graphs only"):
             knob(training)
 

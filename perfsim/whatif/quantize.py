@@ -19,7 +19,7 @@ from dataclasses import replace
 from perfsim.counting import count_bytes
 from perfsim.ir import OpGraph, OpNode
 from perfsim.precision import apply_precision
-from perfsim.whatif.graphops import aten_base
+from perfsim.whatif.graphops import aten_base, require_inference
 
 
 def quantized_precision(mode: str, precision: str) -> str:
@@ -42,6 +42,8 @@ def _int4_weights(op: OpNode) -> OpNode:
 
 def quantize(graph: OpGraph, mode: str, precision: str) -> OpGraph:
     """Retype an fp32 graph for a ``quant`` mode (``none``: plain ``precision``)."""
+    if mode != "none":
+        require_inference(graph, "quant")  # a training step is traced in its precision
     typed = apply_precision(graph, quantized_precision(mode, precision))
     if mode != "w4a8":
         return typed
