@@ -18,7 +18,7 @@ A schedule (or a phase) may carry ``published`` figures of a real run with their
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -269,9 +269,13 @@ class TrainingRun:
 
 
 def time_to_train(
-    schedule: Schedule, *, cache_dir: Path | None = None, use_cache: bool = True
+    schedule: Schedule,
+    *,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    engine: str | None = None,
 ) -> TrainingRun:
-    """Cost every phase of a schedule.
+    """Cost every phase of a schedule (with ``engine`` instead of the schedule's, if given).
 
     Raises:
         PerfsimError: naming the schedule file and the phase (e.g. a batch that does not
@@ -279,6 +283,8 @@ def time_to_train(
     """
     from perfsim.api import run_estimate
 
+    if engine is not None:
+        schedule = replace(schedule, engine=engine)
     results = []
     for index, phase in enumerate(schedule.phases):
         try:
