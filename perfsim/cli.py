@@ -78,6 +78,57 @@ def _scenario_options(func: Any) -> Any:
     return func
 
 
+def _whatif_options(func: Any) -> Any:
+    """``--whatif KEY=VALUE`` (repeatable), ``--seq-lengths`` and ``--padding`` of ``run``."""
+    options = [
+        click.option(
+            "--whatif",
+            "whatif",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="What-if knob, repeatable: fusion=all, pim=true, quant=w4a8, prune_heads=0.25, "
+            "prune_ffn=0.5, sparsity=2:4, low_rank=64, instances=4 (README: What-if knobs).",
+        ),
+        click.option(
+            "--seq-lengths",
+            "seq_lengths",
+            default=None,
+            help="Real lengths of the batch: a text/CSV/JSON file, uniform:MIN-MAX or "
+            "normal:MEAN,STD,MAX (--batch draws, seed 0; @SEED to change).",
+        ),
+        click.option(
+            "--padding",
+            type=click.Choice(["padded", "packed"]),
+            default="padded",
+            show_default=True,
+            help="With --seq-lengths: pad to the longest (or to --seq if given), or run unpadded.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _whatif_arguments(
+    whatif: tuple[str, ...], seq_lengths: str | None, padding: str, batch: int
+) -> dict[str, Any]:
+    """run_estimate's what-if and length arguments ({} when none are given)."""
+    extra: dict[str, Any] = {}
+    if whatif:
+        from perfsim.whatif import parse_assignments
+
+        extra["whatifs"] = parse_assignments(whatif)
+    if seq_lengths is not None:
+        from perfsim.whatif.lengths import parse_lengths
+
+        source = click.get_current_context().get_parameter_source("seq")
+        explicit_seq = source == click.core.ParameterSource.COMMANDLINE
+        extra["seq_lengths"] = parse_lengths(seq_lengths, batch)
+        extra["padding"] = padding
+        extra["pad_to"] = click.get_current_context().params["seq"] if explicit_seq else None
+    return extra
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress to stderr.")
 @click.version_option(package_name="perfsim")
@@ -128,6 +179,7 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="Training: micro-steps per optimizer step (gradients all-reduced on the last).",
 )
+@_whatif_options
 def run(
     model: str,
     batch: int,
@@ -145,10 +197,15 @@ def run(
     out: Path | None,
     devices: int,
     grad_accum: int,
+    whatif: tuple[str, ...],
+    seq_lengths: str | None,
+    padding: str,
 ) -> None:
     """Estimate latency, memory traffic and energy of one model on one device (or a
     data-parallel training step on several)."""
     from perfsim.api import run_data_parallel, run_estimate
+
+    extra = _whatif_arguments(whatif, seq_lengths, padding, batch)
 
     options: dict[str, Any] = {
         "seq": seq,
@@ -162,6 +219,10 @@ def run(
     }
     result: Any
     if devices != 1 or grad_accum != 1:
+        if extra:
+            from perfsim.errors import SpecError
+
+            raise SpecError("--whatif/--seq-lengths: not available with --devices/--grad-accum")
         if mode != "training":
             from perfsim.errors import WorkloadError
 
@@ -170,7 +231,7 @@ def run(
             model, hw, batch=batch, devices=devices, grad_accum=grad_accum, **options
         )
     else:
-        result = run_estimate(model, hw, batch=batch, mode=mode, **options)
+        result = run_estimate(model, hw, batch=batch, mode=mode, **options, **extra)
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs
 
@@ -317,6 +378,89 @@ def trace(
     )
     if graph.meta.get("unsupported"):
         console.print(f"unsupported ops: {graph.meta['unsupported']}")
+
+
+@cli.command()
+@click.option("--model", "-m", "model", required=True, help="Built-in name or config file.")
+@click.option("--hw", "hw", required=True, help="Hardware YAML file or built-in name.")
+@click.option("--seq", "-s", type=int, default=128, show_default=True, help="Sequence length.")
+@click.option("--mode", type=click.Choice(MODES), default="training", show_default=True)
+@click.option("--head", type=click.Choice(HEADS), default="pretraining", show_default=True)
+@click.option(
+    "--optimizer",
+    type=click.Choice(OPTIMIZERS),
+    default=None,
+    help="[default: lamb for pretraining, adamw for fine-tuning]",
+)
+@click.option("--checkpointing", is_flag=True, help="Recompute layers in backward.")
+@click.option(
+    "--precision",
+    "-p",
+    type=click.Choice(PRECISIONS),
+    default=None,
+    help="[default: the hardware's native precision]",
+)
+@click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--format", "-f", "fmt", type=click.Choice(FORMATS[:2]), default="table", show_default=True
+)
+def fit(
+    model: str,
+    hw: str,
+    seq: int,
+    mode: str,
+    head: str,
+    optimizer: str | None,
+    checkpointing: bool,
+    precision: str | None,
+    no_cache: bool,
+    cache_dir: Path | None,
+    fmt: str,
+) -> None:
+    """Find the largest batch whose step fits in the device's memory."""
+    from perfsim.api import fit_batch
+
+    answer = fit_batch(
+        model,
+        hw,
+        seq=seq,
+        mode=mode,
+        precision=precision,
+        head=head,
+        optimizer=optimizer,
+        checkpointing=checkpointing,
+        cache_dir=cache_dir,
+        use_cache=not no_cache,
+    )
+    record = {
+        "model": model,
+        "hw": hw,
+        "seq": seq,
+        "mode": mode,
+        "max_batch": answer.batch,
+        "fits": answer.fits,
+        "footprint_bytes": answer.footprint_bytes,
+        "capacity_bytes": answer.capacity_bytes,
+        "traced_batches": [batch for batch, _ in answer.measured],
+    }
+    if fmt == "json":
+        click.echo(json.dumps(record, indent=2))
+        return
+    from perfsim.units import format_quantity
+
+    if not answer.fits:
+        click.echo(
+            f"{model} does not fit on {hw} even at batch 1: it needs "
+            f"{format_quantity(answer.footprint_bytes, 'B')} of "
+            f"{format_quantity(answer.capacity_bytes, 'B')}"
+        )
+        return
+    click.echo(
+        f"largest batch: {answer.batch} ({format_quantity(answer.footprint_bytes, 'B')} of "
+        f"{format_quantity(answer.capacity_bytes, 'B')}; traced at batches "
+        f"{', '.join(str(b) for b, _ in answer.measured)})"
+    )
 
 
 @cli.command()
