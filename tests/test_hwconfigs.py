@@ -298,3 +298,54 @@ def test_unknown_hardware_name_suggests_a_close_one() -> None:
 
 def test_resolve_by_name_and_by_path_agree() -> None:
     assert resolve_hardware("npu") == resolve_hardware(NPU) == load_hardware(NPU)
+
+
+# (file stem, published device-to-device bandwidth in bytes/s, both directions, source):
+# links x bandwidth per direction x 2 must give it
+INTERCONNECTS = [
+    ("v100", 300e9, "V100 whitepaper: 6 NVLink2 links, 300 GB/s total"),
+    ("a100", 600e9, "A100 whitepaper: 12 NVLink3 links, 600 GB/s total"),
+    ("h100", 900e9, "H100 whitepaper: 18 NVLink4 links, 900 GB/s total"),
+    ("mi100", 276e9, "MI100 datasheet: 3 Infinity Fabric links, 276 GB/s peak"),
+    ("tpu-v3", 2 * 4 * 656e9 / 8, "Jouppi et al. CACM 2020 Table 3: 4 ICI links @ 656 Gbit/s"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stem", "published", "source"), INTERCONNECTS, ids=[row[0] for row in INTERCONNECTS]
+)
+def test_interconnect_matches_published(stem: str, published: float, source: str) -> None:
+    net = load_hardware(HWCONFIGS / f"{stem}.yaml").interconnect
+    assert net is not None
+    assert 2 * net.links * net.bandwidth == pytest.approx(published, rel=0.01), source
+
+
+def test_dgx_scale_out_matches_the_datasheets() -> None:
+    # DGX-1: 4 x EDR 100 Gb/s; DGX A100: 8 x HDR 200 Gb/s; DGX H100: 8 x NDR 400 Gb/s
+    for stem, per_node in (
+        ("v100", 4 * 100e9 / 8),
+        ("a100", 8 * 200e9 / 8),
+        ("h100", 8 * 400e9 / 8),
+    ):
+        net = load_hardware(HWCONFIGS / f"{stem}.yaml").interconnect
+        assert net is not None and net.scale_out is not None
+        assert net.scale_out.devices_per_node == 8
+        assert net.scale_out.nics * net.scale_out.bandwidth == pytest.approx(per_node), stem
+
+
+def test_bad_interconnect_names_the_field(tmp_path: Path) -> None:
+    data = _npu_data()
+    data["interconnect"] = {
+        "topology": "ring",
+        "bandwidth": "10 GB/s",
+        "latency": "1 us",
+        "links": 2,
+        "dims": [4, 4],
+    }
+    path = tmp_path / "bad-npu.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SpecError) as caught:
+        load_hardware(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{path}: interconnect: dims is only meaningful for topology torus2d")

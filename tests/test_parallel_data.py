@@ -215,3 +215,19 @@ def test_exposed_communication_is_bounded(sizes: list[int], devices: int, accum:
     assert 0.0 <= step.exposed_communication_s <= step.communication_s + 1e-15
     assert step.compute_s <= step.step_time_s <= step.compute_s + step.communication_s + 1e-15
     assert sum(b.nbytes for b in step.buckets) == 4 * sum(sizes)
+
+
+def test_interconnect_energy_when_the_file_prices_links() -> None:
+    # 2 devices send 2 * 1/2 * 20 MB = 20 MB each (ring); at 10 pJ/B that is 0.2 mJ
+    hw = _hw()
+    assert hw.interconnect is not None
+    priced = hw.model_copy(
+        update={"interconnect": hw.interconnect.model_copy(update={"energy_per_byte": 10e-12})}
+    )
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    unpriced = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2))
+    assert "interconnect" not in unpriced.energy_breakdown_j()
+    step = data_parallel(_result(STEP, grads, priced), DataParallel(devices=2))
+    assert step.sent_bytes == pytest.approx(20e6)
+    assert step.energy_breakdown_j()["interconnect"] == pytest.approx(2e-4)
+    assert step.energy_j == pytest.approx(unpriced.energy_j + 2e-4)

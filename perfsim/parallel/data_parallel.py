@@ -202,14 +202,13 @@ class DataParallelResult:
         return zip(self.result.graph.ops, self.result.costs, strict=True)
 
     def communication_energy_j(self) -> dict[str, float]:
-        """Interconnect joules (bytes sent x energy per byte) and static joules while the
-        device waits on exposed communication."""
+        """Static joules while the device waits on exposed communication, and interconnect
+        joules (bytes sent x ``interconnect.energy_per_byte``) when the file prices links."""
+        energy = {"static": self.hw.energy.static_power * self.exposed_communication_s}
         net = self.hw.interconnect
-        per_byte = net.energy_per_byte if net is not None and net.energy_per_byte else 0.0
-        return {
-            "interconnect": self.sent_bytes * per_byte,
-            "static": self.hw.energy.static_power * self.exposed_communication_s,
-        }
+        if net is not None and net.energy_per_byte is not None:
+            energy["interconnect"] = self.sent_bytes * net.energy_per_byte
+        return energy
 
     def energy_breakdown_j(self) -> dict[str, float]:
         """Joules per component per device per step."""
