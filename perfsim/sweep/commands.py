@@ -60,7 +60,7 @@ def _points_bar(title: str) -> Iterator[Callable[[int, int], None]]:
     "-j",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes [default: cores].",
+    help="Worker processes [default: one per core for sweeps of 5000+ points, else 1].",
 )
 @click.option(
     "--dask", "dask_address", default=None, help="Dask scheduler address, e.g. tcp://host:8786."

@@ -4,8 +4,9 @@
 also hoists the grouping out of the loop (`group_graph`, once per workload) and skips
 building the per-op `Result`, because a design point only needs the totals. The cost
 model and the energy prices are the very functions `estimate_graph` calls (no second copy
-of any formula): `point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to
-rounding (tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
+of any formula; `perfsim.energy.with_energy` is `price` plus a copy of the cost record):
+`point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to rounding
+(tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from perfsim.energy import energy_prices, with_energy
+from perfsim.energy import energy_prices, price
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.estimate import Result
 from perfsim.hardware.spec import HardwareSpec
@@ -74,7 +75,9 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
     """
     model = get_cost_model(engine)
     prices = energy_prices(hw)
-    costs: list[OpCost] = [with_energy(model.op_cost(op, hw), prices) for op in grouped.ops]
+    costs: list[OpCost] = [model.op_cost(op, hw) for op in grouped.ops]
+    # `with_energy` is price() plus a dataclass copy per op; the totals need only the price
+    energies = [price(cost.actions, cost.latency_s, prices) for cost in costs]
     counts = grouped.counts
     latency = sum(count * cost.latency_s for count, cost in zip(counts, costs, strict=True))
     flops = sum(count * cost.flops for count, cost in zip(counts, costs, strict=True))
@@ -90,11 +93,13 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
         "achieved_flops_per_s": flops / latency if latency else 0.0,
         "peak_flops_per_s": hw.matrix_peak_flops(matrix_dtype)
         or hw.vector_peak_flops(matrix_dtype),
-        "energy_j": sum(count * cost.energy_j for count, cost in zip(counts, costs, strict=True)),
+        "energy_j": sum(
+            count * sum(parts.values()) for count, parts in zip(counts, energies, strict=True)
+        ),
     }
-    for key in costs[0].energy_breakdown_j if costs else ():
+    for key in energies[0] if energies else ():
         row[f"energy_{key}_j"] = sum(
-            count * cost.energy_breakdown_j[key] for count, cost in zip(counts, costs, strict=True)
+            count * parts[key] for count, parts in zip(counts, energies, strict=True)
         )
     for level in hw.memory:
         row[f"traffic_{level.name}_bytes"] = sum(

@@ -20,11 +20,10 @@ changing ``matrix.rows`` or ``matrix.cols`` (without also overriding
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from perfsim.errors import SpecError
 from perfsim.hardware.spec import HardwareSpec
@@ -84,31 +83,47 @@ def resolve_path(spec: HardwareSpec, path: str) -> tuple[str | int, ...]:
 
 
 def read_path(data: Any, keys: Sequence[str | int]) -> Any:
-    """The value at resolved ``keys`` in a dumped spec."""
+    """The value at resolved ``keys`` in a dumped spec, or in the spec itself."""
     for key in keys:
-        data = data[key]
+        data = getattr(data, str(key)) if isinstance(data, BaseModel) else data[key]
     return data
 
 
-def _write(data: Any, keys: Sequence[str | int], value: Any) -> None:
+def _write_copy(data: dict[str, Any], keys: Sequence[str | int], value: Any) -> dict[str, Any]:
+    """``data`` with ``keys`` set to ``value``: containers along the path copied, rest shared."""
+    root: Any = dict(data)
+    node = root
     for key in keys[:-1]:
-        data = data[key]
-    data[keys[-1]] = value
+        child = node[key]
+        child = list(child) if isinstance(child, tuple | list) else dict(child)
+        node[key] = child
+        node = child
+    node[keys[-1]] = value
+    return dict(root)
 
 
-def override_many(spec: HardwareSpec, values: Mapping[str, Any]) -> HardwareSpec:
+def override_many(
+    spec: HardwareSpec,
+    values: Mapping[str, Any],
+    *,
+    dumped: dict[str, Any] | None = None,
+    resolved: Mapping[str, tuple[str | int, ...]] | None = None,
+) -> HardwareSpec:
     """A new, validated spec with every ``dotted path → value`` applied.
+
+    ``dumped`` (``spec.model_dump()``) and ``resolved`` (`resolve_path` per path) may be
+    passed in when many overrides share one base spec; they are only read.
 
     Raises:
         SpecError: an unknown path, or a value the hardware schema rejects (naming the
             path, the value and the schema's reason).
     """
-    data = copy.deepcopy(spec.model_dump())
-    data["memory"] = list(data["memory"])
-    resolved = {path: resolve_path(spec, path) for path in values}
+    data = dumped if dumped is not None else spec.model_dump()
+    if resolved is None:
+        resolved = {path: resolve_path(spec, path) for path in values}
     for path, value in values.items():
-        _write(data, resolved[path], value)
-    _rescale_systolic(spec, data, resolved)
+        data = _write_copy(data, resolved[path], value)
+    data = _rescale_systolic(spec, data, resolved)
     try:
         return HardwareSpec.from_si(data)
     except ValidationError as error:
@@ -131,17 +146,18 @@ def override(spec: HardwareSpec, path: str, value: Any) -> HardwareSpec:
 
 def _rescale_systolic(
     spec: HardwareSpec, data: dict[str, Any], resolved: Mapping[str, tuple[str | int, ...]]
-) -> None:
+) -> dict[str, Any]:
     """Keep a systolic array's MACs per cycle equal to its new ``rows x cols`` share."""
     matrix = spec.compute.matrix
     if matrix is None or matrix.type != "systolic" or matrix.rows is None or matrix.cols is None:
-        return
+        return data
     touched = {keys[2] for keys in resolved.values() if keys[:2] == ("compute", "matrix")}
     if not touched & {"rows", "cols"} or "macs_per_cycle" in touched:
-        return
+        return data
     new = data["compute"]["matrix"]
     try:
         scale = (float(new["rows"]) * float(new["cols"])) / (matrix.rows * matrix.cols)
     except (TypeError, ValueError):
-        return  # a non-numeric size: the schema reports it
-    new["macs_per_cycle"] = {dtype: macs * scale for dtype, macs in matrix.macs_per_cycle.items()}
+        return data  # a non-numeric size: the schema reports it
+    macs = {dtype: value * scale for dtype, value in matrix.macs_per_cycle.items()}
+    return _write_copy(data, ("compute", "matrix", "macs_per_cycle"), macs)

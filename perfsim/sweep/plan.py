@@ -120,8 +120,27 @@ def _resolve_hw_name(name: str, source: str) -> str:
     return str(beside) if not Path(name).is_absolute() and beside.exists() else name
 
 
+@dataclass(frozen=True, slots=True)
+class _Device:
+    """A base hardware spec with what every override of it reuses."""
+
+    spec: HardwareSpec
+    dumped: dict[str, Any]
+    digest: str
+    paths: dict[str, tuple[str | int, ...]]
+
+
+def _device(spec: HardwareSpec) -> _Device:
+    text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
+    return _Device(spec, spec.model_dump(), hashlib.sha256(text.encode()).hexdigest(), {})
+
+
 def _point_id(
-    workload: Workload, precision: str, engine: str, hw: HardwareSpec, whatif: WhatIfs
+    workload: Workload,
+    precision: str,
+    engine: str,
+    device: str,
+    whatif: WhatIfs,
 ) -> str:
     identity = {
         "version": RESULTS_VERSION,
@@ -131,7 +150,7 @@ def _point_id(
         "mode": workload.mode,
         "precision": precision,
         "engine": engine,
-        "hw": hw.model_dump(mode="json"),
+        "hw": device,
         "whatif": dict(sorted(whatif.applied().items())),
     }
     text = json.dumps(identity, sort_keys=True, default=str)
@@ -142,8 +161,8 @@ def plan(spec: SweepSpec) -> list[Point]:
     """Every point of the sweep, validated; `SpecError` naming the axis and value otherwise."""
     where = spec.source or spec.name
     base = spec.base
-    hardware: dict[str, HardwareSpec] = {}
-    overridden: dict[str, HardwareSpec] = {}
+    hardware: dict[str, _Device] = {}
+    overridden: dict[str, tuple[HardwareSpec, str]] = {}
     workloads: dict[tuple[Any, ...], Workload] = {}
     engines: set[str] = set()
     points = []
@@ -170,17 +189,25 @@ def plan(spec: SweepSpec) -> list[Point]:
         try:
             hw_name = str(fields["hw"])
             if hw_name not in hardware:
-                hardware[hw_name] = resolve_hardware(_resolve_hw_name(hw_name, spec.source))
-            base_hw = hardware[hw_name]
+                spec_hw = resolve_hardware(_resolve_hw_name(hw_name, spec.source))
+                hardware[hw_name] = _device(spec_hw)
+            device = hardware[hw_name]
             for name in hw_values:
-                try:
-                    resolve_path(base_hw, name)
-                except SpecError as error:
-                    raise SpecError(f"axes.{error}") from None
+                if name not in device.paths:
+                    try:
+                        device.paths[name] = resolve_path(device.spec, name)
+                    except SpecError as error:
+                        raise SpecError(f"axes.{error}") from None
             key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
             if key not in overridden:
-                overridden[key] = override_many(base_hw, hw_values) if hw_values else base_hw
-            hw = overridden[key]
+                hw = device.spec
+                if hw_values:
+                    resolved = {name: device.paths[name] for name in hw_values}
+                    hw = override_many(hw, hw_values, dumped=device.dumped, resolved=resolved)
+                # the device's identity: its base file and the overridden values in SI
+                changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
+                overridden[key] = (hw, json.dumps([device.digest, changed], default=str))
+            hw, hw_identity = overridden[key]
             scenario = tuple(fields[k] for k in ("model", "batch", "seq", "mode"))
             if scenario not in workloads:
                 model, batch, seq, mode = scenario
@@ -197,7 +224,6 @@ def plan(spec: SweepSpec) -> list[Point]:
             whatifs = parse_whatifs(whatif)
         except PerfsimError as error:
             raise SpecError(f"{where}: point {index} ({shown}): {error}") from None
-        dumped = hw.model_dump()
         inputs: dict[str, Any] = {
             "model": workload.model.name,
             "hw": hw_name,
@@ -213,12 +239,12 @@ def plan(spec: SweepSpec) -> list[Point]:
             if name.startswith(WHATIF_PREFIX):
                 inputs[name] = whatif[name.removeprefix(WHATIF_PREFIX)]
             else:
-                inputs[name] = read_path(dumped, resolve_path(hw, name))
+                inputs[name] = read_path(hw, device.paths[name])
         inputs["on_chip_bytes"] = hw.on_chip_bytes
         points.append(
             Point(
                 index=index,
-                point_id=_point_id(workload, precision, engine, hw, whatifs),
+                point_id=_point_id(workload, precision, engine, hw_identity, whatifs),
                 inputs=inputs,
                 workload=workload,
                 precision=precision,

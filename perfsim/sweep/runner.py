@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+AUTO_PARALLEL_POINTS = 5000  # below this many points to cost, jobs=None runs in this process
 Item = tuple[str, HardwareSpec, str, str, WhatIfs]  # point id, device, engine, precision, knobs
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 
@@ -204,7 +205,8 @@ def run_sweep(
     Args:
         spec: a `SweepSpec` or the path of a sweep YAML file.
         out_dir: where results go [default: ``results/<spec name>``].
-        jobs: worker processes [default: the number of cores]; 1 runs in this process.
+        jobs: worker processes; 1 runs in this process [default: one per core when at least
+            `AUTO_PARALLEL_POINTS` points are left to cost, else 1].
         dask_address: a Dask scheduler address [default: the spec's ``dask.address``].
         progress: called with ``(points done, points in the sweep)`` as batches finish.
         write: False keeps everything in memory (no journal, no resume).
@@ -226,7 +228,8 @@ def run_sweep(
             todo.append(point)
     graphs = _graphs(todo, cache_dir, use_cache)
     address = dask_address or (spec.dask.address if spec.dask else None)
-    jobs = jobs or os.cpu_count() or 1
+    if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
+        jobs = (os.cpu_count() or 1) if len(todo) >= AUTO_PARALLEL_POINTS else 1
     tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
     if address:
         batches = _dask(tasks, address)
