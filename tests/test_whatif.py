@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perfsim.cache import get_graph
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import HardwareSpec
 from perfsim.ir import Category, OpGraph
@@ -21,7 +23,9 @@ from perfsim.whatif import (
     parse_assignments,
     parse_whatifs,
 )
+from perfsim.whatif.flash import flash_blocks
 from perfsim.whatif.knobs import FUSION_PASSES
+from perfsim.workload import load_workload
 
 # bert-tiny: hidden H = 128, 2 heads of d = 64, FFN F = 512, 2 layers; batch B = 2, seq L = 16
 B, L, H, F = 2, 16, 128, 512
@@ -156,3 +160,38 @@ def test_bert_base_gelu_epilogue_saves_its_round_trip(traced: Callable[..., OpGr
         # GELU, and never read back: 2 * 128 * 3072 * 4 bytes saved
         assert graph.ops[index].bytes_total - fused.ops[index].bytes_total == 2 * 128 * 3072 * 4
         assert fused.ops[index].bytes_total == 0
+
+
+@pytest.fixture(scope="module")
+def tiny_training(graph_cache: Path) -> OpGraph:
+    workload = load_workload("bert-tiny", batch=B, seq=L, mode="training")
+    return get_graph(workload, cache_dir=graph_cache)
+
+
+def test_flash_attention_training_recomputes(tiny_training: OpGraph, npu: HardwareSpec) -> None:
+    graph = tiny_training
+    blocks = flash_blocks(graph)
+    assert len(blocks) == 2  # one per layer
+    fused, inner = fuse(graph, ["attention"])
+    # the recomputation: per block QK^T again (B*heads*L*L*d MACs) and the forward score
+    # ops (scale, softmax, dropout) again: FLOPs grow by exactly those
+    recomputed = sum(
+        graph.ops[block.qk].flops + sum(graph.ops[i].flops for i in block.forward)
+        for block in blocks
+    )
+    assert graph.ops[blocks[0].qk].flops == 2 * B * 2 * L * L * 64
+    assert fused.flops == graph.flops + recomputed
+    assert len(fused.ops) == len(graph.ops) + sum(1 + len(b.forward) for b in blocks)
+    # no [B, heads, L, L] tensor goes to memory: every score op moves nothing
+    names = {graph.ops[i].name for b in blocks for i in (*b.forward, *b.backward)}
+    for op in fused.ops:
+        if op.name in names or op.name.removesuffix(".recompute") in names:
+            assert op.bytes_total == 0, op.name
+    assert sum(op.bytes_total for op in fused.ops) < sum(op.bytes_total for op in graph.ops)
+    for index, op in enumerate(fused.ops):
+        assert all(dep < index for dep in op.deps)
+    result = estimate_whatif(
+        graph, npu, precision="fp32", engine="roofline", whatifs=parse_whatifs({"fusion": "all"})
+    )
+    assert result.flops == graph.flops + recomputed
+    assert inner

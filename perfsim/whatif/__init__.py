@@ -82,7 +82,8 @@ def estimate_whatif(
         pim_hw = pim_device(share, whatifs)
         placements.append(Placement(pim_hw, pim_finisher(pim_hw)))
         # a fused op runs where its kernel runs: only unfused ops move to the PIM unit
-        grouped = {index for group in fusion_groups(typed, whatifs.fusion) for index in group}
+        grouped = {index for group in fusion_groups(fused, whatifs.fusion) for index in group}
+        grouped |= inner
         for index, op in enumerate(fused.ops):
             if index not in grouped and op.category.value in whatifs.pim_categories:
                 choice[index] = 2

@@ -4,7 +4,8 @@ A fused *group* is a chain of ops ``c1 -> c2 -> ... -> cn`` in which each ``c(i+
 ``ci``'s first output and is its only reader (``deps``). Inside a group the intermediates
 ``c1 .. c(n-1)`` outputs are neither written nor read back: each edge removes the
 producer's write and the consumer's read of that tensor. FLOPs and MACs never change (the
-fused ops' FLOPs stay on their rows, on the vector unit); only bytes drop. Ops after the
+fused ops' FLOPs stay on their rows, on the vector unit); only bytes drop (except for
+FlashAttention's recomputation in a training step, below). Ops after the
 first of a group are launched inside its kernel: they carry no launch overhead (see
 `perfsim.whatif.placement`).
 
@@ -15,9 +16,8 @@ Passes (an op joins at most one group; applied in this order):
   product (scale, mask, softmax, dropout) and AV in one kernel; the L x L scores and
   probabilities are never materialized, Q, K, V are read and O written once. NB: the
   softmax FLOPs are still counted serially after QKᵀ (FlashAttention overlaps them with the
-  matrix units), and in training graphs the backward ops that read the saved probabilities
-  keep them saved (the forward probabilities have backward readers, so they are not fused):
-  perfsim does not model FlashAttention's backward recomputation.
+  matrix units). In a training step the backward pass is fused too and S, P and the dropout
+  mask are recomputed there (`perfsim.whatif.flash`): the only pass that adds FLOPs.
 - ``softmax``: scale / mask ops before the softmax and the dropout after it in one pass
   over the scores (as in Megatron-LM's ``scaled_masked_softmax`` kernel).
 - ``layernorm``: the residual add that feeds a LayerNorm, fused into it (as in
@@ -38,6 +38,7 @@ from dataclasses import replace
 from itertools import pairwise
 
 from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.whatif.flash import flash_training
 from perfsim.whatif.graphops import consumers
 
 _EPILOGUE = frozenset(
@@ -182,9 +183,13 @@ _PASSES = {
 }
 
 
-def fusion_groups(graph: OpGraph, passes: Sequence[str]) -> list[list[int]]:
-    """The fused groups (op indices in chain order) the named passes find, in pass order."""
+def fusion_groups(
+    graph: OpGraph, passes: Sequence[str], taken: frozenset[str] = frozenset()
+) -> list[list[int]]:
+    """The fused groups (op indices in chain order) the named passes find, in pass order;
+    ops named in ``taken`` are left out."""
     chains = _Chains(graph)
+    chains.taken.update(i for i, op in enumerate(graph.ops) if op.name in taken)
     groups: list[list[int]] = []
     for name in _PASSES:  # the documented order, whatever order the caller named them in
         if name in passes:
@@ -210,12 +215,20 @@ def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
 
 
 def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]]:
-    """The fused graph, and the indices of ops launched inside another op's kernel."""
+    """The fused graph, and the indices of ops launched inside another op's kernel.
+
+    In a training step the ``attention`` pass is FlashAttention's forward and backward
+    with its recomputation (`perfsim.whatif.flash`), which adds FLOPs.
+    """
     if not passes:
         return graph, frozenset()
-    groups = fusion_groups(graph, passes)
+    flash_inner: frozenset[str] = frozenset()
+    taken: frozenset[str] = frozenset()
+    if "attention" in passes:
+        graph, taken, flash_inner = flash_training(graph)
+    groups = fusion_groups(graph, passes, taken)
     ops = list(graph.ops)
-    inner: set[int] = set()
+    inner: set[int] = {i for i, op in enumerate(graph.ops) if op.name in flash_inner}
     for group in groups:
         _apply(ops, group)
         inner.update(group[1:])

@@ -1,0 +1,147 @@
+"""FlashAttention in a training step: no score tensor in memory, forward or backward.
+
+Dao et al., "FlashAttention: Fast and Memory-Efficient Exact Attention with IO-Awareness",
+NeurIPS 2022, Algorithms 1 and 4: the forward pass keeps the scores S = QKᵀ, the
+probabilities P = softmax(S) and the dropout mask on chip and writes only O (and the
+softmax statistics); the backward pass *recomputes* S, P and the mask from Q, K and the
+saved statistics and RNG state, and keeps dP and dS on chip too.
+
+Modelled on the traced step, per attention block:
+
+- the *score ops* are the forward ops between QKᵀ and AV (scale, mask, softmax, dropout)
+  and the backward ops that read a score tensor and are not matrix products (dropout and
+  softmax backward, the scale); the *score producers* are the matrix products whose output
+  a score op reads (QKᵀ forward, dP = dO Vᵀ backward);
+- score ops and producers write nothing, and every op reading one of their outputs reads
+  nothing of it (AV, dV = Pᵀ dO, dQ = dS K, dK = dSᵀ Q read only their other operand);
+- the recomputation is counted: copies of QKᵀ (reading Q and K again) and of the forward
+  score ops (FLOPs only) run at the start of the block's backward, phase ``backward``, so a
+  fused step has *more* FLOPs than the unfused one, as FlashAttention's has.
+
+NB: the softmax statistics (B x heads x L floats) are not written, and the activation
+memory in the footprint still counts the saved scores; both are small next to the scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.whatif.graphops import Replacement, consumers, expand
+
+
+@dataclass(frozen=True, slots=True)
+class FlashBlock:
+    """One attention block of a training graph, by op index."""
+
+    qk: int
+    forward: tuple[int, ...]  # forward score ops, QKᵀ -> AV order
+    backward: tuple[int, ...]  # backward score ops
+    producers: tuple[int, ...]  # matrix ops writing a score tensor (QKᵀ, dP)
+
+
+def _forward_chain(graph: OpGraph, readers: list[list[int]], qk: int) -> list[int] | None:
+    """Forward score ops from QKᵀ up to AV (forward readers only), or None if not a block."""
+    ops = graph.ops
+    seen: set[int] = set()
+    products: set[int] = set()
+    stack = [r for r in readers[qk] if ops[r].phase == "forward"]
+    while stack:
+        index = stack.pop()
+        if index in seen or index in products:
+            continue
+        if ops[index].category.is_matrix:
+            products.add(index)
+            continue
+        seen.add(index)
+        stack.extend(r for r in readers[index] if ops[r].phase == "forward")
+    has_softmax = any(ops[i].category == Category.SOFTMAX for i in seen)
+    if len(products) != 1 or not has_softmax:
+        return None
+    return sorted(seen)
+
+
+def flash_blocks(graph: OpGraph) -> list[FlashBlock]:
+    """Attention blocks whose score tensors have backward readers (a training step)."""
+    ops = graph.ops
+    readers = consumers(graph)
+    blocks = []
+    for qk, op in enumerate(ops):
+        if op.category != Category.ATTN_GEMM or op.phase != "forward":
+            continue
+        chain = _forward_chain(graph, readers, qk)
+        if not chain:
+            continue
+        scores = set(chain)
+        stack = [r for i in chain for r in readers[i] if ops[r].phase != "forward"]
+        backward: set[int] = set()
+        while stack:
+            index = stack.pop()
+            if index in scores or ops[index].category.is_matrix:
+                continue
+            scores.add(index)
+            backward.add(index)
+            stack.extend(readers[index])
+        if not backward:
+            continue
+        producers = {dep for i in scores for dep in ops[i].deps if ops[dep].category.is_matrix} | {
+            qk
+        }
+        blocks.append(
+            FlashBlock(qk, tuple(chain), tuple(sorted(backward)), tuple(sorted(producers)))
+        )
+    return blocks
+
+
+def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[str]]:
+    """The graph with FlashAttention's traffic and recomputation, the names of the ops it
+    fused (other passes leave them alone) and of those launched inside another's kernel."""
+    blocks = flash_blocks(graph)
+    if not blocks:
+        return graph, frozenset(), frozenset()
+    readers = consumers(graph)
+    ops = list(graph.ops)
+    fused: set[str] = set()
+    inner: set[str] = set()
+    first_backward: dict[int, FlashBlock] = {}
+    for block in blocks:
+        on_chip = set(block.forward) | set(block.backward) | set(block.producers)
+        touched = set(on_chip)
+        for index in on_chip:
+            op = ops[index]
+            ops[index] = replace(op, bytes_written=op.bytes_written - op.outputs[0].nbytes)
+            for reader in readers[index]:
+                size = graph.ops[index].outputs[0].nbytes
+                ops[reader] = replace(ops[reader], bytes_read=ops[reader].bytes_read - size)
+                touched.add(reader)
+        fused.update(graph.ops[i].name for i in touched)
+        # one forward kernel, launched by QKᵀ (AV included); one backward kernel, launched
+        # by the recomputed QKᵀ before the first backward op that needs a score tensor
+        backward = sorted(i for i in touched if graph.ops[i].phase != "forward")
+        inner.update(graph.ops[i].name for i in touched if i != block.qk)
+        first_backward[backward[0]] = block
+
+    def recompute(index: int, op: OpNode) -> Replacement | None:
+        block = first_backward.get(index)
+        if block is None:
+            return None
+        qk = graph.ops[block.qk]
+        copies: list[tuple[OpNode, tuple[int, ...]]] = [
+            (replace(qk, name=f"{qk.name}.recompute", phase="backward", bytes_written=0), ())
+        ]
+        for member in block.forward:
+            source = graph.ops[member]
+            copy = replace(
+                source,
+                name=f"{source.name}.recompute",
+                phase="backward",
+                bytes_read=0,
+                bytes_written=0,
+                deps=(),
+            )
+            copies.append((copy, (len(copies) - 1,)))
+            inner.add(copy.name)
+        return [*copies, (op, (len(copies) - 1,))]
+
+    rebuilt = expand(OpGraph(tuple(ops), graph.meta), recompute)
+    return rebuilt, frozenset(fused), frozenset(inner)
