@@ -37,7 +37,7 @@ from typing import Any, Final
 
 from perfsim.errors import SpecError
 from perfsim.ir import OpGraph, OpNode, TensorSpec
-from perfsim.whatif.graphops import Replacement, expand, recount, resize
+from perfsim.whatif.graphops import recount, resize
 
 PADDINGS: Final = ("padded", "packed")
 
@@ -249,21 +249,36 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
     groups = sorted(Counter(lengths).items())
     kinds = [_kind(a, b) for a, b in zip(probe.ops, other.ops, strict=True)]
 
-    def replace_op(index: int, op: OpNode) -> Replacement | None:
+    # a copy at length l reads the copy at l of a split producer, else the producer itself;
+    # a token-wise reader of a split op reads every copy
+    new_ops: list[OpNode] = []
+    produced: list[dict[int | None, int]] = []
+    for index, op in enumerate(probe.ops):
         twin = other.ops[index]
+        if kinds[index] == "score":
+            copies: dict[int | None, int] = {}
+            for length, count in groups:
+                deps = sorted(
+                    {
+                        new
+                        for dep in op.deps
+                        for key, new in produced[dep].items()
+                        if key is None or key == length
+                    }
+                )
+                copy = _retoken(op, twin, length, count)
+                new_ops.append(replace(copy, name=f"{op.name}@{length}", deps=tuple(deps)))
+                copies[length] = len(new_ops) - 1
+            produced.append(copies)
+            continue
+        deps = sorted({new for dep in op.deps for new in produced[dep].values()})
         if kinds[index] == "token":
-            return [(_retoken(op, twin, tokens, 1), ())]
-        if kinds[index] == "sequence":
-            return [(_per_sequence(op, len(lengths)), ())]
-        return [
-            (replace(_retoken(op, twin, length, count), name=f"{op.name}@{length}"), ())
-            for length, count in groups
-        ]
-
-    def outputs_of(index: int, produced: int) -> Sequence[int]:
-        return tuple(range(produced))  # a reader of a split op reads every copy
-
-    packed = expand(probe, replace_op, outputs_of)
+            rebuilt = _retoken(op, twin, tokens, 1)
+        else:
+            rebuilt = _per_sequence(op, len(lengths))
+        new_ops.append(replace(rebuilt, deps=tuple(deps)))
+        produced.append({None: len(new_ops) - 1})
+    packed = OpGraph(tuple(new_ops), probe.meta)
     # one variable-length kernel serves every length (FlashAttention's varlen kernels,
     # FasterTransformer's): copies after the first launch nothing of their own
     parts = [

@@ -39,7 +39,6 @@ class AttentionBlock:
 
     heads: int
     head_dim: int
-    batch_heads: int
     projections: tuple[int, ...]  # Q, K, V GEMMs
     output: int | None  # output projection GEMM
     per_head: tuple[int, ...]  # non-matrix ops on per-head tensors
@@ -84,14 +83,13 @@ def attention_blocks(graph: OpGraph) -> list[AttentionBlock]:
         tail, out = _walk(readers[av], readers, ops)
         gemms = sorted(i for i in projections if ops[i].category == Category.GEMM)
         outs = sorted(i for i in out if ops[i].category == Category.GEMM)
-        head_dim, batch_heads = op.dims["k"], op.dims["b"]
+        head_dim = op.dims["k"]
         if not gemms or ops[gemms[0]].dims["n"] % head_dim:
             continue
         blocks.append(
             AttentionBlock(
                 heads=ops[gemms[0]].dims["n"] // head_dim,
                 head_dim=head_dim,
-                batch_heads=batch_heads,
                 projections=tuple(gemms),
                 output=outs[0] if len(outs) == 1 else None,
                 per_head=tuple(sorted(middle | before | tail)),
@@ -101,22 +99,27 @@ def attention_blocks(graph: OpGraph) -> list[AttentionBlock]:
     return blocks
 
 
-def _head_axis(tensor: TensorSpec, block: AttentionBlock) -> int | None:
+def _head_axis(tensor: TensorSpec, block: AttentionBlock, product: bool) -> int | None:
+    """The axis holding the heads: ``[B*h, ., .]`` in the attention products,
+    ``[B, h, ., .]`` / ``[B, L, h, d]`` / ``[..., h*d]`` elsewhere."""
     shape, h = tensor.shape, block.heads
-    if len(shape) == 3 and shape[0] == block.batch_heads:
-        return 0
-    if len(shape) == 4 and shape[0] * h == block.batch_heads:
+    if product:
+        return 0 if len(shape) == 3 and shape[0] % h == 0 else None
+    if len(shape) == 4:
         if shape[1] == h:
             return 1
         if shape[2] == h:
             return 2
+        return None
     if shape and shape[-1] == h * block.head_dim:
         return len(shape) - 1
     return None
 
 
-def _shrink_heads(tensor: TensorSpec, block: AttentionBlock, kept: int) -> TensorSpec:
-    axis = _head_axis(tensor, block)
+def _shrink_heads(
+    tensor: TensorSpec, block: AttentionBlock, kept: int, product: bool = False
+) -> TensorSpec:
+    axis = _head_axis(tensor, block, product)
     if axis is None:
         return tensor
     shape = list(tensor.shape)
@@ -141,23 +144,25 @@ def prune_heads(graph: OpGraph, prune: float) -> OpGraph:
         return graph
     require_inference(graph, "prune_heads")
     ops = list(graph.ops)
+    done: set[int] = set()  # a packed graph's per-length blocks share their projections
     for block in attention_blocks(graph):
         kept = heads_kept(block.heads, prune)
         width = kept * block.head_dim
         for index in block.projections:
-            ops[index] = resize_gemm(ops[index], n=width)
+            ops[index] = resize_gemm(graph.ops[index], n=width)
         if block.output is not None:
-            ops[block.output] = resize_gemm(ops[block.output], k=width)
-        for index in block.per_head:
-            op = ops[index]
-            inputs = tuple(_shrink_heads(t, block, kept) for t in op.inputs)
-            outputs = tuple(_shrink_heads(t, block, kept) for t in op.outputs)
-            ops[index] = recount(op, inputs, outputs)
-        for index in block.products:
-            op = ops[index]
-            inputs = tuple(_shrink_heads(t, block, kept) for t in op.inputs)
-            outputs = tuple(_shrink_heads(t, block, kept) for t in op.outputs)
-            dims = {**op.dims, "b": op.dims["b"] // block.heads * kept}
+            ops[block.output] = resize_gemm(graph.ops[block.output], k=width)
+        for index in (*block.per_head, *block.products):
+            if index in done:
+                continue
+            done.add(index)
+            op = graph.ops[index]
+            product = index in block.products
+            inputs = tuple(_shrink_heads(t, block, kept, product) for t in op.inputs)
+            outputs = tuple(_shrink_heads(t, block, kept, product) for t in op.outputs)
+            dims = dict(op.dims)
+            if product:
+                dims["b"] = dims["b"] // block.heads * kept
             ops[index] = recount(op, inputs, outputs, dims)
     return with_params(graph, tuple(ops))
 
