@@ -82,9 +82,18 @@ def test_assignment_needs_equals() -> None:
 
 
 @pytest.mark.parametrize("engine", ["roofline", "cycle"])
-def test_empty_whatifs_is_estimate_graph(tiny: OpGraph, npu: HardwareSpec, engine: str) -> None:
-    expected = estimate_graph(apply_precision(tiny, "bf16"), npu, engine)
-    assert estimate_whatif(tiny, npu, precision=None, engine=engine, whatifs=WhatIfs()) == expected
+@pytest.mark.parametrize("precision", [None, "fp32", "int8"])
+def test_empty_whatifs_is_estimate_graph(
+    tiny: OpGraph, npu: HardwareSpec, engine: str, precision: str | None
+) -> None:
+    expected = estimate_graph(apply_precision(tiny, precision or "bf16"), npu, engine)
+    result = estimate_whatif(tiny, npu, precision=precision, engine=engine, whatifs=WhatIfs())
+    assert result == expected
+    # knobs at their defaults are no knobs
+    defaults = parse_whatifs({"fusion": "none", "instances": 1, "pim_bandwidth": 1e12})
+    assert estimate_whatif(tiny, npu, precision=precision, engine=engine, whatifs=defaults) == (
+        expected
+    )
 
 
 def test_epilogue_fusion_bytes_by_hand(tiny: OpGraph) -> None:
