@@ -170,7 +170,13 @@ def test_structural_knobs_refuse_training_graphs(tiny: OpGraph) -> None:
 
 def test_pim_latency_is_bytes_over_its_bandwidth(tiny: OpGraph, npu: HardwareSpec) -> None:
     knobs = parse_whatifs(
-        {"pim": True, "pim_bandwidth": 1e12, "pim_flops": 1e16, "pim_energy_per_byte": 1e-12}
+        {
+            "pim": True,
+            "pim_bandwidth": 1e12,
+            "pim_flops": 1e16,
+            "pim_energy_per_byte": 1e-12,
+            "pim_categories": "gelu+elementwise",
+        }
     )
     result = estimate_whatif(tiny, npu, precision=None, engine="roofline", whatifs=knobs)
     index = next(i for i, op in enumerate(result.graph.ops) if op.category == Category.GELU)

@@ -21,7 +21,10 @@ Software Stack for PIM Based on Commercial DRAM Technology", ISCA 2021:
   through the controller; Samsung report over 70% less energy for the offloaded work
   (NB: a system-level figure, applied here per byte).
 
-Which ops move: those whose category is in ``pim_categories`` and that are not fused into
+Which ops move: those whose category is in ``pim_categories`` (default: element-wise,
+dropout, LayerNorm, the streams HBM-PIM's add/multiply/MAC instruction set can run; its
+compute is weak, so ops heavy in transcendentals can get slower there, as the cycle engine's
+per-element slot costs show) and that are not fused into
 another op's kernel (a fused op runs where its kernel runs). NB: the host and the PIM unit
 do not overlap (ops still run one after another), and no transfer cost is charged between
 them: the data already lives in DRAM, where every unfused op starts and ends.
