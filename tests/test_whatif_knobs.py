@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfsim.errors import UnsupportedPrecisionError
-from perfsim.hardware import HardwareSpec
+from perfsim.hardware import HardwareSpec, available_hardware, load_hardware
 from perfsim.ir import Category, OpGraph
 from perfsim.whatif import WhatIfError, estimate_whatif, parse_whatifs
 from perfsim.whatif.instances import device_share
@@ -255,3 +255,18 @@ _SHARED: dict[str, object] = {}
 def _share(tiny: OpGraph, npu: HardwareSpec) -> None:
     _SHARED["tiny"] = tiny
     _SHARED["npu"] = npu
+
+
+@pytest.mark.parametrize("name", sorted(available_hardware()))
+def test_device_knobs_on_every_shipped_device(tiny: OpGraph, name: str) -> None:
+    hw = load_hardware(available_hardware()[name])
+    knobs = {"pim": True, "fusion": "all", "instances": min(2, hw.compute.units)}
+    for engine in ("roofline", "cycle"):
+        base = estimate_whatif(tiny, hw, precision=None, engine=engine, whatifs=parse_whatifs({}))
+        result = estimate_whatif(
+            tiny, hw, precision=None, engine=engine, whatifs=parse_whatifs(knobs)
+        )
+        assert result.flops == base.flops and result.latency_s > 0
+        # rows still sum per memory level of the device (PIM rows keep the level names)
+        assert result.traffic_bytes().keys() == base.traffic_bytes().keys()
+        assert sum(result.energy_breakdown_j().values()) == pytest.approx(result.energy_j)
