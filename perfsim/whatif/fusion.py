@@ -65,10 +65,12 @@ class _Chains:
         if len(readers) != 1 or not self.ops[index].outputs:
             return None
         reader = readers[0]
-        size = self.ops[index].outputs[0].nbytes
+        # elements, not bytes: under int8 a GEMM reads as int8 what the op before wrote in
+        # fp16 (the quantize step is folded into the GEMM's read, perfsim.precision)
+        size = self.ops[index].outputs[0].stored_numel
         if self.ops[reader].phase != self.ops[index].phase:
             return None
-        if not any(tensor.nbytes == size for tensor in self.ops[reader].inputs):
+        if not any(tensor.stored_numel == size for tensor in self.ops[reader].inputs):
             return None
         return reader
 
