@@ -12,6 +12,7 @@ from perfsim.errors import TraceError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_model, count_parameters, example_inputs
 from perfsim.trace.capture import capture, new_recorder
+from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.train_step import trace_training_step
 from perfsim.workload import Workload
 
@@ -19,7 +20,11 @@ __all__ = ["trace_model", "trace_workload"]
 
 
 def trace_model(
-    model: torch.nn.Module, inputs: dict[str, Any], meta: dict[str, Any] | None = None
+    model: torch.nn.Module,
+    inputs: dict[str, Any],
+    meta: dict[str, Any] | None = None,
+    *,
+    fast: bool = True,
 ) -> OpGraph:
     """Run ``model(**inputs)`` once under the capture mode and return its op graph.
 
@@ -27,13 +32,16 @@ def trace_model(
         model: any ``nn.Module``, best on the ``meta`` device.
         inputs: keyword arguments for its forward.
         meta: extra metadata to store on the graph.
+        fast: run each meta kernel once per op signature (`perfsim.trace.metacache`);
+            the graph is the same as with ``False``.
     """
     recorder = new_recorder(model)
     recorder.persistent.update(
         int(p.untyped_storage()._cdata) for p in model.parameters() if p.device.type == "meta"
     )
     try:
-        with torch.no_grad(), capture(model, recorder):
+        cache = MetaKernelCache() if fast else None
+        with torch.no_grad(), capture(model, recorder, cache):
             model(**inputs)
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         where = recorder.scopes[-1] or "<model>"
@@ -56,8 +64,11 @@ def trace_model(
     )
 
 
-def trace_workload(workload: Workload) -> OpGraph:
+def trace_workload(workload: Workload, *, fast: bool = True) -> OpGraph:
     """Build the workload's model on meta and trace one step.
+
+    ``fast=False`` runs every meta kernel instead of replaying repeated ones: the same
+    graph, slower (the reference for ``tests/test_trace_fast.py``).
 
     Inference is traced in fp32 (retyped later, `perfsim.precision`); a training step is
     traced in its own precision (``workload.precision``, fp32 when unset), see
@@ -73,6 +84,7 @@ def trace_workload(workload: Workload) -> OpGraph:
             optimizer=workload.training_optimizer,
             precision=workload.precision or "fp32",
             checkpointing=workload.checkpointing,
+            fast=fast,
         )
         meta = {
             "model": workload.model.name,
@@ -98,5 +110,6 @@ def trace_workload(workload: Workload) -> OpGraph:
             "trace_precision": "fp32",
             "trace_version": TRACE_VERSION,
         },
+        fast=fast,
     )
     return OpGraph(graph.ops, {**graph.meta, "trace_seconds": time.perf_counter() - started})

@@ -18,6 +18,8 @@ from typing import Final
 
 import torch
 
+from perfsim.trace.metacache import MetaCacheMode, MetaKernelCache
+
 # hyper-parameters only shape the op list, never its cost; these are common defaults
 LEARNING_RATE: Final = 1e-3
 WEIGHT_DECAY: Final = 0.01
@@ -87,16 +89,24 @@ def make_optimizer(name: str, params: Sequence[torch.Tensor]) -> torch.optim.Opt
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def initialize_state(optimizer: torch.optim.Optimizer) -> None:
+def initialize_state(
+    optimizer: torch.optim.Optimizer, cache: MetaKernelCache | None = None
+) -> None:
     """Take one step on zero gradients, so the traced step is a steady-state one.
 
     The first step of every optimizer allocates its state (moments, momentum buffers);
     training runs thousands of steps, so the traced step is the second one. Gradients
-    are left unset, as ``zero_grad(set_to_none=True)`` leaves them.
+    are left unset, as ``zero_grad(set_to_none=True)`` leaves them. The optimizer's own
+    first step creates the state, so it is exactly what that optimizer keeps; with a
+    ``cache`` its meta kernels run once per parameter signature (`perfsim.trace.metacache`).
     """
     params = [p for group in optimizer.param_groups for p in group["params"]]
     for param in params:
         param.grad = torch.zeros_like(param)
-    optimizer.step()
+    if cache is None:
+        optimizer.step()
+    else:
+        with MetaCacheMode(cache):
+            optimizer.step()
     for param in params:
         param.grad = None

@@ -42,6 +42,8 @@ from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.capture import _Recorder, capture, dtype_name, new_recorder
+from perfsim.trace.dropout import FusedDropoutMode
+from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.optimizers import initialize_state, make_optimizer
 
 # static loss scale for fp16 (its value changes no cost; dynamic scaling adds host logic only)
@@ -115,8 +117,14 @@ def trace_training_step(
     optimizer: str,
     precision: str,
     checkpointing: bool,
+    fast: bool = True,
 ) -> OpGraph:
-    """Trace one steady-state training step (see the module docstring)."""
+    """Trace one steady-state training step (see the module docstring).
+
+    ``fast`` runs each meta kernel once per op signature and replays it after
+    (`perfsim.trace.metacache`): the same graph, several times sooner; ``fast=False`` runs
+    every kernel, the reference the fast trace is tested against.
+    """
     where = spec.source or spec.name
     if precision not in MODEL_DTYPES:
         raise WorkloadError(
@@ -129,7 +137,8 @@ def trace_training_step(
     mixed = precision != "fp32"
     masters = [p.detach().float().requires_grad_() for p in params] if mixed else params
     opt = make_optimizer(optimizer, masters)
-    initialize_state(opt)
+    cache = MetaKernelCache() if fast else None
+    initialize_state(opt, cache)
     inputs = training_inputs(model, batch, seq)
 
     recorder = new_recorder(model)
@@ -156,7 +165,7 @@ def trace_training_step(
         for p in params
     ]
     try:
-        with _checkpoint_inputs(model, saved), capture(model, recorder):
+        with _checkpoint_inputs(model, saved), capture(model, recorder, cache), FusedDropoutMode():
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
                 loss = model(**inputs).loss
             if precision == "fp16":
