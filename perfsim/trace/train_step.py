@@ -42,7 +42,6 @@ from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.capture import _Recorder, capture, dtype_name, new_recorder
-from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.optimizers import initialize_state, make_optimizer
 
@@ -165,7 +164,7 @@ def trace_training_step(
         for p in params
     ]
     try:
-        with _checkpoint_inputs(model, saved), capture(model, recorder, cache), FusedDropoutMode():
+        with _checkpoint_inputs(model, saved), capture(model, recorder, cache):
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
                 loss = model(**inputs).loss
             if precision == "fp16":
