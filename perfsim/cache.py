@@ -18,7 +18,7 @@ from pathlib import Path
 from perfsim.ir import OpGraph
 from perfsim.workload import ModelSpec, Workload
 
-TRACE_VERSION = 4  # bump when the tracer records graphs differently: it invalidates caches
+TRACE_VERSION = 5  # bump when the tracer records graphs differently: it invalidates caches
 
 
 def default_cache_dir() -> Path:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from perfsim.cache import get_graph
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
+from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.training import largest_batch, memory_footprint
 from perfsim.workload import load_workload
 
@@ -35,7 +36,8 @@ def test_activations_equal_bytes_autograd_saves(graph_cache: Path) -> None:
             saved[key] = tensor.untyped_storage().nbytes()
         return tensor
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    # the same step as CUDA runs it: dropout fused (perfsim.trace.dropout)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), FusedDropoutMode():
         loss = net(**training_inputs(net, BATCH, SEQ)).loss
     del loss
     footprint = memory_footprint(graph(graph_cache, optimizer="sgd").meta)

@@ -11,6 +11,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Final
 
+from perfsim.ir import Category, OpGraph
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -53,20 +55,52 @@ def matrix_share(by_category: Mapping[str, Mapping[str, float]]) -> float:
     return sum(by_category.get(name, {}).get("share", 0.0) for name in MATRIX_CATEGORIES)
 
 
-def class_breakdown(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
+def scaled_softmax_ops(graph: OpGraph) -> set[str]:
+    """Names of the element-wise ops that belong to a softmax as Ivanov et al. count it
+    ("scaled softmax": the score scaling and masking feeding it, the gradient scaling fed by
+    its backward), i.e. element-wise ops producing a softmax op's input or reading its output
+    within the same module."""
+    ops = graph.ops
+    attached: set[str] = set()
+    for op in ops:
+        if op.category != Category.SOFTMAX:
+            continue
+        frontier = list(op.deps)
+        while frontier:  # the chain of element-wise producers (scale, then mask add)
+            producer = ops[frontier.pop()]
+            if producer.category == Category.ELEMENTWISE and producer.scope == op.scope:
+                attached.add(producer.name)
+                frontier.extend(producer.deps)
+    softmax_indices = {i for i, op in enumerate(ops) if op.category == Category.SOFTMAX}
+    for op in ops:
+        if (
+            op.category == Category.ELEMENTWISE
+            and any(dep in softmax_indices and ops[dep].scope == op.scope for dep in op.deps)
+        ):
+            attached.add(op.name)
+    return attached
+
+
+def class_breakdown(
+    frame: pd.DataFrame, normalization_ops: Iterable[str] = ()
+) -> dict[str, dict[str, float]]:
     """Runtime and FLOP shares of Ivanov et al.'s operator classes over the given op rows.
 
     ``frame`` is `Result.to_frame()` (or a filtered part of it, e.g. the encoder layers'
-    forward and backward ops). Categories outside the three classes (embedding, optimizer,
-    collectives) are left out, as Ivanov et al. study the encoder layer alone.
+    forward and backward ops); ``normalization_ops`` names element-wise ops counted with the
+    statistical normalizations (`scaled_softmax_ops`). Categories outside the three classes
+    (embedding, optimizer, collectives) are left out, as Ivanov et al. study the encoder
+    layer alone.
     """
-    totals = {
-        name: (
-            float(frame.loc[frame["category"].isin(members), "latency_s"].sum()),
-            float(frame.loc[frame["category"].isin(members), "flops"].sum()),
+    extra = frame["op"].isin(set(normalization_ops)) if "op" in frame else False
+    totals = {}
+    for name, members in OPERATOR_CLASSES.items():
+        picked = frame["category"].isin(members)
+        picked = (picked | extra) if name == "statistical_normalization" else (picked & ~extra)
+        totals[name] = (
+            float(frame.loc[picked, "latency_s"].sum()),
+            float(frame.loc[picked, "flops"].sum()),
         )
-        for name, members in OPERATOR_CLASSES.items()
-    }
     latency = sum(seconds for seconds, _ in totals.values()) or 1.0
     flops = sum(count for _, count in totals.values()) or 1.0
     return {

@@ -29,6 +29,7 @@ from perfsim.studies.analysis import (
     class_breakdown,
     matrix_share,
     op_intensity,
+    scaled_softmax_ops,
 )
 from perfsim.studies.report import Figure
 
@@ -77,7 +78,9 @@ class Point:
     seq: int
     batch: int
     precision: str
-    whatifs: tuple[tuple[str, str], ...] = tuple(BASE_WHATIFS.items())
+    whatifs: tuple[tuple[str, str], ...] = field(
+        default_factory=lambda: tuple(BASE_WHATIFS.items())
+    )
     checkpointing: bool = False
 
     @property
@@ -445,7 +448,7 @@ def ivanov_classes(run: Runner) -> pd.DataFrame:
     result = run(Point(hw, seq, batch, "fp16", ()))
     frame = result.to_frame()
     layers = frame[(frame["layer"] >= 0) & frame["phase"].isin(("forward", "backward"))]
-    shares = class_breakdown(layers)
+    shares = class_breakdown(layers, scaled_softmax_ops(result.graph))
     return pd.DataFrame(
         [
             {

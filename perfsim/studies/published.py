@@ -114,7 +114,8 @@ def comparison_table(
                 "published_s": case.latency_s,
                 "predicted_s": result.latency_s,
                 "error_pct": 100.0 * (result.latency_s - case.latency_s) / case.latency_s,
-                "n_kernels": len(frame),
+                # ops fused into an earlier op's kernel pay no launch: they are not kernels
+                "n_kernels": int((frame["overhead_s"] > 0).sum()),
                 "launch_bound_share": overhead_bound / result.latency_s,
                 "matrix_share": float(
                     frame.loc[frame["category"].isin(("gemm", "attn_gemm")), "latency_s"].sum()
@@ -146,12 +147,12 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
         )
     ]
     figure = go.Figure()
-    figure.add_bar(name="published", x=labels, y=frame["published_s"] * 1e3)
+    figure.add_bar(name="published", x=labels, y=(frame["published_s"] * 1e3).tolist())
     figure.add_bar(
         name="perfsim",
         x=labels,
-        y=frame["predicted_s"] * 1e3,
-        customdata=frame["error_pct"],
+        y=(frame["predicted_s"] * 1e3).tolist(),
+        customdata=frame["error_pct"].tolist(),
         hovertemplate="%{x}<br>%{y:.3g} ms (%{customdata:+.0f}%)<extra></extra>",
     )
     figure.update_layout(

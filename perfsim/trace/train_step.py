@@ -42,6 +42,7 @@ from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.capture import _Recorder, capture, dtype_name, new_recorder
+from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.optimizers import initialize_state, make_optimizer
 
@@ -97,10 +98,16 @@ def _checkpoint_inputs(model: torch.nn.Module, kept: dict[int, int]) -> Iterator
             module.__dict__["_gradient_checkpointing_func"] = original
 
 
+def _fused_dropout_contexts() -> tuple[FusedDropoutMode, FusedDropoutMode]:
+    return FusedDropoutMode(), FusedDropoutMode()
+
+
 def _enable_checkpointing(model: Any, where: str) -> None:
     if not getattr(model, "supports_gradient_checkpointing", False):
         raise WorkloadError(f"{where}: --checkpointing: this model type does not support it")
-    kwargs = {"use_reentrant": False}
+    # the recomputation runs on autograd's thread, where the forward's torch-function modes
+    # are not active: hand the fused-dropout mode to both passes (checkpoint's context_fn)
+    kwargs = {"use_reentrant": False, "context_fn": _fused_dropout_contexts}
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:
@@ -164,7 +171,7 @@ def trace_training_step(
         for p in params
     ]
     try:
-        with _checkpoint_inputs(model, saved), capture(model, recorder, cache):
+        with _checkpoint_inputs(model, saved), capture(model, recorder, cache), FusedDropoutMode():
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
                 loss = model(**inputs).loss
             if precision == "fp16":
