@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from perfsim.calibration import probe
+from perfsim.calibration.eager import efficiency_points, gemm_ladder, per_op_overhead
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
     VECTOR_OPS,
@@ -173,6 +174,18 @@ def dispatch_overhead_s(threads: int, how: Effort) -> float:
         return median_time_s(partial(torch.add, a, b), how)
 
 
+def framework_overhead(threads: int, how: Effort) -> tuple[float, str]:
+    """(seconds of framework time per op of a tiny eager module stack, how measured)."""
+    with torch_threads(threads):
+        return per_op_overhead(how)
+
+
+def efficiency_ladder(threads: int, how: Effort, quick: bool) -> tuple[tuple[int, int, float], ...]:
+    """fp32 GEMM call times over a ladder of row counts (`perfsim.calibration.eager`)."""
+    with torch_threads(threads):
+        return gemm_ladder(how, quick=quick)
+
+
 def measure_host(
     *, threads: int | None = None, quick: bool = False, progress: Progress | None = None
 ) -> Calibration:
@@ -205,7 +218,9 @@ def measure_host(
     shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
 
     steps: list[tuple[str, Callable[[], object]]] = [
-        ("dispatch overhead", partial(dispatch_overhead_s, units, how))
+        ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
+        ("per-op framework time", partial(framework_overhead, units, how)),
+        ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
     ]
     steps += [
         (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))
@@ -241,8 +256,12 @@ def measure_host(
             "host for figures you can trust",
             100 * others,
         )
-    overhead = results[0]
-    assert isinstance(overhead, float)
+    dispatch, framework, ladder = results[0], results[1], results[2]
+    assert isinstance(dispatch, float) and isinstance(framework, tuple)
+    overhead, overhead_how = framework
+    fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
+    peak = next(r for r in fp32 if r.threads == units).median_flops_per_s
+    efficiency, efficiency_how = efficiency_points(ladder, peak, dispatch)  # type: ignore[arg-type]
     return Calibration(
         device="cpu",
         model_name=info.model_name,
@@ -259,9 +278,12 @@ def measure_host(
         bandwidth=tuple(r for r in results if isinstance(r, BandwidthResult)),
         op_overhead_s=overhead,
         op_overhead_how=(
-            f"median of {how.batches} loops of torch.add on two 1-element fp32 tensors "
-            f"(result allocated, as eager code does), {units} thread(s)"
+            f"{overhead_how}; {units} thread(s); for comparison one bare dispatch "
+            f"(torch.add of 1-element tensors) {dispatch * 1e6:.3g} us"
         ),
+        op_overhead_serial=True,
+        gemm_efficiency=efficiency,
+        gemm_efficiency_how=efficiency_how,
         skipped=(skipped,) if skipped else (),
         quick=quick,
         wall_s=time.perf_counter() - start,

@@ -130,6 +130,7 @@ def _matrix(cal: Calibration) -> list[str]:
         "  matrix:",
         kind,
         _line(4, "tile", f"[{cal.tile[0]}, {cal.tile[1]}]", source),
+        *_efficiency(cal),
         _line(
             4,
             "macs_per_cycle",
@@ -153,6 +154,14 @@ def _matrix(cal: Calibration) -> list[str]:
         value = f"{per_cycle(flops, cal, per_mac=True):.10g}"
         lines.append(_line(6, dtype, value, MEASURED + how))
     return lines
+
+
+def _efficiency(cal: Calibration) -> list[str]:
+    """The ``efficiency`` line (m, fraction of the fp32 peak), where it was measured."""
+    if not cal.gemm_efficiency:
+        return []
+    points = ", ".join(f"[{m}, {fraction:.4g}]" for m, fraction in cal.gemm_efficiency)
+    return [_line(4, "efficiency", f"[{points}]", MEASURED + cal.gemm_efficiency_how)]
 
 
 def _vector_entries(cal: Calibration) -> list[tuple[str, float, str]]:
@@ -303,6 +312,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             f'"{cal.op_overhead_s * 1e6:.6g} us"',
             MEASURED + cal.op_overhead_how,
         ),
+        *_serial(cal),
         "compute:",
         _line(2, "units", str(cal.units), MEASURED + units_source),
         _line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
@@ -319,6 +329,17 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _serial(cal: Calibration) -> list[str]:
+    """The ``op_overhead_serial`` line, only where the overhead adds to each kernel."""
+    if not cal.op_overhead_serial:
+        return []
+    why = (
+        "eager CPU execution is synchronous: the thread that dispatches an op then runs its "
+        "kernel, so the framework time above adds to every kernel"
+    )
+    return [_line(0, "op_overhead_serial", "true", ASSUMED + why)]
 
 
 def _clock_source(cal: Calibration) -> str:

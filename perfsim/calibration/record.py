@@ -127,6 +127,12 @@ class Calibration:
     # share of the host's CPU time that other processes (or the hypervisor) took during
     # the run, from /proc/stat; None where it could not be read
     contention: float | None = None
+    # the framework's per-op time adds to each kernel (CPU eager) rather than overlapping
+    # it (asynchronous GPU launch); `op_overhead_s` is then per-op framework time
+    op_overhead_serial: bool = False
+    # (m, fraction of the fp32 GEMM peak) for GEMMs with m output rows, and how measured
+    gemm_efficiency: tuple[tuple[int, float], ...] = ()
+    gemm_efficiency_how: str = ""
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

@@ -1,5 +1,8 @@
 """Hierarchical roofline: latency = max(compute, each level's traffic / bandwidth, overhead).
 
+With ``op_overhead_serial`` (CPU eager execution) the overhead adds instead:
+latency = overhead + max(compute, each level's traffic / bandwidth).
+
 Compute runs at peak: matrix ops on the matrix engine at their dtype's peak (on the vector
 engine when the matrix engine lacks that dtype, e.g. fp32 on tensor cores, recorded in
 the ``unit`` column), all other ops on the vector engine. Memory time per level is the
@@ -53,7 +56,7 @@ def _finish(
     terms = {"compute": compute_s, "overhead": hw.op_overhead}
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
     bound = max(terms, key=lambda key: terms[key])
-    latency = terms[bound]
+    latency = hw.op_latency(max(compute_s, memory_s))
     actions: dict[str, float] = {f"{name}.bytes": value for name, value in traffic.items()}
     if on_matrix:
         actions[f"mac.{dtype}"] = float(op.macs)
@@ -81,9 +84,13 @@ def _finish(
 
 
 def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
-    """GEMMs and attention GEMMs: matrix engine at the dtype's peak, else vector engine."""
+    """GEMMs and attention GEMMs: matrix engine at the dtype's peak, else vector engine.
+
+    The matrix peak is scaled by the file's measured efficiency at the op's ``m`` (output
+    rows), 1 where the file has no table (`HardwareSpec.matrix_efficiency`).
+    """
     dtype = compute_dtype(op)
-    peak = hw.matrix_peak_flops(dtype)
+    peak = hw.matrix_peak_flops(dtype) * hw.matrix_efficiency(op.dims.get("m", 0))
     if peak > 0:
         return _finish(op, hw, "matrix", dtype, op.flops / peak, on_matrix=True)
     vector_dtype = _vector_dtype(hw, dtype)

@@ -11,6 +11,8 @@ Peak figures are per unit per cycle, so a datasheet's TFLOP/s can be checked by 
 
 from __future__ import annotations
 
+import math
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -50,6 +52,7 @@ Joules = Annotated[float, _quantity("energy"), Field(ge=0)]
 Watts = Annotated[float, _quantity("power"), Field(ge=0)]
 Metres = Annotated[float, _quantity("length"), Field(gt=0)]
 PositiveCount = Annotated[float, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class _Frozen(BaseModel):
@@ -85,17 +88,49 @@ class MatrixEngine(_Frozen):
     buffers: Buffers | None = None
     # operand buffers are double-buffered: the next tile loads while this one computes
     double_buffered: bool = True
+    # (m, fraction of peak) points, m ascending: see `efficiency_at`
+    efficiency: tuple[tuple[PositiveInt, Fraction], ...] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
         if self.type == "systolic":
             if self.rows is None or self.cols is None or self.dataflow is None:
                 raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
+            if self.efficiency is not None:
+                raise ValueError(
+                    "efficiency is for tensor_core / simd engines (a systolic "
+                    "array's utilization comes from its folds)"
+                )
         elif self.tile is None:
             raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
         if not self.macs_per_cycle:
             raise ValueError("macs_per_cycle needs at least one dtype")
+        if self.efficiency is not None:
+            rows = [m for m, _ in self.efficiency]
+            if not rows or rows != sorted(set(rows)):
+                raise ValueError(
+                    f"efficiency needs [m, fraction] points with m ascending, got m {rows}"
+                )
         return self
+
+    def efficiency_at(self, m: int) -> float:
+        """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows sustains (1 if no table).
+
+        CPU BLAS kernels amortize packing a weight panel over the rows of the activation,
+        so GEMMs with few rows (few tokens) run below peak. The table is measured (``perfsim
+        calibrate``); between points it is interpolated linearly in log(m), and outside them
+        it holds the end value.
+        """
+        if not self.efficiency:
+            return 1.0
+        points = self.efficiency
+        if m <= points[0][0]:
+            return points[0][1]
+        for (m_lo, f_lo), (m_hi, f_hi) in pairwise(points):
+            if m <= m_hi:
+                where = math.log(m / m_lo) / math.log(m_hi / m_lo)
+                return f_lo + where * (f_hi - f_lo)
+        return points[-1][1]
 
     @property
     def output_tile(self) -> tuple[int, int]:
@@ -207,6 +242,10 @@ class HardwareSpec(_Frozen):
     technology_node: Metres
     native_precision: Precision
     op_overhead: Seconds = 0.0
+    # True: the framework's per-op host work (dispatch, interpreter) runs on the same core
+    # before each kernel and adds to it (eager CPU execution is synchronous); False: it
+    # overlaps the previous kernel (asynchronous GPU launch), so an op takes at least it
+    op_overhead_serial: bool = False
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     energy: EnergyTable = Field(default_factory=EnergyTable)
@@ -247,6 +286,21 @@ class HardwareSpec(_Frozen):
         if matrix is None or dtype not in matrix.macs_per_cycle:
             return 0.0
         return 2.0 * matrix.macs_per_cycle[dtype] * self.compute.units * self.compute.clock
+
+    def matrix_efficiency(self, m: int) -> float:
+        """Fraction of the matrix peak a GEMM with ``m`` output rows sustains (1 if no table)."""
+        matrix = self.compute.matrix
+        return 1.0 if matrix is None else matrix.efficiency_at(m)
+
+    def op_latency(self, busy_s: float) -> float:
+        """An op's latency, seconds, from its kernel's time ``busy_s`` and ``op_overhead``.
+
+        Serial overhead (CPU eager) adds to the kernel; overlapped overhead (GPU launch)
+        bounds it from below.
+        """
+        if self.op_overhead_serial:
+            return self.op_overhead + busy_s
+        return max(self.op_overhead, busy_s)
 
     def vector_peak_flops(self, dtype: str) -> float:
         """Peak vector FLOP/s at ``dtype``, 0 if unsupported."""

@@ -160,7 +160,8 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         op.dims,
         matrix.output_tile,
         hw.compute.units,
-        _macs(hw, roofline.dtype),
+        # the measured efficiency at few output rows (CPU BLAS), 1 without a table
+        _macs(hw, roofline.dtype) * hw.matrix_efficiency(op.dims["m"]),
         level_cycles,
         fill_cycles=hw.dram.latency * clock,
         vector_lanes=lanes,
@@ -252,7 +253,7 @@ def _assemble(
         roofline,
         compute_s=compute_s,
         memory_s=max(level_s.values()),
-        latency_s=max(terms.values()),
+        latency_s=hw.op_latency(max(simulated_s, *level_s.values())),
         bound=bound,
         traffic_bytes=traffic,
         level_s=level_s,
