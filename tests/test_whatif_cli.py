@@ -40,7 +40,10 @@ def test_whatif_options_reach_the_summary(perfsim: Callable[..., tuple[int, str,
     code, out, err = perfsim(*RUN, "--whatif", "fusion=all", "--whatif", "instances=2")
     assert (code, err) == (0, "")
     summary = json.loads(out)
-    assert summary["whatifs"] == {"fusion": "epilogue+softmax+layernorm+attention", "instances": 2}
+    assert summary["whatifs"] == {
+        "fusion": "epilogue+softmax+layernorm+attention+optimizer",
+        "instances": 2,
+    }
     assert summary["flops"] == base["flops"]
     assert summary["memory_traffic_bytes"]["hbm"] < base["memory_traffic_bytes"]["hbm"]
 

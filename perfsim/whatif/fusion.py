@@ -26,6 +26,10 @@ Passes (an op joins at most one group; applied in this order):
   GEMM or an attention product run in its epilogue (as CUTLASS epilogues do). The GEMM's
   write stands for the chain's final output (same size), so the last op's write is
   dropped rather than the GEMM's: the write stays on the row that overlaps it.
+- ``optimizer``: a training step's optimizer update as a fused multi-tensor optimizer
+  (apex ``FusedAdam`` / ``FusedLAMB``, DeepSpeed's): each parameter's update in one kernel
+  (two for LAMB) that reads parameter, gradient and state once and writes them once
+  (`perfsim.whatif.fused_optimizer`).
 
 Applied after quantization (bytes are counted on the final dtypes); cost models then see
 ops with fewer bytes and nothing else changed.
@@ -39,6 +43,7 @@ from itertools import pairwise
 
 from perfsim.ir import Category, OpGraph, OpNode
 from perfsim.whatif.flash import flash_training
+from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
 
 _EPILOGUE = frozenset(
@@ -189,14 +194,26 @@ def fusion_groups(
     graph: OpGraph, passes: Sequence[str], taken: frozenset[str] = frozenset()
 ) -> list[list[int]]:
     """The fused groups (op indices in chain order) the named passes find, in pass order;
-    ops named in ``taken`` are left out."""
+    ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
+    (`perfsim.whatif.fused_optimizer`)."""
+    groups, updates = _groups(graph, passes, taken)
+    return groups + [stage for stages in updates for stage in stages]
+
+
+def _groups(
+    graph: OpGraph, passes: Sequence[str], taken: frozenset[str]
+) -> tuple[list[list[int]], list[list[list[int]]]]:
+    """Chain groups, and the optimizer pass's per-parameter kernels."""
     chains = _Chains(graph)
     chains.taken.update(i for i, op in enumerate(graph.ops) if op.name in taken)
     groups: list[list[int]] = []
     for name in _PASSES:  # the documented order, whatever order the caller named them in
         if name in passes:
             groups.extend(_PASSES[name](chains))
-    return groups
+    updates = []
+    if "optimizer" in passes:
+        updates = optimizer_stages(graph, frozenset(chains.taken))
+    return groups, updates
 
 
 def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
@@ -228,10 +245,12 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
     taken: frozenset[str] = frozenset()
     if "attention" in passes:
         graph, taken, flash_inner = flash_training(graph)
-    groups = fusion_groups(graph, passes, taken)
+    groups, updates = _groups(graph, passes, taken)
     ops = list(graph.ops)
     inner: set[int] = {i for i, op in enumerate(graph.ops) if op.name in flash_inner}
     for group in groups:
         _apply(ops, group)
         inner.update(group[1:])
+    fuse_optimizer(ops, updates, graph.meta)
+    inner.update(i for stages in updates for stage in stages for i in stage[1:])
     return OpGraph(tuple(ops), graph.meta), frozenset(inner)
