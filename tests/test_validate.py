@@ -258,3 +258,40 @@ def test_load_cases_rejects_duplicate_keys_and_missing_file(tmp_path: Path) -> N
         load_cases(path)
     with pytest.raises(SpecError, match="file not found"):
         load_cases(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("loads", "calls", "kept"),
+    [
+        ((0.05,), 1, 0.05),  # quiet: measured once
+        ((0.5, 0.02), 2, 0.02),  # disturbed, then quiet: the quiet one
+        ((0.5, 0.2, 0.3, 0.01), 3, 0.2),  # busy throughout: three tries, least disturbed kept
+        ((None,), 1, None),  # no /proc/stat: nothing to judge, measured once
+    ],
+)
+def test_disturbed_measurements_are_repeated(
+    monkeypatch: pytest.MonkeyPatch,
+    measured: Measurement,
+    graph_cache: Path,
+    loads: tuple[float | None, ...],
+    calls: int,
+    kept: float | None,
+) -> None:
+    import importlib
+    from dataclasses import replace
+
+    # the package re-exports the function compare, which shadows the module's name
+    compare_module = importlib.import_module("perfsim.validation.compare")
+    queue = [replace(measured, foreign_load=load) for load in loads]
+    made: list[Measurement] = []
+
+    def fake(*args: object, **kwargs: object) -> Measurement:
+        made.append(queue.pop(0))
+        return made[-1]
+
+    monkeypatch.setattr(compare_module, "measure_model", fake)
+    result = compare_module.validate_case(
+        measured.model, XEON, batch=measured.batch, seq=measured.seq, cache_dir=graph_cache
+    )
+    assert len(made) == calls
+    assert result.measurement.foreign_load == kept
