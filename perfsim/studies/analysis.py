@@ -73,9 +73,8 @@ def scaled_softmax_ops(graph: OpGraph) -> set[str]:
                 frontier.extend(producer.deps)
     softmax_indices = {i for i, op in enumerate(ops) if op.category == Category.SOFTMAX}
     for op in ops:
-        if (
-            op.category == Category.ELEMENTWISE
-            and any(dep in softmax_indices and ops[dep].scope == op.scope for dep in op.deps)
+        if op.category == Category.ELEMENTWISE and any(
+            dep in softmax_indices and ops[dep].scope == op.scope for dep in op.deps
         ):
             attached.add(op.name)
     return attached

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from perfsim.studies.analysis import (
-    MATRIX_CATEGORIES,
     amdahl_curve,
     class_breakdown,
     matrix_share,
@@ -265,44 +264,66 @@ def intensity_figure(run: Runner) -> Figure:
         frame.insert(0, "hw", hw)
         frames.append(frame[frame["flops"] > 0])
     frame = pd.concat(frames, ignore_index=True)
+    # ops of one shape repeat per layer and per parameter: one row per distinct shape keeps
+    # the table small and the chart readable (``ops`` counts them, latency is their sum)
+    key = ["hw", "category", "phase", "unit", "dtype", "flops", "dram_bytes"]
+    shapes = (
+        frame.groupby(key, sort=False)
+        .agg(
+            ops=("op", "size"),
+            example_op=("op", "first"),
+            latency_s=("latency_s", "sum"),
+            intensity_flop_per_byte=("intensity_flop_per_byte", "first"),
+            ridge_flop_per_byte=("ridge_flop_per_byte", "first"),
+            below_ridge=("below_ridge", "first"),
+        )
+        .reset_index()
+    )
     figure = go.Figure()
-    v100 = frame[frame["hw"] == "v100"]
-    for category, group in v100.groupby("category", sort=True):
+    v100_shapes = shapes[shapes["hw"] == "v100"]
+    for category, group in v100_shapes.groupby("category", sort=True):
         figure.add_scatter(
-            x=group["intensity_flop_per_byte"],
-            y=group["latency_s"] * 1e6,
+            x=group["intensity_flop_per_byte"].tolist(),
+            y=(group["latency_s"] * 1e6).tolist(),
             mode="markers",
             name=str(category),
-            text=group["op"],
-            hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} µs<extra></extra>",
+            text=[f"{op} (x{n})" for op, n in zip(group["example_op"], group["ops"], strict=True)],
+            hovertemplate="%{text}<br>%{x:.3g} FLOP/B, %{y:.3g} µs in all<extra></extra>",
         )
     for hw in DEVICES:
         ridge = float(
-            frame.loc[
-                (frame["hw"] == hw) & (frame["unit"] == "matrix"), "ridge_flop_per_byte"
+            shapes.loc[
+                (shapes["hw"] == hw) & (shapes["unit"] == "matrix"), "ridge_flop_per_byte"
             ].max()
         )
-        figure.add_vline(x=ridge, line_dash="dash", annotation_text=f"{hw} matrix ridge")
+        # a line trace, not add_vline: on a log axis a shape's x is its log10
+        latencies = v100_shapes["latency_s"] * 1e6
+        figure.add_scatter(
+            x=[ridge, ridge],
+            y=[float(latencies.min()), float(latencies.max())],
+            mode="lines",
+            line={"dash": "dash"},
+            name=f"{hw} matrix ridge ({ridge:.0f} FLOP/B)",
+        )
     figure.update_layout(
-        title="Arithmetic intensity of each op (V100 ops; dashed: each device's ridge point)",
+        title="Arithmetic intensity of each op shape (V100; dashed: each device's ridge point)",
         xaxis={"type": "log", "title": "FLOP per DRAM byte"},
-        yaxis={"type": "log", "title": "op latency (µs)"},
+        yaxis={"type": "log", "title": "latency of all ops of the shape (µs)"},
     )
+    v100 = frame[frame["hw"] == "v100"]
     below = v100[v100["below_ridge"]]
     time_below = float(below["latency_s"].sum()) / float(v100["latency_s"].sum())
+    vector_all_below = bool(v100.loc[v100["unit"] != "matrix", "below_ridge"].all())
     sentence = (
         f"On the V100, {len(below)} of {len(v100)} computing ops sit below their unit's ridge "
-        f"point and take {time_below:.0%} of the step; every non-matrix op is among them."
-        if set(below["category"])
-        >= set(v100.loc[~v100["category"].isin(MATRIX_CATEGORIES), "category"])
-        else f"On the V100, {len(below)} of {len(v100)} computing ops sit below their unit's "
-        f"ridge point and take {time_below:.0%} of the step."
+        f"point and take {time_below:.0%} of the step"
+        + ("; every op on the vector unit is among them." if vector_all_below else ".")
     )
     return Figure(
         "intensity",
         "Arithmetic intensity against the ridge point (phase 1, mixed precision)",
         sentence,
-        frame,
+        shapes,
         figure,
     )
 
