@@ -44,23 +44,39 @@ __all__ = [
     "WorkloadError",
     "apply_precision",
     "available",
+    "compare",
     "estimate",
     "estimate_graph",
+    "estimate_whatif",
     "hardware_catalog",
     "load_hardware",
     "load_workload",
     "model_catalog",
+    "parse_whatifs",
     "resolve_hardware",
+    "run_data_parallel",
     "run_estimate",
+    "run_sweep",
     "trace_graph",
     "trace_model",
+    "write_study",
 ]
+
+# imported on first use: tracing needs torch, sweeps dask, so a cached run loads neither
+_LAZY = {
+    "trace_model": "perfsim.trace",
+    "compare": "perfsim.compare",
+    "estimate_whatif": "perfsim.whatif",
+    "parse_whatifs": "perfsim.whatif",
+    "run_data_parallel": "perfsim.api",
+    "run_sweep": "perfsim.sweep",
+    "write_study": "perfsim.studies",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # trace_model needs torch; import it only when asked, so cached runs never load torch
-    if name == "trace_model":
-        from perfsim.trace import trace_model
+    if name in _LAZY:
+        import importlib
 
-        return trace_model
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'perfsim' has no attribute {name!r}")
