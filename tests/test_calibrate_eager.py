@@ -13,7 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from perfsim.calibration.eager import STACK_BLOCKS, _stack, efficiency_points, stack_op_count
+from perfsim.calibration.eager import (
+    STACK_BLOCKS,
+    _stack,
+    efficiency_points,
+    packing_bandwidth,
+    stack_op_count,
+)
 from perfsim.engines import available, get_cost_model
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpNode, TensorSpec
@@ -21,7 +27,7 @@ from perfsim.ir import Category, OpNode, TensorSpec
 # A CPU-like test device, round numbers: 1 unit at 1 GHz, SIMD GEMM with 16 fp32 MACs a
 # cycle → 2*16*1e9 = 32 GFLOP/s; vector 8 FLOP/cycle → 8 GFLOP/s; l1 1 MiB at 100 GB/s,
 # dram 1 GiB at 10 GB/s; 10 us of framework time per op, serial; efficiency 1/4 at m = 8,
-# 1/2 at m = 32, 1 from m = 128.
+# 1/2 at m = 32, 1 from m = 128; weights packed at 4.096 GB/s.
 HOST: dict[str, Any] = {
     "version": 1,
     "name": "host-test",
@@ -38,6 +44,7 @@ HOST: dict[str, Any] = {
             "tile": [4, 4],
             "macs_per_cycle": {"fp32": 16},
             "efficiency": [[8, 0.25], [32, 0.5], [128, 1.0]],
+            "weight_packing_bandwidth": "4.096 GB/s",
         },
         "vector": {"flops_per_cycle": {"fp32": 8}},
     },
@@ -100,11 +107,13 @@ def test_efficiency_interpolates_in_log_m(m: int, fraction: float) -> None:
 def test_defaults_keep_the_old_semantics() -> None:
     data = copy.deepcopy(HOST)
     del data["op_overhead_serial"], data["compute"]["matrix"]["efficiency"]
+    del data["compute"]["matrix"]["weight_packing_bandwidth"]
     spec = HardwareSpec.model_validate(data)
     assert spec.op_overhead_serial is False
     assert spec.matrix_efficiency(8) == 1.0
     assert spec.op_latency(3e-6) == spec.op_overhead  # overlapped: max(overhead, kernel)
     assert spec.op_latency(30e-6) == 30e-6
+    assert spec.weight_packing_s(1e6) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -119,6 +128,18 @@ def test_defaults_keep_the_old_semantics() -> None:
             {"type": "systolic", "rows": 4, "cols": 4, "dataflow": "ws", "tile": None},
             "systolic",
         ),
+        (
+            {
+                "type": "systolic",
+                "rows": 4,
+                "cols": 4,
+                "dataflow": "ws",
+                "tile": None,
+                "efficiency": None,
+            },
+            "weight_packing_bandwidth",
+        ),
+        ({"weight_packing_bandwidth": "0 GB/s"}, "greater than 0"),
     ],
 )
 def test_bad_efficiency_tables_are_rejected(matrix: dict[str, Any], message: str) -> None:
@@ -133,15 +154,18 @@ def test_roofline_adds_serial_overhead_and_applies_efficiency() -> None:
     op = gemm(32)
     # 2*32*64*64 = 262144 FLOPs at 32 GFLOP/s x 0.5 (m = 32) = 16.384 us
     # dram: 4*(32*64 + 64*64 + 32*64) = 32768 B at 10 GB/s = 3.2768 us
-    # latency = 10 us (serial) + max(16.384, 3.2768) us
+    # packing the 64x64 fp32 weight: 16384 B at 4.096 GB/s = 4 us, before the multiply
+    # latency = 10 us (serial) + max(16.384 + 4, 3.2768) us
     cost = get_cost_model("roofline").op_cost(op, host())
-    assert cost.compute_s == pytest.approx(16.384e-6)
-    assert cost.latency_s == pytest.approx(26.384e-6)
+    assert cost.compute_s == pytest.approx(20.384e-6)
+    assert cost.details["packing_s"] == pytest.approx(4e-6)
+    assert cost.latency_s == pytest.approx(30.384e-6)
     assert cost.bound == "compute"
-    # overlapped, without the table: max(10 us, 262144 / 32e9 = 8.192 us) = 10 us
+    # overlapped, without the table or packing: max(10 us, 262144 / 32e9 = 8.192 us) = 10 us
     plain = host(op_overhead_serial=False)
     data = plain.model_dump()
     data["compute"]["matrix"]["efficiency"] = None
+    data["compute"]["matrix"]["weight_packing_bandwidth"] = None
     cost = get_cost_model("roofline").op_cost(op, HardwareSpec.from_si(data))
     assert cost.latency_s == pytest.approx(10e-6)
     assert cost.bound == "overhead"
@@ -220,3 +244,26 @@ def test_the_overhead_stack_traces_to_twelve_ops_a_block() -> None:
     # per block: 3 linears (gemm), QK^T and PV (attn_gemm), the /2 scale, softmax, two
     # residual adds, two LayerNorms, GELU = 12; dropout in eval mode dispatches nothing
     assert stack_op_count(_stack()) == 12 * STACK_BLOCKS
+
+
+def test_attention_gemms_pack_nothing() -> None:
+    # a bmm multiplies activations: no weight to bring in, so no packing term
+    op = OpNode(**{**_fields(gemm(32)), "category": Category.ATTN_GEMM})
+    cost = get_cost_model("roofline").op_cost(op, host())
+    assert "packing_s" not in cost.details
+    assert cost.compute_s == pytest.approx(16.384e-6)
+
+
+def _fields(op: OpNode) -> dict[str, Any]:
+    return {name: getattr(op, name) for name in op.__dataclass_fields__}
+
+
+def test_packing_bandwidth_by_hand() -> None:
+    # n = k = 768: 4*768*768 = 2359296 weight bytes; m=8: 300 - 100 = 200 us → 11.80 GB/s;
+    # m=32: 400 - 180 = 220 us → 10.72 GB/s; median of the two = 11.26 GB/s
+    ladder = ((8, 768, 100e-6, 300e-6), (32, 768, 180e-6, 400e-6))
+    rate, how = packing_bandwidth(ladder, 600 * 2**20)
+    assert rate == pytest.approx((2359296 / 200e-6 + 2359296 / 220e-6) / 2)
+    assert "600 MiB pool" in how
+    # noise hid the cost on every rung: nothing is claimed
+    assert packing_bandwidth(((8, 768, 300e-6, 290e-6),), 2**20)[0] is None

@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Final
 
 from perfsim.calibration import probe
-from perfsim.calibration.eager import efficiency_points, gemm_ladder, per_op_overhead
+from perfsim.calibration.eager import (
+    efficiency_points,
+    gemm_ladder,
+    packing_bandwidth,
+    packing_ladder,
+    per_op_overhead,
+)
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
     VECTOR_OPS,
@@ -186,6 +192,14 @@ def efficiency_ladder(threads: int, how: Effort, quick: bool) -> tuple[tuple[int
         return gemm_ladder(how, quick=quick)
 
 
+def weight_packing(
+    threads: int, how: Effort, pool_bytes: int, quick: bool
+) -> tuple[tuple[int, int, float, float], ...]:
+    """GEMM call times with a cached weight and with weights from DRAM (`eager`)."""
+    with torch_threads(threads):
+        return packing_ladder(how, pool_bytes, quick=quick)
+
+
 def measure_host(
     *, threads: int | None = None, quick: bool = False, progress: Progress | None = None
 ) -> Calibration:
@@ -212,6 +226,9 @@ def measure_host(
     isa, tile, tile_source = probe.detect_isa(info.flags)
     memory = probe.read_memory(root, units)
     spare = probe.available_memory_bytes(root) // 4
+    # weights walked from a pool twice the largest cache (all instances), within spare memory
+    caches = [level.aggregate_capacity_bytes for level in memory[:-1]] or [2**20]
+    pool = QUICK_WORKING_SET if quick else min(2 * max(caches), spare)
     counts = (1,) if units == 1 else (1, units)
     skipped = int8_skip_reason()
     gemm_dtypes = [d for d in GEMM_DTYPES if not (d == "int8" and skipped)]
@@ -221,6 +238,7 @@ def measure_host(
         ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
         ("per-op framework time", partial(framework_overhead, units, how)),
         ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
+        ("GEMM weight packing", partial(weight_packing, units, how, pool, quick)),
     ]
     steps += [
         (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))
@@ -256,7 +274,8 @@ def measure_host(
             "host for figures you can trust",
             100 * others,
         )
-    dispatch, framework, ladder = results[0], results[1], results[2]
+    dispatch, framework, ladder, packing = results[0], results[1], results[2], results[3]
+    packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
     overhead, overhead_how = framework
     fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
@@ -284,6 +303,8 @@ def measure_host(
         op_overhead_serial=True,
         gemm_efficiency=efficiency,
         gemm_efficiency_how=efficiency_how,
+        weight_packing_bytes_per_s=packing_rate,
+        weight_packing_how=packing_how,
         skipped=(skipped,) if skipped else (),
         quick=quick,
         wall_s=time.perf_counter() - start,

@@ -9,6 +9,11 @@ Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
   Python between ops, aten dispatch, allocation and OpenMP parallel regions. Seconds per
   op = wall time / the ops perfsim's tracer records for the same stack (views folded away,
   as in a model's graph), so the figure is per costed op, the unit the engines charge.
+* **Weight packing.** The same ``x @ W^T`` at few rows, with ``W`` taken in turn from a
+  pool of weights larger than the last cache (so each comes from DRAM, as a model's do
+  once per pass) and with one ``W`` that stays cached: the difference is the time to
+  bring the weight in and pack it, serial with the multiply; bytes / that difference is
+  the packing bandwidth.
 * **GEMM efficiency over m.** ``x @ W^T`` at BERT-base's projection (n = k = 768) for a
   ladder of row counts m; each rate is ``2*m*n*k`` over the call time less one bare
   dispatch (``torch.add`` of 1-element tensors), as a fraction of the file's fp32 peak.
@@ -17,6 +22,9 @@ Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
 from __future__ import annotations
 
 import copy
+import itertools
+import statistics
+from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from perfsim.calibration.kernels import gemm_call
@@ -32,6 +40,8 @@ EFFICIENCY_ROWS: Final = (8, 32, 128, 512, 2048)
 QUICK_EFFICIENCY_ROWS: Final = (8, 32)
 EFFICIENCY_NK: Final = 768  # BERT-base hidden size: the n and k of the ladder
 QUICK_EFFICIENCY_NK: Final = 64
+# few rows, so the weight dominates the call: the packing difference is well resolved
+PACKING_ROWS: Final = (8, 32)
 
 
 def _stack() -> torch.nn.Module:
@@ -138,3 +148,49 @@ def efficiency_points(
         f"{peak_flops_per_s / 1e9:.4g} GFLOP/s, capped at 1"
     )
     return tuple(points), text
+
+
+def packing_ladder(
+    how: Effort, pool_bytes: int, *, quick: bool
+) -> tuple[tuple[int, int, float, float], ...]:
+    """(m, n = k, seconds with a cached W, seconds with W from a ``pool_bytes`` pool).
+
+    The pool is walked round-robin, so no weight is reused before the whole pool (more
+    than the last cache holds) has gone through.
+    """
+    import torch
+
+    nk = QUICK_EFFICIENCY_NK if quick else EFFICIENCY_NK
+    pool = [torch.full((nk, nk), 0.5) for _ in range(max(2, pool_bytes // (4 * nk * nk)))]
+    walk = itertools.cycle(pool)
+
+    def from_pool(x: torch.Tensor, out: torch.Tensor) -> None:
+        torch.mm(x, next(walk).t(), out=out)
+
+    rows = []
+    for m in PACKING_ROWS:
+        x, out = torch.full((m, nk), 0.25), torch.empty(m, nk)
+        hot = median_time_s(partial(torch.mm, x, pool[0].t(), out=out), how)
+        cold = median_time_s(partial(from_pool, x, out), how)
+        rows.append((m, nk, hot, cold))
+    return tuple(rows)
+
+
+def packing_bandwidth(
+    ladder: tuple[tuple[int, int, float, float], ...], pool_bytes: int
+) -> tuple[float | None, str]:
+    """(weight bytes / (cold - hot) seconds, median over rungs, how measured); pure.
+
+    None where no rung showed a positive difference (timing noise larger than the cost).
+    """
+    rates = [4.0 * nk * nk / (cold - hot) for _, nk, hot, cold in ladder if cold > hot]
+    listed = ", ".join(
+        f"m={m} {hot * 1e6:.4g} -> {cold * 1e6:.4g} us" for m, _, hot, cold in ladder
+    )
+    nk = ladder[0][1] if ladder else 0
+    text = (
+        f"torch.mm fp32 x @ W^T, n = k = {nk}, all threads, W cached vs W walked through a "
+        f"{pool_bytes / 2**20:.0f} MiB pool (from DRAM): {listed}; {4 * nk * nk} weight "
+        "bytes / the difference, median over rungs"
+    )
+    return (statistics.median(rates) if rates else None), text

@@ -157,11 +157,22 @@ def _matrix(cal: Calibration) -> list[str]:
 
 
 def _efficiency(cal: Calibration) -> list[str]:
-    """The ``efficiency`` line (m, fraction of the fp32 peak), where it was measured."""
-    if not cal.gemm_efficiency:
-        return []
-    points = ", ".join(f"[{m}, {fraction:.4g}]" for m, fraction in cal.gemm_efficiency)
-    return [_line(4, "efficiency", f"[{points}]", MEASURED + cal.gemm_efficiency_how)]
+    """The ``efficiency`` (m, fraction of the fp32 peak) and ``weight_packing_bandwidth``
+    lines, where they were measured."""
+    lines = []
+    if cal.gemm_efficiency:
+        points = ", ".join(f"[{m}, {fraction:.4g}]" for m, fraction in cal.gemm_efficiency)
+        lines.append(_line(4, "efficiency", f"[{points}]", MEASURED + cal.gemm_efficiency_how))
+    if cal.weight_packing_bytes_per_s is not None:
+        lines.append(
+            _line(
+                4,
+                "weight_packing_bandwidth",
+                f'"{cal.weight_packing_bytes_per_s / 1e9:.6g} GB/s"',
+                MEASURED + cal.weight_packing_how,
+            )
+        )
+    return lines
 
 
 def _vector_entries(cal: Calibration) -> list[tuple[str, float, str]]:

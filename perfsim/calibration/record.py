@@ -133,6 +133,9 @@ class Calibration:
     # (m, fraction of the fp32 GEMM peak) for GEMMs with m output rows, and how measured
     gemm_efficiency: tuple[tuple[int, float], ...] = ()
     gemm_efficiency_how: str = ""
+    # bytes/s at which a GEMM's weight is brought from DRAM and packed (None: not measured)
+    weight_packing_bytes_per_s: float | None = None
+    weight_packing_how: str = ""
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

@@ -19,7 +19,7 @@ from perfsim.engines import OpCost, register
 from perfsim.engines.traffic import level_traffic
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import FLOAT_DTYPES, Category, OpNode
+from perfsim.ir import DTYPE_BITS, FLOAT_DTYPES, Category, OpNode
 
 
 def compute_dtype(op: OpNode) -> str:
@@ -83,16 +83,33 @@ def _finish(
     )
 
 
+def weight_packing_s(op: OpNode, hw: HardwareSpec, dtype: str) -> float:
+    """Seconds a CPU BLAS spends packing a ``gemm``'s weight operand (``b*k*n`` values).
+
+    Only ``gemm`` ops (``nn.Linear``: the second operand is a weight that comes from
+    memory each pass); an attention GEMM multiplies activations. 0 where the file has no
+    ``weight_packing_bandwidth``.
+    """
+    if op.category is not Category.GEMM or not {"k", "n"} <= op.dims.keys():
+        return 0.0
+    values = op.dims.get("b", 1) * op.dims["k"] * op.dims["n"]
+    return hw.weight_packing_s(values * DTYPE_BITS[dtype] / 8)
+
+
 def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     """GEMMs and attention GEMMs: matrix engine at the dtype's peak, else vector engine.
 
     The matrix peak is scaled by the file's measured efficiency at the op's ``m`` (output
-    rows), 1 where the file has no table (`HardwareSpec.matrix_efficiency`).
+    rows), 1 where the file has no table (`HardwareSpec.matrix_efficiency`); a CPU file's
+    weight packing (`weight_packing_s`) runs before the multiply and adds to its time
+    (``compute_s``, recorded as ``details["packing_s"]``).
     """
     dtype = compute_dtype(op)
     peak = hw.matrix_peak_flops(dtype) * hw.matrix_efficiency(op.dims.get("m", 0))
     if peak > 0:
-        return _finish(op, hw, "matrix", dtype, op.flops / peak, on_matrix=True)
+        packing_s = weight_packing_s(op, hw, dtype)
+        cost = _finish(op, hw, "matrix", dtype, op.flops / peak + packing_s, on_matrix=True)
+        return replace(cost, details={"packing_s": packing_s}) if packing_s else cost
     vector_dtype = _vector_dtype(hw, dtype)
     return _finish(
         op,

@@ -90,15 +90,19 @@ class MatrixEngine(_Frozen):
     double_buffered: bool = True
     # (m, fraction of peak) points, m ascending: see `efficiency_at`
     efficiency: tuple[tuple[PositiveInt, Fraction], ...] | None = None
+    # bytes/s at which a CPU BLAS packs a GEMM's weight operand (k x n) from memory before
+    # its kernel runs, serial with the multiply; None: packing is not modelled
+    weight_packing_bandwidth: Bandwidth | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
         if self.type == "systolic":
             if self.rows is None or self.cols is None or self.dataflow is None:
                 raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
-            if self.efficiency is not None:
+            if self.efficiency is not None or self.weight_packing_bandwidth is not None:
                 raise ValueError(
-                    "efficiency is for tensor_core / simd engines (a systolic "
+                    "efficiency and weight_packing_bandwidth are for tensor_core / simd "
+                    "engines (a systolic "
                     "array's utilization comes from its folds)"
                 )
         elif self.tile is None:
@@ -291,6 +295,13 @@ class HardwareSpec(_Frozen):
         """Fraction of the matrix peak a GEMM with ``m`` output rows sustains (1 if no table)."""
         matrix = self.compute.matrix
         return 1.0 if matrix is None else matrix.efficiency_at(m)
+
+    def weight_packing_s(self, weight_bytes: float) -> float:
+        """Seconds to pack a GEMM's weight operand of ``weight_bytes`` (0 if not modelled)."""
+        matrix = self.compute.matrix
+        if matrix is None or matrix.weight_packing_bandwidth is None:
+            return 0.0
+        return weight_bytes / matrix.weight_packing_bandwidth
 
     def op_latency(self, busy_s: float) -> float:
         """An op's latency, seconds, from its kernel's time ``busy_s`` and ``op_overhead``.

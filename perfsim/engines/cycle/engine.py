@@ -188,12 +188,16 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     }
     traffic = dict(roofline.traffic_bytes)
     traffic[nearest.name] = tiled_matrix_bytes(op, *tile)
+    # a CPU BLAS packs the weights before the tiles run (0 unless the file models it)
+    packing_s = roofline.details.get("packing_s", 0.0)
+    if packing_s:
+        details["packing_s"] = packing_s
     return _assemble(
         op,
         hw,
         roofline,
-        schedule.total_cycles / clock,
-        schedule.compute_cycles / clock,
+        schedule.total_cycles / clock + packing_s,
+        schedule.compute_cycles / clock + packing_s,
         traffic,
         details,
     )
