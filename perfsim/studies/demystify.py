@@ -169,15 +169,13 @@ def _stacked(frame: pd.DataFrame, x: str, title: str, x_title: str) -> Any:
 
 def breakdown_figure(run: Runner) -> Figure:
     """Runtime breakdown by category: both phases, fp32 and mixed precision, each device."""
-    import pandas as pd
-
-    rows = []
-    for hw in DEVICES:
-        for precision in ("fp32", mixed_precision(hw)):
-            for seq, batch in PHASES:
-                point = Point(hw, seq, batch, precision)
-                rows += _breakdown_rows(point, run(point), case=f"{hw} {precision} s{seq}")
-    frame = pd.DataFrame(rows)
+    points = {
+        f"{hw} {precision} s{seq}": Point(hw, seq, batch, precision)
+        for hw in DEVICES
+        for precision in ("fp32", mixed_precision(hw))
+        for seq, batch in PHASES
+    }
+    frame = _breakdowns(run, points)
     v100 = run(Point("v100", 128, 32, "fp16"))
     (first, first_share), (second, second_share) = _top(v100)
     matrix = matrix_share(v100.by_category())
@@ -198,17 +196,22 @@ def breakdown_figure(run: Runner) -> Figure:
     )
 
 
-def batch_figure(run: Runner) -> Figure:
-    """How the breakdown moves with the per-device batch (phase 1, mixed precision, V100)."""
+def _breakdowns(run: Runner, points: dict[str, Point]) -> pd.DataFrame:
+    """Per-category rows of each labelled point, in order."""
     import pandas as pd
 
     rows = []
-    for batch in BATCH_SWEEP:
-        point = Point("v100", 128, batch, "fp16")
-        rows += _breakdown_rows(point, run(point), case=f"batch {batch}")
-    frame = pd.DataFrame(rows)
-    small = _optimizer_share(run(Point("v100", 128, BATCH_SWEEP[0], "fp16")))
-    large = _optimizer_share(run(Point("v100", 128, BATCH_SWEEP[-1], "fp16")))
+    for label, point in points.items():
+        rows += _breakdown_rows(point, run(point), case=label)
+    return pd.DataFrame(rows)
+
+
+def batch_figure(run: Runner) -> Figure:
+    """How the breakdown moves with the per-device batch (phase 1, mixed precision, V100)."""
+    points = {f"batch {batch}": Point("v100", 128, batch, "fp16") for batch in BATCH_SWEEP}
+    frame = _breakdowns(run, points)
+    small = _optimizer_share(run(points[f"batch {BATCH_SWEEP[0]}"]))
+    large = _optimizer_share(run(points[f"batch {BATCH_SWEEP[-1]}"]))
     sentence = (
         f"LAMB's share of the step grows from {large:.1%} at {BATCH_SWEEP[-1]} sequences per "
         f"device to {small:.1%} at {BATCH_SWEEP[0]}: its cost is fixed per step while the rest "
@@ -225,23 +228,18 @@ def batch_figure(run: Runner) -> Figure:
 
 def seq_figure(run: Runner) -> Figure:
     """How the breakdown moves with sequence length (batch 8, mixed precision, V100)."""
-    import pandas as pd
-
-    rows = []
-    for seq in SEQ_SWEEP:
-        point = Point("v100", seq, 8, "fp16")
-        rows += _breakdown_rows(point, run(point), case=f"seq {seq}")
-    frame = pd.DataFrame(rows)
+    points = {f"seq {seq}": Point("v100", seq, 8, "fp16") for seq in SEQ_SWEEP}
+    frame = _breakdowns(run, points)
 
     def attention(seq: int) -> float:
-        cats = run(Point("v100", seq, 8, "fp16")).by_category()
+        cats = run(points[f"seq {seq}"]).by_category()
         return sum(cats.get(name, {}).get("share", 0.0) for name in ("attn_gemm", "softmax"))
 
     sentence = (
         "Attention's score work (attention GEMMs and softmax) grows from "
-        f"{attention(SEQ_SWEEP[0]):.1%} "
-        f"of the step at sequence {SEQ_SWEEP[0]} to {attention(SEQ_SWEEP[-1]):.1%} at "
-        f"{SEQ_SWEEP[-1]}: it is quadratic in the sequence, the rest linear."
+        f"{attention(SEQ_SWEEP[0]):.1%} of the step at sequence {SEQ_SWEEP[0]} to "
+        f"{attention(SEQ_SWEEP[-1]):.1%} at {SEQ_SWEEP[-1]}: it is quadratic in the sequence, "
+        "the rest linear."
     )
     return Figure(
         "sequence",
