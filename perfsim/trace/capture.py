@@ -92,6 +92,7 @@ class _Recorder:
     # storages that existed before the trace (weights, optimizer state): not counted live
     persistent: set[int] = field(default_factory=set)
     live: dict[int, list[int]] = field(default_factory=dict)  # storage -> [bytes, refs]
+    specs: dict[tuple[Any, ...], TensorSpec] = field(default_factory=dict)
     live_bytes: int = 0
     peak_bytes: int = 0
 
@@ -136,12 +137,17 @@ class _Recorder:
         role = self.role.get(tensor)  # type: ignore[no-untyped-call]
         if role is None:
             role = "activation" if tensor.is_floating_point() else "index"
-        return TensorSpec(
-            tuple(int(s) for s in tensor.shape),
-            dtype_name(tensor.dtype),
-            _stored_numel(tensor),
-            role,
-        )
+        # specs are frozen: one instance per distinct (shape, strides, dtype, role) serves all
+        key = (tensor.shape, tensor.stride(), tensor.dtype, role)
+        found = self.specs.get(key)
+        if found is None:
+            found = self.specs[key] = TensorSpec(
+                tuple(int(s) for s in tensor.shape),
+                dtype_name(tensor.dtype),
+                _stored_numel(tensor),
+                role,
+            )
+        return found
 
     def record(self, func: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> None:
         inputs = _tensors((args, kwargs), [])
@@ -191,7 +197,8 @@ class _Recorder:
         stem = f"{scope}/{base}" if scope else base
         index = self.names[stem]
         self.names[stem] += 1
-        deps = sorted({self.producer[t] for t in inputs if t in self.producer})
+        producers = (self.producer.get(t) for t in inputs)  # type: ignore[no-untyped-call]
+        deps = sorted({index for index in producers if index is not None})
         self.ops.append(
             OpNode(
                 name=f"{stem}#{index}" if index else stem,
