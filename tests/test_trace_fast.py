@@ -128,3 +128,24 @@ def test_views_and_metadata_mutations_always_run_their_kernel() -> None:
     run(cache, [lambda: z.t_(), lambda: z.t_()])  # changes its input's metadata in place
     assert cache.hits == 0 and z.shape == (4, 6)
 
+
+
+def test_training_step_replays_most_kernels() -> None:
+    # the point of the cache: a step's repeated layers and same-shaped parameter updates
+    # replay (if most ops fell back to their kernels, the trace would be equal but slow)
+    from perfsim.trace.build import build_training_model, training_inputs
+    from perfsim.trace.capture import capture, new_recorder
+    from perfsim.trace.optimizers import initialize_state, make_optimizer
+
+    spec = load_workload("bert-tiny").model
+    model = build_training_model(spec, "pretraining", torch.float32)
+    opt = make_optimizer("lamb", list(model.parameters()))
+    cache = MetaKernelCache()
+    initialize_state(opt, cache)
+    assert cache.hits > cache.misses  # 46 parameters of a few shapes
+    inputs = training_inputs(model, 2, 16)
+    recorder = new_recorder(model)
+    with capture(model, recorder, cache):
+        model(**inputs).loss.backward()
+        opt.step()
+    assert cache.hits > 3 * cache.misses
