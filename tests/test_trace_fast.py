@@ -129,7 +129,6 @@ def test_views_and_metadata_mutations_always_run_their_kernel() -> None:
     assert cache.hits == 0 and z.shape == (4, 6)
 
 
-
 def test_training_step_replays_most_kernels() -> None:
     # the point of the cache: a step's repeated layers and same-shaped parameter updates
     # replay (if most ops fell back to their kernels, the trace would be equal but slow)

@@ -45,9 +45,7 @@ STATE_TENSORS: Final[Mapping[str, int]] = {"sgd": 1, "adam": 2, "adamw": 2, "lam
 _FP32: Final = 4  # bytes: master weights, state and LAMB's update are fp32 (train_step)
 
 
-def optimizer_stages(
-    graph: OpGraph, taken: frozenset[int] = frozenset()
-) -> list[list[list[int]]]:
+def optimizer_stages(graph: OpGraph, taken: frozenset[int] = frozenset()) -> list[list[list[int]]]:
     """Per parameter (in graph order), its optimizer ops split into kernels (op indices)."""
     if graph.meta.get("optimizer") not in STATE_TENSORS:
         return []
