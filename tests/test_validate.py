@@ -7,6 +7,7 @@ test asserts anything about how long an op takes, only where its time is booked.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,7 @@ from perfsim.validation import (
     summary_frame,
     validation_figure,
 )
+from perfsim.validation.compare import idle_share
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -282,7 +284,9 @@ def test_disturbed_measurements_are_repeated(
 
     # the package re-exports the function compare, which shadows the module's name
     compare_module = importlib.import_module("perfsim.validation.compare")
-    queue = [replace(measured, foreign_load=load) for load in loads]
+    # runs on every CPU, so no idle share excuses others' load (`idle_share`)
+    cpus = os.cpu_count() or 1
+    queue = [replace(measured, foreign_load=load, threads=cpus) for load in loads]
     made: list[Measurement] = []
 
     def fake(*args: object, **kwargs: object) -> Measurement:
@@ -295,3 +299,12 @@ def test_disturbed_measurements_are_repeated(
     )
     assert len(made) == calls
     assert result.measurement.foreign_load == kept
+
+
+@pytest.mark.parametrize(
+    ("threads", "cpus", "idle"),
+    [(1, 2, 0.5), (2, 2, 0.0), (4, 2, 0.0), (3, 16, 13 / 16)],
+)
+def test_idle_share(threads: int, cpus: int, idle: float) -> None:
+    # a 1-thread run on 2 CPUs leaves one CPU, half the machine, to others
+    assert idle_share(threads, cpus) == pytest.approx(idle)
