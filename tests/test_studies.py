@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import re
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
@@ -212,3 +213,29 @@ def test_operator_classes_match_ivanov_et_al(study_runner: Runner) -> None:
     for name, row in table.iterrows():
         assert abs(row["runtime_share"] - row["published_runtime_share"]) <= 0.10, name
         assert abs(row["flop_share"] - row["published_flop_share"]) <= 0.005, name
+
+
+def test_demystify_report_holds_every_figure_and_its_data(graph_cache: Path) -> None:
+    """The whole study: every figure is in the page with all of its chart data, every
+    sentence is there, and every figure has its CSV."""
+    from perfsim.studies import demystify
+
+    figures = demystify.run_study(cache_dir=graph_cache)
+    assert [figure.key for figure in figures] == [
+        "breakdown",
+        "batch",
+        "sequence",
+        "intensity",
+        "amdahl",
+        "whatif",
+        "communication",
+        "ivanov",
+    ]
+    contents = render_study(demystify.TITLE, "cmd", demystify.INTRO, figures)
+    html = contents["report.html"]
+    in_page = {round(value, 9) for value in chart_numbers(html)}
+    for figure in figures:
+        assert figure.chart is not None and html_escape(figure.sentence) in html
+        assert f"{figure.key}.csv" in contents and len(figure.data) > 0
+        drawn = chart_numbers(figure.chart.to_html(full_html=False, include_plotlyjs=False))
+        assert drawn and {round(value, 9) for value in drawn} <= in_page, figure.key

@@ -93,6 +93,19 @@ def flash_blocks(graph: OpGraph) -> list[FlashBlock]:
     return blocks
 
 
+def _bytes_passed(producer: OpNode, unclaimed: list[tuple[int, str]]) -> int:
+    """Bytes of ``producer``'s outputs among a reader's ``unclaimed`` inputs, matched by
+    elements and dtype (a reader often sees a view: another shape, the same storage); a
+    matched input is claimed, so no input is taken off the reader's bytes twice."""
+    passed = 0
+    for tensor in producer.outputs:
+        key = (tensor.stored_numel, tensor.dtype)
+        if key in unclaimed:
+            unclaimed.remove(key)
+            passed += tensor.nbytes
+    return passed
+
+
 def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[str]]:
     """The graph with FlashAttention's traffic and recomputation, the names of the ops it
     fused (other passes leave them alone) and of those launched inside another's kernel."""
@@ -106,12 +119,20 @@ def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[s
     first_backward: dict[int, FlashBlock] = {}
     for block in blocks:
         on_chip = set(block.forward) | set(block.backward) | set(block.producers)
+        unclaimed: dict[int, list[tuple[int, str]]] = {}
         touched = set(on_chip)
         for index in on_chip:
+            # every output stays on chip, the dropout mask too: FlashAttention regenerates
+            # it from the RNG state in backward instead of storing it (Dao et al. 2022, 3.1)
             op = ops[index]
-            ops[index] = replace(op, bytes_written=op.bytes_written - op.outputs[0].nbytes)
+            written = sum(tensor.nbytes for tensor in op.outputs)
+            ops[index] = replace(op, bytes_written=op.bytes_written - written)
             for reader in readers[index]:
-                size = graph.ops[index].outputs[0].nbytes
+                if reader not in unclaimed:
+                    unclaimed[reader] = [
+                        (t.stored_numel, t.dtype) for t in graph.ops[reader].inputs
+                    ]
+                size = _bytes_passed(graph.ops[index], unclaimed[reader])
                 ops[reader] = replace(ops[reader], bytes_read=ops[reader].bytes_read - size)
                 touched.add(reader)
         fused.update(graph.ops[i].name for i in touched)
