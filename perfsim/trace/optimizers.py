@@ -81,9 +81,7 @@ def make_optimizer(name: str, params: Sequence[torch.Tensor]) -> torch.optim.Opt
     if name == "adam":
         return torch.optim.Adam(params, lr=LEARNING_RATE, foreach=False)
     if name == "adamw":
-        return torch.optim.AdamW(
-            params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY, foreach=False
-        )
+        return torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY, foreach=False)
     if name == "lamb":
         return Lamb(params)
     raise ValueError(f"unknown optimizer {name!r}")
