@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from perfsim.cache import get_graph, model_parameters
 from perfsim.errors import WorkloadError
 from perfsim.estimate import Result, estimate
-from perfsim.hardware import available_hardware, resolve_hardware
+from perfsim.hardware import available_hardware, hardware_source, resolve_hardware
 from perfsim.hardware.load import load_hardware
 from perfsim.ir import OpGraph
 from perfsim.precision import PRECISIONS, policy
@@ -71,7 +71,7 @@ def run_estimate(
             checkpointing=checkpointing,
         )
     hardware = resolve_hardware(hw)
-    hw_source = available_hardware().get(str(hw), hw)
+    hw_source = hardware_source(hw)
     workload = load_workload(
         model,
         batch=batch,
@@ -130,7 +130,7 @@ def run_data_parallel(
         optimizer=optimizer,
         checkpointing=checkpointing,
     )
-    hw_source = available_hardware().get(str(hw), hw)
+    hw_source = hardware_source(hw)
     return data_parallel(result, DataParallel(devices, grad_accum), hw_source)
 
 
@@ -249,7 +249,7 @@ def fit_batch(
 
     hardware = resolve_hardware(hw)
     resolved = precision or hardware.native_precision
-    check_precision(hardware, resolved, available_hardware().get(str(hw), hw))
+    check_precision(hardware, resolved, hardware_source(hw))
     base = load_workload(
         model,
         seq=seq,

@@ -17,11 +17,10 @@ from typing import Any
 import click
 from rich.console import Console
 
+from perfsim.cli_options import FORMATS, cache_dir_option, format_option, no_cache_option
 from perfsim.errors import PerfsimError
 from perfsim.precision import PRECISIONS
 from perfsim.workload import HEADS, MODES, OPTIMIZERS
-
-FORMATS = ("table", "json", "csv")
 
 
 def _console() -> Console:
@@ -65,13 +64,8 @@ def _scenario_options(func: Any) -> Any:
             is_flag=True,
             help="Training: recompute each layer in backward instead of keeping activations.",
         ),
-        click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache."),
-        click.option(
-            "--cache-dir",
-            type=click.Path(path_type=Path),
-            default=None,
-            help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
-        ),
+        no_cache_option,
+        cache_dir_option,
     ]
     for option in reversed(options):
         func = option(func)
@@ -155,9 +149,7 @@ def cli(verbose: bool) -> None:
     help="Weights/activations dtype [default: the hardware's native precision].",
 )
 @click.option("--engine", "-e", default="roofline", show_default=True, help="Cost model.")
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 @click.option(
     "--out",
     "-o",
@@ -252,16 +244,9 @@ def run(
 
 @cli.command()
 @click.argument("schedules", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
-)
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@no_cache_option
+@cache_dir_option
+@format_option()
 @click.option(
     "--out",
     "-o",
@@ -316,9 +301,7 @@ def train(
 
 @cli.command()
 @_scenario_options
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 def trace(
     model: str,
     batch: int,
@@ -400,11 +383,9 @@ def trace(
     default=None,
     help="[default: the hardware's native precision]",
 )
-@click.option("--no-cache", is_flag=True, help="Trace again instead of using the cache.")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS[:2]), default="table", show_default=True
-)
+@no_cache_option
+@cache_dir_option
+@format_option(FORMATS[:2])
 def fit(
     model: str,
     hw: str,
@@ -511,9 +492,7 @@ def calibrate(out: Path, device: str, quick: bool) -> None:
     show_default=True,
     help="auto: the fused kernel torch picks; math: unfused ops, one for one with the trace.",
 )
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 @click.option(
     "--out",
     "-o",
@@ -650,9 +629,7 @@ def list_() -> None:
 
 
 @list_.command(name="models")
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 def list_models(fmt: str) -> None:
     """Built-in models: layers, hidden, heads, FFN size, parameters."""
     from perfsim.api import model_catalog
@@ -661,9 +638,7 @@ def list_models(fmt: str) -> None:
 
 
 @list_.command(name="hw")
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 def list_hw(fmt: str) -> None:
     """Built-in hardware: peak FLOP/s per dtype, memory bandwidth, on-chip memory."""
     from perfsim.api import hardware_catalog
@@ -694,12 +669,7 @@ def _emit_records(title: str, records: list[dict[str, Any]], fmt: str) -> None:
     required=True,
     help="Folder for report.html, summary.md and one CSV per figure.",
 )
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
-)
+@cache_dir_option
 def study(name: str, out: Path, cache_dir: Path | None) -> None:
     """Run a study (perfsim/studies/) and write its report and data."""
     from perfsim.studies import write_study

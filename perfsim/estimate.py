@@ -15,7 +15,7 @@ from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import Category, OpGraph
+from perfsim.ir import Category, OpGraph, OpNode
 from perfsim.precision import apply_precision
 from perfsim.workload import Workload, validate_scenario
 
@@ -226,6 +226,21 @@ def check_precision(hw: HardwareSpec, precision: str, source: str | Path | None 
         )
 
 
+def shape_key(op: OpNode) -> tuple[Any, ...]:
+    """What an op's cost depends on (everything but its name)."""
+    return (
+        op.category,
+        op.target,
+        tuple(op.dims.items()),
+        op.inputs,
+        op.outputs,
+        op.macs,
+        op.flops,
+        op.bytes_read,
+        op.bytes_written,
+    )
+
+
 def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -> Result:
     """Cost an already-typed graph (see `perfsim.precision.apply_precision`)."""
     model = get_cost_model(engine)
@@ -235,17 +250,7 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     memo: dict[tuple[Any, ...], OpCost] = {}
     costs = []
     for op in graph.ops:
-        key = (
-            op.category,
-            op.target,
-            tuple(op.dims.items()),
-            op.inputs,
-            op.outputs,
-            op.macs,
-            op.flops,
-            op.bytes_read,
-            op.bytes_written,
-        )
+        key = shape_key(op)
         cost = memo.get(key)
         if cost is None:
             cost = memo[key] = with_energy(model.op_cost(op, hw), prices)

@@ -1,6 +1,11 @@
 """Hardware descriptions: YAML schema, loading with clear errors, derived figures."""
 
-from perfsim.hardware.load import available_hardware, load_hardware, resolve_hardware
+from perfsim.hardware.load import (
+    available_hardware,
+    hardware_source,
+    load_hardware,
+    resolve_hardware,
+)
 from perfsim.hardware.spec import (
     DTYPES,
     Buffers,
@@ -24,6 +29,7 @@ __all__ = [
     "MemoryLevel",
     "VectorEngine",
     "available_hardware",
+    "hardware_source",
     "load_hardware",
     "resolve_hardware",
 ]

@@ -35,6 +35,11 @@ def available_hardware() -> dict[str, Path]:
     return {file.stem: file for file in sorted(folder.glob("*.yaml"))} if folder else {}
 
 
+def hardware_source(name_or_path: str | Path) -> str | Path:
+    """The file a ``--hw`` value names (a built-in's path, else the value), for messages."""
+    return available_hardware().get(str(name_or_path), name_or_path)
+
+
 def resolve_hardware(name_or_path: str | Path) -> HardwareSpec:
     """A built-in name (``npu``) or the path of a YAML file → `HardwareSpec`."""
     text = str(name_or_path)

@@ -69,21 +69,18 @@ def predict(
     whatifs: dict[str, object] | None = None,
 ) -> Result:
     """perfsim's roofline prediction of one published case, fused as TensorRT runs it."""
-    from perfsim.cache import get_graph
-    from perfsim.estimate import check_precision
-    from perfsim.hardware import resolve_hardware
-    from perfsim.ir import OpGraph
-    from perfsim.whatif import estimate_whatif, parse_whatifs
-    from perfsim.workload import load_workload
+    from perfsim.api import run_estimate
+    from perfsim.whatif import parse_whatifs
 
-    hardware = resolve_hardware(hw)
-    check_precision(hardware, case.precision, hw)
-    workload = load_workload(case.model, batch=case.batch, seq=case.seq)
-    graph = get_graph(workload, cache_dir=cache_dir)
-    graph = OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
     knobs = parse_whatifs(WHATIFS if whatifs is None else whatifs, "published-inference")
-    return estimate_whatif(
-        graph, hardware, precision=case.precision, engine="roofline", whatifs=knobs
+    return run_estimate(
+        case.model,
+        hw,
+        batch=case.batch,
+        seq=case.seq,
+        precision=case.precision,
+        cache_dir=cache_dir,
+        whatifs=knobs,
     )
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from perfsim.cli_options import cache_dir_option, format_option
 from perfsim.precision import PRECISIONS
 from perfsim.workload import MODES
-
-FORMATS = ("table", "json", "csv")
 
 
 def _console() -> Console:
@@ -73,12 +72,7 @@ def _points_bar(title: str) -> Iterator[Callable[[int, int], None]]:
     help="Results folder [default: results/<sweep name>].",
 )
 @click.option("--no-plots", is_flag=True, help="Write the table only.")
-@click.option(
-    "--cache-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Graph cache folder [default: ~/.cache/perfsim/graphs].",
-)
+@cache_dir_option
 def sweep(
     spec_path: Path,
     jobs: int | None,
@@ -176,13 +170,11 @@ def plot(
 @click.option("--mode", type=click.Choice(MODES), default="inference", show_default=True)
 @click.option("--precision", "-p", type=click.Choice(PRECISIONS), default=None)
 @click.option("--engine", "-e", default="roofline", show_default=True)
-@click.option(
-    "--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True
-)
+@format_option()
 @click.option(
     "--out", "-o", type=click.Path(path_type=Path), default=None, help="Grouped bar chart (HTML)."
 )
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None)
+@cache_dir_option
 def compare(
     models: tuple[str, ...],
     hws: tuple[str, ...],

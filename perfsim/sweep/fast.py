@@ -17,24 +17,9 @@ from typing import Any
 
 from perfsim.energy import energy_prices, price
 from perfsim.engines import OpCost, get_cost_model
-from perfsim.estimate import Result
+from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpGraph, OpNode
-
-
-def shape_key(op: OpNode) -> tuple[Any, ...]:
-    """What an op's cost depends on (everything but its name): `estimate_graph`'s memo key."""
-    return (
-        op.category,
-        op.target,
-        tuple(op.dims.items()),
-        op.inputs,
-        op.outputs,
-        op.macs,
-        op.flops,
-        op.bytes_read,
-        op.bytes_written,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from perfsim.cache import get_graph
 from perfsim.estimate import Result, check_precision
-from perfsim.hardware import available_hardware, resolve_hardware
+from perfsim.hardware import hardware_source, resolve_hardware
 from perfsim.ir import OpGraph
 from perfsim.whatif import estimate_whatif
 from perfsim.whatif.knobs import WhatIfs
@@ -50,7 +50,7 @@ def run_whatif(
     """
     knobs = whatifs or WhatIfs()
     hardware = resolve_hardware(hw)
-    hw_source = available_hardware().get(str(hw), hw)
+    hw_source = hardware_source(hw)
     chosen = precision or hardware.native_precision
     check_precision(hardware, quantized_precision(knobs.quant, chosen), hw_source)
     # a training step is traced in its precision (perfsim.estimate.estimate does the same)
