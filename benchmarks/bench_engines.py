@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.engines import available
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import resolve_hardware
@@ -33,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     hw = resolve_hardware(args.hw)
     workload = load_workload(args.model)
-    graph = apply_precision(get_graph(workload), hw.native_precision)
+    graph = apply_precision(GraphStore().graph(workload), hw.native_precision)
     figures: dict[str, float | int | str] = {"model": args.model, "hw": args.hw, "ops": len(graph)}
     for engine in available():
         estimate_graph(graph, hw, engine)  # warm-up

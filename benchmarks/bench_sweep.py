@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import resolve_hardware
 from perfsim.precision import apply_precision
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     hw = resolve_hardware(args.hw)
-    graph = apply_precision(get_graph(load_workload(args.model)), hw.native_precision)
+    graph = apply_precision(GraphStore().graph(load_workload(args.model)), hw.native_precision)
     grouped = group_graph(graph)
     figures: dict[str, object] = {
         "model": args.model,

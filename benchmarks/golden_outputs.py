@@ -107,7 +107,8 @@ COMMANDS: dict[str, list[str]] = {
     ],
 }
 KEPT_SUFFIXES = (".json", ".csv", ".md")
-_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
+# a float standing alone (not inside an id such as a hex digest "94412b04f2e5fc")
+_NUMBER = re.compile(r"(?<![\w.])-?(?:\d+\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)(?![\w.])")
 
 
 def _round(match: re.Match[str]) -> str:

@@ -3,17 +3,19 @@
 Five lines from config to answer::
 
     import perfsim
-    hw = perfsim.load_hardware("hwconfigs/npu.yaml")
-    workload = perfsim.load_workload("bert-base", batch=8, seq=128)
-    result = perfsim.estimate(workload, hw)
+    scenario = perfsim.Scenario("bert-base", batch=8, seq=128)
+    result = perfsim.simulate(scenario, "hwconfigs/npu.yaml")
     print(result.summary()["latency_s"], result.to_frame().head())
+
+Every front end builds a `Scenario` and hands it to `perfsim.pipeline`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from perfsim.api import hardware_catalog, model_catalog, run_estimate, trace_graph
+from perfsim.api import fit_batch, hardware_catalog, model_catalog, trace_graph
+from perfsim.cache import GraphStore
 from perfsim.engines import OpCost, available
 from perfsim.errors import (
     PerfsimError,
@@ -22,23 +24,30 @@ from perfsim.errors import (
     UnsupportedPrecisionError,
     WorkloadError,
 )
-from perfsim.estimate import Result, estimate, estimate_graph
+from perfsim.estimate import Result, estimate_graph
 from perfsim.hardware import HardwareSpec, load_hardware, resolve_hardware
 from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
+from perfsim.pipeline import estimate, run, simulate, simulate_parallel
 from perfsim.precision import apply_precision
+from perfsim.scenario import Parallelism, Scenario, SequenceLengths, TrainingOptions
 from perfsim.workload import Workload, load_workload
 
 __all__ = [
     "Category",
+    "GraphStore",
     "HardwareSpec",
     "OpCost",
     "OpGraph",
     "OpNode",
+    "Parallelism",
     "PerfsimError",
     "Result",
+    "Scenario",
+    "SequenceLengths",
     "SpecError",
     "TensorSpec",
     "TraceError",
+    "TrainingOptions",
     "UnsupportedPrecisionError",
     "Workload",
     "WorkloadError",
@@ -48,15 +57,17 @@ __all__ = [
     "estimate",
     "estimate_graph",
     "estimate_whatif",
+    "fit_batch",
     "hardware_catalog",
     "load_hardware",
     "load_workload",
     "model_catalog",
     "parse_whatifs",
     "resolve_hardware",
-    "run_data_parallel",
-    "run_estimate",
+    "run",
     "run_sweep",
+    "simulate",
+    "simulate_parallel",
     "trace_graph",
     "trace_model",
     "write_study",
@@ -68,7 +79,6 @@ _LAZY = {
     "compare": "perfsim.compare",
     "estimate_whatif": "perfsim.whatif",
     "parse_whatifs": "perfsim.whatif",
-    "run_data_parallel": "perfsim.api",
     "run_sweep": "perfsim.sweep",
     "write_study": "perfsim.studies",
 }

@@ -1,165 +1,32 @@
-"""The library calls the CLI makes, each a few lines over the modules below it."""
+"""The library calls the CLI makes, each a few lines over the modules below it.
+
+Costing a scenario is `perfsim.pipeline` (`simulate`, `simulate_parallel`, `run`); this
+module holds the other questions: the traced graph itself, catalogs, and the largest batch
+that fits.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsim.cache import get_graph, model_parameters
+from perfsim.cache import GraphStore
 from perfsim.errors import WorkloadError
-from perfsim.estimate import Result, estimate
-from perfsim.hardware import available_hardware, hardware_source, resolve_hardware
+from perfsim.hardware import available_hardware
 from perfsim.hardware.load import load_hardware
 from perfsim.ir import OpGraph
+from perfsim.pipeline import HardwareLike, checked_precision, resolve_device
 from perfsim.precision import PRECISIONS, policy
+from perfsim.scenario import Scenario
 from perfsim.training.fit import FitResult
-from perfsim.workload import available_models, load_model_file, load_workload
+from perfsim.workload import available_models, load_model_file
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from perfsim.parallel.data_parallel import DataParallelResult
-    from perfsim.whatif import WhatIfs
 
-
-def run_estimate(
-    model: str | Path,
-    hw: str | Path,
-    *,
-    batch: int = 1,
-    seq: int = 128,
-    mode: str = "inference",
-    precision: str | None = None,
-    engine: str = "roofline",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    head: str = "pretraining",
-    optimizer: str | None = None,
-    checkpointing: bool = False,
-    whatifs: WhatIfs | None = None,
-    seq_lengths: Sequence[int] | None = None,
-    padding: str = "padded",
-    pad_to: int | None = None,
-) -> Result:
-    """``perfsim run`` as a call: names or paths in, a costed `Result` out.
-
-    ``head``, ``optimizer`` and ``checkpointing`` shape a ``mode="training"`` step.
-    ``whatifs`` (`perfsim.whatif`) and ``seq_lengths`` (a batch of real lengths, run
-    ``padded`` to ``pad_to`` or the longest, or ``packed``) go through
-    `perfsim.whatif.run.run_whatif`.
-    """
-    if whatifs is not None or seq_lengths is not None:
-        from perfsim.whatif.run import run_whatif
-
-        return run_whatif(
-            model,
-            hw,
-            batch=batch,
-            seq=seq,
-            mode=mode,
-            precision=precision,
-            engine=engine,
-            cache_dir=cache_dir,
-            use_cache=use_cache,
-            whatifs=whatifs,
-            seq_lengths=seq_lengths,
-            padding=padding,
-            pad_to=pad_to,
-            head=head,
-            optimizer=optimizer,
-            checkpointing=checkpointing,
-        )
-    hardware = resolve_hardware(hw)
-    hw_source = hardware_source(hw)
-    workload = load_workload(
-        model,
-        batch=batch,
-        seq=seq,
-        mode=mode,
-        precision=precision,
-        head=head,
-        optimizer=optimizer,
-        checkpointing=checkpointing,
-    )
-    return estimate(
-        workload,
-        hardware,
-        engine=engine,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        hw_source=hw_source,
-    )
-
-
-def run_data_parallel(
-    model: str | Path,
-    hw: str | Path,
-    *,
-    batch: int = 1,
-    devices: int = 1,
-    grad_accum: int = 1,
-    seq: int = 128,
-    precision: str | None = None,
-    engine: str = "roofline",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    head: str = "pretraining",
-    optimizer: str | None = None,
-    checkpointing: bool = False,
-) -> DataParallelResult:
-    """``perfsim run --mode training --devices N --grad-accum K`` as a call.
-
-    ``batch`` is the global batch: each device's step is traced and costed at
-    ``batch / devices / grad_accum`` samples, then its gradients are all-reduced over the
-    hardware's interconnect (`perfsim.parallel.data_parallel`).
-    """
-    from perfsim.parallel.data_parallel import DataParallel, data_parallel, micro_batch
-
-    result = run_estimate(
-        model,
-        hw,
-        batch=micro_batch(batch, devices, grad_accum),
-        seq=seq,
-        mode="training",
-        precision=precision,
-        engine=engine,
-        cache_dir=cache_dir,
-        use_cache=use_cache,
-        head=head,
-        optimizer=optimizer,
-        checkpointing=checkpointing,
-    )
-    hw_source = hardware_source(hw)
-    return data_parallel(result, DataParallel(devices, grad_accum), hw_source)
-
-
-def trace_graph(
-    model: str | Path,
-    *,
-    batch: int = 1,
-    seq: int = 128,
-    mode: str = "inference",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    head: str = "pretraining",
-    optimizer: str | None = None,
-    checkpointing: bool = False,
-    precision: str | None = None,
-) -> OpGraph:
-    """The op graph of a model (cached): fp32 for inference, ``precision`` for training."""
-    workload = load_workload(
-        model,
-        batch=batch,
-        seq=seq,
-        mode=mode,
-        precision=precision if mode == "training" else None,
-        head=head,
-        optimizer=optimizer,
-        checkpointing=checkpointing,
-    )
-    graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
-    return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+def trace_graph(scenario: Scenario, store: GraphStore | None = None) -> OpGraph:
+    """The op graph of a scenario (stored): fp32 for inference, its precision for training."""
+    return (store or GraphStore()).graph(scenario.workload())
 
 
 def graph_frame(graph: OpGraph) -> pd.DataFrame:
@@ -185,7 +52,7 @@ def graph_frame(graph: OpGraph) -> pd.DataFrame:
     )
 
 
-def model_catalog(cache_dir: Path | None = None) -> list[dict[str, Any]]:
+def model_catalog(store: GraphStore | None = None) -> list[dict[str, Any]]:
     """Built-in models with their shapes and parameter counts (built once, then cached)."""
     records = []
     for name, path in available_models().items():
@@ -195,7 +62,7 @@ def model_catalog(cache_dir: Path | None = None) -> list[dict[str, Any]]:
                 "name": name,
                 "type": spec.model_type,
                 **spec.shape_summary(),
-                "params": model_parameters(spec, cache_dir),
+                "params": (store or GraphStore()).parameters(spec),
                 "max_seq": spec.max_seq,
             }
         )
@@ -226,45 +93,26 @@ def hardware_catalog() -> list[dict[str, Any]]:
 
 
 def fit_batch(
-    model: str | Path,
-    hw: str | Path,
-    *,
-    seq: int = 128,
-    mode: str = "training",
-    precision: str | None = None,
-    head: str = "pretraining",
-    optimizer: str | None = None,
-    checkpointing: bool = False,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    scenario: Scenario, hw: HardwareLike, store: GraphStore | None = None
 ) -> FitResult:
-    """``perfsim fit`` as a call: the largest batch whose step fits in ``hw``'s memory.
+    """``perfsim fit`` as a call: the largest batch whose step fits in ``hw``'s memory
+    (the scenario's batch is ignored).
 
     The footprint is measured on traced steps (`perfsim.training.fit` says which batches).
     """
-    from dataclasses import replace
-
-    from perfsim.estimate import check_precision
     from perfsim.training import largest_batch, memory_footprint
 
-    hardware = resolve_hardware(hw)
-    resolved = precision or hardware.native_precision
-    check_precision(hardware, resolved, hardware_source(hw))
-    base = load_workload(
-        model,
-        seq=seq,
-        mode=mode,
-        precision=resolved if mode == "training" else None,
-        head=head,
-        optimizer=optimizer,
-        checkpointing=checkpointing,
-    )
+    spec, source = resolve_device(hw)
+    precision = checked_precision(scenario, spec, source)
+    graphs = store or GraphStore()
 
     def footprint_at(batch: int) -> int:
-        graph = get_graph(replace(base, batch=batch), cache_dir=cache_dir, use_cache=use_cache)
-        footprint = memory_footprint(graph.meta, resolved)
+        graph = graphs.graph(scenario.but(batch=batch).workload(spec))
+        footprint = memory_footprint(graph.meta, precision)
         if footprint is None:
-            raise WorkloadError(f"--model {model}: a layer list has no memory footprint")
+            raise WorkloadError(
+                f"--model {scenario.model_name}: a layer list has no memory footprint"
+            )
         return footprint.total
 
-    return largest_batch(footprint_at, hardware.level_capacity(hardware.memory[-1]))
+    return largest_batch(footprint_at, spec.level_capacity(spec.memory[-1]))

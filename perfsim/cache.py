@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from perfsim.ir import OpGraph
@@ -46,62 +47,72 @@ def graph_key(workload: Workload) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 
-def cached_graph(workload: Workload, cache_dir: Path | None = None) -> OpGraph | None:
-    """The cached graph for a workload, or None (a corrupt file counts as a miss)."""
-    path = (cache_dir or default_cache_dir()) / f"{graph_key(workload)}.json"
-    try:
-        return OpGraph.load(path)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+@dataclass(frozen=True, slots=True)
+class GraphStore:
+    """Where traced graphs and parameter counts are kept between runs.
 
-
-def store_graph(workload: Workload, graph: OpGraph, cache_dir: Path | None = None) -> None:
-    """Store a graph; a read-only or full disk only costs the next run a re-trace."""
-    folder = cache_dir or default_cache_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        graph.save(folder / f"{graph_key(workload)}.json")
-    except OSError:
-        return
-
-
-def get_graph(
-    workload: Workload, *, cache_dir: Path | None = None, use_cache: bool = True
-) -> OpGraph:
-    """The traced graph of a workload, from the cache or by tracing (imports torch only then).
-
-    Inference graphs are fp32; training graphs are in the workload's precision.
+    ``folder`` None is `default_cache_dir`; ``enabled`` False traces every time and stores
+    nothing (``--no-cache``). A plain value: pass it down instead of folder/flag pairs.
     """
-    from perfsim.layers import LAYER_LIST, layer_graph
 
-    if workload.model.model_type == LAYER_LIST:  # layer lists need no tracing
-        return layer_graph(workload.model.name, workload.model.config["layers"], workload.batch)
-    if use_cache:
-        graph = cached_graph(workload, cache_dir)
-        if graph is not None:
-            return graph
-    from perfsim.trace import trace_workload
+    folder: Path | None = None
+    enabled: bool = True
 
-    graph = trace_workload(workload)
-    if use_cache:
-        store_graph(workload, graph, cache_dir)
-    return graph
+    @property
+    def graphs_dir(self) -> Path:
+        return self.folder or default_cache_dir()
 
+    def cached(self, workload: Workload) -> OpGraph | None:
+        """The stored graph for a workload, or None (a corrupt file counts as a miss)."""
+        try:
+            return OpGraph.load(self.graphs_dir / f"{graph_key(workload)}.json")
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
-def model_parameters(spec: ModelSpec, cache_dir: Path | None = None) -> int:
-    """Parameter count of a model (built on meta once, then cached by config hash)."""
-    folder = (cache_dir or default_cache_dir()).parent / "params"
-    path = folder / f"{spec.config_hash}.json"
-    try:
-        return int(json.loads(path.read_text(encoding="utf-8"))["params"])
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    from perfsim.trace.build import build_model, count_parameters
+    def store(self, workload: Workload, graph: OpGraph) -> None:
+        """Keep a graph; a read-only or full disk only costs the next run a re-trace."""
+        try:
+            self.graphs_dir.mkdir(parents=True, exist_ok=True)
+            graph.save(self.graphs_dir / f"{graph_key(workload)}.json")
+        except OSError:
+            return
 
-    params = count_parameters(build_model(spec))
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"model": spec.name, "params": params}), encoding="utf-8")
-    except OSError:
-        pass
-    return params
+    def graph(self, workload: Workload) -> OpGraph:
+        """The traced graph of a workload, named after its model; from the store or by
+        tracing (which imports torch only then).
+
+        Inference graphs are fp32; training graphs are in the workload's precision.
+        """
+        from perfsim.layers import LAYER_LIST, layer_graph
+
+        if workload.model.model_type == LAYER_LIST:  # layer lists need no tracing
+            return layer_graph(
+                workload.model.name, workload.model.config["layers"], workload.batch
+            )
+        graph = self.cached(workload) if self.enabled else None
+        if graph is None:
+            from perfsim.trace import trace_workload
+
+            graph = trace_workload(workload)
+            if self.enabled:
+                self.store(workload, graph)
+        # one config may be stored under another model's name (bert-base = its HF config)
+        return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+
+    def parameters(self, spec: ModelSpec) -> int:
+        """Parameter count of a model (built on meta once, then kept by config hash)."""
+        folder = self.graphs_dir.parent / "params"
+        path = folder / f"{spec.config_hash}.json"
+        try:
+            return int(json.loads(path.read_text(encoding="utf-8"))["params"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        from perfsim.trace.build import build_model, count_parameters
+
+        params = count_parameters(build_model(spec))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({"model": spec.name, "params": params}), encoding="utf-8")
+        except OSError:
+            pass
+        return params

@@ -1,7 +1,7 @@
 """Side by side: one workload on several devices, or several workloads on one (or both).
 
 ``compare(["bert-base"], ["npu", "a100"])`` runs every (model, hardware) pair through
-`perfsim.api.run_estimate` and returns one row per pair; `compare_chart` draws the
+`perfsim.pipeline.simulate` and returns one row per pair; `compare_chart` draws the
 grouped bars.
 """
 
@@ -11,8 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError
 from perfsim.ir import Category
+from perfsim.scenario import Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,16 +35,15 @@ SHOWN = {
 def compare(
     models: Sequence[str | Path],
     hws: Sequence[str | Path],
+    base: Scenario,
     *,
-    batch: int = 1,
-    seq: int = 128,
-    mode: str = "inference",
-    precision: str | None = None,
     engine: str = "roofline",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    store: GraphStore | None = None,
 ) -> pd.DataFrame:
     """One row per (model, hardware): inputs, totals, and latency per category (seconds).
+
+    Every model runs ``base`` (its batch, sequence, mode, precision, ...) with the model
+    replaced.
 
     Columns: ``model, hw, precision, engine, batch, seq, latency_s,
     throughput_samples_per_s, flops, energy_j, energy_per_inference_j,
@@ -51,24 +52,14 @@ def compare(
     """
     import pandas as pd
 
-    from perfsim.api import run_estimate
+    from perfsim.pipeline import simulate
 
     if not models or not hws:
         raise PerfsimError("--model/--hw: give at least one model and one hardware")
     rows: list[dict[str, Any]] = []
     for model in models:
         for hw in hws:
-            result = run_estimate(
-                model,
-                hw,
-                batch=batch,
-                seq=seq,
-                mode=mode,
-                precision=precision,
-                engine=engine,
-                cache_dir=cache_dir,
-                use_cache=use_cache,
-            )
+            result = simulate(base.but(model=model), hw, engine=engine, store=store)
             summary = result.summary()
             by_category = summary["by_category"]
             rows.append(
@@ -77,13 +68,13 @@ def compare(
                     "hw": str(hw),
                     "precision": summary["precision"],
                     "engine": engine,
-                    "batch": batch,
-                    "seq": seq,
+                    "batch": base.batch,
+                    "seq": base.seq,
                     "latency_s": summary["latency_s"],
                     "throughput_samples_per_s": summary["throughput_samples_per_s"],
                     "flops": summary["flops"],
                     "energy_j": summary["energy_j"],
-                    "energy_per_inference_j": summary["energy_j"] / batch,
+                    "energy_per_inference_j": summary["energy_j"] / base.batch,
                     "achieved_flops_per_s": summary["achieved_flops_per_s"],
                     "peak_flops_per_s": summary["peak_flops_per_s"],
                     "flops_utilization": (

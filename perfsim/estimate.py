@@ -1,4 +1,4 @@
-"""Run a cost model over a graph: ``estimate(workload, hw) -> Result``.
+"""Run a cost model over a typed graph: ``estimate_graph(graph, hw) -> Result``.
 
 Ops run one after another (no inter-op overlap), so the step latency is the sum of op
 latencies, as in an eager framework issuing one kernel at a time.
@@ -10,14 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsim.cache import get_graph
 from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpGraph, OpNode
-from perfsim.precision import apply_precision
-from perfsim.workload import Workload, validate_scenario
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -256,25 +253,3 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
             cost = memo[key] = with_energy(model.op_cost(op, hw), prices)
         costs.append(cost if cost.op == op.name else replace(cost, op=op.name))
     return Result(graph=graph, hw=hw, engine=engine, costs=tuple(costs))
-
-
-def estimate(
-    workload: Workload,
-    hw: HardwareSpec,
-    *,
-    engine: str = "roofline",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    hw_source: str | Path | None = None,
-) -> Result:
-    """Trace (or load from cache), retype to the precision, and cost a workload on ``hw``.
-
-    The precision is the workload's, else the hardware's native one.
-    """
-    precision = workload.precision or hw.native_precision
-    check_precision(hw, precision, hw_source)
-    if workload.mode == "training":  # a training step is traced in its precision
-        workload = validate_scenario(replace(workload, precision=precision))
-    graph = get_graph(workload, cache_dir=cache_dir, use_cache=use_cache)
-    graph = OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
-    return estimate_graph(apply_precision(graph, precision), hw, engine)

@@ -24,14 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError, SpecError
 from perfsim.parallel.collectives import Algorithm
 from perfsim.parallel.data_parallel import (
-    DataParallel,
     DataParallelResult,
-    data_parallel,
-    micro_batch,
 )
+from perfsim.scenario import Parallelism, Scenario, TrainingOptions
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 if TYPE_CHECKING:
@@ -86,19 +85,37 @@ class _ScheduleFile(_Knobs):
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """One phase of a schedule, every knob resolved."""
+    """One phase of a schedule: its training scenario (global batch, devices, every knob
+    resolved), run ``steps`` times."""
 
     name: str
-    seq: int
-    global_batch: int
+    scenario: Scenario
     steps: int
-    devices: int
-    grad_accum: int
-    precision: str | None
-    optimizer: str | None
-    head: str
-    checkpointing: bool
     published: dict[str, Any]
+
+    @property
+    def seq(self) -> int:
+        return self.scenario.seq
+
+    @property
+    def global_batch(self) -> int:
+        return self.scenario.batch
+
+    @property
+    def devices(self) -> int:
+        return self.scenario.parallel.devices
+
+    @property
+    def grad_accum(self) -> int:
+        return self.scenario.parallel.grad_accum
+
+    @property
+    def precision(self) -> str | None:
+        return self.scenario.precision
+
+    @property
+    def optimizer(self) -> str | None:
+        return self.scenario.training.optimizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,15 +164,22 @@ def load_schedule(path: str | Path) -> Schedule:
         phases.append(
             Phase(
                 name=item.name,
-                seq=item.seq,
-                global_batch=item.global_batch,
+                scenario=Scenario(
+                    _resolve_path(parsed.model, path.parent),
+                    batch=item.global_batch,
+                    seq=item.seq,
+                    mode="training",
+                    precision=pick("precision", None),
+                    training=TrainingOptions(
+                        head=pick("head", "pretraining"),
+                        optimizer=pick("optimizer", None),
+                        checkpointing=pick("checkpointing", False),
+                    ),
+                    parallel=Parallelism(
+                        pick("devices", 1), pick("grad_accum", 1), parsed.algorithm
+                    ),
+                ),
                 steps=item.steps,
-                devices=pick("devices", 1),
-                grad_accum=pick("grad_accum", 1),
-                precision=pick("precision", None),
-                optimizer=pick("optimizer", None),
-                head=pick("head", "pretraining"),
-                checkpointing=pick("checkpointing", False),
                 published=item.published.model_dump(exclude_none=True) if item.published else {},
             )
         )
@@ -269,11 +293,7 @@ class TrainingRun:
 
 
 def time_to_train(
-    schedule: Schedule,
-    *,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
-    engine: str | None = None,
+    schedule: Schedule, *, engine: str | None = None, store: GraphStore | None = None
 ) -> TrainingRun:
     """Cost every phase of a schedule (with ``engine`` instead of the schedule's, if given).
 
@@ -281,30 +301,16 @@ def time_to_train(
         PerfsimError: naming the schedule file and the phase (e.g. a batch that does not
             split over the devices).
     """
-    from perfsim.api import run_estimate
+    from perfsim.pipeline import simulate_parallel
 
     if engine is not None:
         schedule = replace(schedule, engine=engine)
     results = []
     for index, phase in enumerate(schedule.phases):
         try:
-            batch = micro_batch(phase.global_batch, phase.devices, phase.grad_accum)
-            result = run_estimate(
-                schedule.model,
-                schedule.hw,
-                batch=batch,
-                seq=phase.seq,
-                mode="training",
-                precision=phase.precision,
-                engine=schedule.engine,
-                head=phase.head,
-                optimizer=phase.optimizer,
-                checkpointing=phase.checkpointing,
-                cache_dir=cache_dir,
-                use_cache=use_cache,
+            step = simulate_parallel(
+                phase.scenario, schedule.hw, engine=schedule.engine, store=store
             )
-            plan = DataParallel(phase.devices, phase.grad_accum, algorithm=schedule.algorithm)
-            step = data_parallel(result, plan)
         except PerfsimError as error:
             raise type(error)(
                 f"{schedule.path or schedule.name}: phases[{index}]: {error}"

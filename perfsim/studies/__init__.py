@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
+from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError
 
 STUDIES: Final = {
@@ -24,7 +25,7 @@ def write_study(
     name: str,
     out_dir: Path,
     *,
-    cache_dir: Path | None = None,
+    store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """Run study ``name`` and write ``report.html``, ``summary.md`` and one CSV per figure."""
@@ -34,7 +35,7 @@ def write_study(
     if name not in STUDIES:
         raise PerfsimError(f"study: unknown study {name!r}; expected one of {', '.join(STUDIES)}")
     module = importlib.import_module(STUDIES[name])
-    figures = module.run_study(cache_dir=cache_dir, progress=progress)
+    figures = module.run_study(store=store, progress=progress)
     command = f"perfsim study {name} --out {out_dir}"
     contents = render_study(module.TITLE, command, module.INTRO, figures)
     return write_outputs(contents, out_dir)

@@ -20,9 +20,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from perfsim.cache import GraphStore
+from perfsim.scenario import Scenario, TrainingOptions
 from perfsim.studies.analysis import (
     amdahl_curve,
     class_breakdown,
@@ -83,6 +84,21 @@ class Point:
     checkpointing: bool = False
 
     @property
+    def scenario(self) -> Scenario:
+        """The training step this point costs: BERT-large, LAMB, the point's knobs."""
+        from perfsim.whatif import parse_whatifs
+
+        return Scenario(
+            MODEL,
+            batch=self.batch,
+            seq=self.seq,
+            mode="training",
+            precision=self.precision,
+            training=TrainingOptions(optimizer="lamb", checkpointing=self.checkpointing),
+            whatifs=parse_whatifs(dict(self.whatifs), "demystify-bert"),
+        )
+
+    @property
     def label(self) -> str:
         knobs = ",".join(f"{k}={v}" for k, v in self.whatifs)
         ckpt = " ckpt" if self.checkpointing else ""
@@ -93,29 +109,17 @@ class Point:
 class Runner:
     """Costs `Point`s once each (a study asks for many twice) and reports progress."""
 
-    cache_dir: Path | None = None
+    store: GraphStore | None = None
     progress: Callable[[str], None] | None = None
     results: dict[Point, Result] = field(default_factory=dict)
 
     def __call__(self, point: Point) -> Result:
         if point not in self.results:
-            from perfsim.api import run_estimate
-            from perfsim.whatif import parse_whatifs
+            from perfsim.pipeline import simulate
 
             if self.progress is not None:
                 self.progress(point.label)
-            self.results[point] = run_estimate(
-                MODEL,
-                point.hw,
-                batch=point.batch,
-                seq=point.seq,
-                mode="training",
-                precision=point.precision,
-                cache_dir=self.cache_dir,
-                optimizer="lamb",
-                checkpointing=point.checkpointing,
-                whatifs=parse_whatifs(dict(point.whatifs), "demystify-bert"),
-            )
+            self.results[point] = simulate(point.scenario, point.hw, store=self.store)
         return self.results[point]
 
 
@@ -527,10 +531,10 @@ INTRO: Final = (
 
 def run_study(
     *,
-    cache_dir: Path | None = None,
+    store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
     figures: Iterable[Callable[[Runner], Figure]] = FIGURES,
 ) -> list[Figure]:
     """Every figure of the study, in order."""
-    runner = Runner(cache_dir=cache_dir, progress=progress)
+    runner = Runner(store=store, progress=progress)
     return [make(runner) for make in figures]

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from perfsim.cache import GraphStore
+from perfsim.scenario import Scenario
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -47,6 +50,15 @@ class PublishedLatency:
     def label(self) -> str:
         return f"{self.model} s{self.seq} b{self.batch} {self.precision}"
 
+    def scenario(self, whatifs: dict[str, object] | None = None) -> Scenario:
+        """The inference this row measured, with ``whatifs`` (default: TensorRT's fusions)."""
+        from perfsim.whatif import parse_whatifs
+
+        knobs = parse_whatifs(WHATIFS if whatifs is None else whatifs, "published-inference")
+        return Scenario(
+            self.model, batch=self.batch, seq=self.seq, precision=self.precision, whatifs=knobs
+        )
+
 
 # NVIDIA/TensorRT demo/BERT/README.md, A100 (40GB), "Average" columns (ms → s)
 PUBLISHED: Final[tuple[PublishedLatency, ...]] = (
@@ -65,30 +77,20 @@ def predict(
     case: PublishedLatency,
     hw: str | Path = HARDWARE,
     *,
-    cache_dir: Path | None = None,
+    store: GraphStore | None = None,
     whatifs: dict[str, object] | None = None,
 ) -> Result:
     """perfsim's roofline prediction of one published case, fused as TensorRT runs it."""
-    from perfsim.api import run_estimate
-    from perfsim.whatif import parse_whatifs
+    from perfsim.pipeline import simulate
 
-    knobs = parse_whatifs(WHATIFS if whatifs is None else whatifs, "published-inference")
-    return run_estimate(
-        case.model,
-        hw,
-        batch=case.batch,
-        seq=case.seq,
-        precision=case.precision,
-        cache_dir=cache_dir,
-        whatifs=knobs,
-    )
+    return simulate(case.scenario(whatifs), hw, store=store)
 
 
 def comparison_table(
     cases: Sequence[PublishedLatency] = PUBLISHED,
     hw: str | Path = HARDWARE,
     *,
-    cache_dir: Path | None = None,
+    store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
     """Predicted vs published latency per case, with the signed error in percent and the
@@ -99,7 +101,7 @@ def comparison_table(
     for case in cases:
         if progress is not None:
             progress(case.label)
-        result = predict(case, hw, cache_dir=cache_dir)
+        result = predict(case, hw, store=store)
         frame = result.to_frame()
         overhead_bound = float(frame.loc[frame["bound"] == "overhead", "latency_s"].sum())
         rows.append(
@@ -172,7 +174,7 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
 
 
 def run_study(
-    *, cache_dir: Path | None = None, progress: Callable[[str], None] | None = None
+    *, store: GraphStore | None = None, progress: Callable[[str], None] | None = None
 ) -> list[Figure]:
     """The study's one figure (and its table)."""
-    return [comparison_figure(comparison_table(cache_dir=cache_dir, progress=progress))]
+    return [comparison_figure(comparison_table(store=store, progress=progress))]

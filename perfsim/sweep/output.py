@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfsim.cache import get_graph
-from perfsim.estimate import Result, estimate_graph
-from perfsim.ir import OpGraph
-from perfsim.precision import apply_precision
+from perfsim.cache import GraphStore
+from perfsim.estimate import Result
+from perfsim.pipeline import simulate
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec
 
@@ -16,11 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def point_result(point: Point, cache_dir: Path | None = None) -> Result:
-    """The full per-op `Result` of one design point (for its roofline or ops table)."""
-    fp32 = get_graph(point.workload, cache_dir=cache_dir)
-    graph = OpGraph(fp32.ops, {**fp32.meta, "model": point.workload.model.name})
-    return estimate_graph(apply_precision(graph, point.precision), point.hw, point.engine)
+def point_result(point: Point, store: GraphStore | None = None) -> Result:
+    """The full per-op `Result` of one design point, what-ifs included (for its roofline or
+    ops table)."""
+    return simulate(point.scenario, point.hw, engine=point.engine, store=store)
 
 
 def selected_points(frame: pd.DataFrame) -> list[int]:
@@ -36,7 +34,7 @@ def selected_points(frame: pd.DataFrame) -> list[int]:
 
 
 def render_plots(
-    spec: SweepSpec, frame: pd.DataFrame, cache_dir: Path | None = None
+    spec: SweepSpec, frame: pd.DataFrame, store: GraphStore | None = None
 ) -> dict[str, str]:
     """File name → contents of every plot page of a sweep (nothing written yet)."""
     from perfsim.report.plots import roofline_chart
@@ -46,7 +44,7 @@ def render_plots(
     rooflines = []
     for index in selected_points(frame):
         point = points[index]
-        result = point_result(point, cache_dir)
+        result = point_result(point, store)
         ops = result.to_frame()
         matrix = ops[ops["category"].isin(("gemm", "attn_gemm"))]
         dtype = str(matrix["dtype"].iloc[0]) if len(matrix) else point.precision
@@ -60,9 +58,9 @@ def render_plots(
 
 
 def write_plots(
-    spec: SweepSpec, frame: pd.DataFrame, out_dir: Path, cache_dir: Path | None = None
+    spec: SweepSpec, frame: pd.DataFrame, out_dir: Path, store: GraphStore | None = None
 ) -> list[Path]:
     """Write the plot pages and ``index.html`` into ``out_dir`` (all or nothing)."""
     from perfsim.report.files import write_outputs
 
-    return write_outputs(render_plots(spec, frame, cache_dir), out_dir)
+    return write_outputs(render_plots(spec, frame, store), out_dir)

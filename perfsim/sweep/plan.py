@@ -20,15 +20,16 @@ from typing import Any
 
 from perfsim.engines import get_cost_model
 from perfsim.errors import PerfsimError, SpecError
-from perfsim.estimate import check_precision
 from perfsim.hardware import available_hardware, resolve_hardware
 from perfsim.hardware.spec import HardwareSpec
+from perfsim.pipeline import checked_precision
+from perfsim.scenario import Scenario
 from perfsim.sweep.override import override_many, read_path, resolve_path
 from perfsim.sweep.sampling import Axis, Range, grid, latin_hypercube, random_points, zipped
 from perfsim.sweep.spec import WORKLOAD_AXES, RangeAxis, SweepSpec
 from perfsim.units import parse_quantity
 from perfsim.whatif import WhatIfs, parse_whatifs
-from perfsim.workload import Workload, load_workload
+from perfsim.workload import ModelSpec, resolve_model
 
 RESULTS_VERSION = 1  # bump when the row a point produces changes meaning: re-runs recompute
 WHATIF_PREFIX = "whatif."
@@ -37,17 +38,23 @@ _DIMENSIONS = ("bytes", "bandwidth", "frequency", "time", "energy", "power", "le
 
 @dataclass(frozen=True, slots=True)
 class Point:
-    """One design point, ready to cost."""
+    """One design point, ready to cost: a scenario (precision resolved) on a device."""
 
     index: int
     point_id: str
     inputs: Mapping[str, Any]  # the table's input columns (SI values for hardware axes)
-    workload: Workload
-    precision: str
+    scenario: Scenario
     engine: str
     hw: HardwareSpec
-    whatifs: WhatIfs = field(default_factory=WhatIfs)
     design: str = ""  # the axis values as the spec wrote them, for hover text and tables
+
+    @property
+    def precision(self) -> str:
+        return self.scenario.precision_on(self.hw)
+
+    @property
+    def whatifs(self) -> WhatIfs:
+        return self.scenario.whatifs
 
     @property
     def fast(self) -> bool:
@@ -55,15 +62,17 @@ class Point:
         return self.whatifs.is_empty
 
     @property
-    def graph_key(self) -> tuple[str, int, int, str, str]:
-        """Points with equal keys share one graph: typed and grouped, or fp32 for what-ifs."""
-        model = self.workload.model
+    def graph_key(self) -> tuple[Any, ...]:
+        """Points with equal keys share one graph: typed and grouped, or untyped for what-ifs
+        (a training step is traced in its precision, so that is always part of the key)."""
+        workload = self.scenario.workload(self.hw)
         return (
-            model.config_hash,
-            self.workload.batch,
-            self.workload.seq,
-            self.workload.mode,
-            self.precision if self.fast else "fp32 for what-ifs",
+            workload.model.config_hash,
+            workload.batch,
+            workload.seq,
+            workload.mode,
+            workload.precision,
+            self.precision if self.fast else "untyped for what-ifs",
         )
 
 
@@ -135,125 +144,155 @@ def _device(spec: HardwareSpec) -> _Device:
     return _Device(spec, spec.model_dump(), hashlib.sha256(text.encode()).hexdigest(), {})
 
 
-def _point_id(
-    workload: Workload,
-    precision: str,
-    engine: str,
-    device: str,
-    whatif: WhatIfs,
-) -> str:
+def _point_id(point_scenario: Scenario, engine: str, device: str) -> str:
+    workload = point_scenario.workload()
     identity = {
         "version": RESULTS_VERSION,
         "model": [workload.model.name, workload.model.config_hash],
         "batch": workload.batch,
         "seq": workload.seq,
         "mode": workload.mode,
-        "precision": precision,
+        "precision": point_scenario.precision,
         "engine": engine,
         "hw": device,
-        "whatif": dict(sorted(whatif.applied().items())),
+        "whatif": dict(sorted(point_scenario.whatifs.applied().items())),
     }
     text = json.dumps(identity, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def plan(spec: SweepSpec) -> list[Point]:
-    """Every point of the sweep, validated; `SpecError` naming the axis and value otherwise."""
-    where = spec.source or spec.name
+@dataclass(frozen=True, slots=True)
+class _Values:
+    """One point's axis values, split by what they change."""
+
+    fields: dict[str, Any]  # workload axes over the base (model, hw, batch, ...)
+    whatif: dict[str, Any]
+    hw_values: dict[str, Any]  # dotted hardware paths
+
+
+def _split(spec: SweepSpec, values: Mapping[str, Any]) -> _Values:
     base = spec.base
-    hardware: dict[str, _Device] = {}
-    overridden: dict[str, tuple[HardwareSpec, str]] = {}
-    workloads: dict[tuple[Any, ...], Workload] = {}
-    engines: set[str] = set()
-    points = []
-    for index, values in enumerate(expand(spec)):
-        fields: dict[str, Any] = {
-            "model": base.model,
-            "hw": base.hw,
-            "batch": base.batch,
-            "seq": base.seq,
-            "precision": base.precision,
-            "mode": base.mode,
-            "engine": base.engine,
-        }
-        whatif = dict(base.whatif)
-        hw_values: dict[str, Any] = {}
-        for name, value in values.items():
-            if name in WORKLOAD_AXES:
-                fields[name] = value
-            elif name.startswith(WHATIF_PREFIX):
-                whatif[name.removeprefix(WHATIF_PREFIX)] = value
-            else:
-                hw_values[name] = value
-        shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
-        try:
-            hw_name = str(fields["hw"])
-            if hw_name not in hardware:
-                spec_hw = resolve_hardware(_resolve_hw_name(hw_name, spec.source))
-                hardware[hw_name] = _device(spec_hw)
-            device = hardware[hw_name]
-            for name in hw_values:
-                if name not in device.paths:
-                    try:
-                        device.paths[name] = resolve_path(device.spec, name)
-                    except SpecError as error:
-                        raise SpecError(f"axes.{error}") from None
-            key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
-            if key not in overridden:
-                hw = device.spec
-                if hw_values:
-                    resolved = {name: device.paths[name] for name in hw_values}
-                    hw = override_many(hw, hw_values, dumped=device.dumped, resolved=resolved)
-                # the device's identity: its base file and the overridden values in SI
-                changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
-                overridden[key] = (hw, json.dumps([device.digest, changed], default=str))
-            hw, hw_identity = overridden[key]
-            scenario = tuple(fields[k] for k in ("model", "batch", "seq", "mode"))
-            if scenario not in workloads:
-                model, batch, seq, mode = scenario
-                workloads[scenario] = load_workload(
-                    str(model), batch=int(batch), seq=int(seq), mode=str(mode)
-                )
-            workload = workloads[scenario]
-            precision = str(fields["precision"] or hw.native_precision)
-            check_precision(hw, precision, hw_name)
-            engine = str(fields["engine"])
-            if engine not in engines:
-                get_cost_model(engine)
-                engines.add(engine)
-            whatifs = parse_whatifs(whatif)
-        except PerfsimError as error:
-            raise SpecError(f"{where}: point {index} ({shown}): {error}") from None
+    fields: dict[str, Any] = {name: getattr(base, name) for name in WORKLOAD_AXES}
+    whatif = dict(base.whatif)
+    hw_values: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in WORKLOAD_AXES:
+            fields[name] = value
+        elif name.startswith(WHATIF_PREFIX):
+            whatif[name.removeprefix(WHATIF_PREFIX)] = value
+        else:
+            hw_values[name] = value
+    return _Values(fields, whatif, hw_values)
+
+
+@dataclass
+class _Planner:
+    """What points of one sweep share: base devices, overridden devices, checked engines."""
+
+    spec: SweepSpec
+    hardware: dict[str, _Device] = field(default_factory=dict)
+    overridden: dict[str, tuple[HardwareSpec, str]] = field(default_factory=dict)
+    engines: set[str] = field(default_factory=set)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+
+    def model(self, name: str) -> ModelSpec:
+        if name not in self.models:
+            self.models[name] = resolve_model(name)
+        return self.models[name]
+
+    def device(self, hw_name: str) -> _Device:
+        if hw_name not in self.hardware:
+            spec_hw = resolve_hardware(_resolve_hw_name(hw_name, self.spec.source))
+            self.hardware[hw_name] = _device(spec_hw)
+        return self.hardware[hw_name]
+
+    def hardware_at(self, hw_name: str, hw_values: Mapping[str, Any]) -> tuple[HardwareSpec, str]:
+        """The overridden device of a point and its identity (base file + SI overrides)."""
+        device = self.device(hw_name)
+        for name in hw_values:
+            if name not in device.paths:
+                try:
+                    device.paths[name] = resolve_path(device.spec, name)
+                except SpecError as error:
+                    raise SpecError(f"axes.{error}") from None
+        key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
+        if key not in self.overridden:
+            hw = device.spec
+            if hw_values:
+                resolved = {name: device.paths[name] for name in hw_values}
+                hw = override_many(hw, dict(hw_values), dumped=device.dumped, resolved=resolved)
+            changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
+            self.overridden[key] = (hw, json.dumps([device.digest, changed], default=str))
+        return self.overridden[key]
+
+    def engine(self, name: str) -> str:
+        if name not in self.engines:
+            get_cost_model(name)
+            self.engines.add(name)
+        return name
+
+    def point(self, index: int, values: Mapping[str, Any]) -> Point:
+        split = _split(self.spec, values)
+        fields = split.fields
+        hw_name = str(fields["hw"])
+        hw, hw_identity = self.hardware_at(hw_name, split.hw_values)
+        base = Scenario(
+            self.model(str(fields["model"])),
+            batch=int(fields["batch"]),
+            seq=int(fields["seq"]),
+            mode=str(fields["mode"]),
+            precision=fields["precision"],
+            whatifs=parse_whatifs(split.whatif),
+        )
+        base.workload()  # batch, seq and mode checked before anything runs
+        point_scenario = base.but(precision=checked_precision(base, hw, hw_name))
+        engine = self.engine(str(fields["engine"]))
+        return Point(
+            index=index,
+            point_id=_point_id(point_scenario, engine, hw_identity),
+            inputs=self.inputs(point_scenario, hw_name, hw, engine, split),
+            scenario=point_scenario,
+            engine=engine,
+            hw=hw,
+            design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
+        )
+
+    def inputs(
+        self, point_scenario: Scenario, hw_name: str, hw: HardwareSpec, engine: str, split: _Values
+    ) -> dict[str, Any]:
+        """The table's input columns of a point (SI values for hardware axes)."""
         inputs: dict[str, Any] = {
-            "model": workload.model.name,
+            "model": point_scenario.model_name,
             "hw": hw_name,
-            "batch": workload.batch,
-            "seq": workload.seq,
-            "precision": precision,
-            "mode": workload.mode,
+            "batch": point_scenario.batch,
+            "seq": point_scenario.seq,
+            "precision": point_scenario.precision,
+            "mode": point_scenario.mode,
             "engine": engine,
         }
-        for name in spec.axes:
+        paths = self.device(hw_name).paths
+        for name in self.spec.axes:
             if name in WORKLOAD_AXES:
                 continue
             if name.startswith(WHATIF_PREFIX):
-                inputs[name] = whatif[name.removeprefix(WHATIF_PREFIX)]
+                inputs[name] = split.whatif[name.removeprefix(WHATIF_PREFIX)]
             else:
-                inputs[name] = read_path(hw, device.paths[name])
+                inputs[name] = read_path(hw, paths[name])
         inputs["on_chip_bytes"] = hw.on_chip_bytes
-        points.append(
-            Point(
-                index=index,
-                point_id=_point_id(workload, precision, engine, hw_identity, whatifs),
-                inputs=inputs,
-                workload=workload,
-                precision=precision,
-                engine=engine,
-                hw=hw,
-                whatifs=whatifs,
-                design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
-            )
-        )
+        return inputs
+
+
+def plan(spec: SweepSpec) -> list[Point]:
+    """Every point of the sweep, validated; `SpecError` naming the axis and value otherwise."""
+    where = spec.source or spec.name
+    planner = _Planner(spec)
+    points = []
+    for index, values in enumerate(expand(spec)):
+        try:
+            points.append(planner.point(index, values))
+        except PerfsimError as error:
+            shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            raise SpecError(f"{where}: point {index} ({shown}): {error}") from None
     return points
 
 

@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
+from perfsim.pipeline import cost_scenario_graph, scenario_graph
 from perfsim.precision import apply_precision
+from perfsim.scenario import Scenario
 from perfsim.sweep.expr import parse_expression
 from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics, result_metrics
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import append_journal, read_journal, write_table
-from perfsim.whatif import WhatIfs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 AUTO_PARALLEL_POINTS = 5000  # below this many points to cost, jobs=None runs in this process
-Item = tuple[str, HardwareSpec, str, str, WhatIfs]  # point id, device, engine, precision, knobs
+Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 
 
@@ -55,28 +56,25 @@ def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, A
 
 
 def cost_whatif_batch(graph: OpGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost what-if points on one fp32 graph through `perfsim.whatif.estimate_whatif`."""
-    from perfsim.whatif import estimate_whatif
-
+    """Cost what-if points on one untyped graph (`perfsim.pipeline.cost_scenario_graph`)."""
     rows = []
-    for point_id, hw, engine, precision, whatifs in items:
-        result = estimate_whatif(graph, hw, precision=precision, engine=engine, whatifs=whatifs)
+    for point_id, hw, engine, scenario in items:
+        result = cost_scenario_graph(graph, scenario, hw, engine)
         rows.append({"point_id": point_id, **result_metrics(result)})
     return rows
 
 
-def _graphs(
-    points: Sequence[Point], cache_dir: Path | None, use_cache: bool
-) -> dict[tuple[Any, ...], Any]:
-    """Per distinct workload and precision, the typed grouped graph (fp32 one for what-ifs)."""
+def _graphs(points: Sequence[Point], store: GraphStore) -> dict[tuple[Any, ...], Any]:
+    """Per distinct graph key, the typed grouped graph, or the untyped one for points that
+    take the whole pipeline (what-ifs, or a kernel split in parts)."""
     graphs: dict[tuple[Any, ...], Any] = {}
     for point in points:
         if point.graph_key in graphs:
             continue
-        fp32 = get_graph(point.workload, cache_dir=cache_dir, use_cache=use_cache)
-        named = OpGraph(fp32.ops, {**fp32.meta, "model": point.workload.model.name})
+        graph = scenario_graph(point.scenario, point.hw, store)
+        fast = point.fast and not graph.meta.get("kernel_parts")
         graphs[point.graph_key] = (
-            group_graph(apply_precision(named, point.precision)) if point.fast else named
+            group_graph(apply_precision(graph, point.precision)) if fast else graph
         )
     return graphs
 
@@ -87,11 +85,13 @@ def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size:
         by_graph.setdefault(point.graph_key, []).append(point)
     tasks: list[Task] = []
     for key, members in by_graph.items():
+        graph = graphs[key]
+        function = cost_batch if isinstance(graph, GroupedGraph) else cost_whatif_batch
         for start in range(0, len(members), size):
-            batch = members[start : start + size]
-            function = cost_batch if batch[0].fast else cost_whatif_batch
-            items = [(p.point_id, p.hw, p.engine, p.precision, p.whatifs) for p in batch]
-            tasks.append((function, graphs[key], items))
+            items = [
+                (p.point_id, p.hw, p.engine, p.scenario) for p in members[start : start + size]
+            ]
+            tasks.append((function, graph, items))
     return tasks
 
 
@@ -195,8 +195,7 @@ def run_sweep(
     out_dir: Path | None = None,
     jobs: int | None = None,
     dask_address: str | None = None,
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    store: GraphStore | None = None,
     progress: Progress | None = None,
     write: bool = True,
 ) -> SweepOutcome:
@@ -208,6 +207,7 @@ def run_sweep(
         jobs: worker processes; 1 runs in this process [default: one per core when at least
             `AUTO_PARALLEL_POINTS` points are left to cost, else 1].
         dask_address: a Dask scheduler address [default: the spec's ``dask.address``].
+        store: where traced graphs are kept [default: the user's cache folder].
         progress: called with ``(points done, points in the sweep)`` as batches finish.
         write: False keeps everything in memory (no journal, no resume).
     """
@@ -226,7 +226,7 @@ def run_sweep(
         if point.point_id not in seen:
             seen.add(point.point_id)
             todo.append(point)
-    graphs = _graphs(todo, cache_dir, use_cache)
+    graphs = _graphs(todo, store or GraphStore())
     address = dask_address or (spec.dask.address if spec.dask else None)
     if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
         jobs = (os.cpu_count() or 1) if len(todo) >= AUTO_PARALLEL_POINTS else 1

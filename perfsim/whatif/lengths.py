@@ -30,14 +30,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from perfsim.errors import SpecError
 from perfsim.ir import OpGraph, OpNode, TensorSpec
 from perfsim.whatif.graphops import recount, resize
+
+if TYPE_CHECKING:
+    from perfsim.scenario import SequenceLengths
 
 PADDINGS: Final = ("padded", "packed")
 
@@ -328,3 +331,28 @@ __all__ = [
     "probe_lengths",
     "score_elements",
 ]
+
+
+def lengths_graph(
+    probe: Callable[[int], OpGraph], max_seq: int, lengths: SequenceLengths
+) -> OpGraph:
+    """The graph of a batch of real lengths, from ``probe(seq)`` (a batch-1 graph at
+    ``seq`` tokens) at the two `probe_lengths` of a model with ``max_seq`` positions.
+
+    Raises:
+        LengthsError: a sequence longer than the model's position table.
+    """
+    longest = max(lengths.lengths)
+    if longest > max_seq:
+        raise LengthsError(
+            f"--seq-lengths: a sequence of {longest} tokens exceeds the model's "
+            f"{max_seq} positions"
+        )
+    short, long = probe_lengths(max_seq)
+    probes = probe(short), probe(long)
+    if lengths.padding == "packed":
+        return packed_graph(*probes, lengths.lengths)
+    length = padded_length(lengths.lengths, lengths.pad_to)
+    graph = packed_graph(*probes, [length] * len(lengths.lengths))
+    summary = lengths_summary(lengths.lengths, "padded", length)
+    return OpGraph(graph.ops, {**graph.meta, "seq_lengths": summary})

@@ -1,7 +1,8 @@
 """Padding vs packing: bert-base, 64 sequences of normal(40, 20) tokens clipped to [1, 128]."""
 
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario, SequenceLengths
 from perfsim.whatif.lengths import parse_lengths
-from perfsim.whatif.run import run_whatif
 
 lengths = parse_lengths("normal:40,20,128", 64)
 print(
@@ -16,11 +17,14 @@ print(
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for hw in ("a100", "t4", "npu", "xeon-8380"):
     for engine in ("roofline", "cycle"):
-        fixed = run_whatif(
-            "bert-base", hw, engine=engine, seq_lengths=lengths, padding="padded", pad_to=128
+        fixed, longest, packed = (
+            simulate(Scenario("bert-base", lengths=batch), hw, engine=engine)
+            for batch in (
+                SequenceLengths(lengths, "padded", pad_to=128),
+                SequenceLengths(lengths, "padded"),
+                SequenceLengths(lengths, "packed"),
+            )
         )
-        longest = run_whatif("bert-base", hw, engine=engine, seq_lengths=lengths, padding="padded")
-        packed = run_whatif("bert-base", hw, engine=engine, seq_lengths=lengths, padding="packed")
         print(
             f"| {hw} | {engine} | {fixed.latency_s * 1e3:.2f} | {longest.latency_s * 1e3:.2f} | "
             f"{packed.latency_s * 1e3:.2f} | {fixed.latency_s / packed.latency_s:.2f}x | "

@@ -1,0 +1,163 @@
+"""The scenario: everything about *what runs* on a device, as one frozen value.
+
+A `Scenario` names the model and how it is run (batch, sequence, mode, precision, the
+training step's head / optimizer / checkpointing, what-if knobs, a batch of real sequence
+lengths, data parallelism). Every front end builds one: the CLI's options, a sweep point,
+a study point, a training schedule's phase, a validation case. It travels unchanged down to
+`perfsim.pipeline.simulate`, the one place where a scenario becomes a costed result.
+
+The hardware and the cost model are not part of it: the same scenario is asked of many
+devices and engines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfsim.errors import SpecError, WorkloadError
+from perfsim.whatif.knobs import WhatIfs
+from perfsim.whatif.lengths import PADDINGS, LengthsError
+from perfsim.workload import ModelSpec, Workload, load_workload, validate_scenario
+
+if TYPE_CHECKING:
+    from perfsim.hardware.spec import HardwareSpec
+
+@dataclass(frozen=True, slots=True)
+class TrainingOptions:
+    """What shapes a ``mode="training"`` step; inference ignores them.
+
+    ``optimizer`` None means the head's default (`perfsim.workload.DEFAULT_OPTIMIZER`);
+    ``checkpointing`` recomputes each layer in backward instead of keeping activations.
+    """
+
+    head: str = "pretraining"
+    optimizer: str | None = None
+    checkpointing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceLengths:
+    """A batch of real sequence lengths (tokens), run ``padded`` (to ``pad_to`` or the
+    longest) or ``packed`` (no padding; `perfsim.whatif.lengths`)."""
+
+    lengths: tuple[int, ...]
+    padding: str = "padded"
+    pad_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Parallelism:
+    """Data parallelism: the global batch split over ``devices`` and ``grad_accum``
+    micro-steps (`perfsim.parallel.data_parallel`); ``algorithm`` is the all-reduce's
+    (`perfsim.parallel.collectives.Algorithm`; "auto" picks by topology)."""
+
+    devices: int = 1
+    grad_accum: int = 1
+    algorithm: str = "auto"
+
+    @property
+    def is_single(self) -> bool:
+        """One device, one micro-step: no collectives, no splitting."""
+        return self.devices == 1 and self.grad_accum == 1
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One model run: a built-in model name, a file path or a resolved `ModelSpec`, and how
+    it is run.
+
+    ``batch`` is the global batch (samples); ``seq`` tokens per sample; ``precision`` None
+    means the hardware's native precision (`precision_on`).
+    """
+
+    model: str | Path | ModelSpec
+    batch: int = 1
+    seq: int = 128
+    mode: str = "inference"
+    precision: str | None = None
+    training: TrainingOptions = field(default_factory=TrainingOptions)
+    whatifs: WhatIfs = field(default_factory=WhatIfs)
+    lengths: SequenceLengths | None = None
+    parallel: Parallelism = field(default_factory=Parallelism)
+
+    @classmethod
+    def from_workload(cls, workload: Workload) -> Scenario:
+        """The scenario of an already-resolved workload."""
+        return cls(
+            workload.model,
+            batch=workload.batch,
+            seq=workload.seq,
+            mode=workload.mode,
+            precision=workload.precision,
+            training=TrainingOptions(
+                workload.head, workload.optimizer, workload.checkpointing
+            ),
+        )
+
+    @property
+    def model_name(self) -> str:
+        """The model as a person names it (a built-in name, a file path or the spec's name)."""
+        return self.model.name if isinstance(self.model, ModelSpec) else str(self.model)
+
+    def but(self, **changes: Any) -> Scenario:
+        """A copy with some fields changed (``scenario.but(batch=8)``)."""
+        return replace(self, **changes)
+
+    def precision_on(self, hw: HardwareSpec) -> str:
+        """The precision this scenario runs in on ``hw``: its own, else the native one."""
+        return self.precision or hw.native_precision
+
+    def traced_precision(self, hw: HardwareSpec) -> str | None:
+        """The precision a graph is traced in: a training step in its own (mixed precision
+        adds master weights, casts and loss scaling); inference in fp32 (None), retyped
+        afterwards by `perfsim.precision.apply_precision`."""
+        return self.precision_on(hw) if self.mode == "training" else None
+
+    def workload(self, hw: HardwareSpec | None = None) -> Workload:
+        """The resolved, validated model and shape the tracer sees (at this batch and seq).
+
+        With ``hw`` the training precision is resolved against it; without, it stays as
+        given (None traces fp32).
+        """
+        precision = self.traced_precision(hw) if hw is not None else self.precision
+        shape = {
+            "batch": self.batch,
+            "seq": self.seq,
+            "mode": self.mode,
+            "precision": precision if self.mode == "training" else None,
+            "head": self.training.head,
+            "optimizer": self.training.optimizer,
+            "checkpointing": self.training.checkpointing,
+        }
+        if isinstance(self.model, ModelSpec):
+            return validate_scenario(Workload(self.model, **shape))
+        return load_workload(self.model, **shape)
+
+    def check(self) -> Scenario:
+        """Reject combinations no pipeline runs; return the scenario unchanged.
+
+        Raises:
+            SpecError: data parallelism with what-ifs or sequence lengths.
+            WorkloadError: data parallelism outside training.
+            LengthsError: sequence lengths outside inference, or an unknown padding.
+        """
+        if not self.parallel.is_single:
+            if not self.whatifs.is_empty or self.lengths is not None:
+                raise SpecError(
+                    "--whatif/--seq-lengths: not available with --devices/--grad-accum"
+                )
+            if self.mode != "training":
+                raise WorkloadError(
+                    "--devices/--grad-accum: data parallelism needs --mode training"
+                )
+        if self.lengths is not None:
+            if self.mode != "inference":
+                raise LengthsError("--seq-lengths: variable lengths are costed for inference only")
+            if self.lengths.padding not in PADDINGS:
+                raise LengthsError(
+                    f"--padding: expected one of {', '.join(PADDINGS)}, "
+                    f"got {self.lengths.padding}"
+                )
+        return self
