@@ -26,13 +26,14 @@ from perfsim.validation.compare import (
     category_frame,
     compare,
     host_hardware,
+    measure_quietly,
     median_abs_error,
     results_json,
     summary_frame,
     validate_case,
     validate_cases,
 )
-from perfsim.validation.measure import Measurement, measure_model
+from perfsim.validation.measure import Measurement, MeasureOptions, check_options, measure_model
 from perfsim.validation.report import render_validation_outputs, validation_figure
 
 __all__ = [
@@ -40,16 +41,19 @@ __all__ = [
     "SUMMARY_COLUMNS",
     "Breakdown",
     "CaseResult",
+    "MeasureOptions",
     "Measurement",
     "OpEvent",
     "OpKind",
     "aten_kind",
     "attribute",
     "category_frame",
+    "check_options",
     "compare",
     "host_hardware",
     "load_cases",
     "measure_model",
+    "measure_quietly",
     "median_abs_error",
     "render_validation_outputs",
     "results_json",

@@ -13,23 +13,23 @@ import math
 import os
 import statistics
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsim.estimate import Result, estimate
+from perfsim.cache import GraphStore
+from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, resolve_hardware
 from perfsim.ir import Category
+from perfsim.pipeline import estimate
 from perfsim.validation.attribution import OVERHEAD
-from perfsim.validation.measure import Measurement, measure_model
+from perfsim.validation.measure import Measurement, MeasureOptions, measure_model
 from perfsim.workload import load_workload
 
 if TYPE_CHECKING:
     import pandas as pd
 
 TOTAL = "total"
-# others' share of the CPUs above which a measurement is repeated (see `validate_case`)
-MAX_FOREIGN_LOAD = 0.1
 logger = logging.getLogger(__name__)
 
 
@@ -140,53 +140,58 @@ def compare(prediction: Result, measurement: Measurement) -> CaseResult:
 
 
 def validate_case(
-    model: str,
+    case: Mapping[str, Any],
     hw: str | Path,
+    *,
+    engine: str = "roofline",
+    options: MeasureOptions | None = None,
+    store: GraphStore | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> CaseResult:
+    """Estimate one case ``{model, batch, seq[, threads]}`` at fp32 on ``hw``, measure it on
+    this host, compare.
+
+    ``hw`` is a built-in name or a YAML path; ``engine`` and ``store`` are those of
+    `perfsim.pipeline.estimate`; ``options`` those of
+    `perfsim.validation.measure.measure_model` (default `MeasureOptions`; a case's
+    ``threads`` win over ``options.threads``). Disturbed measurements are repeated
+    (`measure_quietly`).
+    """
+    spec = resolve_hardware(hw)
+    model, batch, seq = case["model"], case["batch"], case["seq"]
+    workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
+    # cost first: a bad hardware file or engine fails before minutes of measuring
+    estimate(workload, spec, engine=engine, store=store)
+    options = options or MeasureOptions()
+    options = replace(options, threads=case.get("threads", options.threads))
+    measurement = measure_quietly(model, batch=batch, seq=seq, options=options, progress=progress)
+    if options.device == "cpu":
+        spec = host_hardware(spec, measurement.threads)
+    return compare(estimate(workload, spec, engine=engine, store=store), measurement)
+
+
+def measure_quietly(
+    model: str,
     *,
     batch: int,
     seq: int,
-    engine: str = "roofline",
-    threads: int | None = None,
-    device: str = "cpu",
-    warmup: int = 2,
-    repeats: int = 5,
-    attention: str = "auto",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    options: MeasureOptions,
     progress: Callable[[str], None] | None = None,
-    max_foreign_load: float = MAX_FOREIGN_LOAD,
-    attempts: int = 3,
-) -> CaseResult:
-    """Estimate one scenario at fp32 on ``hw``, measure it on this host, compare.
+) -> Measurement:
+    """`measure_model`, repeated while other processes disturb it.
 
-    ``hw`` is a built-in name or a YAML path; the other arguments are those of
-    `perfsim.estimate.estimate` and `perfsim.validation.measure.measure_model`. On a
-    shared host a measurement during which other processes took more than
-    ``max_foreign_load`` of the CPUs, beyond those it left idle (`idle_share`), is
-    repeated, up to ``attempts`` measurements in all, and the least disturbed one is kept
-    (its ``foreign_load`` is reported).
+    On a shared host a measurement during which other processes took more than
+    ``options.max_foreign_load`` of the CPUs, beyond those it left idle (`idle_share`), is
+    repeated, up to ``options.attempts`` measurements in all, and the least disturbed one
+    is kept (its ``foreign_load`` is reported).
     """
-    spec = resolve_hardware(hw)
-    workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
-    # cost first: a bad hardware file or engine fails before minutes of measuring
-    estimate(workload, spec, engine=engine, cache_dir=cache_dir, use_cache=use_cache)
     measurements: list[Measurement] = []
-    while len(measurements) < max(1, attempts):
+    while len(measurements) < max(1, options.attempts):
         measurements.append(
-            measure_model(
-                model,
-                batch=batch,
-                seq=seq,
-                threads=threads,
-                device=device,
-                warmup=warmup,
-                repeats=repeats,
-                attention=attention,
-                progress=progress,
-            )
+            measure_model(model, batch=batch, seq=seq, options=options, progress=progress)
         )
         load = measurements[-1].foreign_load
-        if load is None or load <= max_foreign_load + idle_share(measurements[-1].threads):
+        if load is None or load <= options.max_foreign_load + idle_share(measurements[-1].threads):
             break
         logger.warning(
             "%s b%d s%d: other processes took %.0f%% of the CPUs; measuring again",
@@ -195,11 +200,7 @@ def validate_case(
             seq,
             100 * load,
         )
-    measurement = min(measurements, key=_disturbance)
-    if device == "cpu":
-        spec = host_hardware(spec, measurement.threads)
-    prediction = estimate(workload, spec, engine=engine, cache_dir=cache_dir, use_cache=use_cache)
-    return compare(prediction, measurement)
+    return min(measurements, key=_disturbance)
 
 
 def idle_share(threads: int, cpus: int | None = None) -> float:
@@ -222,13 +223,8 @@ def validate_cases(
     hw: str | Path,
     *,
     engine: str = "roofline",
-    threads: int | None = None,
-    device: str = "cpu",
-    warmup: int = 2,
-    repeats: int = 5,
-    attention: str = "auto",
-    cache_dir: Path | None = None,
-    use_cache: bool = True,
+    options: MeasureOptions | None = None,
+    store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[CaseResult]:
     """`validate_case` for each ``{model, batch, seq[, threads]}`` (a case's threads win)."""
@@ -237,21 +233,7 @@ def validate_cases(
         if progress:
             progress(f"[{index}/{len(cases)}] {case['model']} b{case['batch']} s{case['seq']}")
         results.append(
-            validate_case(
-                case["model"],
-                hw,
-                batch=case["batch"],
-                seq=case["seq"],
-                engine=engine,
-                threads=case.get("threads", threads),
-                device=device,
-                warmup=warmup,
-                repeats=repeats,
-                attention=attention,
-                cache_dir=cache_dir,
-                use_cache=use_cache,
-                progress=progress,
-            )
+            validate_case(case, hw, engine=engine, options=options, store=store, progress=progress)
         )
     return results
 

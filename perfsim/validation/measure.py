@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 FORWARD_ANNOTATION = "perfsim.validation.forward"
 ATTENTION_BACKENDS = ("auto", "math")
 MAX_TIMED_PASSES = 1000
+# others' share of the CPUs above which a measurement is suspect and repeated
+MAX_FOREIGN_LOAD = 0.1
 Progress = Callable[[str], None] | None
 
 
@@ -104,17 +106,65 @@ class Measurement:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class MeasureOptions:
+    """How to measure a forward pass on this host, and when to measure it again.
+
+    Attributes:
+        threads: intra-op threads for the measurement (``torch.set_num_threads``; restored
+            afterwards); None keeps the current setting.
+        device: ``cpu`` or ``cuda`` (``cuda:N``).
+        warmup, repeats: untimed and timed forward passes (at least); ``repeats``
+            profiled ones.
+        attention: ``auto`` runs the attention backend torch picks (the fused flash kernel
+            on CPU, whose time lands in ``attn_gemm`` with its softmax); ``math`` forces the
+            unfused backend, whose ops match the tracer's one for one.
+        min_time_s: warm-up and timing each last at least this long, so a 1 ms model
+            reaches a steady state (allocator caches, idle threads woken, clocks up)
+            and its median rests on more than a handful of samples.
+        attempts, max_foreign_load: on a shared host, a measurement during which other
+            processes took more than ``max_foreign_load`` of the CPUs (beyond those it left
+            idle) is repeated, up to ``attempts`` measurements in all
+            (`perfsim.validation.compare.validate_case`).
+    """
+
+    threads: int | None = None
+    device: str = "cpu"
+    warmup: int = 2
+    repeats: int = 5
+    attention: str = "auto"
+    min_time_s: float = 0.2
+    attempts: int = 3
+    max_foreign_load: float = MAX_FOREIGN_LOAD
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+def check_options(options: MeasureOptions) -> None:
+    """Reject options no measurement can run with (`WorkloadError`, naming the option)."""
+    if options.repeats < 1 or options.warmup < 0 or options.min_time_s < 0:
+        raise WorkloadError(
+            f"repeats must be >= 1, warmup and min_time_s >= 0; got {options.repeats}, "
+            f"{options.warmup}, {options.min_time_s}"
+        )
+    if options.attention not in ATTENTION_BACKENDS:
+        raise WorkloadError(
+            f"attention: expected one of {', '.join(ATTENTION_BACKENDS)}, got {options.attention!r}"
+        )
+    if options.threads is not None and options.threads < 1:
+        raise WorkloadError(f"--threads: expected a positive integer, got {options.threads}")
+    if not options.on_gpu and options.device != "cpu":
+        raise WorkloadError(f"--device: expected cpu or cuda[:N], got {options.device!r}")
+
+
 def measure_model(
     model: str,
     *,
     batch: int,
     seq: int,
-    threads: int | None = None,
-    device: str = "cpu",
-    warmup: int = 2,
-    repeats: int = 5,
-    attention: str = "auto",
-    min_time_s: float = 0.2,
+    options: MeasureOptions = MeasureOptions(),
     progress: Progress = None,
 ) -> Measurement:
     """Build ``model`` (random weights, fp32, eval) and measure its forward pass.
@@ -123,68 +173,29 @@ def measure_model(
         model: built-in name, workload YAML or HF ``config.json`` (as ``perfsim run``).
         batch, seq: input token ids of this shape, no attention mask (an unpadded batch,
             the graph the tracer records).
-        threads: intra-op threads for this call (``torch.set_num_threads``; restored
-            afterwards); None keeps the current setting.
-        device: ``cpu`` or ``cuda`` (``cuda:N``).
-        warmup, repeats: untimed and timed forward passes (at least); ``repeats``
-            profiled ones.
-        min_time_s: warm-up and timing each last at least this long, so a 1 ms model
-            reaches a steady state (allocator caches, idle threads woken, clocks up)
-            and its median rests on more than a handful of samples.
-        attention: ``auto`` runs the attention backend torch picks (the fused flash kernel
-            on CPU, whose time lands in ``attn_gemm`` with its softmax); ``math`` forces the
-            unfused backend, whose ops match the tracer's one for one.
+        options: threads, device, passes and attention backend (`MeasureOptions`).
         progress: called with a short message at each stage.
     """
     import torch
 
-    if repeats < 1 or warmup < 0 or min_time_s < 0:
-        raise WorkloadError(
-            f"repeats must be >= 1, warmup and min_time_s >= 0; got {repeats}, {warmup}, "
-            f"{min_time_s}"
-        )
-    if attention not in ATTENTION_BACKENDS:
-        raise WorkloadError(
-            f"attention: expected one of {', '.join(ATTENTION_BACKENDS)}, got {attention!r}"
-        )
-    if threads is not None and threads < 1:
-        raise WorkloadError(f"--threads: expected a positive integer, got {threads}")
-    on_gpu = device.startswith("cuda")
-    if on_gpu and not torch.cuda.is_available():
-        raise WorkloadError(f"--device {device}: CUDA is not available on this host")
-    if not on_gpu and device != "cpu":
-        raise WorkloadError(f"--device: expected cpu or cuda[:N], got {device!r}")
+    check_options(options)
+    if options.on_gpu and not torch.cuda.is_available():
+        raise WorkloadError(f"--device {options.device}: CUDA is not available on this host")
     workload = load_workload(model, batch=batch, seq=seq)
     say = progress or (lambda _message: None)
-    previous_threads = torch.get_num_threads()
-    try:
-        if threads is not None:
-            torch.set_num_threads(threads)
-        used_threads = torch.get_num_threads()
+    name = f"{workload.model.name} b{batch} s{seq}"
+    with _intra_op_threads(options.threads) as threads:
         say(f"{workload.model.name}: building (random weights)")
-        module, inputs = _build(workload, device)
-        sync: Callable[[], None] = torch.cuda.synchronize if on_gpu else _no_sync
+        module, inputs = _build(workload, options.device)
+        sync: Callable[[], None] = torch.cuda.synchronize if options.on_gpu else _no_sync
         load_before = _cpu_clock()
-        with torch.inference_mode(), _attention_backend(attention):
-            say(f"{workload.model.name} b{batch} s{seq}: warm-up and timed runs")
-            deadline, passes = time.perf_counter() + min_time_s, 0
-            while passes < warmup or time.perf_counter() < deadline:
-                module(**inputs)
-                passes += 1
-            sync()
-            samples: list[float] = []
-            deadline = time.perf_counter() + min_time_s
-            while len(samples) < repeats or (
-                time.perf_counter() < deadline and len(samples) < MAX_TIMED_PASSES
-            ):
-                started = time.perf_counter()
-                module(**inputs)
-                sync()
-                samples.append(time.perf_counter() - started)
-            say(f"{workload.model.name} b{batch} s{seq}: {repeats} profiled runs")
-            forwards = _profiled_forwards(module, inputs, repeats, on_gpu, sync)
+        with torch.inference_mode(), _attention_backend(options.attention):
+            say(f"{name}: warm-up and timed runs")
+            samples = _timed_passes(lambda: module(**inputs), sync, options)
+            say(f"{name}: {options.repeats} profiled runs")
+            forwards = _profiled_forwards(module, inputs, options.repeats, options.on_gpu, sync)
         foreign_load = _foreign_load(load_before, _cpu_clock())
-        if foreign_load is not None and foreign_load > 0.1:
+        if foreign_load is not None and foreign_load > MAX_FOREIGN_LOAD:
             log.warning(
                 "%s b%d s%d: other processes used %.0f%% of the CPUs while measuring",
                 workload.model.name,
@@ -192,44 +203,105 @@ def measure_model(
                 seq,
                 foreign_load * 100,
             )
+    measured = _Runs(tuple(samples), forwards, threads, foreign_load)
+    return _measurement(workload, options, measured)
+
+
+@contextmanager
+def _intra_op_threads(threads: int | None) -> Iterator[int]:
+    """Run with ``threads`` intra-op threads (None: as set); yields the count in use."""
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        yield torch.get_num_threads()
     finally:
-        torch.set_num_threads(previous_threads)
-    wall = statistics.median(samples)
-    breakdowns = [attribute(forward, aten_kind, device_time=on_gpu) for forward in forwards]
+        torch.set_num_threads(previous)
+
+
+def _timed_passes(
+    forward: Callable[[], Any], sync: Callable[[], Any], options: MeasureOptions
+) -> list[float]:
+    """Wall seconds of the timed passes, after the warm-up ones (see the module docstring)."""
+    deadline, passes = time.perf_counter() + options.min_time_s, 0
+    while passes < options.warmup or time.perf_counter() < deadline:
+        forward()
+        passes += 1
+    sync()
+    samples: list[float] = []
+    deadline = time.perf_counter() + options.min_time_s
+    while len(samples) < options.repeats or (
+        time.perf_counter() < deadline and len(samples) < MAX_TIMED_PASSES
+    ):
+        started = time.perf_counter()
+        forward()
+        sync()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """What the runs of one measurement recorded, before it is reduced to buckets."""
+
+    samples_s: tuple[float, ...]
+    forwards: list[OpEvent]
+    threads: int
+    foreign_load: float | None
+
+
+def _measurement(workload: Any, options: MeasureOptions, runs: _Runs) -> Measurement:
+    """Reduce the runs: median wall time, median profiled buckets scaled onto it."""
+    wall = statistics.median(runs.samples_s)
+    breakdowns = [
+        attribute(forward, aten_kind, device_time=options.on_gpu) for forward in runs.forwards
+    ]
     profiled = _median_buckets(breakdowns)
-    events = round(statistics.median(forward.n_events for forward in forwards))
-    profiled_total = statistics.median(forward.total_s for forward in forwards)
-    if on_gpu:
-        # kernel time is what the profiler saw on the device; the host-bound rest of the
-        # wall time (launch gaps, Python) is overhead
-        kernels = sum(v for k, v in profiled.items() if k != OVERHEAD)
-        profiled[OVERHEAD] = max(profiled_total - kernels, 0.0)
-        corrected = {**profiled, OVERHEAD: max(wall - kernels, 0.0)}
-    else:
-        scale = wall / sum(profiled.values())
-        corrected = {k: v * scale for k, v in profiled.items()}
+    profiled_total = statistics.median(forward.total_s for forward in runs.forwards)
+    if options.on_gpu:  # the profiled span beyond the device's kernels
+        profiled[OVERHEAD] = max(profiled_total - _kernel_s(profiled), 0.0)
+    corrected = _wall_buckets(profiled, wall, options.on_gpu)
     ops = _median_ops(breakdowns)
     return Measurement(
         model=workload.model.name,
-        batch=batch,
-        seq=seq,
-        device=device,
-        threads=used_threads,
-        warmup=warmup,
-        repeats=repeats,
-        attention=attention,
+        batch=workload.batch,
+        seq=workload.seq,
+        device=options.device,
+        threads=runs.threads,
+        warmup=options.warmup,
+        repeats=options.repeats,
+        attention=options.attention,
         wall_s=wall,
-        wall_samples_s=tuple(samples),
+        wall_samples_s=runs.samples_s,
         category_s={k: v for k, v in corrected.items() if k != OVERHEAD},
         overhead_s=corrected.get(OVERHEAD, 0.0),
         profiled_s=profiled_total,
         profiled_category_s={k: v for k, v in profiled.items() if k != OVERHEAD},
         profiled_overhead_s=profiled.get(OVERHEAD, 0.0),
-        events_per_forward=events,
+        events_per_forward=round(statistics.median(f.n_events for f in runs.forwards)),
         op_s=ops[0],
         op_calls=ops[1],
-        foreign_load=foreign_load,
+        foreign_load=runs.foreign_load,
     )
+
+
+def _kernel_s(buckets: Mapping[str, float]) -> float:
+    return sum(v for k, v in buckets.items() if k != OVERHEAD)
+
+
+def _wall_buckets(profiled: Mapping[str, float], wall: float, on_gpu: bool) -> dict[str, float]:
+    """The profiled buckets laid onto the timed wall time (they add up to ``wall``).
+
+    Host: the profiled shares times the wall time. GPU: kernel time is what the profiler
+    saw on the device; the host-bound rest of the wall time (launch gaps, Python) is
+    overhead.
+    """
+    if on_gpu:
+        return {**profiled, OVERHEAD: max(wall - _kernel_s(profiled), 0.0)}
+    scale = wall / sum(profiled.values())
+    return {k: v * scale for k, v in profiled.items()}
 
 
 def _build(workload: Any, device: str) -> tuple[Any, dict[str, Any]]:
