@@ -24,7 +24,7 @@ _ROLES: dict[str, tuple[Role, Role, Role]] = {
     "ws": ("row", "tile", "col"),
     "is": ("tile", "row", "col"),
 }
-_SETS = 100  # SCALE-Sim splits each read buffer into 100 sets, half of them active
+READ_BUFFER_SETS = 100  # SCALE-Sim splits each read buffer into 100 sets, half of them active
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def dataflow_mapping(dataflow: Dataflow, m: int, n: int, k: int) -> DataflowMapp
 
 
 @dataclass(frozen=True, slots=True)
-class _Folds:
+class Folds:
     """Fold geometry; per-fold arrays are in SCALE-Sim's order (column fold outer)."""
 
     mapping: DataflowMapping
@@ -155,18 +155,20 @@ def _used(extent: int, size: int) -> IntArray:
     return used
 
 
-def _folds(mapping: DataflowMapping, rows: int, cols: int) -> _Folds:
+def fold_mapping(mapping: DataflowMapping, rows: int, cols: int) -> Folds:
+    """The folds of a mapped GEMM on a ``rows x cols`` array; every fold lasts
+    ``T + rows + cols - 2`` cycles, plus ``rows`` to preload a stationary input."""
     cycles = mapping.t + rows + cols - 2 + (rows if mapping.stationary_input else 0)
-    return _Folds(mapping, rows, cols, _used(mapping.sr, rows), _used(mapping.sc, cols), cycles)
+    return Folds(mapping, rows, cols, _used(mapping.sr, rows), _used(mapping.sc, cols), cycles)
 
 
-def _sram_words(role: Role, folds: _Folds) -> int:
+def operand_sram_words(role: Role, folds: Folds) -> int:
     """Words an operand of this role moves between its SRAM and the array."""
     m = folds.mapping
     return {"row": folds.nc * m.sr * m.t, "col": folds.nr * m.sc * m.t, "tile": m.sr * m.sc}[role]
 
 
-def _epoch_words(words: int, user_mode: bool) -> int:
+def epoch_words(words: int, user_mode: bool) -> int:
     """Distinct words one epoch of a read buffer holds before it is flushed.
 
     CALC (read_buffer_estimate_bw): 50 sets of ``floor(words / 100)``; fewer than 100 words
@@ -174,10 +176,10 @@ def _epoch_words(words: int, user_mode: bool) -> int:
     ``ceil(ceil(words / 2) / e)`` lines of ``e = ceil(words / 100)`` words.
     """
     if user_mode:
-        line = math.ceil(words / _SETS)
+        line = math.ceil(words / READ_BUFFER_SETS)
         return math.ceil(math.ceil(words / 2) / line) * line
-    per_set = words // _SETS
-    return _SETS // 2 * per_set if per_set else 2**62
+    per_set = words // READ_BUFFER_SETS
+    return READ_BUFFER_SETS // 2 * per_set if per_set else 2**62
 
 
 def _repeat_fetches(sizes: IntArray, repeats: int, epoch: int) -> IntArray:
@@ -206,7 +208,7 @@ def _repeat_fetches(sizes: IntArray, repeats: int, epoch: int) -> IntArray:
     return fetched
 
 
-def _dram_fetches(role: Role, folds: _Folds, epoch: int) -> IntArray:
+def dram_fetches(role: Role, folds: Folds, epoch: int) -> IntArray:
     """DRAM words a GEMM input operand of this role fetches in each fold."""
     t = folds.mapping.t
     if role == "tile":  # every tile is used once

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfsim.engines.cycle.folds import (
-    _SETS,
+    READ_BUFFER_SETS,
+    Folds,
     IntArray,
     Role,
     SystolicArray,
-    _Folds,
-    _sram_words,
+    operand_sram_words,
 )
 
 
@@ -50,7 +50,7 @@ class _WriteTimeline:
         return self.starts[fold] + before + 1
 
 
-def _write_timeline(role: Role, folds: _Folds) -> _WriteTimeline:
+def _write_timeline(role: Role, folds: Folds) -> _WriteTimeline:
     """Ofmap writes: column ``c`` of row ``a`` lands at local cycle ``base + a + c``.
 
     os (tile role): ``base = T - 1``, rows ``R - ru .. R - 1`` (the block is flipped); ws/is
@@ -79,7 +79,7 @@ def _write_timeline(role: Role, folds: _Folds) -> _WriteTimeline:
 
 
 def _read_lateness(
-    role: Role, fetches: IntArray, folds: _Folds, words: int, bw: float
+    role: Role, fetches: IntArray, folds: Folds, words: int, bw: float
 ) -> tuple[IntArray, IntArray]:
     """(stall-free need cycle, lateness) of each USER-mode prefetch chunk of one input.
 
@@ -87,7 +87,7 @@ def _read_lateness(
     (``chunk`` words in ``ceil(floor(words / 2) / bw)`` cycles plus one) each time the array
     asks for a word past it; the prefetch engine runs ahead without waiting for the array.
     """
-    line = math.ceil(words / _SETS)
+    line = math.ceil(words / READ_BUFFER_SETS)
     active = math.ceil(math.ceil(words / 2) / line) * line
     chunk = math.ceil((words // 2) / line) * line
     cumulative = np.cumsum(fetches)
@@ -142,8 +142,8 @@ def _write_stall(
         drain_end = cycle + delay(cycle) + lines - 1
 
 
-def _stall_cycles(
-    array: SystolicArray, folds: _Folds, fetches: dict[str, IntArray], bw: float
+def stall_cycles(
+    array: SystolicArray, folds: Folds, fetches: dict[str, IntArray], bw: float
 ) -> int:
     """USER-mode stall cycles: the latest input chunk or ofmap drain, whichever is later."""
     needs, lateness = [], []
@@ -165,7 +165,7 @@ def _stall_cycles(
     words = array.sram_words("ofmap")
     # NB: the array writes at most `cols` words a cycle, which a port that wide drains in time
     # (CALC mode picks exactly that width), so only a narrower port can fill the buffer.
-    if _sram_words(folds.mapping.ofmap, folds) > words // 2 and bw < array.cols:
+    if operand_sram_words(folds.mapping.ofmap, folds) > words // 2 and bw < array.cols:
         timeline = _write_timeline(folds.mapping.ofmap, folds)
         stall = max(stall, _write_stall(timeline, words, bw, read_stall))
     return math.ceil(stall)

@@ -49,18 +49,18 @@ import numpy as np
 from perfsim.engines.cycle.folds import (
     Dataflow,
     DataflowMapping,
+    Folds,
     GemmCycles,
     IntArray,
     Role,
     SystolicArray,
-    _dram_fetches,
-    _epoch_words,
-    _Folds,
-    _folds,
-    _sram_words,
     dataflow_mapping,
+    dram_fetches,
+    epoch_words,
+    fold_mapping,
+    operand_sram_words,
 )
-from perfsim.engines.cycle.memory import _stall_cycles
+from perfsim.engines.cycle.memory import stall_cycles
 
 __all__ = [
     "Dataflow",
@@ -73,24 +73,24 @@ __all__ = [
     "gemm_cycles",
 ]
 
-FetchModel = Callable[[Role, _Folds, int], IntArray]
+FetchModel = Callable[[Role, Folds, int], IntArray]
 
 
 def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchModel) -> GemmCycles:
     """The report for a GEMM whose ifmap DRAM fetches per fold come from ``ifmap_fetches``."""
     mapping = dataflow_mapping(array.dataflow, m, n, k)
-    folds = _folds(mapping, array.rows, array.cols)
+    folds = fold_mapping(mapping, array.rows, array.cols)
     user_mode = array.dram_words_per_cycle is not None
     fetches = {}
-    for operand, model in (("ifmap", ifmap_fetches), ("filter", _dram_fetches)):
-        epoch = _epoch_words(array.sram_words(operand), user_mode)
+    for operand, model in (("ifmap", ifmap_fetches), ("filter", dram_fetches)):
+        epoch = epoch_words(array.sram_words(operand), user_mode)
         fetches[operand] = model(getattr(mapping, operand), folds, epoch)
     compute = folds.count * folds.cycles
     stall = 0
     if array.dram_words_per_cycle is not None:
-        stall = _stall_cycles(array, folds, fetches, array.dram_words_per_cycle)
+        stall = stall_cycles(array, folds, fetches, array.dram_words_per_cycle)
     pes = array.rows * array.cols
-    ofmap_writes = _sram_words(mapping.ofmap, folds)
+    ofmap_writes = operand_sram_words(mapping.ofmap, folds)
     return GemmCycles(
         compute_cycles=compute,
         stall_cycles=stall,
@@ -98,8 +98,8 @@ def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchMo
         mapping_efficiency=mapping.sr * mapping.sc / (folds.count * pes),
         compute_utilization=mapping.sr * mapping.sc * mapping.t / (compute * pes),
         overall_utilization=m * n * k / ((compute + stall) * pes),
-        ifmap_sram_reads=_sram_words(mapping.ifmap, folds),
-        filter_sram_reads=_sram_words(mapping.filter, folds),
+        ifmap_sram_reads=operand_sram_words(mapping.ifmap, folds),
+        filter_sram_reads=operand_sram_words(mapping.filter, folds),
         ofmap_sram_writes=ofmap_writes,
         ifmap_dram_reads=int(fetches["ifmap"].sum()),
         filter_dram_reads=int(fetches["filter"].sum()),
@@ -116,7 +116,7 @@ def gemm_cycles(m: int, n: int, k: int, array: SystolicArray) -> GemmCycles:
     """
     if min(m, n, k) < 1:
         raise ValueError(f"GEMM dimensions must be positive, got m={m}, n={n}, k={k}")
-    return _cycles(m, n, k, array, _dram_fetches)
+    return _cycles(m, n, k, array, dram_fetches)
 
 
 def conv_ofmap_size(ifmap: int, filt: int, stride: int) -> int:
@@ -124,7 +124,7 @@ def conv_ofmap_size(ifmap: int, filt: int, stride: int) -> int:
     return math.ceil((ifmap - filt + stride) / stride)
 
 
-def _conv_blocks(role: Role, folds: _Folds, addresses: IntArray) -> list[IntArray]:
+def _conv_blocks(role: Role, folds: Folds, addresses: IntArray) -> list[IntArray]:
     """Distinct ifmap addresses of each fold, in the order the fold first asks for them."""
     rows, cols, nr = folds.rows, folds.cols, folds.nr
     blocks = []
@@ -198,7 +198,7 @@ def conv_cycles(
     addresses = (in_row * ifmap_w + in_col) * channels + chan[None, :]
     addresses = np.where((in_row < ifmap_h) & (in_col < ifmap_w), addresses, -1)
 
-    def ifmap_fetches(role: Role, folds: _Folds, epoch: int) -> IntArray:
+    def ifmap_fetches(role: Role, folds: Folds, epoch: int) -> IntArray:
         blocks = _conv_blocks(role, folds, addresses)
         return _address_fetches(blocks, epoch, ifmap_h * ifmap_w * channels)
 
