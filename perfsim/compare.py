@@ -15,6 +15,7 @@ from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError
 from perfsim.ir import Category
 from perfsim.scenario import Scenario
+from perfsim.totals import ratio
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,10 +78,8 @@ def compare(
                     "energy_per_inference_j": summary["energy_j"] / base.batch,
                     "achieved_flops_per_s": summary["achieved_flops_per_s"],
                     "peak_flops_per_s": summary["peak_flops_per_s"],
-                    "flops_utilization": (
-                        summary["achieved_flops_per_s"] / summary["peak_flops_per_s"]
-                        if summary["peak_flops_per_s"]
-                        else 0.0
+                    "flops_utilization": ratio(
+                        summary["achieved_flops_per_s"], summary["peak_flops_per_s"]
                     ),
                     "dram_bytes": summary["memory_traffic_bytes"][result.hw.dram.name],
                     "on_chip_bytes": result.hw.on_chip_bytes,

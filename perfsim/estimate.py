@@ -14,7 +14,8 @@ from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.ir import OpGraph, OpNode
+from perfsim.totals import Totals, ratio
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -28,6 +29,10 @@ class Result:
     hw: HardwareSpec
     engine: str
     costs: tuple[OpCost, ...]
+
+    def totals(self) -> Totals:
+        """Seconds, FLOPs, joules and bytes of every op, once each."""
+        return Totals.of(self.costs)
 
     @property
     def latency_s(self) -> float:
@@ -43,37 +48,16 @@ class Result:
 
     def traffic_bytes(self) -> dict[str, float]:
         """Bytes served by each memory level, nearest first."""
-        return {
-            level.name: sum(cost.traffic_bytes[level.name] for cost in self.costs)
-            for level in self.hw.memory
-        }
+        traffic = self.totals().traffic_bytes
+        return {level.name: traffic.get(level.name, 0.0) for level in self.hw.memory}
 
     def energy_breakdown_j(self) -> dict[str, float]:
         """Joules per component (compute, each memory level, static)."""
-        total: dict[str, float] = {}
-        for cost in self.costs:
-            for key, value in cost.energy_breakdown_j.items():
-                total[key] = total.get(key, 0.0) + value
-        return total
+        return dict(self.totals().energy_breakdown_j)
 
     def by_category(self) -> dict[str, dict[str, float]]:
         """Latency, share, FLOPs, bytes and energy per category (taxonomy order, present ones)."""
-        total = self.latency_s or 1.0
-        rows: dict[str, dict[str, float]] = {}
-        for category in Category:
-            picked = [c for c in self.costs if c.category == category]
-            if not picked:
-                continue
-            latency = sum(c.latency_s for c in picked)
-            rows[category.value] = {
-                "latency_s": latency,
-                "share": latency / total,
-                "flops": float(sum(c.flops for c in picked)),
-                "bytes": float(sum(c.bytes_read + c.bytes_written for c in picked)),
-                "energy_j": sum(c.energy_j for c in picked),
-                "n_ops": float(len(picked)),
-            }
-        return rows
+        return self.totals().category_rows()
 
     def by_module(self, depth: int = 3) -> dict[str, float]:
         """Latency per module path truncated to ``depth`` components (fvcore's query)."""
@@ -94,10 +78,9 @@ class Result:
     def summary(self) -> dict[str, Any]:
         """The ``--format json`` object of DESIGN.md's CLI contract."""
         meta = self.graph.meta
-        latency = self.latency_s
-        matrix_dtype = _matrix_dtype(self)
-        peak = self.hw.matrix_peak_flops(matrix_dtype) or self.hw.vector_peak_flops(matrix_dtype)
-        achieved = self.flops * meta.get("instances", 1) / latency if latency else 0.0
+        totals = self.totals()
+        latency = totals.latency_s
+        instances = meta.get("instances", 1)
         return {
             "model": meta.get("model"),
             "hw": self.hw.name,
@@ -108,18 +91,18 @@ class Result:
             "engine": self.engine,
             "latency_s": latency,
             # what-if "instances": that many copies run concurrently, each on its share
-            "throughput_samples_per_s": (
-                (meta.get("batch") or 1) * meta.get("instances", 1) / latency if latency else 0.0
-            ),
-            "flops": self.flops,
-            "achieved_flops_per_s": achieved,
-            "peak_flops_per_s": peak,
+            "throughput_samples_per_s": ratio((meta.get("batch") or 1) * instances, latency),
+            "flops": totals.flops,
+            "achieved_flops_per_s": ratio(totals.flops * instances, latency),
+            "peak_flops_per_s": self.peak_flops_per_s(),
             "params": meta.get("params"),
-            "memory_traffic_bytes": self.traffic_bytes(),
-            "energy_j": self.energy_j,
-            "energy_breakdown_j": self.energy_breakdown_j(),
-            "by_category": self.by_category(),
-            "n_ops": len(self.costs),
+            "memory_traffic_bytes": {
+                level.name: totals.traffic_bytes.get(level.name, 0.0) for level in self.hw.memory
+            },
+            "energy_j": totals.energy_j,
+            "energy_breakdown_j": dict(totals.energy_breakdown_j),
+            "by_category": totals.category_rows(),
+            "n_ops": totals.n_ops,
             "unsupported_ops": self.unsupported(),
             "matrix_ops_on_vector_engine": sum(
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
@@ -128,8 +111,14 @@ class Result:
             **({"seq_lengths": dict(meta["seq_lengths"])} if "seq_lengths" in meta else {}),
             **self._training_summary(),
             **self._memory_summary(),
-            **self._cycle_summary(),
+            **({"cycles": totals.cycles.row()} if totals.cycles is not None else {}),
         }
+
+    def peak_flops_per_s(self) -> float:
+        """The device's peak for the dtype the matrix ops run in (the vector peak without
+        a matrix unit for it)."""
+        dtype = _matrix_dtype(self)
+        return float(self.hw.matrix_peak_flops(dtype) or self.hw.vector_peak_flops(dtype))
 
     def _training_summary(self) -> dict[str, Any]:
         """What shaped a training step (head, optimizer, checkpointing, trainable params)."""
@@ -151,25 +140,6 @@ class Result:
             "memory_footprint_bytes": footprint.to_dict(),
             "memory_capacity_bytes": capacity,
             "fits": footprint.total <= capacity,
-        }
-
-    def _cycle_summary(self) -> dict[str, Any]:
-        """Cycle-engine totals: cycles, stalls, utilization of the matrix units."""
-        if not any("total_cycles" in cost.details for cost in self.costs):
-            return {}
-        total = sum(cost.details.get("total_cycles", 0.0) for cost in self.costs)
-        stalls = sum(cost.details.get("stall_cycles", 0.0) for cost in self.costs)
-        matrix = [
-            c for c in self.costs if c.category.is_matrix and "overall_utilization" in c.details
-        ]
-        matrix_cycles = sum(c.details["total_cycles"] for c in matrix)
-        weighted = sum(c.details["overall_utilization"] * c.details["total_cycles"] for c in matrix)
-        return {
-            "cycles": {
-                "total_cycles": total,
-                "stall_cycles": stalls,
-                "matrix_utilization": weighted / matrix_cycles if matrix_cycles else 0.0,
-            }
         }
 
     def to_frame(self) -> pd.DataFrame:

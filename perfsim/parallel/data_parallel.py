@@ -43,6 +43,7 @@ from perfsim.estimate import Result
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, Category
 from perfsim.parallel.collectives import Algorithm, CollectiveTime, allreduce
+from perfsim.totals import CategoryTotals, Totals, ratio
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -193,13 +194,15 @@ class DataParallelResult:
     @property
     def flops(self) -> int:
         """FLOPs per device per step."""
-        return sum(cost.flops * self._count(op.phase) for op, cost in self._pairs())
+        return self.device_totals().flops
 
     def _count(self, phase: str) -> int:
         return 1 if phase == "optimizer" else self.plan.grad_accum
 
-    def _pairs(self) -> Any:
-        return zip(self.result.graph.ops, self.result.costs, strict=True)
+    def device_totals(self) -> Totals:
+        """One device's ops over a step: every micro-step, one optimizer step."""
+        counts = [self._count(op.phase) for op in self.result.graph.ops]
+        return Totals.of(self.result.costs, counts)
 
     def communication_energy_j(self) -> dict[str, float]:
         """Static joules while the device waits on exposed communication, and interconnect
@@ -212,10 +215,7 @@ class DataParallelResult:
 
     def energy_breakdown_j(self) -> dict[str, float]:
         """Joules per component per device per step."""
-        total: dict[str, float] = {}
-        for op, cost in self._pairs():
-            for key, value in cost.energy_breakdown_j.items():
-                total[key] = total.get(key, 0.0) + value * self._count(op.phase)
+        total = dict(self.device_totals().energy_breakdown_j)
         for key, value in self.communication_energy_j().items():
             total[key] = total.get(key, 0.0) + value
         return total
@@ -227,57 +227,36 @@ class DataParallelResult:
 
     def by_category(self) -> dict[str, dict[str, float]]:
         """Per-category step time (module docstring: collective = exposed communication)."""
-        step = self.step_time_s or 1.0
-        rows: dict[str, dict[str, float]] = {}
-        for category in Category:
-            picked = [(op, c) for op, c in self._pairs() if c.category == category]
-            if category == Category.COLLECTIVE and self.buckets:
-                comm = self.communication_energy_j()
-                rows[category.value] = {
-                    "latency_s": self.exposed_communication_s,
-                    "share": self.exposed_communication_s / step,
-                    "flops": 0.0,
-                    "bytes": float(self.sent_bytes),
-                    "energy_j": sum(comm.values()),
-                    "n_ops": float(len(self.buckets)),
-                    "busy_s": self.communication_s,
-                }
-                continue
-            if not picked:
-                continue
-            latency = sum(c.latency_s * self._count(op.phase) for op, c in picked)
-            rows[category.value] = {
-                "latency_s": latency,
-                "share": latency / step,
-                "flops": float(sum(c.flops * self._count(op.phase) for op, c in picked)),
-                "bytes": float(
-                    sum(
-                        (c.bytes_read + c.bytes_written) * self._count(op.phase) for op, c in picked
-                    )
-                ),
-                "energy_j": sum(c.energy_j * self._count(op.phase) for op, c in picked),
-                "n_ops": float(len(picked)),
+        step = self.step_time_s
+        rows = self.device_totals().category_rows(step)
+        if self.buckets:
+            rows[Category.COLLECTIVE.value] = {
+                **CategoryTotals(
+                    latency_s=self.exposed_communication_s,
+                    bytes=float(self.sent_bytes),
+                    energy_j=sum(self.communication_energy_j().values()),
+                    n_ops=len(self.buckets),
+                ).row(step),
+                "busy_s": self.communication_s,
             }
-        return rows
+        return {c.value: rows[c.value] for c in Category if c.value in rows}
 
     def summary(self) -> dict[str, Any]:
         """The single-device summary, rescaled to the step, with the data-parallel keys."""
         base = self.result.summary()
         step = self.step_time_s
         flops = self.flops
-        traffic = {
-            name: sum(c.traffic_bytes[name] * self._count(op.phase) for op, c in self._pairs())
-            for name in base["memory_traffic_bytes"]
-        }
+        device = self.device_totals().traffic_bytes
+        traffic = {name: device.get(name, 0.0) for name in base["memory_traffic_bytes"]}
         energy = self.energy_j
         algorithms = sorted({bucket.collective.algorithm for bucket in self.buckets})
         return {
             **base,
             "batch": self.global_batch,
             "latency_s": step,
-            "throughput_samples_per_s": self.global_batch / step if step else 0.0,
+            "throughput_samples_per_s": ratio(self.global_batch, step),
             "flops": flops,
-            "achieved_flops_per_s": flops / step if step else 0.0,
+            "achieved_flops_per_s": ratio(flops, step),
             "memory_traffic_bytes": traffic,
             "energy_j": energy,
             "energy_breakdown_j": self.energy_breakdown_j(),

@@ -12,14 +12,15 @@ of any formula; `perfsim.energy.with_energy` is `price` plus a copy of the cost 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from perfsim.energy import energy_prices, price
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.ir import OpGraph, OpNode
+from perfsim.totals import Totals, ratio
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,94 +51,31 @@ def group_graph(graph: OpGraph) -> GroupedGraph:
 
 
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
-    """The totals of `perfsim.estimate.Result.summary` for one device, as one flat row.
-
-    Keys: ``latency_s``, ``throughput_samples_per_s``, ``flops``, ``achieved_flops_per_s``,
-    ``peak_flops_per_s``, ``energy_j``, ``energy_<component>_j`` (compute, each memory
-    level, static), ``traffic_<level>_bytes``, ``latency_<category>_s`` (every category,
-    0 where absent), ``n_ops``, and with the cycle engine ``total_cycles``,
-    ``stall_cycles``, ``matrix_utilization``.
-    """
+    """The totals of `perfsim.estimate.Result.summary` for one device, as one flat row
+    (`perfsim.totals.Totals.metrics`: latency, throughput, FLOPs, rates, energy and traffic
+    per part, latency per category, ``n_ops``, cycle totals with the cycle engine)."""
     model = get_cost_model(engine)
     prices = energy_prices(hw)
     costs: list[OpCost] = [model.op_cost(op, hw) for op in grouped.ops]
     # `with_energy` is price() plus a dataclass copy per op; the totals need only the price
     energies = [price(cost.actions, cost.latency_s, prices) for cost in costs]
-    counts = grouped.counts
-    latency = sum(count * cost.latency_s for count, cost in zip(counts, costs, strict=True))
-    flops = sum(count * cost.flops for count, cost in zip(counts, costs, strict=True))
+    totals = replace(Totals.of(costs, grouped.counts, energies), n_ops=grouped.n_ops)
     matrix_dtype = next(
         (cost.dtype for cost in costs if cost.category.is_matrix),
         str(grouped.meta.get("precision", "fp32")),
     )
-    batch = grouped.meta.get("batch") or 1
-    row: dict[str, Any] = {
-        "latency_s": latency,
-        "throughput_samples_per_s": batch / latency if latency else 0.0,
-        "flops": flops,
-        "achieved_flops_per_s": flops / latency if latency else 0.0,
-        "peak_flops_per_s": hw.matrix_peak_flops(matrix_dtype)
-        or hw.vector_peak_flops(matrix_dtype),
-        "energy_j": sum(
-            count * sum(parts.values()) for count, parts in zip(counts, energies, strict=True)
-        ),
-    }
-    for key in energies[0] if energies else ():
-        row[f"energy_{key}_j"] = sum(
-            count * parts[key] for count, parts in zip(counts, energies, strict=True)
-        )
-    for level in hw.memory:
-        row[f"traffic_{level.name}_bytes"] = sum(
-            count * cost.traffic_bytes[level.name]
-            for count, cost in zip(counts, costs, strict=True)
-        )
-    by_category = dict.fromkeys((category.value for category in Category), 0.0)
-    for count, cost in zip(counts, costs, strict=True):
-        by_category[cost.category.value] += count * cost.latency_s
-    row.update({f"latency_{name}_s": value for name, value in by_category.items()})
-    row["n_ops"] = grouped.n_ops
-    if any("total_cycles" in cost.details for cost in costs):
-        row.update(_cycle_totals(counts, costs))
-    return row
-
-
-def _cycle_totals(counts: tuple[int, ...], costs: list[OpCost]) -> dict[str, float]:
-    pairs = list(zip(counts, costs, strict=True))
-    matrix = [
-        (n, c) for n, c in pairs if c.category.is_matrix and "overall_utilization" in c.details
-    ]
-    matrix_cycles = sum(n * c.details["total_cycles"] for n, c in matrix)
-    weighted = sum(
-        n * c.details["overall_utilization"] * c.details["total_cycles"] for n, c in matrix
-    )
-    return {
-        "total_cycles": sum(n * c.details.get("total_cycles", 0.0) for n, c in pairs),
-        "stall_cycles": sum(n * c.details.get("stall_cycles", 0.0) for n, c in pairs),
-        "matrix_utilization": weighted / matrix_cycles if matrix_cycles else 0.0,
-    }
+    peak = hw.matrix_peak_flops(matrix_dtype) or hw.vector_peak_flops(matrix_dtype)
+    return totals.metrics(grouped.meta.get("batch") or 1, peak)
 
 
 def result_metrics(result: Result) -> dict[str, Any]:
-    """The same row as `point_metrics`, from a full `Result` (what-if points take this way)."""
-    summary = result.summary()
-    row: dict[str, Any] = {
-        key: summary[key]
-        for key in (
-            "latency_s",
-            "throughput_samples_per_s",
-            "flops",
-            "achieved_flops_per_s",
-            "peak_flops_per_s",
-            "energy_j",
-        )
-    }
-    row.update({f"energy_{k}_j": v for k, v in summary["energy_breakdown_j"].items()})
-    row.update({f"traffic_{k}_bytes": v for k, v in summary["memory_traffic_bytes"].items()})
-    by_category = summary["by_category"]
-    for category in Category:
-        row[f"latency_{category.value}_s"] = by_category.get(category.value, {}).get(
-            "latency_s", 0.0
-        )
-    row["n_ops"] = summary["n_ops"]
-    row.update(summary.get("cycles", {}))
+    """The same row as `point_metrics`, from a full `Result` (what-if points take this way).
+
+    Throughput and achieved FLOP/s count every concurrent instance (what-if ``instances``).
+    """
+    meta = result.graph.meta
+    instances = meta.get("instances", 1)
+    totals = result.totals()
+    row = totals.metrics((meta.get("batch") or 1) * instances, result.peak_flops_per_s())
+    row["achieved_flops_per_s"] = ratio(totals.flops * instances, totals.latency_s)
     return row
