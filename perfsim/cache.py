@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perfsim.ir import OpGraph
-from perfsim.workload import ModelSpec, Workload
-
-TRACE_VERSION = 5  # bump when the tracer records graphs differently: it invalidates caches
+from perfsim.workload import TRACE_VERSION, ModelSpec, Workload
 
 
 def default_cache_dir() -> Path:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfsim.errors import SpecError, WorkloadError
 from perfsim.whatif.knobs import WhatIfs
-from perfsim.whatif.lengths import PADDINGS, LengthsError
+from perfsim.whatif.lengths import PADDINGS, LengthsError, SequenceLengths
 from perfsim.workload import ModelSpec, Workload, load_workload, validate_scenario
 
 if TYPE_CHECKING:
@@ -35,16 +35,6 @@ class TrainingOptions:
     head: str = "pretraining"
     optimizer: str | None = None
     checkpointing: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SequenceLengths:
-    """A batch of real sequence lengths (tokens), run ``padded`` (to ``pad_to`` or the
-    longest) or ``packed`` (no padding; `perfsim.whatif.lengths`)."""
-
-    lengths: tuple[int, ...]
-    padding: str = "padded"
-    pad_to: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,8 @@ from perfsim.precision import PRECISIONS
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 MODES: Final = ("inference", "training")
+# bump when the tracer records graphs differently: stored graphs of older versions are retraced
+TRACE_VERSION: Final = 5
 # --mode training: the head the loss comes from, and the optimizer that steps
 HEADS: Final = ("pretraining", "classification", "squad")
 OPTIMIZERS: Final = ("sgd", "adam", "adamw", "lamb")

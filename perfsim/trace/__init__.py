@@ -7,14 +7,13 @@ from typing import Any
 
 import torch
 
-from perfsim.cache import TRACE_VERSION
 from perfsim.errors import TraceError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_model, count_parameters, example_inputs
 from perfsim.trace.capture import capture, new_recorder
 from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.train_step import trace_training_step
-from perfsim.workload import Workload
+from perfsim.workload import TRACE_VERSION, Workload
 
 __all__ = ["trace_model", "trace_workload"]
 
@@ -76,16 +75,7 @@ def trace_workload(workload: Workload, *, fast: bool = True) -> OpGraph:
     """
     started = time.perf_counter()
     if workload.mode == "training":
-        graph = trace_training_step(
-            workload.model,
-            batch=workload.batch,
-            seq=workload.seq,
-            head=workload.head,
-            optimizer=workload.training_optimizer,
-            precision=workload.precision or "fp32",
-            checkpointing=workload.checkpointing,
-            fast=fast,
-        )
+        graph = trace_training_step(workload, fast=fast)
         meta = {
             "model": workload.model.name,
             "config_hash": workload.model.config_hash,

@@ -31,22 +31,29 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from perfsim.errors import SpecError
 from perfsim.ir import OpGraph, OpNode, TensorSpec
 from perfsim.whatif.graphops import recount, resize
-
-if TYPE_CHECKING:
-    from perfsim.scenario import SequenceLengths
 
 PADDINGS: Final = ("padded", "packed")
 
 
 class LengthsError(SpecError):
     """A malformed ``--seq-lengths`` file or spec; the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceLengths:
+    """A batch of real sequence lengths (tokens), run ``padded`` (to ``pad_to`` or the
+    longest) or ``packed`` (no padding; `perfsim.whatif.lengths`)."""
+
+    lengths: tuple[int, ...]
+    padding: str = "padded"
+    pad_to: int | None = None
 
 
 def probe_lengths(max_seq: int) -> tuple[int, int]:
