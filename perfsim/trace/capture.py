@@ -1,7 +1,7 @@
 """Record every aten op a module runs, under a `TorchDispatchMode`, on meta tensors.
 
 Module paths come from forward pre/post hooks registered on the model's own modules (and
-removed afterwards): no global hooks, no state outside the `_Recorder` of one trace. The
+removed afterwards): no global hooks, no state outside the `Recorder` of one trace. The
 pattern follows ``torch.utils.flop_counter.FlopCounterMode``.
 
 Training steps: backward ops have no module hooks around them. Autograd numbers every node
@@ -17,7 +17,7 @@ element-wise op that reads a dropout mask is counted as ``dropout`` (forward and
 so the category means the same on every device.
 
 Live memory: every tensor an op creates is tracked by storage until it dies (a weakref
-finalizer), so the trace knows the peak bytes alive at once (`_Recorder.peak_bytes`).
+finalizer), so the trace knows the peak bytes alive at once (`Recorder.peak_bytes`).
 Storages that existed before the trace (weights, optimizer state) are not counted there.
 """
 
@@ -72,7 +72,7 @@ def _stored_numel(tensor: torch.Tensor) -> int:
 
 
 @dataclass
-class _Recorder:
+class Recorder:
     """Mutable state of one trace; discarded when the trace ends."""
 
     layer_modules: frozenset[int]
@@ -254,7 +254,7 @@ def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 
 
 class _CaptureMode(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    def __init__(self, recorder: _Recorder, cache: MetaKernelCache | None) -> None:
+    def __init__(self, recorder: Recorder, cache: MetaKernelCache | None) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.recorder = recorder
         self.cache = cache
@@ -287,7 +287,7 @@ def layer_stack_modules(model: torch.nn.Module) -> frozenset[int]:
 
 @contextmanager
 def capture(
-    model: torch.nn.Module, recorder: _Recorder, cache: MetaKernelCache | None = None
+    model: torch.nn.Module, recorder: Recorder, cache: MetaKernelCache | None = None
 ) -> Iterator[None]:
     """Hook every module for scopes and layer indices, and record ops under dispatch.
 
@@ -308,7 +308,7 @@ def capture(
             handle.remove()
 
 
-def _enter(recorder: _Recorder, name: str, module: torch.nn.Module) -> Callable[..., None]:
+def _enter(recorder: Recorder, name: str, module: torch.nn.Module) -> Callable[..., None]:
     is_layer = id(module) in recorder.layer_modules
 
     def hook(*_: Any) -> None:
@@ -320,7 +320,7 @@ def _enter(recorder: _Recorder, name: str, module: torch.nn.Module) -> Callable[
     return hook
 
 
-def _leave(recorder: _Recorder, module: torch.nn.Module) -> Callable[..., None]:
+def _leave(recorder: Recorder, module: torch.nn.Module) -> Callable[..., None]:
     is_layer = id(module) in recorder.layer_modules
 
     def hook(*_: Any) -> None:
@@ -331,6 +331,6 @@ def _leave(recorder: _Recorder, module: torch.nn.Module) -> Callable[..., None]:
     return hook
 
 
-def new_recorder(model: torch.nn.Module) -> _Recorder:
+def new_recorder(model: torch.nn.Module) -> Recorder:
     """A fresh recorder for one trace of ``model``."""
-    return _Recorder(layer_modules=layer_stack_modules(model))
+    return Recorder(layer_modules=layer_stack_modules(model))

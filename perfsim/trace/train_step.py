@@ -32,8 +32,9 @@ bytes of tensors created during the step alive at once, measured by the capture)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -41,10 +42,11 @@ import torch
 from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
-from perfsim.trace.capture import _Recorder, capture, dtype_name, new_recorder
+from perfsim.trace.capture import Recorder, capture, dtype_name, new_recorder
 from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.optimizers import initialize_state, make_optimizer
+from perfsim.workload import Workload
 
 # static loss scale for fp16 (its value changes no cost; dynamic scaling adds host logic only)
 LOSS_SCALE = 2.0**16
@@ -114,42 +116,88 @@ def _enable_checkpointing(model: Any, where: str) -> None:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
-def trace_training_step(
-    spec: Any,
-    *,
-    batch: int,
-    seq: int,
-    head: str,
-    optimizer: str,
-    precision: str,
-    checkpointing: bool,
-    fast: bool = True,
-) -> OpGraph:
-    """Trace one steady-state training step (see the module docstring).
+@dataclass(frozen=True, slots=True)
+class _Trainee:
+    """What one training step runs: the model, its trainable parameters, the optimizer's
+    fp32 master copies of them (the parameters themselves in fp32) and the inputs."""
+
+    model: Any
+    params: list[torch.Tensor]
+    masters: list[torch.Tensor]
+    optimizer: torch.optim.Optimizer
+    inputs: dict[str, torch.Tensor]
+    cache: MetaKernelCache | None
+
+
+def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
+    """Trace one steady-state training step of a training workload (see the module
+    docstring); its precision is ``workload.precision`` (fp32 when unset).
 
     ``fast`` runs each meta kernel once per op signature and replays it after
     (`perfsim.trace.metacache`): the same graph, several times sooner; ``fast=False`` runs
     every kernel, the reference the fast trace is tested against.
     """
+    precision = workload.precision or "fp32"
+    trainee = _trainee(workload, precision, fast)
+    recorder = new_recorder(trainee.model)
+    persistent = [
+        *trainee.model.parameters(),
+        *trainee.masters,
+        *_state_tensors(trainee.optimizer),
+        *trainee.inputs.values(),
+    ]
+    recorder.persistent.update(_storage_key(t) for t in persistent if t.device.type == "meta")
+    saved, ready = _record_step(trainee, recorder, precision)
+    return OpGraph(
+        ops=tuple(recorder.ops),
+        meta={
+            "params": sum(p.numel() for p in trainee.model.parameters()),
+            "trainable_params": sum(p.numel() for p in trainee.params),
+            "grad_ready": ready,
+            "memory": _step_memory(trainee, precision, saved, recorder.peak_bytes),
+            "folded_ops": recorder.folded,
+            "unsupported": dict(recorder.unsupported),
+            "head": workload.head,
+            "head_class": type(trainee.model).__name__,
+            "optimizer": workload.training_optimizer,
+            "checkpointing": workload.checkpointing,
+            "trace_precision": precision,
+        },
+    )
+
+
+def _trainee(workload: Workload, precision: str, fast: bool) -> _Trainee:
+    """Build the model in its precision (checkpointed if asked), its optimizer with
+    initialized state, and the step's inputs."""
+    spec = workload.model
     where = spec.source or spec.name
     if precision not in MODEL_DTYPES:
         raise WorkloadError(
             f"{where}: --precision {precision}: training is traced in fp32, fp16 or bf16"
         )
-    model = build_training_model(spec, head, MODEL_DTYPES[precision])
-    if checkpointing:
+    model = build_training_model(spec, workload.head, MODEL_DTYPES[precision])
+    if workload.checkpointing:
         _enable_checkpointing(model, where)
     params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
     mixed = precision != "fp32"
     masters = [p.detach().float().requires_grad_() for p in params] if mixed else params
-    opt = make_optimizer(optimizer, masters)
+    opt = make_optimizer(workload.training_optimizer, masters)
     cache = MetaKernelCache() if fast else None
     initialize_state(opt, cache)
-    inputs = training_inputs(model, batch, seq)
+    inputs = training_inputs(model, workload.batch, workload.seq)
+    return _Trainee(model, params, masters, opt, inputs, cache)
 
-    recorder = new_recorder(model)
-    persistent = [*model.parameters(), *masters, *_state_tensors(opt), *inputs.values()]
-    recorder.persistent.update(_storage_key(t) for t in persistent if t.device.type == "meta")
+
+def _record_step(
+    trainee: _Trainee, recorder: Recorder, precision: str
+) -> tuple[dict[int, int], list[list[Any]]]:
+    """Run forward, backward and optimizer under the capture.
+
+    Returns the bytes of each storage autograd saved for backward (parameters excluded;
+    checkpointed layers' inputs included) and, per gradient in the order it became final,
+    ``[ops recorded before it, elements, dtype]``.
+    """
+    model = trainee.model
     parameter_storages = {_storage_key(p) for p in model.parameters()}
     saved: dict[int, int] = {}
 
@@ -168,50 +216,45 @@ def trace_training_step(
 
     handles = [
         p.register_post_accumulate_grad_hook(on_grad_ready)  # type: ignore[no-untyped-call]
-        for p in params
+        for p in trainee.params
     ]
     try:
-        with _checkpoint_inputs(model, saved), capture(model, recorder, cache), FusedDropoutMode():
+        with (
+            _checkpoint_inputs(model, saved),
+            capture(model, recorder, trainee.cache),
+            FusedDropoutMode(),
+        ):
             with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-                loss = model(**inputs).loss
+                loss = model(**trainee.inputs).loss
             if precision == "fp16":
                 loss = loss.float() * LOSS_SCALE
             recorder.phase = "backward"
             loss.backward()
             del loss
             recorder.phase = "optimizer"
-            _step(opt, params, masters, precision)
+            _step(trainee.optimizer, trainee.params, trainee.masters, precision)
     except (RuntimeError, ValueError, TypeError, IndexError, AttributeError) as error:
         raise _trace_error(recorder, error) from None
     finally:
         for handle in handles:
             handle.remove()
+    return saved, list(ready.values())
 
-    gradients = [p.grad for p in (*params, *masters) if p.grad is not None]
-    memory = {
-        "weights": _storage_bytes(model.parameters()),
+
+def _step_memory(
+    trainee: _Trainee, precision: str, saved: Mapping[int, int], peak_live: int
+) -> dict[str, int]:
+    """``meta["memory"]``: bytes by kind (see the module docstring)."""
+    mixed = precision != "fp32"
+    gradients = [p.grad for p in (*trainee.params, *trainee.masters) if p.grad is not None]
+    return {
+        "weights": _storage_bytes(trainee.model.parameters()),
         "gradients": _storage_bytes(gradients),
-        "optimizer_state": _storage_bytes(_state_tensors(opt))
-        + (_storage_bytes(masters) if mixed else 0),
+        "optimizer_state": _storage_bytes(_state_tensors(trainee.optimizer))
+        + (_storage_bytes(trainee.masters) if mixed else 0),
         "activations": sum(saved.values()),
-        "peak_live": recorder.peak_bytes,
+        "peak_live": peak_live,
     }
-    return OpGraph(
-        ops=tuple(recorder.ops),
-        meta={
-            "params": sum(p.numel() for p in model.parameters()),
-            "trainable_params": sum(p.numel() for p in params),
-            "grad_ready": list(ready.values()),
-            "memory": memory,
-            "folded_ops": recorder.folded,
-            "unsupported": dict(recorder.unsupported),
-            "head": head,
-            "head_class": type(model).__name__,
-            "optimizer": optimizer,
-            "checkpointing": checkpointing,
-            "trace_precision": precision,
-        },
-    )
 
 
 def _step(
@@ -237,7 +280,7 @@ def _step(
             param.copy_(master)
 
 
-def _trace_error(recorder: _Recorder, error: Exception) -> TraceError:
+def _trace_error(recorder: Recorder, error: Exception) -> TraceError:
     where = recorder.scopes[-1] or "<model>"
     return TraceError(
         f"tracing the training step failed in {recorder.phase} at module {where!r}: "
