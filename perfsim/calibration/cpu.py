@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -200,6 +201,87 @@ def weight_packing(
         return packing_ladder(how, pool_bytes, quick=quick)
 
 
+@dataclass(frozen=True, slots=True)
+class HostPlan:
+    """What a host calibration measures: ``units`` threads (and one), the GEMM dtypes
+    torch can run here, the memory levels found, and the weight pool for packing."""
+
+    units: int
+    how: Effort
+    quick: bool
+    memory: tuple[MemoryInfo, ...]
+    spare_bytes: int  # a quarter of the memory available, the most any step may touch
+    pool_bytes: int  # weights walked from a pool twice the largest cache (all instances)
+    gemm_dtypes: tuple[str, ...]
+
+    @property
+    def thread_counts(self) -> tuple[int, ...]:
+        return (1,) if self.units == 1 else (1, self.units)
+
+
+def weight_pool_bytes(memory: tuple[MemoryInfo, ...], spare_bytes: int, quick: bool) -> int:
+    """Twice the largest cache (all instances), within ``spare_bytes``."""
+    caches = [level.aggregate_capacity_bytes for level in memory[:-1]] or [2**20]
+    return QUICK_WORKING_SET if quick else min(2 * max(caches), spare_bytes)
+
+
+def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
+    """The calibration's steps in order: (label, measurement). The first four are the
+    dispatch cost, per-op framework time, GEMM efficiency ladder and weight packing."""
+    units, how, quick = plan.units, plan.how, plan.quick
+    shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
+    steps: list[tuple[str, Callable[[], object]]] = [
+        ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
+        ("per-op framework time", partial(framework_overhead, units, how)),
+        ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
+        ("GEMM weight packing", partial(weight_packing, units, how, plan.pool_bytes, quick)),
+    ]
+    steps += [
+        (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))
+        for t in plan.thread_counts
+        for d in plan.gemm_dtypes
+    ]
+    steps += [
+        (f"element-wise {d}, {t} thread(s)", partial(measure_vector, d, t, how, quick))
+        for t in plan.thread_counts
+        for d in VECTOR_DTYPES
+    ]
+    memory = plan.memory
+    steps += [
+        (
+            f"bandwidth {memory[i].name}, {t} thread(s)",
+            partial(
+                measure_bandwidth,
+                memory[i].name,
+                t,
+                working_sets(memory, i, t, quick=quick, spare_bytes=plan.spare_bytes),
+                how,
+            ),
+        )
+        for i, t in bandwidth_plan(memory, units)
+    ]
+    return steps
+
+
+def run_watched(
+    steps: list[tuple[str, Callable[[], object]]], progress: Progress | None, root: Path
+) -> tuple[list[object], float | None]:
+    """`run_steps`, and the share of the CPUs other processes used meanwhile (warned
+    about above `CONTENTION_WARNING`; None where it cannot be read)."""
+    busy_before, own_before = probe.cpu_seconds(root), time.process_time()
+    results = run_steps(steps, progress)
+    others = probe.contention(
+        busy_before, probe.cpu_seconds(root), time.process_time() - own_before
+    )
+    if others is not None and others > CONTENTION_WARNING:
+        logger.warning(
+            "other processes used %.0f%% of the CPUs during calibration; rerun on a quiet "
+            "host for figures you can trust",
+            100 * others,
+        )
+    return results, others
+
+
 def measure_host(
     *, threads: int | None = None, quick: bool = False, progress: Progress | None = None
 ) -> Calibration:
@@ -226,54 +308,11 @@ def measure_host(
     isa, tile, tile_source = probe.detect_isa(info.flags)
     memory = probe.read_memory(root, units)
     spare = probe.available_memory_bytes(root) // 4
-    # weights walked from a pool twice the largest cache (all instances), within spare memory
-    caches = [level.aggregate_capacity_bytes for level in memory[:-1]] or [2**20]
-    pool = QUICK_WORKING_SET if quick else min(2 * max(caches), spare)
-    counts = (1,) if units == 1 else (1, units)
+    pool = weight_pool_bytes(memory, spare, quick)
     skipped = int8_skip_reason()
-    gemm_dtypes = [d for d in GEMM_DTYPES if not (d == "int8" and skipped)]
-    shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
-
-    steps: list[tuple[str, Callable[[], object]]] = [
-        ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
-        ("per-op framework time", partial(framework_overhead, units, how)),
-        ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
-        ("GEMM weight packing", partial(weight_packing, units, how, pool, quick)),
-    ]
-    steps += [
-        (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))
-        for t in counts
-        for d in gemm_dtypes
-    ]
-    steps += [
-        (f"element-wise {d}, {t} thread(s)", partial(measure_vector, d, t, how, quick))
-        for t in counts
-        for d in VECTOR_DTYPES
-    ]
-    steps += [
-        (
-            f"bandwidth {memory[i].name}, {t} thread(s)",
-            partial(
-                measure_bandwidth,
-                memory[i].name,
-                t,
-                working_sets(memory, i, t, quick=quick, spare_bytes=spare),
-                how,
-            ),
-        )
-        for i, t in bandwidth_plan(memory, units)
-    ]
-    busy_before, own_before = probe.cpu_seconds(root), time.process_time()
-    results = run_steps(steps, progress)
-    others = probe.contention(
-        busy_before, probe.cpu_seconds(root), time.process_time() - own_before
-    )
-    if others is not None and others > CONTENTION_WARNING:
-        logger.warning(
-            "other processes used %.0f%% of the CPUs during calibration; rerun on a quiet "
-            "host for figures you can trust",
-            100 * others,
-        )
+    gemm_dtypes = tuple(d for d in GEMM_DTYPES if not (d == "int8" and skipped))
+    plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
+    results, others = run_watched(host_steps(plan), progress, root)
     dispatch, framework, ladder, packing = results[0], results[1], results[2], results[3]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
