@@ -15,6 +15,9 @@ def _count(value: float) -> str:
     return format_quantity(float(value), "").strip()
 
 
+Row = tuple[str, str]
+
+
 def summary_table(summary: Mapping[str, Any], console: Console) -> None:
     """Print a run's headline figures and its per-category breakdown."""
     title = (
@@ -24,89 +27,141 @@ def summary_table(summary: Mapping[str, Any], console: Console) -> None:
     head = Table(title=title, show_header=False, box=None, title_justify="left")
     head.add_column(style="bold")
     head.add_column()
+    for row in (
+        *_headline_rows(summary),
+        *_scenario_rows(summary),
+        *_footprint_rows(summary),
+        *_cycle_rows(summary),
+        *_note_rows(summary),
+        *_data_parallel_rows(summary),
+    ):
+        head.add_row(*row)
+    console.print(head)
+    console.print(category_table(summary["by_category"]))
+
+
+def _headline_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """Latency, throughput, FLOPs, parameters, traffic, energy and op count."""
     peak = summary["peak_flops_per_s"]
     achieved = summary["achieved_flops_per_s"]
     utilization = (
         f" ({achieved / peak:.1%} of {format_quantity(peak, 'FLOP/s')} peak)" if peak else ""
     )
-    head.add_row("latency", format_quantity(summary["latency_s"], "s"))
-    head.add_row("throughput", f"{summary['throughput_samples_per_s']:,.1f} samples/s")
-    head.add_row("FLOPs", format_quantity(summary["flops"], "FLOP"))
-    head.add_row("achieved", format_quantity(achieved, "FLOP/s") + utilization)
-    head.add_row("parameters", _count(summary["params"] or 0))
     traffic = summary["memory_traffic_bytes"]
-    head.add_row(
-        "memory traffic",
-        ", ".join(f"{name} {format_quantity(value, 'B')}" for name, value in traffic.items()),
-    )
     energy = summary["energy_breakdown_j"]
-    head.add_row(
-        "energy",
-        format_quantity(summary["energy_j"], "J")
-        + " ("
-        + ", ".join(f"{name} {format_quantity(value, 'J')}" for name, value in energy.items())
-        + ")",
-    )
-    head.add_row("ops", str(summary["n_ops"]))
+    return [
+        ("latency", format_quantity(summary["latency_s"], "s")),
+        ("throughput", f"{summary['throughput_samples_per_s']:,.1f} samples/s"),
+        ("FLOPs", format_quantity(summary["flops"], "FLOP")),
+        ("achieved", format_quantity(achieved, "FLOP/s") + utilization),
+        ("parameters", _count(summary["params"] or 0)),
+        (
+            "memory traffic",
+            ", ".join(f"{name} {format_quantity(value, 'B')}" for name, value in traffic.items()),
+        ),
+        (
+            "energy",
+            format_quantity(summary["energy_j"], "J")
+            + " ("
+            + ", ".join(f"{name} {format_quantity(value, 'J')}" for name, value in energy.items())
+            + ")",
+        ),
+        ("ops", str(summary["n_ops"])),
+    ]
+
+
+def _scenario_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """The what-ifs applied and the real sequence lengths, where given."""
+    rows = []
     if summary.get("whatifs"):
-        head.add_row("what-ifs", ", ".join(f"{k}={v}" for k, v in summary["whatifs"].items()))
+        rows.append(("what-ifs", ", ".join(f"{k}={v}" for k, v in summary["whatifs"].items())))
     lengths = summary.get("seq_lengths")
     if lengths:
         padded = lengths["padded_to"]
-        head.add_row(
-            "sequences",
-            f"{lengths['sequences']} of mean {lengths['mean']:.1f}, max {lengths['max']} tokens, "
-            + (
-                f"padded to {padded} ({lengths['padding_share']:.1%} padding)"
-                if padded
-                else "packed (no padding)"
-            ),
+        rows.append(
+            (
+                "sequences",
+                f"{lengths['sequences']} of mean {lengths['mean']:.1f}, max {lengths['max']} "
+                "tokens, "
+                + (
+                    f"padded to {padded} ({lengths['padding_share']:.1%} padding)"
+                    if padded
+                    else "packed (no padding)"
+                ),
+            )
         )
+    return rows
+
+
+def _footprint_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """A training step's memory footprint against the device's capacity."""
     footprint = summary.get("memory_footprint_bytes")
-    if footprint:
-        parts = ", ".join(
-            f"{name.replace('_', ' ')} {format_quantity(value, 'B')}"
-            for name, value in footprint.items()
-            if name != "total" and value
-        )
-        head.add_row(
+    if not footprint:
+        return []
+    parts = ", ".join(
+        f"{name.replace('_', ' ')} {format_quantity(value, 'B')}"
+        for name, value in footprint.items()
+        if name != "total" and value
+    )
+    rows = [
+        (
             "memory footprint",
             f"{format_quantity(footprint['total'], 'B')} of "
             f"{format_quantity(summary['memory_capacity_bytes'], 'B')} ({parts})",
         )
-        if not summary.get("fits", True):
-            head.add_row("WARNING", "[bold red]the step does not fit in device memory[/]")
+    ]
+    if not summary.get("fits", True):
+        rows.append(("WARNING", "[bold red]the step does not fit in device memory[/]"))
+    return rows
+
+
+def _cycle_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """The cycle engine's totals, where it ran."""
     cycles = summary.get("cycles")
-    if cycles:
-        stall_share = (
-            cycles["stall_cycles"] / cycles["total_cycles"] if cycles["total_cycles"] else 0
-        )
-        head.add_row("cycles", f"{cycles['total_cycles']:,.0f} ({stall_share:.1%} stalled)")
-        head.add_row("matrix utilization", f"{cycles['matrix_utilization']:.1%}")
+    if not cycles:
+        return []
+    stall_share = cycles["stall_cycles"] / cycles["total_cycles"] if cycles["total_cycles"] else 0
+    return [
+        ("cycles", f"{cycles['total_cycles']:,.0f} ({stall_share:.1%} stalled)"),
+        ("matrix utilization", f"{cycles['matrix_utilization']:.1%}"),
+    ]
+
+
+def _note_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """Ops no cost model covers, and matrix ops that fell back to the vector engine."""
+    rows = []
     if summary.get("unsupported_ops"):
         names = ", ".join(f"{k} x{v}" for k, v in summary["unsupported_ops"].items())
-        head.add_row("unsupported", names)
+        rows.append(("unsupported", names))
     if summary.get("matrix_ops_on_vector_engine"):
-        head.add_row(
-            "note",
-            f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
-            f"vector engine (no {summary['precision']} matrix support)",
+        rows.append(
+            (
+                "note",
+                f"{summary['matrix_ops_on_vector_engine']} matrix ops ran on the "
+                f"vector engine (no {summary['precision']} matrix support)",
+            )
         )
-    if "devices" in summary:  # a data-parallel training step (perfsim.parallel)
-        head.add_row(
+    return rows
+
+
+def _data_parallel_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """A data-parallel training step's split and its all-reduce (`perfsim.parallel`)."""
+    if "devices" not in summary:
+        return []
+    return [
+        (
             "data parallel",
             f"{summary['devices']} devices x micro-batch {summary['micro_batch']} x "
             f"{summary['grad_accum']} accumulation = global batch {summary['global_batch']}",
-        )
-        head.add_row(
+        ),
+        (
             "communication",
             f"{format_quantity(summary['communication_s'], 's')} all-reduce "
             f"({summary['collective_algorithm']}, {summary['n_buckets']} buckets of "
             f"{format_quantity(summary['gradient_bytes'], 'B')} gradients), "
             f"{format_quantity(summary['exposed_communication_s'], 's')} exposed",
-        )
-    console.print(head)
-    console.print(category_table(summary["by_category"]))
+        ),
+    ]
 
 
 def training_tables(
