@@ -56,8 +56,7 @@ def _positive_int(config: configparser.ConfigParser, path: Path, section: str, k
     return value
 
 
-def scalesim_hardware_dict(path: Path) -> dict[str, Any]:
-    """The hardware mapping of a SCALE-Sim config, as SI data for `HardwareSpec.from_si`."""
+def _read_config(path: Path) -> configparser.ConfigParser:
     config = configparser.ConfigParser()
     try:
         read = config.read(path, encoding="utf-8")
@@ -67,6 +66,35 @@ def scalesim_hardware_dict(path: Path) -> dict[str, Any]:
         ) from None
     if not read:
         raise SpecError(f"{path}: file not found")
+    return config
+
+
+def _dram_bandwidth(config: configparser.ConfigParser, path: Path) -> float:
+    """Bytes/s of the DRAM: USER mode's ``Bandwidth`` on each of `DRAM_PORTS` ports, or
+    CALC mode's ports that never stall."""
+    arch = "architecture_presets"
+    mode = _get(config, path, "run_presets", "InterfaceBandwidth").upper()
+    if mode == "CALC":
+        return CALC_BANDWIDTH_BYTES_PER_S
+    if mode != "USER":
+        raise SpecError(
+            f"{path}: run_presets.InterfaceBandwidth: expected USER or CALC, got {mode!r}"
+        )
+    words = _get(config, path, arch, "Bandwidth").split(",")[0]
+    try:
+        dram_bandwidth = DRAM_PORTS * float(words) * WORD_BYTES * CLOCK_HZ
+    except ValueError:
+        raise SpecError(
+            f"{path}: {arch}.Bandwidth: expected words per cycle, got {words!r}"
+        ) from None
+    if dram_bandwidth <= 0:
+        raise SpecError(f"{path}: {arch}.Bandwidth: expected a positive number of words per cycle")
+    return dram_bandwidth
+
+
+def scalesim_hardware_dict(path: Path) -> dict[str, Any]:
+    """The hardware mapping of a SCALE-Sim config, as SI data for `HardwareSpec.from_si`."""
+    config = _read_config(path)
     arch = "architecture_presets"
     rows = _positive_int(config, path, arch, "ArrayHeight")
     cols = _positive_int(config, path, arch, "ArrayWidth")
@@ -76,25 +104,7 @@ def scalesim_hardware_dict(path: Path) -> dict[str, Any]:
     dataflow = _get(config, path, arch, "Dataflow").lower()
     if dataflow not in ("os", "ws", "is"):
         raise SpecError(f"{path}: {arch}.Dataflow: expected os, ws or is, got {dataflow!r}")
-    mode = _get(config, path, "run_presets", "InterfaceBandwidth").upper()
-    if mode == "USER":
-        words = _get(config, path, arch, "Bandwidth").split(",")[0]
-        try:
-            dram_bandwidth = DRAM_PORTS * float(words) * WORD_BYTES * CLOCK_HZ
-        except ValueError:
-            raise SpecError(
-                f"{path}: {arch}.Bandwidth: expected words per cycle, got {words!r}"
-            ) from None
-        if dram_bandwidth <= 0:
-            raise SpecError(
-                f"{path}: {arch}.Bandwidth: expected a positive number of words per cycle"
-            )
-    elif mode == "CALC":
-        dram_bandwidth = CALC_BANDWIDTH_BYTES_PER_S
-    else:
-        raise SpecError(
-            f"{path}: run_presets.InterfaceBandwidth: expected USER or CALC, got {mode!r}"
-        )
+    dram_bandwidth = _dram_bandwidth(config, path)
     name = config.get("general", "run_name", fallback=path.stem).strip()
     kib = 1024 * WORD_BYTES
     sram_bytes = (ifmap_kb + filter_kb + ofmap_kb) * kib
