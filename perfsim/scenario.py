@@ -19,23 +19,10 @@ from typing import TYPE_CHECKING, Any
 from perfsim.errors import SpecError, WorkloadError
 from perfsim.whatif.knobs import WhatIfs
 from perfsim.whatif.lengths import PADDINGS, LengthsError, SequenceLengths
-from perfsim.workload import ModelSpec, Workload, load_workload, validate_scenario
+from perfsim.workload import ModelSpec, TrainingOptions, Workload, load_workload, validate_scenario
 
 if TYPE_CHECKING:
     from perfsim.hardware.spec import HardwareSpec
-
-@dataclass(frozen=True, slots=True)
-class TrainingOptions:
-    """What shapes a ``mode="training"`` step; inference ignores them.
-
-    ``optimizer`` None means the head's default (`perfsim.workload.DEFAULT_OPTIMIZER`);
-    ``checkpointing`` recomputes each layer in backward instead of keeping activations.
-    """
-
-    head: str = "pretraining"
-    optimizer: str | None = None
-    checkpointing: bool = False
-
 
 @dataclass(frozen=True, slots=True)
 class Parallelism:
@@ -112,18 +99,28 @@ class Scenario:
         given (None traces fp32).
         """
         precision = self.traced_precision(hw) if hw is not None else self.precision
-        shape = {
-            "batch": self.batch,
-            "seq": self.seq,
-            "mode": self.mode,
-            "precision": precision if self.mode == "training" else None,
-            "head": self.training.head,
-            "optimizer": self.training.optimizer,
-            "checkpointing": self.training.checkpointing,
-        }
+        traced = precision if self.mode == "training" else None
         if isinstance(self.model, ModelSpec):
-            return validate_scenario(Workload(self.model, **shape))
-        return load_workload(self.model, **shape)
+            return validate_scenario(
+                Workload(
+                    self.model,
+                    batch=self.batch,
+                    seq=self.seq,
+                    mode=self.mode,
+                    precision=traced,
+                    head=self.training.head,
+                    optimizer=self.training.optimizer,
+                    checkpointing=self.training.checkpointing,
+                )
+            )
+        return load_workload(
+            self.model,
+            batch=self.batch,
+            seq=self.seq,
+            mode=self.mode,
+            precision=traced,
+            training=self.training,
+        )
 
     def check(self) -> Scenario:
         """Reject combinations no pipeline runs; return the scenario unchanged.

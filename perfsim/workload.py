@@ -26,6 +26,7 @@ MODES: Final = ("inference", "training")
 TRACE_VERSION: Final = 5
 # --mode training: the head the loss comes from, and the optimizer that steps
 HEADS: Final = ("pretraining", "classification", "squad")
+DEFAULT_HEAD: Final = HEADS[0]
 OPTIMIZERS: Final = ("sgd", "adam", "adamw", "lamb")
 # LAMB is what BERT pre-training at scale uses (You et al. 2019; NVIDIA's and MLPerf's BERT);
 # fine-tuning uses AdamW (the transformers Trainer default)
@@ -80,6 +81,19 @@ class ModelSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class TrainingOptions:
+    """What shapes a ``mode="training"`` step; inference ignores them.
+
+    ``optimizer`` None means the head's default (`perfsim.workload.DEFAULT_OPTIMIZER`);
+    ``checkpointing`` recomputes each layer in backward instead of keeping activations.
+    """
+
+    head: str = DEFAULT_HEAD
+    optimizer: str | None = None
+    checkpointing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """A model plus a scenario: batch, sequence length, mode and precision.
 
@@ -94,7 +108,7 @@ class Workload:
     seq: int = 128
     mode: str = "inference"
     precision: str | None = None  # None: the hardware's native precision
-    head: str = "pretraining"
+    head: str = DEFAULT_HEAD
     optimizer: str | None = None
     checkpointing: bool = False
 
@@ -234,21 +248,20 @@ def load_workload(
     seq: int = 128,
     mode: str = "inference",
     precision: str | None = None,
-    head: str = "pretraining",
-    optimizer: str | None = None,
-    checkpointing: bool = False,
+    training: TrainingOptions | None = None,
 ) -> Workload:
-    """Resolve a model and validate a scenario: the library's front door for workloads."""
-    spec = resolve_model(model)
+    """Resolve a model and validate a scenario: the library's front door for workloads
+    (`perfsim.scenario.Scenario.workload` is the usual way in)."""
+    options = training or TrainingOptions()
     return validate_scenario(
         Workload(
-            spec,
+            resolve_model(model),
             batch=batch,
             seq=seq,
             mode=mode,
             precision=precision,
-            head=head,
-            optimizer=optimizer,
-            checkpointing=checkpointing,
+            head=options.head,
+            optimizer=options.optimizer,
+            checkpointing=options.checkpointing,
         )
     )

@@ -171,7 +171,7 @@ def load_schedule(path: str | Path) -> Schedule:
                     mode="training",
                     precision=pick("precision", None),
                     training=TrainingOptions(
-                        head=pick("head", "pretraining"),
+                        head=pick("head", TrainingOptions().head),
                         optimizer=pick("optimizer", None),
                         checkpointing=pick("checkpointing", False),
                     ),
