@@ -15,60 +15,27 @@ so they *write* fp16 outputs; the ops between GEMMs (softmax, layernorm, GELU, r
 run in the wider fp16, as in I-BERT-free deployments such as FasterTransformer's int8 mode.
 Integer ids (token ids, positions) keep their integer type. NB: the quantize step that
 turns an fp16 activation into int8 before the next GEMM is folded into that GEMM's read.
+
+The names and the table itself live in `perfsim.dtypes` (re-exported here), below both this
+module and `perfsim.hardware.spec`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Final
+from dataclasses import replace
 
 from perfsim.counting import count_bytes
+from perfsim.dtypes import POLICIES, PRECISIONS, PrecisionPolicy, policy
 from perfsim.ir import FLOAT_DTYPES, OpGraph, OpNode, TensorSpec
 
-if TYPE_CHECKING:
-    from perfsim.hardware.spec import HardwareSpec
-
-PRECISIONS: Final = ("fp32", "fp16", "bf16", "int8", "int4")
-
-
-@dataclass(frozen=True, slots=True)
-class PrecisionPolicy:
-    """Dtypes used for one ``--precision`` value."""
-
-    name: str
-    matrix_input: str  # dtype of gemm / attn_gemm operands, and of the MACs
-    matrix_output: str  # dtype a matrix op writes
-    vector: str  # dtype of every other op's floating-point tensors
-
-
-POLICIES: Final = {
-    "fp32": PrecisionPolicy("fp32", "fp32", "fp32", "fp32"),
-    "fp16": PrecisionPolicy("fp16", "fp16", "fp16", "fp16"),
-    "bf16": PrecisionPolicy("bf16", "bf16", "bf16", "bf16"),
-    "int8": PrecisionPolicy("int8", "int8", "fp16", "fp16"),
-    "int4": PrecisionPolicy("int4", "int4", "fp16", "fp16"),
-}
-
-
-def policy(precision: str) -> PrecisionPolicy:
-    """The policy for a ``--precision`` value; ``KeyError`` for an unknown one."""
-    return POLICIES[precision]
-
-
-def executable_precisions(hw: HardwareSpec) -> tuple[str, ...]:
-    """Precisions whose matrix dtype and vector dtype the hardware both executes.
-
-    Matrix ops whose dtype the matrix engine lacks (fp32 on fp16 tensor cores, or a
-    device without a matrix engine) run on the vector engine when it has that dtype; the
-    engines record this in each op's ``unit``.
-    """
-    vector = hw.compute.vector.flops_per_cycle
-    matrix = hw.compute.matrix.macs_per_cycle if hw.compute.matrix else {}
-    return tuple(
-        name
-        for name, pol in POLICIES.items()
-        if (pol.matrix_input in matrix or pol.matrix_input in vector) and pol.vector in vector
-    )
+__all__ = [
+    "POLICIES",
+    "PRECISIONS",
+    "PrecisionPolicy",
+    "apply_precision",
+    "policy",
+    "retype_op",
+]
 
 
 def _retype(tensor: TensorSpec, dtype: str) -> TensorSpec:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -25,11 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from perfsim.dtypes import Precision, executable_precisions
+from perfsim.energy_defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
 from perfsim.units import parse_quantity
 
-DTYPES = ("fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4")
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4"]
-Precision = Literal["fp32", "fp16", "bf16", "int8", "int4"]
+DTYPES: Final[tuple[Dtype, ...]] = get_args(Dtype)
 
 
 def _quantity(dimension: str) -> BeforeValidator:
@@ -260,8 +261,6 @@ class HardwareSpec(_Frozen):
         names = [level.name for level in self.memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
-        from perfsim.energy_defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
-
         matrix = self.compute.matrix
         for dtype in matrix.macs_per_cycle if matrix else ():
             if dtype not in self.energy.mac and dtype not in MAC_ENERGY_45NM_J:
@@ -337,7 +336,6 @@ class HardwareSpec(_Frozen):
         return sum(self.level_capacity(level) for level in self.memory[:-1])
 
     def supported_precisions(self) -> tuple[str, ...]:
-        """Precisions (``--precision`` values) this device can execute, per precision.py."""
-        from perfsim.precision import executable_precisions
-
-        return executable_precisions(self)
+        """Precisions (``--precision`` values) this device can execute (`perfsim.dtypes`)."""
+        matrix = self.compute.matrix.macs_per_cycle if self.compute.matrix else {}
+        return executable_precisions(matrix, self.compute.vector.flops_per_cycle)
