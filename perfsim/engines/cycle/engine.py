@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from perfsim.engines import OpCost, register
 from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
-from perfsim.engines.cycle.tiles import best_tile_schedule
+from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import tiled_matrix_bytes
@@ -156,17 +156,16 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         tm, tn = tile
         return copies * (tm + tn) * K_STEP * in_bytes + tm * tn * 4 <= per_unit_bytes
 
-    schedule, tile, split_k = best_tile_schedule(
-        op.dims,
-        matrix.output_tile,
-        hw.compute.units,
+    engines = TileEngines(
+        units=hw.compute.units,
         # the measured efficiency at few output rows (CPU BLAS), 1 without a table
-        _macs(hw, roofline.dtype) * hw.matrix_efficiency(op.dims["m"]),
-        level_cycles,
+        macs_per_cycle=_macs(hw, roofline.dtype) * hw.matrix_efficiency(op.dims["m"]),
         fill_cycles=hw.dram.latency * clock,
-        vector_lanes=lanes,
-        fits=fits,
         double_buffered=matrix.double_buffered,
+        vector_lanes=lanes,
+    )
+    schedule, tile, split_k = best_tile_schedule(
+        op.dims, matrix.output_tile, engines, level_cycles, fits=fits
     )
     details = {
         "total_cycles": float(schedule.total_cycles),

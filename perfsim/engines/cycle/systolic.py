@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -63,6 +64,7 @@ from perfsim.engines.cycle.folds import (
 from perfsim.engines.cycle.memory import stall_cycles
 
 __all__ = [
+    "ConvLayer",
     "Dataflow",
     "DataflowMapping",
     "GemmCycles",
@@ -71,6 +73,7 @@ __all__ = [
     "conv_ofmap_size",
     "dataflow_mapping",
     "gemm_cycles",
+    "im2col_addresses",
 ]
 
 FetchModel = Callable[[Role, Folds, int], IntArray]
@@ -166,16 +169,48 @@ def _address_fetches(blocks: list[IntArray], epoch: int, universe: int) -> IntAr
     return fetched
 
 
-def conv_cycles(
-    ifmap_h: int,
-    ifmap_w: int,
-    filter_h: int,
-    filter_w: int,
-    channels: int,
-    num_filters: int,
-    stride: int,
-    array: SystolicArray,
-) -> GemmCycles:
+@dataclass(frozen=True, slots=True)
+class ConvLayer:
+    """A SCALE-Sim convolution topology row: ``IFMAP Height, IFMAP Width, Filter Height,
+    Filter Width, Channels, Num Filter, Strides`` (one stride in both directions)."""
+
+    ifmap_h: int
+    ifmap_w: int
+    filter_h: int
+    filter_w: int
+    channels: int
+    num_filters: int
+    stride: int
+
+    @property
+    def ofmap_hw(self) -> tuple[int, int]:
+        """Output height and width (`conv_ofmap_size`)."""
+        return (
+            conv_ofmap_size(self.ifmap_h, self.filter_h, self.stride),
+            conv_ofmap_size(self.ifmap_w, self.filter_w, self.stride),
+        )
+
+    @property
+    def ifmap_words(self) -> int:
+        return self.ifmap_h * self.ifmap_w * self.channels
+
+
+def im2col_addresses(layer: ConvLayer) -> IntArray:
+    """The ifmap address each element of the im2col matrix (``M x K``) reads; -1 off the
+    ifmap. Source: operand_matrix.calc_ifmap_elem_addr (HWC layout, window in (row, col,
+    channel) order)."""
+    oh, ow = layer.ofmap_hw
+    m, k = oh * ow, layer.filter_h * layer.filter_w * layer.channels
+    out_row, out_col = np.divmod(np.arange(m), ow)
+    f_row, rest = np.divmod(np.arange(k), layer.filter_w * layer.channels)
+    f_col, chan = np.divmod(rest, layer.channels)
+    in_row = out_row[:, None] * layer.stride + f_row[None, :]
+    in_col = out_col[:, None] * layer.stride + f_col[None, :]
+    addresses = (in_row * layer.ifmap_w + in_col) * layer.channels + chan[None, :]
+    return np.where((in_row < layer.ifmap_h) & (in_col < layer.ifmap_w), addresses, -1)
+
+
+def conv_cycles(layer: ConvLayer, array: SystolicArray) -> GemmCycles:
     """A SCALE-Sim convolution row, lowered by im2col exactly as SCALE-Sim does.
 
     ``M = oh * ow`` (`conv_ofmap_size`, stride in both directions), ``N = num_filters``,
@@ -184,22 +219,14 @@ def conv_cycles(
     (`_address_fetches`). NB: a fold's words are taken in first-use order without the skew,
     which moves where an epoch ends inside a fold.
     """
-    oh = conv_ofmap_size(ifmap_h, filter_h, stride)
-    ow = conv_ofmap_size(ifmap_w, filter_w, stride)
-    m, n, k = oh * ow, num_filters, filter_h * filter_w * channels
-    if min(oh, ow, n, channels) < 1:
+    oh, ow = layer.ofmap_hw
+    m, n, k = oh * ow, layer.num_filters, layer.filter_h * layer.filter_w * layer.channels
+    if min(oh, ow, n, layer.channels) < 1:
         raise ValueError("convolution has an empty output")
-    # operand_matrix.calc_ifmap_elem_addr: HWC layout, window (row, col, channel) order
-    out_row, out_col = np.divmod(np.arange(m), ow)
-    f_row, rest = np.divmod(np.arange(k), filter_w * channels)
-    f_col, chan = np.divmod(rest, channels)
-    in_row = out_row[:, None] * stride + f_row[None, :]
-    in_col = out_col[:, None] * stride + f_col[None, :]
-    addresses = (in_row * ifmap_w + in_col) * channels + chan[None, :]
-    addresses = np.where((in_row < ifmap_h) & (in_col < ifmap_w), addresses, -1)
+    addresses = im2col_addresses(layer)
 
     def ifmap_fetches(role: Role, folds: Folds, epoch: int) -> IntArray:
         blocks = _conv_blocks(role, folds, addresses)
-        return _address_fetches(blocks, epoch, ifmap_h * ifmap_w * channels)
+        return _address_fetches(blocks, epoch, layer.ifmap_words)
 
     return _cycles(m, n, k, array, ifmap_fetches)

@@ -33,40 +33,50 @@ class TileSchedule:
     mapping_efficiency: float  # real MACs / MACs of the padded tiles
 
 
+@dataclass(frozen=True, slots=True)
+class TileEngines:
+    """The compute units a GEMM's tiles run on.
+
+    ``macs_per_cycle`` is one unit's MAC rate at the op's dtype; ``fill_cycles`` the latency
+    before the first tile can start (the farthest level's latency); ``double_buffered``:
+    loads overlap compute (a wave lasts the longer of the two), otherwise they follow each
+    other (the sum); ``vector_lanes`` one unit's vector lanes, which sum split-K partials.
+    """
+
+    units: int
+    macs_per_cycle: float
+    fill_cycles: float = 0.0
+    double_buffered: bool = True
+    vector_lanes: float = 0.0
+
+
 def tile_schedule(
     dims: Mapping[str, int],
     tile: tuple[int, int],
-    units: int,
-    macs_per_cycle: float,
+    engines: TileEngines,
     level_cycles: Mapping[str, float],
-    fill_cycles: float,
-    double_buffered: bool = True,
 ) -> TileSchedule:
     """Schedule one (batched) GEMM.
 
     Args:
         dims: ``b, m, n, k`` (plus ``v`` for fused attention, treated as extra k).
         tile: output tile rows x cols.
-        units: compute units working in parallel.
-        macs_per_cycle: MACs per cycle of one unit at the op's dtype.
+        engines: the units working in parallel (`TileEngines`).
         level_cycles: cycles each memory level needs to serve the whole op's traffic at
             its aggregate bandwidth; spread evenly over the waves.
-        fill_cycles: latency before the first tile can start (farthest level's latency).
-        double_buffered: loads overlap compute (a wave lasts the longer of the two);
-            otherwise they follow each other (the sum).
     """
     b, m, n = dims["b"], dims["m"], dims["n"]
     k = dims["k"] + dims.get("v", 0)
     tm, tn = tile
     tiles = b * math.ceil(m / tm) * math.ceil(n / tn)
-    waves = math.ceil(tiles / units)
-    tile_cycles = math.ceil(tm * tn * k / macs_per_cycle)
+    waves = math.ceil(tiles / engines.units)
+    tile_cycles = math.ceil(tm * tn * k / engines.macs_per_cycle)
     memory_per_wave = max(level_cycles.values(), default=0.0) / waves
-    if double_buffered:
+    if engines.double_buffered:
         wave_cycles = max(tile_cycles, memory_per_wave)
     else:
         wave_cycles = tile_cycles + memory_per_wave
-    total = waves * wave_cycles + fill_cycles
+    total = waves * wave_cycles + engines.fill_cycles
     compute = waves * tile_cycles
     padded = tiles * tm * tn * k
     return TileSchedule(
@@ -86,13 +96,9 @@ SPLIT_K = (1, 2, 4, 8)
 def best_tile_schedule(
     dims: Mapping[str, int],
     tile: tuple[int, int],
-    units: int,
-    macs_per_cycle: float,
+    engines: TileEngines,
     level_cycles: Callable[[tuple[int, int]], Mapping[str, float]],
-    fill_cycles: float,
-    vector_lanes: float,
     fits: Callable[[tuple[int, int]], bool] = lambda _: True,
-    double_buffered: bool = True,
 ) -> tuple[TileSchedule, tuple[int, int], int]:
     """The fastest (schedule, tile, split-K) over tile halvings and split-K factors.
 
@@ -115,11 +121,10 @@ def best_tile_schedule(
                 if not smallest and not fits((tm, tn)):
                     continue
                 split_dims = {**dims, "b": dims["b"] * split, "k": math.ceil(k / split), "v": 0}
-                schedule = tile_schedule(
-                    split_dims, (tm, tn), units, macs_per_cycle, level_cycles((tm, tn)), fill_cycles
-                )
+                schedule = tile_schedule(split_dims, (tm, tn), engines, level_cycles((tm, tn)))
                 if split > 1:  # sum `split` partial outputs: split - 1 adds per output
-                    reduce = outputs * (split - 1) / max(vector_lanes * units, 1.0)
+                    lanes = engines.vector_lanes * engines.units
+                    reduce = outputs * (split - 1) / max(lanes, 1.0)
                     schedule = TileSchedule(
                         tiles=schedule.tiles,
                         waves=schedule.waves,
