@@ -44,8 +44,9 @@ QUICK_EFFICIENCY_NK: Final = 64
 PACKING_ROWS: Final = (8, 32)
 
 
-def _stack() -> torch.nn.Module:
-    """``STACK_BLOCKS`` tiny attention + feed-forward blocks, eval mode."""
+def overhead_stack() -> torch.nn.Module:
+    """The module `per_op_overhead` times: ``STACK_BLOCKS`` tiny attention + feed-forward
+    blocks, eval mode."""
     import torch
     from torch import nn
 
@@ -99,7 +100,7 @@ def per_op_overhead(how: Effort) -> tuple[float, str]:
     """
     import torch
 
-    model = _stack()
+    model = overhead_stack()
     ops = stack_op_count(model)
     x = torch.randn(1, STACK_TOKENS, STACK_WIDTH)
 
