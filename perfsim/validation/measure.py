@@ -25,18 +25,17 @@ are not inflated by the profiler: the categories are the kernels' device time an
 from __future__ import annotations
 
 import logging
-import os
 import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from perfsim.errors import WorkloadError
 from perfsim.validation.attribution import OVERHEAD, Breakdown, OpEvent, aten_kind, attribute
+from perfsim.validation.hostload import cpu_clock, foreign_load_between
 from perfsim.workload import load_workload
 
 log = logging.getLogger(__name__)
@@ -188,13 +187,13 @@ def measure_model(
         say(f"{workload.model.name}: building (random weights)")
         module, inputs = _build(workload, options.device)
         sync: Callable[[], None] = torch.cuda.synchronize if options.on_gpu else _no_sync
-        load_before = _cpu_clock()
+        load_before = cpu_clock()
         with torch.inference_mode(), _attention_backend(options.attention):
             say(f"{name}: warm-up and timed runs")
             samples = _timed_passes(lambda: module(**inputs), sync, options)
             say(f"{name}: {options.repeats} profiled runs")
             forwards = _profiled_forwards(module, inputs, options.repeats, options.on_gpu, sync)
-        foreign_load = _foreign_load(load_before, _cpu_clock())
+        foreign_load = foreign_load_between(load_before, cpu_clock())
         if foreign_load is not None and foreign_load > MAX_FOREIGN_LOAD:
             log.warning(
                 "%s b%d s%d: other processes used %.0f%% of the CPUs while measuring",
@@ -395,32 +394,3 @@ def _median_ops(breakdowns: list[Breakdown]) -> tuple[dict[str, float], dict[str
     seconds = {n: statistics.median(b.op_s.get(n, 0.0) for b in breakdowns) for n in names}
     calls = {n: round(statistics.median(b.op_calls.get(n, 0) for b in breakdowns)) for n in names}
     return seconds, calls
-
-
-def _cpu_clock() -> tuple[float, float, float] | None:
-    """(wall, all CPUs' busy seconds, this process's CPU seconds); None without /proc/stat.
-
-    Busy is user + nice + system + irq + softirq + steal (time the hypervisor gave to
-    other guests counts against us too).
-    """
-    try:
-        fields = Path("/proc/stat").read_text(encoding="ascii").split("\n", 1)[0].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError):
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    own = os.times()
-    busy = (user + nice + system + irq + softirq + steal) / ticks
-    return time.perf_counter(), busy, own.user + own.system
-
-
-def _foreign_load(
-    before: tuple[float, float, float] | None, after: tuple[float, float, float] | None
-) -> float | None:
-    """Share of all CPUs' time used by others between two `_cpu_clock` readings."""
-    if before is None or after is None:
-        return None
-    wall = after[0] - before[0]
-    capacity = wall * (os.cpu_count() or 1)
-    others = (after[1] - before[1]) - (after[2] - before[2])
-    return min(max(others / capacity, 0.0), 1.0) if capacity > 0 else None
