@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,7 +21,8 @@ from perfsim.paths import builtin_dir
 from perfsim.precision import PRECISIONS
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
-MODES: Final = ("inference", "training")
+Mode = Literal["inference", "training"]
+MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 # bump when the tracer records graphs differently: stored graphs of older versions are retraced
 TRACE_VERSION: Final = 5
 # --mode training: the head the loss comes from, and the optimizer that steps

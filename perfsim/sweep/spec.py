@@ -30,7 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from perfsim.dtypes import Precision
 from perfsim.errors import SpecError
+from perfsim.workload import Mode
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 WORKLOAD_AXES = ("model", "batch", "seq", "precision", "mode", "engine", "hw")
@@ -47,8 +49,8 @@ class Base(_Strict):
     hw: str
     batch: int = Field(default=1, gt=0)
     seq: int = Field(default=128, gt=0)
-    precision: Literal["fp32", "fp16", "bf16", "int8", "int4"] | None = None
-    mode: Literal["inference", "training"] = "inference"
+    precision: Precision | None = None
+    mode: Mode = "inference"
     engine: str = "roofline"
     whatif: dict[str, Any] = Field(default_factory=dict)
 
