@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,3 +91,30 @@ def _solve(b1: int, f1: int, b2: int, f2: int, capacity: float) -> int | None:
     if slope <= 0:
         return None
     return int((capacity - f1) // slope) + b1
+
+
+def fit_summary(answer: FitResult, *, model: str, hw: str, seq: int, mode: str) -> dict[str, Any]:
+    """``perfsim fit --format json``: the answer for ``model`` on ``hw`` as one JSON object."""
+    return {
+        "model": model,
+        "hw": hw,
+        "seq": seq,
+        "mode": mode,
+        "max_batch": answer.batch,
+        "fits": answer.fits,
+        "footprint_bytes": answer.footprint_bytes,
+        "capacity_bytes": answer.capacity_bytes,
+        "traced_batches": [batch for batch, _ in answer.measured],
+    }
+
+
+def fit_message(answer: FitResult, *, model: str, hw: str) -> str:
+    """``perfsim fit``'s answer as one sentence (footprint and capacity in human units)."""
+    from perfsim.units import format_quantity
+
+    needed = format_quantity(answer.footprint_bytes, "B")
+    capacity = format_quantity(answer.capacity_bytes, "B")
+    if not answer.fits:
+        return f"{model} does not fit on {hw} even at batch 1: it needs {needed} of {capacity}"
+    traced = ", ".join(str(batch) for batch, _ in answer.measured)
+    return f"largest batch: {answer.batch} ({needed} of {capacity}; traced at batches {traced})"

@@ -1,11 +1,11 @@
-"""Validation results → plotly figure and output files. No file I/O here."""
+"""Validation results → terminal tables, plotly figure and output files. No file I/O here."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from perfsim.validation.compare import (
     TOTAL,
@@ -99,6 +99,57 @@ def _title(results: Sequence[CaseResult]) -> str:
         if not math.isnan(mae)
         else "perfsim validate"
     )
+
+
+def validation_tables(results: Sequence[CaseResult]) -> list[tuple[str, list[dict[str, str]]]]:
+    """``perfsim validate``'s tables as ``(title, rows)``, cells as text: per case, predicted
+    vs measured per category; then one row per case."""
+    from perfsim.units import format_quantity
+
+    tables = []
+    for result in results:
+        rows = [
+            {
+                "category": row["category"],
+                "predicted": format_quantity(row["predicted_s"], "s"),
+                "measured": format_quantity(row["measured_s"], "s"),
+                "error": _percent(row["error"], signed=True),
+                "measured share": _percent(row["measured_share"]),
+            }
+            for row in result.category_rows()
+        ]
+        tables.append(
+            (f"{result.label}, {result.threads} threads: {result.engine} on {result.hw}", rows)
+        )
+    tables.append(("predicted vs measured", [_case_row(result) for result in results]))
+    return tables
+
+
+def _case_row(result: CaseResult) -> dict[str, str]:
+    from perfsim.units import format_quantity
+
+    gemm = f"{_percent(result.gemm_share_predicted)} / {_percent(result.gemm_share_measured)}"
+    return {
+        "case": result.label,
+        "threads": str(result.threads),
+        "predicted": format_quantity(result.predicted_s, "s"),
+        "measured": format_quantity(result.measured_s, "s"),
+        "error": _percent(result.error, signed=True),
+        "gemm share p/m": gemm,
+        "overhead": _percent(result.measured_overhead_s / result.measured_s),
+        "others' CPU": _percent(result.measurement.foreign_load),
+    }
+
+
+def _percent(value: Any, signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def validation_footer(results: Sequence[CaseResult]) -> str:
+    """The line under ``perfsim validate``'s tables: the median |error| over the cases."""
+    return f"median |error| over {len(results)} cases: {median_abs_error(results):.1%}"
 
 
 def render_validation_outputs(results: Sequence[CaseResult]) -> dict[str, str]:
