@@ -30,7 +30,7 @@ from perfsim.cache import GraphStore
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import resolve_hardware
 from perfsim.precision import apply_precision
-from perfsim.sweep import group_graph, load_sweep_spec, point_metrics, run_sweep
+from perfsim.sweep import Workers, group_graph, load_sweep_spec, point_metrics, run_sweep
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,7 +61,7 @@ def _sweep_seconds(spec_path: Path, jobs: int, repeats: int) -> float:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as out:
             started = time.perf_counter()
-            run_sweep(spec_path, jobs=jobs, out_dir=Path(out))
+            run_sweep(spec_path, workers=Workers(jobs=jobs), out_dir=Path(out))
             times.append(time.perf_counter() - started)
     return statistics.median(times)
 

@@ -17,7 +17,7 @@ import pytest
 from perfsim.cache import GraphStore
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
-from perfsim.sweep import run_sweep
+from perfsim.sweep import Workers, run_sweep
 from perfsim.sweep.output import point_result
 from perfsim.sweep.plan import plan
 from perfsim.sweep.spec import load_sweep_spec
@@ -48,7 +48,7 @@ def test_training_sweep_in_half_precision_runs_and_equals_simulate(
         f"mode: training, engine: roofline, hw: {hw}}}\n"
         'axes:\n  memory.dram.bandwidth: ["1 TB/s", "2 TB/s"]\n',
     )
-    frame = run_sweep(spec, jobs=1, write=False, store=store).frame
+    frame = run_sweep(spec, workers=Workers(jobs=1), write=False, store=store).frame
     assert list(frame["precision"]) == [precision, precision]
     # the sweep's fast path gives what the one pipeline gives at the shipped bandwidth...
     scenario = Scenario("bert-tiny", batch=8, seq=64, mode="training", precision=precision)
@@ -70,7 +70,7 @@ def test_selected_designs_are_costed_with_their_knobs(tmp_path: Path, store: Gra
         "base: {model: bert-tiny, batch: 4, seq: 128, engine: roofline, hw: a100}\n"
         "axes:\n  whatif.fusion: [none, all]\n",
     )
-    frame = run_sweep(spec, jobs=1, write=False, store=store).frame
+    frame = run_sweep(spec, workers=Workers(jobs=1), write=False, store=store).frame
     points = plan(load_sweep_spec(spec))
     unfused, fused = (point_result(point, store) for point in points)
     # the per-op result behind a design's charts is the design the table row describes

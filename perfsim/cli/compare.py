@@ -51,7 +51,7 @@ def compare(
     from perfsim.compare import compare as compare_models
     from perfsim.compare import compare_chart, display_records
 
-    base = scenario_from_options(models[0], **scenario)
+    base = scenario_from_options({"model": models[0], **scenario})
     frame = compare_models(
         list(models), list(hws), base, engine=engine, store=graph_store(cache_dir)
     )

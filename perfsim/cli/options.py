@@ -8,7 +8,7 @@ into a `perfsim.cache.GraphStore`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -204,42 +204,37 @@ def graph_store(cache_dir: Path | None = None, no_cache: bool = False) -> GraphS
     return GraphStore(cache_dir, enabled=not no_cache)
 
 
-def scenario_from_options(
-    model: str,
-    *,
-    batch: int = 1,
-    seq: int = 128,
-    mode: str = "inference",
-    precision: str | None = None,
-    head: str = DEFAULT_HEAD,
-    optimizer: str | None = None,
-    checkpointing: bool = False,
-    whatif: tuple[str, ...] = (),
-    seq_lengths: str | None = None,
-    padding: str = "padded",
-    devices: int = 1,
-    grad_accum: int = 1,
-) -> Scenario:
+def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
     """The `Scenario` a command's options describe (the one place options become one).
 
-    ``--seq-lengths`` pads to ``--seq`` only when ``--seq`` was given on the command line
-    (read from the current click context), else to the longest length.
+    ``options`` are the scenario options a command received (``model``, ``batch``, ``seq``,
+    ``mode``, ``precision``, ``head``, ``optimizer``, ``checkpointing``, ``whatif``,
+    ``seq_lengths``, ``padding``, ``devices``, ``grad_accum``); a command without some of
+    them gets the defaults. ``--seq-lengths`` pads to ``--seq`` only when ``--seq`` was given
+    on the command line (read from the current click context), else to the longest length.
     """
-    whatifs = parse_assignments(whatif) if whatif else WhatIfs()
+    batch = options.get("batch", 1)
+    seq = options.get("seq", 128)
+    whatif = options.get("whatif", ())
     lengths = None
-    if seq_lengths is not None:
+    if options.get("seq_lengths") is not None:
         pad_to = seq if _given("seq") else None
-        lengths = SequenceLengths(parse_lengths(seq_lengths, batch), padding, pad_to)
+        drawn = parse_lengths(options["seq_lengths"], batch)
+        lengths = SequenceLengths(drawn, options.get("padding", "padded"), pad_to)
     return Scenario(
-        model,
+        options["model"],
         batch=batch,
         seq=seq,
-        mode=mode,
-        precision=precision,
-        training=TrainingOptions(head, optimizer, checkpointing),
-        whatifs=whatifs,
+        mode=options.get("mode", "inference"),
+        precision=options.get("precision"),
+        training=TrainingOptions(
+            options.get("head", DEFAULT_HEAD),
+            options.get("optimizer"),
+            options.get("checkpointing", False),
+        ),
+        whatifs=parse_assignments(whatif) if whatif else WhatIfs(),
         lengths=lengths,
-        parallel=Parallelism(devices, grad_accum),
+        parallel=Parallelism(options.get("devices", 1), options.get("grad_accum", 1)),
     )
 
 

@@ -64,7 +64,7 @@ def run(
     from perfsim.pipeline import run as run_scenario
 
     result = run_scenario(
-        scenario_from_options(**scenario),
+        scenario_from_options(scenario),
         hw,
         engine=engine,
         store=graph_store(cache_dir, no_cache),
@@ -94,7 +94,7 @@ def trace(fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: Any) -> 
     """Dump the traced operator graph of a model (fp32; a training step in fp32)."""
     from perfsim.api import trace_graph
 
-    graph = trace_graph(scenario_from_options(**scenario), graph_store(cache_dir, no_cache))
+    graph = trace_graph(scenario_from_options(scenario), graph_store(cache_dir, no_cache))
     if fmt == "json":
         click.echo(graph.to_json())
         return
@@ -135,7 +135,7 @@ def fit(hw: str, fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: A
     from perfsim.api import fit_batch
     from perfsim.training.fit import fit_message, fit_summary
 
-    chosen = scenario_from_options(**scenario)
+    chosen = scenario_from_options(scenario)
     answer = fit_batch(chosen, hw, graph_store(cache_dir, no_cache))
     if fmt == "json":
         echo_json(

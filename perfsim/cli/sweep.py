@@ -40,14 +40,18 @@ def sweep(
 ) -> None:
     """Run (or resume) a design-space sweep: one results table, plots and index.html."""
     from perfsim.report.tables import records_table
-    from perfsim.sweep import load_sweep_spec, run_sweep
+    from perfsim.sweep import Workers, load_sweep_spec, run_sweep
     from perfsim.sweep.output import write_plots
 
     spec = load_sweep_spec(spec_path)
     store = graph_store(cache_dir)
     with points_bar(f"sweep {spec.name}") as update:
         outcome = run_sweep(
-            spec, out_dir=out, jobs=jobs, dask_address=dask_address, store=store, progress=update
+            spec,
+            out_dir=out,
+            workers=Workers(jobs, dask_address),
+            store=store,
+            progress=update,
         )
     assert outcome.out_dir is not None
     if not no_plots:

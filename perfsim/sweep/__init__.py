@@ -1,7 +1,7 @@
 """Design-space sweeps: a spec (YAML) → validated points → one tidy results table.
 
-from perfsim.sweep import run_sweep
-outcome = run_sweep("workloads/sweeps/npu-array-sram-dram.yaml", jobs=2)
+from perfsim.sweep import Workers, run_sweep
+outcome = run_sweep("workloads/sweeps/npu-array-sram-dram.yaml", workers=Workers(jobs=2))
 outcome.frame.sort_values("latency_s").head()
 """
 
@@ -10,7 +10,7 @@ from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics
 from perfsim.sweep.override import override, override_many
 from perfsim.sweep.pareto import pareto_mask
 from perfsim.sweep.plan import Point, expand, plan
-from perfsim.sweep.runner import SweepOutcome, derive, run_sweep
+from perfsim.sweep.runner import SweepOutcome, Workers, derive, run_sweep
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import read_table
 
@@ -20,6 +20,7 @@ __all__ = [
     "Point",
     "SweepOutcome",
     "SweepSpec",
+    "Workers",
     "derive",
     "expand",
     "group_graph",

@@ -1,7 +1,8 @@
 """Run a sweep: plan → trace once per workload → cost batches of points → journal → table.
 
-Batches of points run in this process (``jobs=1``), in local worker processes (``jobs=N``,
-the default is one per core), or on a Dask cluster (``dask_address``). Every batch
+Batches of points run in this process (``Workers(jobs=1)``), in local worker processes
+(``Workers(jobs=N)``, the default is one per core), or on a Dask cluster
+(``Workers(dask_address=...)``). Every batch
 carries the grouped graph it needs, so workers never trace, never touch the graph cache
 and never import torch; the three ways run the same function on the same inputs and give
 the same table. Each finished batch is appended to the journal before the next is awaited.
@@ -37,6 +38,16 @@ Progress = Callable[[int, int], None]
 AUTO_PARALLEL_POINTS = 5000  # below this many points to cost, jobs=None runs in this process
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
+
+
+@dataclass(frozen=True, slots=True)
+class Workers:
+    """Where a sweep's batches run: ``jobs`` local processes (None: one per core when at
+    least `AUTO_PARALLEL_POINTS` points are left to cost, else this process), or a Dask
+    cluster at ``dask_address`` (None: the spec's ``dask.address``, if any)."""
+
+    jobs: int | None = None
+    dask_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -193,8 +204,7 @@ def run_sweep(
     spec: SweepSpec | str | Path,
     *,
     out_dir: Path | None = None,
-    jobs: int | None = None,
-    dask_address: str | None = None,
+    workers: Workers | None = None,
     store: GraphStore | None = None,
     progress: Progress | None = None,
     write: bool = True,
@@ -204,9 +214,7 @@ def run_sweep(
     Args:
         spec: a `SweepSpec` or the path of a sweep YAML file.
         out_dir: where results go [default: ``results/<spec name>``].
-        jobs: worker processes; 1 runs in this process [default: one per core when at least
-            `AUTO_PARALLEL_POINTS` points are left to cost, else 1].
-        dask_address: a Dask scheduler address [default: the spec's ``dask.address``].
+        workers: local processes or a Dask cluster (`Workers`) [default: `Workers()`].
         store: where traced graphs are kept [default: the user's cache folder].
         progress: called with ``(points done, points in the sweep)`` as batches finish.
         write: False keeps everything in memory (no journal, no resume).
@@ -227,7 +235,9 @@ def run_sweep(
             seen.add(point.point_id)
             todo.append(point)
     graphs = _graphs(todo, store or GraphStore())
-    address = dask_address or (spec.dask.address if spec.dask else None)
+    where = workers or Workers()
+    address = where.dask_address or (spec.dask.address if spec.dask else None)
+    jobs = where.jobs
     if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
         jobs = (os.cpu_count() or 1) if len(todo) >= AUTO_PARALLEL_POINTS else 1
     tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
