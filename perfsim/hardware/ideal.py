@@ -1,0 +1,42 @@
+"""The ideal bound: a device at its datasheet peaks, with every achieved-performance term off.
+
+perfsim's default answer is what a part achieves (sustained clocks, library tile shapes,
+achievable bandwidth, on-chip residency, host issue cost). Architects also want the bound:
+`ideal_hardware` strips each achieved-performance field named in `ACHIEVED_FIELDS` (dotted
+paths into the hardware file; each is optional and ``None`` means "at the datasheet peak"),
+so the same engines give the bound. The ideal bound is never above the achieved estimate
+(a property test in ``tests/test_ideal.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from perfsim.hardware.spec import HardwareSpec
+
+# dotted paths of achieved-performance fields; "memory.*.x" applies to every level
+ACHIEVED_FIELDS: Final[tuple[str, ...]] = ()
+
+
+def _strip(data: dict[str, Any], path: list[str]) -> None:
+    head, *rest = path
+    if head == "*" and isinstance(data, list | tuple):
+        for item in data:
+            _strip(item, rest)
+        return
+    if not isinstance(data, dict) or head not in data:
+        return
+    if rest:
+        _strip(data[head], rest)
+    else:
+        data[head] = None
+
+
+def ideal_hardware(hw: HardwareSpec) -> HardwareSpec:
+    """``hw`` with every field of `ACHIEVED_FIELDS` unset (datasheet peaks only)."""
+    if not ACHIEVED_FIELDS:
+        return hw
+    data = hw.model_dump()
+    for path in ACHIEVED_FIELDS:
+        _strip(data, path.split("."))
+    return HardwareSpec.from_si(data)
