@@ -23,6 +23,15 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else 0.0
 
 
+_POSITION = {category: index for index, category in enumerate(Category)}
+# (category, its latency column in a sweep row), in taxonomy order
+_LATENCY_COLUMNS = tuple((c.value, f"latency_{c.value}_s") for c in Category)
+
+
+def _taxonomy_order(item: tuple[Category, Any]) -> int:
+    return _POSITION[item[0]]
+
+
 def _add(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
     out = dict(a)
     for key, value in b.items():
@@ -118,33 +127,38 @@ class Totals:
         flops = 0
         traffic: dict[str, float] = {}
         breakdown: dict[str, float] = {}
-        categories: dict[str, list[float]] = {}
+        # per category: seconds, FLOPs, bytes, joules, ops
+        categories: dict[Category, list[float]] = {}
         cycles = [0.0, 0.0, 0.0, 0.0]
         has_cycles = False
         for n, cost, joules in zip(weights, costs, parts, strict=True):
-            op_energy = sum(joules.values())
-            latency += n * cost.latency_s
-            flops += n * cost.flops
+            op_energy = 0.0
+            for name, value in joules.items():
+                op_energy += value
+                breakdown[name] = breakdown.get(name, 0.0) + n * value
+            seconds = n * cost.latency_s
+            op_flops = n * cost.flops
+            latency += seconds
+            flops += op_flops
             energy += n * op_energy
             for name, value in cost.traffic_bytes.items():
                 traffic[name] = traffic.get(name, 0.0) + n * value
-            for name, value in joules.items():
-                breakdown[name] = breakdown.get(name, 0.0) + n * value
-            row = categories.setdefault(cost.category.value, [0.0, 0.0, 0.0, 0.0, 0])
-            row[0] += n * cost.latency_s
-            row[1] += n * cost.flops
+            row = categories.get(cost.category)
+            if row is None:
+                row = categories[cost.category] = [0.0, 0, 0.0, 0.0, 0]
+            row[0] += seconds
+            row[1] += op_flops
             row[2] += n * (cost.bytes_read + cost.bytes_written)
             row[3] += n * op_energy
             row[4] += 1
             details = cost.details
-            if "total_cycles" in details:
+            if details and "total_cycles" in details:
                 has_cycles = True
                 cycles[0] += n * details["total_cycles"]
                 cycles[1] += n * details.get("stall_cycles", 0.0)
                 if cost.category.is_matrix and "overall_utilization" in details:
                     cycles[2] += n * details["total_cycles"]
                     cycles[3] += n * details["overall_utilization"] * details["total_cycles"]
-        order = [c.value for c in Category if c.value in categories]
         return cls(
             latency_s=latency,
             flops=flops,
@@ -153,8 +167,8 @@ class Totals:
             traffic_bytes=traffic,
             energy_breakdown_j=breakdown,
             by_category={
-                name: CategoryTotals(*categories[name][:4], int(categories[name][4]))
-                for name in order
+                category.value: CategoryTotals(*row[:4], int(row[4]))
+                for category, row in sorted(categories.items(), key=_taxonomy_order)
             },
             cycles=CycleTotals(*cycles) if has_cycles else None,
         )
@@ -205,10 +219,10 @@ class Totals:
         }
         row.update({f"energy_{k}_j": v for k, v in self.energy_breakdown_j.items()})
         row.update({f"traffic_{k}_bytes": v for k, v in self.traffic_bytes.items()})
-        empty = CategoryTotals()
-        for category in Category:
-            seconds = self.by_category.get(category.value, empty).latency_s
-            row[f"latency_{category.value}_s"] = seconds
+        by_category = self.by_category
+        for name, column in _LATENCY_COLUMNS:
+            found = by_category.get(name)
+            row[column] = found.latency_s if found is not None else 0.0
         row["n_ops"] = self.n_ops
         if self.cycles is not None:
             row.update(self.cycles.row())

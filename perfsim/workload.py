@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, get_args
 
@@ -60,6 +60,13 @@ class ModelSpec:
     source: str = ""
     description: str = ""
     published_params: int | None = None
+    # stable digest of the architecture config (what a stored graph and a sweep point are
+    # keyed by), computed once: sweeps ask for it per design point
+    config_hash: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        text = json.dumps(dict(self.config), sort_keys=True, default=str)
+        object.__setattr__(self, "config_hash", hashlib.sha256(text.encode()).hexdigest()[:16])
 
     @property
     def model_type(self) -> str:
@@ -73,12 +80,6 @@ class ModelSpec:
             "heads": _first(self.config, "num_attention_heads", "n_heads"),
             "ffn": _first(self.config, "intermediate_size", "hidden_dim"),
         }
-
-    @property
-    def config_hash(self) -> str:
-        """Stable digest of the architecture config."""
-        text = json.dumps(dict(self.config), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, slots=True)

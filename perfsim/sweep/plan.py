@@ -65,15 +65,23 @@ class Point:
     def graph_key(self) -> tuple[Any, ...]:
         """Points with equal keys share one graph: typed and grouped, or untyped for what-ifs
         (a training step is traced in its precision, so that is always part of the key)."""
-        workload = self.scenario.workload(self.hw)
-        return (
-            workload.model.config_hash,
-            workload.batch,
-            workload.seq,
-            workload.mode,
-            workload.precision,
-            self.precision if self.fast else "untyped for what-ifs",
-        )
+        return graph_key(self.scenario, self.fast)
+
+
+def graph_key(scenario: Scenario, typed: bool) -> tuple[Any, ...]:
+    """What a point's graph depends on: the model's config, batch, seq, mode, the traced
+    precision (training), and the precision it is typed in (``typed``: the fast path)."""
+    traced = scenario.precision if scenario.mode == "training" else None
+    model = scenario.model
+    config = model.config_hash if isinstance(model, ModelSpec) else str(model)
+    return (
+        config,
+        scenario.batch,
+        scenario.seq,
+        scenario.mode,
+        traced,
+        scenario.precision if typed else "untyped for what-ifs",
+    )
 
 
 def si_value(value: Any) -> Any:
@@ -144,14 +152,13 @@ def _device(spec: HardwareSpec) -> _Device:
     return _Device(spec, spec.model_dump(), hashlib.sha256(text.encode()).hexdigest(), {})
 
 
-def _point_id(point_scenario: Scenario, engine: str, device: str) -> str:
-    workload = point_scenario.workload()
+def _point_id(point_scenario: Scenario, model: ModelSpec, engine: str, device: str) -> str:
     identity = {
         "version": RESULTS_VERSION,
-        "model": [workload.model.name, workload.model.config_hash],
-        "batch": workload.batch,
-        "seq": workload.seq,
-        "mode": workload.mode,
+        "model": [model.name, model.config_hash],
+        "batch": point_scenario.batch,
+        "seq": point_scenario.seq,
+        "mode": point_scenario.mode,
         "precision": point_scenario.precision,
         "engine": engine,
         "hw": device,
@@ -236,8 +243,9 @@ class _Planner:
         fields = split.fields
         hw_name = str(fields["hw"])
         hw, hw_identity = self.hardware_at(hw_name, split.hw_values)
+        model = self.model(str(fields["model"]))
         base = Scenario(
-            self.model(str(fields["model"])),
+            model,
             batch=int(fields["batch"]),
             seq=int(fields["seq"]),
             mode=str(fields["mode"]),
@@ -249,7 +257,7 @@ class _Planner:
         engine = self.engine(str(fields["engine"]))
         return Point(
             index=index,
-            point_id=_point_id(point_scenario, engine, hw_identity),
+            point_id=_point_id(point_scenario, model, engine, hw_identity),
             inputs=self.inputs(point_scenario, hw_name, hw, engine, split),
             scenario=point_scenario,
             engine=engine,
