@@ -95,7 +95,7 @@ class GraphStore:
             if self.enabled:
                 self.store(workload, graph)
         # one config may be stored under another model's name (bert-base = its HF config)
-        return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+        return OpGraph(graph.ops, graph.meta.but(model=workload.model.name))
 
     def parameters(self, spec: ModelSpec) -> int:
         """Parameter count of a model (built on meta once, then kept by config hash)."""

@@ -69,7 +69,7 @@ class Result:
 
     def unsupported(self) -> dict[str, int]:
         """aten ops the tracer or engine could not classify, with counts."""
-        found: dict[str, int] = dict(self.graph.meta.get("unsupported", {}))
+        found: dict[str, int] = dict(self.graph.meta.unsupported)
         for op, cost in zip(self.graph.ops, self.costs, strict=True):
             if not cost.supported and op.target not in found:
                 found[op.target] = found.get(op.target, 0) + 1
@@ -80,22 +80,22 @@ class Result:
         meta = self.graph.meta
         totals = self.totals()
         latency = totals.latency_s
-        instances = meta.get("instances", 1)
+        instances = meta.instances
         return {
-            "model": meta.get("model"),
+            "model": meta.model,
             "hw": self.hw.name,
-            "batch": meta.get("batch"),
-            "seq": meta.get("seq"),
-            "precision": meta.get("precision"),
-            "mode": meta.get("mode"),
+            "batch": meta.batch,
+            "seq": meta.seq,
+            "precision": meta.precision,
+            "mode": meta.mode,
             "engine": self.engine,
             "latency_s": latency,
             # what-if "instances": that many copies run concurrently, each on its share
-            "throughput_samples_per_s": ratio((meta.get("batch") or 1) * instances, latency),
+            "throughput_samples_per_s": ratio((meta.batch or 1) * instances, latency),
             "flops": totals.flops,
             "achieved_flops_per_s": ratio(totals.flops * instances, latency),
             "peak_flops_per_s": self.peak_flops_per_s(),
-            "params": meta.get("params"),
+            "params": meta.params,
             "memory_traffic_bytes": {
                 level.name: totals.traffic_bytes.get(level.name, 0.0) for level in self.hw.memory
             },
@@ -107,8 +107,8 @@ class Result:
             "matrix_ops_on_vector_engine": sum(
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
-            "whatifs": dict(meta.get("whatifs", {})),
-            **({"seq_lengths": dict(meta["seq_lengths"])} if "seq_lengths" in meta else {}),
+            "whatifs": dict(meta.whatifs),
+            **({"seq_lengths": dict(meta.seq_lengths)} if meta.seq_lengths is not None else {}),
             **self._training_summary(),
             **self._memory_summary(),
             **({"cycles": totals.cycles.row()} if totals.cycles is not None else {}),
@@ -123,16 +123,16 @@ class Result:
     def _training_summary(self) -> dict[str, Any]:
         """What shaped a training step (head, optimizer, checkpointing, trainable params)."""
         meta = self.graph.meta
-        if meta.get("mode") != "training":
+        if meta.mode != "training":
             return {}
         keys = ("head", "optimizer", "checkpointing", "trainable_params")
-        return {key: meta.get(key) for key in keys}
+        return {key: getattr(meta, key) for key in keys}
 
     def _memory_summary(self) -> dict[str, Any]:
         """Footprint (`perfsim.training.footprint`) against the farthest level's capacity."""
         from perfsim.training.footprint import memory_footprint
 
-        footprint = memory_footprint(self.graph.meta, self.graph.meta.get("precision"))
+        footprint = memory_footprint(self.graph.meta, self.graph.meta.precision)
         if footprint is None:
             return {}
         capacity = self.hw.level_capacity(self.hw.memory[-1])
@@ -179,7 +179,7 @@ def _matrix_dtype(result: Result) -> str:
     for cost in result.costs:
         if cost.category.is_matrix:
             return cost.dtype
-    return str(result.graph.meta.get("precision", "fp32"))
+    return result.graph.meta.precision or "fp32"
 
 
 def check_precision(hw: HardwareSpec, precision: str, source: str | Path | None = None) -> None:

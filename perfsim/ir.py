@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -145,16 +145,85 @@ class OpNode:
 
 
 @dataclass(frozen=True, slots=True)
-class OpGraph:
-    """Ordered ops of one traced workload, plus what the trace knows about it.
-
-    ``meta`` holds the scenario (model, batch, seq, mode, precision), ``params`` (the
-    model's parameter count), ``folded_ops`` (metadata-only ops removed at zero cost) and
-    ``unsupported`` (aten names the tracer could not classify, with counts).
+class GraphMeta:
+    """What a graph knows about itself: the scenario it was traced for, the trace, and what
+    later passes (precision, what-ifs, sequence lengths) record. Unset fields are None.
     """
 
+    # the scenario the graph was traced for
+    model: str | None = None
+    config_hash: str | None = None
+    batch: int | None = None
+    seq: int | None = None
+    mode: str | None = None
+    # the trace
+    trace_precision: str | None = None  # a training step's; inference traces in fp32
+    trace_version: int | None = None
+    trace_seconds: float | None = None
+    params: int | None = None
+    folded_ops: int = 0  # metadata-only ops removed at zero cost
+    unsupported: Mapping[str, int] = field(default_factory=dict)  # aten name -> count
+    # bytes by kind (`perfsim.training.footprint`): weights, peak_live; a training step also
+    # gradients, optimizer_state, activations
+    memory: Mapping[str, int] | None = None
+    # a training step
+    trainable_params: int | None = None
+    head: str | None = None
+    head_class: str | None = None
+    optimizer: str | None = None
+    checkpointing: bool | None = None
+    # per parameter, in the order backward finalizes gradients: [op index, numel, dtype]
+    grad_ready: tuple[tuple[int, int, str], ...] | None = None
+    # later passes
+    precision: str | None = None  # the precision the graph is typed in (apply_precision)
+    whatifs: Mapping[str, Any] = field(default_factory=dict)  # the knobs applied
+    instances: int = 1  # what-if instances sharing the device
+    kernel_parts: tuple[str, ...] = ()  # ops launched inside an earlier op's kernel
+    seq_lengths: Mapping[str, Any] | None = None  # a batch of real lengths, summarized
+
+    def but(self, **changes: Any) -> GraphMeta:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every field that differs from its default."""
+        defaults = GraphMeta()
+        out: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if value != getattr(defaults, item.name):
+                out[item.name] = _jsonable(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GraphMeta:
+        """Inverse of `to_dict`; a key that is not a field is a `KeyError`."""
+        known = {item.name for item in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise KeyError(f"graph meta: unknown keys {unknown}")
+        values = dict(data)
+        if values.get("grad_ready") is not None:
+            values["grad_ready"] = tuple(tuple(entry) for entry in values["grad_ready"])
+        if "kernel_parts" in values:
+            values["kernel_parts"] = tuple(values["kernel_parts"])
+        return cls(**values)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class OpGraph:
+    """Ordered ops of one traced workload, plus what the trace knows about it (`GraphMeta`)."""
+
     ops: tuple[OpNode, ...]
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    meta: GraphMeta = field(default_factory=GraphMeta)
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -166,13 +235,16 @@ class OpGraph:
 
     def to_json(self) -> str:
         """Serialize; `from_json` restores an equal graph."""
-        return json.dumps({"meta": dict(self.meta), "ops": [_op_to_dict(op) for op in self.ops]})
+        return json.dumps(
+            {"meta": self.meta.to_dict(), "ops": [_op_to_dict(op) for op in self.ops]}
+        )
 
     @staticmethod
     def from_json(text: str) -> OpGraph:
         """Inverse of `to_json`."""
         data = json.loads(text)
-        return OpGraph(ops=tuple(_op_from_dict(op) for op in data["ops"]), meta=data["meta"])
+        ops = tuple(_op_from_dict(op) for op in data["ops"])
+        return OpGraph(ops=ops, meta=GraphMeta.from_dict(data["meta"]))
 
     def save(self, path: Path) -> None:
         """Write JSON atomically (a crash never leaves a half-written cache file)."""

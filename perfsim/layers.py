@@ -18,7 +18,7 @@ from typing import Any
 
 from perfsim.counting import count_bytes, count_flops
 from perfsim.errors import WorkloadError
-from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
+from perfsim.ir import Category, GraphMeta, OpGraph, OpNode, TensorSpec
 
 LAYER_LIST = "layer-list"
 # (name, M, N, K, ifmap elements)
@@ -120,13 +120,5 @@ def layer_graph(name: str, layers: Sequence[Sequence[Any]], batch: int) -> OpGra
     params = sum(int(layer[2]) * int(layer[3]) for layer in layers)
     return OpGraph(
         tuple(ops),
-        {
-            "model": name,
-            "batch": batch,
-            "seq": None,
-            "mode": "inference",
-            "params": params,
-            "folded_ops": 0,
-            "unsupported": {},
-        },
+        GraphMeta(model=name, batch=batch, seq=None, mode="inference", params=params),
     )

@@ -60,15 +60,15 @@ def retype_op(op: OpNode, pol: PrecisionPolicy) -> OpNode:
 def apply_precision(graph: OpGraph, precision: str) -> OpGraph:
     """Retype an fp32-traced graph to ``precision`` per the policy table above.
 
-    FLOPs and MACs do not change; bytes do. The graph's ``meta["precision"]`` records it.
+    FLOPs and MACs do not change; bytes do. The graph's ``meta.precision`` records it.
     A training step is traced in its precision (`perfsim.trace.train_step`: fp32 master
     weights and optimizer, half-precision model): it is returned as traced.
     """
-    if graph.meta.get("mode") == "training":
-        traced = graph.meta.get("trace_precision", "fp32")
+    if graph.meta.mode == "training":
+        traced = graph.meta.trace_precision or "fp32"
         if traced != precision:
             raise ValueError(f"training graph traced in {traced}, asked for {precision}")
-        return OpGraph(graph.ops, {**graph.meta, "precision": precision})
+        return OpGraph(graph.ops, graph.meta.but(precision=precision))
     pol = policy(precision)
     ops = graph.ops if precision == "fp32" else tuple(retype_op(op, pol) for op in graph.ops)
-    return OpGraph(ops, {**graph.meta, "precision": precision})
+    return OpGraph(ops, graph.meta.but(precision=precision))

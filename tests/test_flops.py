@@ -93,7 +93,7 @@ def test_parameters_match_published_counts(traced, name: str) -> None:
     published, tolerance = PUBLISHED_PARAMS_TOLERANCE[name]
     # the figure in the table above is the one the workload file cites
     assert spec.published_params == published
-    assert traced(name).meta["params"] == pytest.approx(published, rel=tolerance)
+    assert traced(name).meta.params == pytest.approx(published, rel=tolerance)
 
 
 def bert_params_by_hand(config: dict[str, int], pooler: bool) -> int:
@@ -120,7 +120,7 @@ def bert_params_by_hand(config: dict[str, int], pooler: bool) -> int:
 )
 def test_parameters_by_hand(traced, name: str, config: dict[str, int], pooler: bool) -> None:
     base = {"vocab": 30522, "positions": 512, "types": 2, "layers": 12, "hidden": 768}
-    assert traced(name).meta["params"] == bert_params_by_hand(
+    assert traced(name).meta.params == bert_params_by_hand(
         {"ffn": 4 * config.get("hidden", 768), **base, **config}, pooler
     )
 
@@ -135,7 +135,7 @@ def test_bert_base_gemm_flops_by_hand(traced) -> None:
     # QK^T and AV per layer: 2 * 2*12*128*128*64 = 50,331,648; x12 = 603,979,776
     attn = sum(op.flops for op in graph.ops if op.category == Category.ATTN_GEMM)
     assert attn == 603_979_776
-    assert graph.meta["params"] == 109_482_240  # bert-base-uncased BertModel
+    assert graph.meta.params == 109_482_240  # bert-base-uncased BertModel
 
 
 @st.composite

@@ -55,11 +55,11 @@ def test_packed_flops_by_hand(probes: tuple[OpGraph, OpGraph]) -> None:
     assert flops["softmax"] == LAYERS * 5 * HEADS * squares
     # GELU: 5 FLOPs per element of the T x F activation; the pooler's tanh, 1 per [n, H]
     assert flops["gelu"] == LAYERS * 5 * tokens * F + len(LENGTHS) * H
-    assert packed.meta["batch"] == len(LENGTHS)
+    assert packed.meta.batch == len(LENGTHS)
     # one copy of each score op per distinct length (8, 16, 40); later copies launch nothing
     softmaxes = [op for op in packed.ops if op.category == Category.SOFTMAX]
     assert len(softmaxes) == LAYERS * 3
-    assert len(packed.meta["kernel_parts"]) == LAYERS * 3 * 2  # QK, softmax, AV x 2 extra
+    assert len(packed.meta.kernel_parts) == LAYERS * 3 * 2  # QK, softmax, AV x 2 extra
     for index, op in enumerate(packed.ops):
         assert all(dep < index for dep in op.deps)
 

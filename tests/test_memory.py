@@ -66,8 +66,8 @@ def test_weights_gradients_and_state_per_parameter(
     traced = graph(graph_cache, optimizer=optimizer, precision=precision)
     footprint = memory_footprint(traced.meta)
     assert footprint is not None
-    params = traced.meta["params"]
-    assert params == traced.meta["trainable_params"] == 4_433_468  # bert-tiny + heads
+    params = traced.meta.params
+    assert params == traced.meta.trainable_params == 4_433_468  # bert-tiny + heads
     assert footprint.weights == weights * params
     assert footprint.gradients == gradients * params
     assert footprint.optimizer_state == state * params

@@ -14,7 +14,7 @@ from perfsim.errors import SpecError, WorkloadError
 from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.hardware.spec import Interconnect
-from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.ir import Category, GraphMeta, OpGraph, OpNode
 from perfsim.parallel.data_parallel import (
     DataParallel,
     data_parallel,
@@ -85,9 +85,9 @@ def _result(
                 energy_breakdown_j={"compute": 1.0},
             )
         )
-    meta: dict[str, Any] = {"batch": batch, "mode": "training", "model": "synthetic"}
+    meta = GraphMeta(batch=batch, mode="training", model="synthetic")
     if grad_ready is not None:
-        meta["grad_ready"] = grad_ready
+        meta = meta.but(grad_ready=tuple(tuple(entry) for entry in grad_ready))
     return Result(OpGraph(tuple(ops), meta), hw, "roofline", tuple(costs))
 
 

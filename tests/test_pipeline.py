@@ -63,7 +63,7 @@ def test_packed_lengths_leave_the_fast_path(store: GraphStore) -> None:
     # such graphs through simulate (perfsim.sweep.runner); on a device without launch
     # overhead both ways still agree
     npu, a100 = (load_hardware(HWCONFIGS / f"{name}.yaml") for name in ("npu", "a100"))
-    assert typed_graph(PACKED, a100, store).meta["kernel_parts"]
+    assert typed_graph(PACKED, a100, store).meta.kernel_parts
     for engine in available():
         result = simulate(PACKED, npu, engine=engine, store=store)
         row = point_metrics(group_graph(typed_graph(PACKED, npu, store)), npu, engine)

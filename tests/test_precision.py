@@ -15,7 +15,7 @@ def test_flops_do_not_change(traced, precision: str) -> None:
     graph = traced("bert-tiny")
     typed = apply_precision(graph, precision)
     assert [op.flops for op in typed.ops] == [op.flops for op in graph.ops]
-    assert typed.meta["precision"] == precision
+    assert typed.meta.precision == precision
 
 
 def test_fp16_halves_every_floating_point_tensor(traced) -> None:

@@ -165,10 +165,10 @@ def test_communication_grows_with_parameters(store: GraphStore) -> None:
         return data_parallel(model, store, batch=16, devices=16, seq=32)
 
     tiny, mini = step("bert-tiny"), step("bert-mini")
-    assert mini.result.graph.meta["params"] > tiny.result.graph.meta["params"]
+    assert mini.result.graph.meta.params > tiny.result.graph.meta.params
     assert mini.communication_s > tiny.communication_s
     # every trainable parameter's gradient is all-reduced exactly once
-    grads = tiny.result.graph.meta["grad_ready"]
+    grads = tiny.result.graph.meta.grad_ready
     assert sum(bucket.n_grads for bucket in tiny.buckets) == len(grads)
     assert tiny.summary()["gradient_bytes"] == sum(b.nbytes for b in tiny.buckets)
 

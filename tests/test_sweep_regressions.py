@@ -58,7 +58,7 @@ def test_training_sweep_in_half_precision_runs_and_equals_simulate(
     assert frame["energy_j"].iloc[0] == pytest.approx(whole.energy_j, rel=1e-9)
     # ... and the step is the mixed-precision one (fp32 master weights: the optimizer
     # reads more than the half-precision model's parameters)
-    assert whole.graph.meta["precision"] == precision
+    assert whole.graph.meta.precision == precision
     # more DRAM bandwidth never makes the step slower
     assert frame["latency_s"].iloc[1] <= frame["latency_s"].iloc[0]
 

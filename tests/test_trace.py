@@ -27,8 +27,8 @@ def test_bert_tiny_op_kinds_and_counts(traced) -> None:
     # one GELU per layer, plus the pooler's tanh (an activation)
     assert counts[Category.GELU] == 3
     assert counts[Category.DROPOUT] == 0  # eval mode
-    assert graph.meta["unsupported"] == {}
-    assert graph.meta["folded_ops"] > 0  # views, transposes, expands folded away
+    assert dict(graph.meta.unsupported) == {}
+    assert graph.meta.folded_ops > 0  # views, transposes, expands folded away
 
 
 def test_names_scopes_and_layers(traced) -> None:
@@ -90,7 +90,7 @@ def test_dependencies_point_backwards(traced) -> None:
 @pytest.mark.parametrize("name", sorted(available_models()))
 def test_every_builtin_traces_without_unsupported_ops(traced, name: str) -> None:
     graph = traced(name, 1, 32)
-    assert graph.meta["unsupported"] == {}
+    assert dict(graph.meta.unsupported) == {}
     assert Counter(op.category for op in graph.ops)[Category.GEMM] > 0
 
 

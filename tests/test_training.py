@@ -43,7 +43,7 @@ def test_training_matrix_flops_equal_flop_counter_mode(graph_cache: Path, name: 
     matrix = sum(op.flops for op in graph.ops if op.category.is_matrix)
     assert matrix == flop_counter_training_flops(name, "pretraining", "sgd")
     # every op classified, every phase present, forward matrix FLOPs about a third
-    assert graph.meta["unsupported"] == {}
+    assert dict(graph.meta.unsupported) == {}
     assert not [op.name for op in graph.ops if op.category == Category.OTHER]
     assert {op.phase for op in graph.ops} == {"forward", "backward", "optimizer"}
     forward = sum(op.flops for op in graph.ops if op.category.is_matrix and op.phase == "forward")
@@ -71,7 +71,7 @@ def test_optimizer_ops_and_flops_by_hand(
     flops_per_tensor: int,
 ) -> None:
     graph = training_graph(graph_cache, "bert-tiny", optimizer=optimizer)
-    tensors, elements = len(graph.meta["grad_ready"]), graph.meta["trainable_params"]
+    tensors, elements = len(graph.meta.grad_ready), graph.meta.trainable_params
     assert tensors == 46 and elements == 4_433_468
     step = [op for op in graph.ops if op.phase == "optimizer"]
     assert {op.category for op in step} == {Category.OPTIMIZER}
@@ -100,13 +100,13 @@ def test_backward_ops_keep_forward_scope_layer_and_category(graph_cache: Path) -
 
 def test_grad_ready_order_for_bucketed_all_reduce(graph_cache: Path) -> None:
     graph = training_graph(graph_cache, "bert-tiny", optimizer="sgd")
-    ready = graph.meta["grad_ready"]
+    ready = graph.meta.grad_ready
     first_optimizer = next(i for i, op in enumerate(graph.ops) if op.phase == "optimizer")
     first_backward = next(i for i, op in enumerate(graph.ops) if op.phase == "backward")
     indices = [index for index, _, _ in ready]
     assert indices == sorted(indices)
     assert first_backward < indices[0] and indices[-1] <= first_optimizer
-    assert sum(numel for _, numel, _ in ready) == graph.meta["trainable_params"]
+    assert sum(numel for _, numel, _ in ready) == graph.meta.trainable_params
     assert {dtype for _, _, dtype in ready} == {"fp32"}
     # the head's gradients are final before the first layer's
     assert ready[0][1] in {2, 128 * 2}  # next-sentence classifier bias or weight
@@ -115,11 +115,11 @@ def test_grad_ready_order_for_bucketed_all_reduce(graph_cache: Path) -> None:
 @pytest.mark.parametrize("head", ["classification", "squad"])
 def test_fine_tuning_heads_trace(graph_cache: Path, head: str) -> None:
     graph = training_graph(graph_cache, "bert-tiny", head=head)
-    assert graph.meta["optimizer"] == "adamw"  # the fine-tuning default
-    assert graph.meta["head_class"].endswith(
+    assert graph.meta.optimizer == "adamw"  # the fine-tuning default
+    assert graph.meta.head_class.endswith(
         "SequenceClassification" if head == "classification" else "QuestionAnswering"
     )
-    assert graph.meta["unsupported"] == {}
+    assert dict(graph.meta.unsupported) == {}
     assert {op.phase for op in graph.ops} == {"forward", "backward", "optimizer"}
 
 
@@ -128,7 +128,7 @@ def test_fp16_mixed_precision_ops(graph_cache: Path) -> None:
     forward_gemms = [op for op in graph.ops if op.phase == "forward" and op.category == "gemm"]
     assert {op.inputs[0].dtype for op in forward_gemms} == {"fp16"}
     step = [op for op in graph.ops if op.phase == "optimizer"]
-    tensors = len(graph.meta["grad_ready"])
+    tensors = len(graph.meta.grad_ready)
     # per tensor: cast the gradient to fp32, unscale, inf/nan sum, 3 SGD ops, copy back
     assert len(step) == 7 * tensors
     casts = [op for op in step if op.target == "aten._to_copy.default"]

@@ -55,7 +55,7 @@ def test_prune_one_head_by_hand(tiny: OpGraph) -> None:
     assert matrix_flops(pruned) == LAYERS * per_layer + POOLER
     # parameters: Q, K, V lose d columns and d biases each, the output d rows
     removed = LAYERS * (3 * (H * D + D) + D * H)
-    assert tiny.meta["params"] - pruned.meta["params"] == removed
+    assert tiny.meta.params - pruned.meta.params == removed
     softmax = next(op for op in pruned.ops if op.category == Category.SOFTMAX)
     assert softmax.inputs[0].shape == (B, kept, L, L)
     assert len(attention_blocks(tiny)) == LAYERS
@@ -75,7 +75,7 @@ def test_prune_ffn_by_hand(tiny: OpGraph) -> None:
     gelu = next(op for op in pruned.ops if op.category == Category.GELU and op.layer == 0)
     assert gelu.outputs[0].shape == (B, L, width)
     # up projection loses (F - F') columns + biases, down projection (F - F') rows
-    assert tiny.meta["params"] - pruned.meta["params"] == LAYERS * (F - width) * (2 * H + 1)
+    assert tiny.meta.params - pruned.meta.params == LAYERS * (F - width) * (2 * H + 1)
 
 
 @settings(max_examples=25, deadline=None)
@@ -98,7 +98,7 @@ def test_low_rank_by_hand(tiny: OpGraph) -> None:
     # parameters: k n -> r (k + n) per weight (biases unchanged)
     per_layer_params = 4 * (H * H - r * 2 * H) + 2 * (H * F - r * (H + F))
     removed = LAYERS * per_layer_params + (H * H - r * 2 * H)
-    assert tiny.meta["params"] - factored.meta["params"] == removed
+    assert tiny.meta.params - factored.meta.params == removed
     gemms = sum(1 for op in tiny.ops if op.category == Category.GEMM)
     assert len(factored.ops) == len(tiny.ops) + gemms  # each weight GEMM became two
     # deps stay consistent: each factored pair is chained, readers follow the second half

@@ -60,7 +60,7 @@ def test_fused_optimizer_bytes_and_kernels_by_hand(
 ) -> None:
     graph = step(graph_cache, optimizer, precision)
     fused, inner = fuse(graph, ["optimizer"])
-    tensors, elements = len(graph.meta["grad_ready"]), graph.meta["trainable_params"]
+    tensors, elements = len(graph.meta.grad_ready), graph.meta.trainable_params
     assert tensors == 46 and elements == 4_433_468
     phase = [i for i, op in enumerate(graph.ops) if op.phase == "optimizer"]
     assert sum(fused.ops[i].bytes_total for i in phase) == bytes_per_element * elements

@@ -109,14 +109,14 @@ def trace(fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: Any) -> 
     screen = console()
     screen.print(
         records_table(
-            f"{graph.meta.get('model')}: {len(graph)} ops, "
-            f"{graph.meta.get('folded_ops')} metadata ops folded",
+            f"{graph.meta.model}: {len(graph)} ops, "
+            f"{graph.meta.folded_ops} metadata ops folded",
             frame[TRACE_COLUMNS].to_dict("records"),
             TRACE_COLUMNS,
         )
     )
-    if graph.meta.get("unsupported"):
-        screen.print(f"unsupported ops: {graph.meta['unsupported']}")
+    if graph.meta.unsupported:
+        screen.print(f"unsupported ops: {dict(graph.meta.unsupported)}")
 
 
 @click.command()

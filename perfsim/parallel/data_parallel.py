@@ -5,7 +5,7 @@ devices / grad_accum`` samples), so one device's costed step (`perfsim.estimate.
 describes them all. The step on top of it, as PyTorch DDP runs it:
 
 - **buckets**: gradients, in the order they become final during backward (the traced
-  graph's ``meta["grad_ready"]``: ``[op_index, numel, dtype]`` per parameter), fill buckets
+  graph's ``meta.grad_ready``: ``[op_index, numel, dtype]`` per parameter), fill buckets
   of ``bucket_bytes`` (25 MiB, DDP's ``bucket_cap_mb`` default) after a first, small bucket of
   ``first_bucket_bytes`` (1 MiB, ``torch.distributed._DEFAULT_FIRST_BUCKET_BYTES``); a bucket
   closes once it reaches its cap and never mixes dtypes (DDP's
@@ -153,7 +153,7 @@ class DataParallelResult:
 
     @property
     def global_batch(self) -> int:
-        batch = int(self.result.graph.meta.get("batch") or 1)
+        batch = int(self.result.graph.meta.batch or 1)
         return batch * self.plan.devices * self.plan.grad_accum
 
     @property
@@ -265,7 +265,7 @@ class DataParallelResult:
             "devices": self.plan.devices,
             "grad_accum": self.plan.grad_accum,
             "global_batch": self.global_batch,
-            "micro_batch": self.result.graph.meta.get("batch"),
+            "micro_batch": self.result.graph.meta.batch,
             "step_time_s": step,
             "compute_s": self.compute_s,
             "optimizer_s": self.optimizer_s,
@@ -328,7 +328,7 @@ def data_parallel(
         raise WorkloadError(f"--grad-accum: expected a positive integer, got {plan.grad_accum}")
     if plan.devices <= 0:
         raise WorkloadError(f"--devices: expected a positive integer, got {plan.devices}")
-    grad_ready = result.graph.meta.get("grad_ready")
+    grad_ready = result.graph.meta.grad_ready
     if grad_ready is None:
         if plan.devices > 1 or plan.grad_accum > 1:
             raise WorkloadError(

@@ -236,7 +236,7 @@ class PhaseResult:
             "grad_accum": self.phase.grad_accum,
             "micro_batch": summary["micro_batch"],
             "precision": summary["precision"],
-            "optimizer": self.step.result.graph.meta.get("optimizer", self.phase.optimizer),
+            "optimizer": self.step.result.graph.meta.optimizer or self.phase.optimizer,
             "steps": self.phase.steps,
             "step_time_s": step,
             "compute_s": self.step.compute_s,

@@ -11,7 +11,6 @@ of any formula; `perfsim.energy.with_energy` is `price` plus a copy of the cost 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,7 +18,7 @@ from perfsim.energy import energy_prices, price
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import OpGraph, OpNode
+from perfsim.ir import GraphMeta, OpGraph, OpNode
 from perfsim.totals import Totals, ratio
 
 
@@ -27,7 +26,7 @@ from perfsim.totals import Totals, ratio
 class GroupedGraph:
     """A typed graph as its distinct op shapes (first-seen order) and how often each occurs."""
 
-    meta: Mapping[str, Any]
+    meta: GraphMeta
     ops: tuple[OpNode, ...]
     counts: tuple[int, ...]
     n_ops: int
@@ -47,7 +46,7 @@ def group_graph(graph: OpGraph) -> GroupedGraph:
             counts.append(1)
         else:
             counts[position] += 1
-    return GroupedGraph(dict(graph.meta), tuple(ops), tuple(counts), len(graph.ops))
+    return GroupedGraph(graph.meta, tuple(ops), tuple(counts), len(graph.ops))
 
 
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
@@ -62,10 +61,10 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
     totals = replace(Totals.of(costs, grouped.counts, energies), n_ops=grouped.n_ops)
     matrix_dtype = next(
         (cost.dtype for cost in costs if cost.category.is_matrix),
-        str(grouped.meta.get("precision", "fp32")),
+        grouped.meta.precision or "fp32",
     )
     peak = hw.matrix_peak_flops(matrix_dtype) or hw.vector_peak_flops(matrix_dtype)
-    return totals.metrics(grouped.meta.get("batch") or 1, peak)
+    return totals.metrics(grouped.meta.batch or 1, peak)
 
 
 def result_metrics(result: Result) -> dict[str, Any]:
@@ -74,8 +73,8 @@ def result_metrics(result: Result) -> dict[str, Any]:
     Throughput and achieved FLOP/s count every concurrent instance (what-if ``instances``).
     """
     meta = result.graph.meta
-    instances = meta.get("instances", 1)
+    instances = meta.instances
     totals = result.totals()
-    row = totals.metrics((meta.get("batch") or 1) * instances, result.peak_flops_per_s())
+    row = totals.metrics((meta.batch or 1) * instances, result.peak_flops_per_s())
     row["achieved_flops_per_s"] = ratio(totals.flops * instances, totals.latency_s)
     return row

@@ -83,7 +83,7 @@ def _graphs(points: Sequence[Point], store: GraphStore) -> dict[tuple[Any, ...],
         if point.graph_key in graphs:
             continue
         graph = scenario_graph(point.scenario, point.hw, store)
-        fast = point.fast and not graph.meta.get("kernel_parts")
+        fast = point.fast and not graph.meta.kernel_parts
         graphs[point.graph_key] = (
             group_graph(apply_precision(graph, point.precision)) if fast else graph
         )

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from perfsim.errors import TraceError
-from perfsim.ir import OpGraph
+from perfsim.ir import GraphMeta, OpGraph
 from perfsim.trace.build import build_model, count_parameters, example_inputs
 from perfsim.trace.capture import capture, new_recorder
 from perfsim.trace.metacache import MetaKernelCache
@@ -21,7 +21,7 @@ __all__ = ["trace_model", "trace_workload"]
 def trace_model(
     model: torch.nn.Module,
     inputs: dict[str, Any],
-    meta: dict[str, Any] | None = None,
+    meta: GraphMeta | None = None,
     *,
     fast: bool = True,
 ) -> OpGraph:
@@ -49,17 +49,16 @@ def trace_model(
         ) from None
     return OpGraph(
         ops=tuple(recorder.ops),
-        meta={
-            **(meta or {}),
-            "params": count_parameters(model),
+        meta=(meta or GraphMeta()).but(
+            params=count_parameters(model),
             # bytes: weights, and the most activation bytes alive at once (peak_live)
-            "memory": {
+            memory={
                 "weights": sum(p.numel() * p.element_size() for p in model.parameters()),
                 "peak_live": recorder.peak_bytes,
             },
-            "folded_ops": recorder.folded,
-            "unsupported": dict(recorder.unsupported),
-        },
+            folded_ops=recorder.folded,
+            unsupported=dict(recorder.unsupported),
+        ),
     )
 
 
@@ -76,30 +75,29 @@ def trace_workload(workload: Workload, *, fast: bool = True) -> OpGraph:
     started = time.perf_counter()
     if workload.mode == "training":
         graph = trace_training_step(workload, fast=fast)
-        meta = {
-            "model": workload.model.name,
-            "config_hash": workload.model.config_hash,
-            "batch": workload.batch,
-            "seq": workload.seq,
-            "mode": workload.mode,
-            "trace_version": TRACE_VERSION,
-            **graph.meta,
-            "trace_seconds": time.perf_counter() - started,
-        }
+        meta = graph.meta.but(
+            model=workload.model.name,
+            config_hash=workload.model.config_hash,
+            batch=workload.batch,
+            seq=workload.seq,
+            mode=workload.mode,
+            trace_version=TRACE_VERSION,
+            trace_seconds=time.perf_counter() - started,
+        )
         return OpGraph(graph.ops, meta)
     model = build_model(workload.model)
     graph = trace_model(
         model,
         example_inputs(workload.model, workload.batch, workload.seq),
-        meta={
-            "model": workload.model.name,
-            "config_hash": workload.model.config_hash,
-            "batch": workload.batch,
-            "seq": workload.seq,
-            "mode": workload.mode,
-            "trace_precision": "fp32",
-            "trace_version": TRACE_VERSION,
-        },
+        meta=GraphMeta(
+            model=workload.model.name,
+            config_hash=workload.model.config_hash,
+            batch=workload.batch,
+            seq=workload.seq,
+            mode=workload.mode,
+            trace_precision="fp32",
+            trace_version=TRACE_VERSION,
+        ),
         fast=fast,
     )
-    return OpGraph(graph.ops, {**graph.meta, "trace_seconds": time.perf_counter() - started})
+    return OpGraph(graph.ops, graph.meta.but(trace_seconds=time.perf_counter() - started))

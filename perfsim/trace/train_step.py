@@ -20,7 +20,7 @@ and fp32 state. ``torch.autocast`` does not act on meta tensors, so the per-op f
 islands of autocast ("O1") are not traced. The step is traced in its final dtypes, and
 `perfsim.precision.apply_precision` leaves a training graph as it is.
 
-Memory (``meta["memory"]``, bytes, see `perfsim.training.footprint`): ``weights`` (model
+Memory (``meta.memory``, bytes, see `perfsim.training.footprint`): ``weights`` (model
 parameters, shared tensors once), ``gradients`` (every ``.grad`` alive after the step:
 half gradients and fp32 master gradients), ``optimizer_state`` (optimizer state tensors,
 plus the fp32 master weights under mixed precision, as the ZeRO paper counts them),
@@ -40,7 +40,7 @@ from typing import Any
 import torch
 
 from perfsim.errors import TraceError, WorkloadError
-from perfsim.ir import OpGraph
+from perfsim.ir import GraphMeta, OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.capture import Recorder, capture, dtype_name, new_recorder
 from perfsim.trace.dropout import FusedDropoutMode
@@ -150,19 +150,19 @@ def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
     saved, ready = _record_step(trainee, recorder, precision)
     return OpGraph(
         ops=tuple(recorder.ops),
-        meta={
-            "params": sum(p.numel() for p in trainee.model.parameters()),
-            "trainable_params": sum(p.numel() for p in trainee.params),
-            "grad_ready": ready,
-            "memory": _step_memory(trainee, precision, saved, recorder.peak_bytes),
-            "folded_ops": recorder.folded,
-            "unsupported": dict(recorder.unsupported),
-            "head": workload.head,
-            "head_class": type(trainee.model).__name__,
-            "optimizer": workload.training_optimizer,
-            "checkpointing": workload.checkpointing,
-            "trace_precision": precision,
-        },
+        meta=GraphMeta(
+            params=sum(p.numel() for p in trainee.model.parameters()),
+            trainable_params=sum(p.numel() for p in trainee.params),
+            grad_ready=tuple((int(i), int(n), str(d)) for i, n, d in ready),
+            memory=_step_memory(trainee, precision, saved, recorder.peak_bytes),
+            folded_ops=recorder.folded,
+            unsupported=dict(recorder.unsupported),
+            head=workload.head,
+            head_class=type(trainee.model).__name__,
+            optimizer=workload.training_optimizer,
+            checkpointing=workload.checkpointing,
+            trace_precision=precision,
+        ),
     )
 
 
@@ -244,7 +244,7 @@ def _record_step(
 def _step_memory(
     trainee: _Trainee, precision: str, saved: Mapping[int, int], peak_live: int
 ) -> dict[str, int]:
-    """``meta["memory"]``: bytes by kind (see the module docstring)."""
+    """``meta.memory``: bytes by kind (see the module docstring)."""
     mixed = precision != "fp32"
     gradients = [p.grad for p in (*trainee.params, *trainee.masters) if p.grad is not None]
     return {

@@ -1,7 +1,7 @@
 """Training-step questions that need no torch: memory footprint, and the largest batch that fits.
 
 The step itself is traced by `perfsim.trace.train_step`; this package reads what the trace
-measured (``graph.meta["memory"]``).
+measured (``graph.meta.memory``).
 """
 
 from perfsim.training.fit import FitResult, largest_batch

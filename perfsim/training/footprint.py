@@ -22,11 +22,9 @@ matrix-operand dtype, activations by the vector dtype.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from perfsim.ir import DTYPE_BITS
+from perfsim.ir import DTYPE_BITS, GraphMeta
 from perfsim.precision import policy
 
 FIELDS = ("weights", "gradients", "optimizer_state", "activations", "workspace")
@@ -54,17 +52,17 @@ class MemoryFootprint:
 
 
 def memory_footprint(
-    meta: Mapping[str, Any], precision: str | None = None
+    meta: GraphMeta, precision: str | None = None
 ) -> MemoryFootprint | None:
     """The footprint of a traced graph from its ``meta`` (None for a graph with no memory record).
 
     ``precision`` scales an inference graph (traced in fp32); training graphs are traced in
     their precision and are read as they are.
     """
-    memory = meta.get("memory")
-    if not isinstance(memory, Mapping):
+    memory = meta.memory
+    if memory is None:
         return None
-    if meta.get("mode") == "training":
+    if meta.mode == "training":
         gradients = int(memory["gradients"])
         activations = int(memory["activations"])
         return MemoryFootprint(

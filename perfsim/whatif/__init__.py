@@ -64,16 +64,14 @@ def estimate_whatif(
     """
     chosen = quantized_precision(whatifs.quant, precision or hw.native_precision)
     check_precision(hw, chosen)
-    parts = frozenset(graph.meta.get("kernel_parts", ()))
+    parts = frozenset(graph.meta.kernel_parts)
     if whatifs.is_empty and not parts:
         return estimate_graph(apply_precision(graph, chosen), hw, engine)
     typed = transform_graph(graph, whatifs, chosen)
     fused, inner = fuse(typed, whatifs.fusion)
     # ops launched inside an earlier op's kernel: fused ones, and parts of one kernel
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
-    meta = {**fused.meta, "whatifs": whatifs.applied()}
-    if whatifs.instances > 1:
-        meta["instances"] = whatifs.instances
+    meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     fused = OpGraph(fused.ops, meta)
     share = device_share(hw, whatifs.instances)
     placements = [Placement(share), Placement(without_overhead(share))]

@@ -36,9 +36,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Final
 
-from perfsim.ir import DTYPE_BITS, OpGraph, OpNode
+from perfsim.ir import DTYPE_BITS, GraphMeta, OpGraph, OpNode
 
 # state tensors per parameter element, each read and written once per step
 STATE_TENSORS: Final[Mapping[str, int]] = {"sgd": 1, "adam": 2, "adamw": 2, "lamb": 2}
@@ -47,7 +47,7 @@ _FP32: Final = 4  # bytes: master weights, state and LAMB's update are fp32 (tra
 
 def optimizer_stages(graph: OpGraph, taken: frozenset[int] = frozenset()) -> list[list[list[int]]]:
     """Per parameter (in graph order), its optimizer ops split into kernels (op indices)."""
-    if graph.meta.get("optimizer") not in STATE_TENSORS:
+    if graph.meta.optimizer not in STATE_TENSORS:
         return []
     ops = graph.ops
     members = [i for i, op in enumerate(ops) if op.phase == "optimizer" and i not in taken]
@@ -97,10 +97,10 @@ def _reduces(op: OpNode, elements: int) -> int:
     return int(reads_whole and all(t.stored_numel < elements for t in op.outputs))
 
 
-def stage_bytes(meta: Mapping[str, Any], stages: int) -> list[tuple[int, int]]:
+def stage_bytes(meta: GraphMeta, stages: int) -> list[tuple[int, int]]:
     """(read, written) bytes per parameter element of each stage (module docstring)."""
-    states = STATE_TENSORS[str(meta["optimizer"])]
-    precision = str(meta.get("trace_precision", "fp32"))
+    states = STATE_TENSORS[str(meta.optimizer)]
+    precision = meta.trace_precision or "fp32"
     mixed = precision != "fp32"
     grad = DTYPE_BITS[precision] // 8
     half = grad if mixed else 0
@@ -114,7 +114,7 @@ def stage_bytes(meta: Mapping[str, Any], stages: int) -> list[tuple[int, int]]:
 
 
 def fuse_optimizer(
-    ops: list[OpNode], updates: Sequence[Sequence[Sequence[int]]], meta: Mapping[str, Any]
+    ops: list[OpNode], updates: Sequence[Sequence[Sequence[int]]], meta: GraphMeta
 ) -> None:
     """Give each stage's first op the stage's bytes and its other ops none (in place)."""
     for stages in updates:

@@ -157,14 +157,14 @@ def require_inference(graph: OpGraph, key: str) -> None:
 
 
 def with_params(graph: OpGraph, ops: tuple[OpNode, ...]) -> OpGraph:
-    """A graph of new ops whose ``meta['params']`` moves by the change in weight elements.
+    """A graph of new ops whose ``meta.params`` moves by the change in weight elements.
 
     NB: a model that reuses one layer's weights (ALBERT) counts the change once per use.
     """
-    params = graph.meta.get("params")
+    params = graph.meta.params
     if isinstance(params, int):
         delta = sum(weight_elements(op) for op in ops) - sum(
             weight_elements(op) for op in graph.ops
         )
-        return OpGraph(ops, {**graph.meta, "params": params + delta})
+        return OpGraph(ops, graph.meta.but(params=params + delta))
     return OpGraph(ops, graph.meta)

@@ -20,7 +20,7 @@ op with none is per-sequence; the rest are token-wise. Then, exactly:
 - per-sequence op: the leading axis of its activations (or the GEMM's ``m``) times ``n``.
 
 The copies of a score op are one variable-length kernel: only the first pays a launch
-(``meta["kernel_parts"]`` names the others, `perfsim.whatif.estimate_whatif` honours it).
+(``meta.kernel_parts`` names the others, `perfsim.whatif.estimate_whatif` honours it).
 
 No torch and no heuristics about which axis is which: the probes say. Packing all
 sequences at one length ``L`` reproduces the ``(n, L)`` trace's FLOPs exactly (tested).
@@ -247,7 +247,7 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
     ``probe`` and ``other`` are the same model traced at batch 1 and two different
     sequence lengths.
     """
-    if probe.meta.get("batch", 1) != 1 or other.meta.get("batch", 1) != 1:
+    if (probe.meta.batch or 1) != 1 or (other.meta.batch or 1) != 1:
         raise LengthsError("--seq-lengths: the probe graphs must be traced at batch 1")
     if len(probe.ops) != len(other.ops):
         raise LengthsError(
@@ -297,13 +297,12 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
         if kind == "score"
         for length, _ in groups[1:]
     ]
-    meta = {
-        **probe.meta,
-        "kernel_parts": parts,
-        "batch": len(lengths),
-        "seq": max(lengths),
-        "seq_lengths": lengths_summary(lengths, "packed", max(lengths)),
-    }
+    meta = probe.meta.but(
+        kernel_parts=tuple(parts),
+        batch=len(lengths),
+        seq=max(lengths),
+        seq_lengths=lengths_summary(lengths, "packed", max(lengths)),
+    )
     return OpGraph(packed.ops, meta)
 
 
@@ -362,4 +361,4 @@ def lengths_graph(
     length = padded_length(lengths.lengths, lengths.pad_to)
     graph = packed_graph(*probes, [length] * len(lengths.lengths))
     summary = lengths_summary(lengths.lengths, "padded", length)
-    return OpGraph(graph.ops, {**graph.meta, "seq_lengths": summary})
+    return OpGraph(graph.ops, graph.meta.but(seq_lengths=summary))
