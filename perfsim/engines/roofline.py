@@ -5,9 +5,12 @@ latency = overhead + max(compute, each level's traffic / bandwidth).
 
 Compute runs at peak: matrix ops on the matrix engine at their dtype's peak (on the vector
 engine when the matrix engine lacks that dtype, e.g. fp32 on tensor cores, recorded in
-the ``unit`` column), all other ops on the vector engine. Memory time per level is the
-bytes that level serves (`perfsim.engines.traffic`) over its aggregate bandwidth. The
-terms overlap perfectly: the roofline is a lower bound on any real schedule.
+the ``unit`` column), all other ops on the vector engine; where the hardware file lists
+the tiles a GPU library ships (``compute.matrix.library_tiles``), a matrix op's compute
+time is that library's plan instead (`perfsim.engines.gpu_gemm`), and the roofline is the
+achieved estimate rather than a bound (`perfsim.hardware.ideal` gives the bound). Memory
+time per level is the bytes that level serves (`perfsim.engines.traffic`) over its
+aggregate bandwidth. The terms overlap perfectly.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from perfsim.engines import OpCost, register
+from perfsim.engines.gpu_gemm import library_plan, plan_details
 from perfsim.engines.traffic import level_traffic
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
@@ -102,15 +106,27 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     The matrix peak is scaled by the file's measured efficiency at the op's ``m`` (output
     rows), 1 where the file has no table (`HardwareSpec.matrix_efficiency`); a CPU file's
     weight packing (`weight_packing_s`) runs before the multiply and adds to its time
-    (``compute_s``, recorded as ``details["packing_s"]``).
+    (``compute_s``, recorded as ``details["packing_s"]``). Where the file lists the tiles
+    its GPU library ships for the dtype (``compute.matrix.library_tiles``), the compute
+    time is that library's plan (`perfsim.engines.gpu_gemm`: tiles, mainloop, waves,
+    split-K), its shape in ``details``.
     """
     dtype = compute_dtype(op)
     peak = hw.matrix_peak_flops(dtype) * hw.matrix_efficiency(op.dims.get("m", 0))
     if peak > 0:
         packing_s = weight_packing_s(op, hw, dtype)
-        cost = _finish(op, hw, "matrix", dtype, op.flops / peak + packing_s, on_matrix=True)
-        return replace(cost, details={"packing_s": packing_s}) if packing_s else cost
+        plan = library_plan(op, hw, dtype, on_matrix=True)
+        compute_s = plan.seconds if plan is not None else op.flops / peak
+        cost = _finish(op, hw, "matrix", dtype, compute_s + packing_s, on_matrix=True)
+        details = plan_details(plan) if plan is not None else {}
+        if packing_s:
+            details["packing_s"] = packing_s
+        return replace(cost, details=details) if details else cost
     vector_dtype = _vector_dtype(hw, dtype)
+    plan = library_plan(op, hw, vector_dtype, on_matrix=False)
+    if plan is not None:  # CUDA-core GEMM kernels (e.g. CUTLASS SIMT fp32)
+        cost = _finish(op, hw, "vector", vector_dtype, plan.seconds, on_matrix=False)
+        return replace(cost, details=plan_details(plan))
     return _finish(
         op,
         hw,

@@ -72,6 +72,10 @@ class Buffers(_Frozen):
     ofmap: Bytes
 
 
+# one shipped threadblock tile: m, n, k, pipeline stages, warps along m, warps along n
+LibraryTileRow = tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt]
+
+
 class MatrixEngine(_Frozen):
     """A matrix unit per compute unit: a systolic array, tensor cores, or SIMD/AMX GEMM.
 
@@ -94,15 +98,25 @@ class MatrixEngine(_Frozen):
     # bytes/s at which a CPU BLAS packs a GEMM's weight operand (k x n) from memory before
     # its kernel runs, serial with the multiply; None: packing is not modelled
     weight_packing_bandwidth: Bandwidth | None = None
+    # per dtype, the threadblock tiles a GPU library ships (CUTLASS / cuBLAS), each
+    # [m, n, k, stages, warps_m, warps_n]: GEMMs run as `perfsim.engines.gpu_gemm` plans
+    # them (a dtype the matrix engine lacks, e.g. fp32 on tensor cores, runs its tiles on
+    # the vector engine's FMAs); None, or a dtype not listed: the datasheet peak
+    library_tiles: dict[Dtype, tuple[LibraryTileRow, ...]] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
         if self.type == "systolic":
             if self.rows is None or self.cols is None or self.dataflow is None:
                 raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
-            if self.efficiency is not None or self.weight_packing_bandwidth is not None:
+            if (
+                self.efficiency is not None
+                or self.weight_packing_bandwidth is not None
+                or self.library_tiles is not None
+            ):
                 raise ValueError(
-                    "efficiency and weight_packing_bandwidth are for tensor_core / simd "
+                    "efficiency, weight_packing_bandwidth and library_tiles are for "
+                    "tensor_core / simd "
                     "engines (a systolic "
                     "array's utilization comes from its folds)"
                 )

@@ -5,7 +5,9 @@
   ifmap/filter/ofmap SRAMs re-fetching what they cannot hold, DRAM stalls), which matches
   SCALE-Sim 3.0. A batched GEMM is spread over the arrays batch-first, then by output
   columns; the busiest array sets the time (wave quantization).
-- Tensor cores and SIMD units: the tile schedule of `perfsim.engines.cycle.tiles`.
+- Tensor cores and SIMD units: where the hardware file lists the tiles its GPU library
+  ships, the library's plan (`perfsim.engines.gpu_gemm`, shared with the roofline);
+  otherwise the tile schedule of `perfsim.engines.cycle.tiles`.
 - Vector ops: slots per element (`perfsim.engines.cycle.vector`) on ``flops_per_cycle / 2``
   lanes per unit, overlapped with streaming their bytes, plus the farthest level's latency.
 
@@ -22,6 +24,7 @@ from perfsim.engines import OpCost, register
 from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
+from perfsim.engines.gpu_gemm import GemmPlan, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import tiled_matrix_bytes
 from perfsim.hardware.spec import HardwareSpec
@@ -130,9 +133,47 @@ def _macs(hw: HardwareSpec, dtype: str) -> float:
     return float(matrix.macs_per_cycle[dtype])  # type: ignore[index]
 
 
+def library_tile_cost(op: OpNode, hw: HardwareSpec, roofline: OpCost, plan: GemmPlan) -> OpCost:
+    """A GEMM as the file's GPU library runs it (`perfsim.engines.gpu_gemm`).
+
+    The plan's cycles (mainloops of the busiest unit, a prologue and an epilogue per
+    wave, a split-K reduction); the nearest level re-reads operand panels per tile.
+    """
+    clock = hw.compute.clock
+    busiest = math.ceil(plan.tiles / hw.compute.units)
+    compute_cycles = busiest * plan.steps * plan.mac_cycles
+    total_cycles = plan.seconds * clock
+    rate = plan.tile.m * plan.tile.n * plan.tile.k / plan.mac_cycles  # MACs per cycle
+    details = {
+        **plan_details(plan),
+        "total_cycles": total_cycles,
+        "compute_cycles": compute_cycles,
+        "stall_cycles": total_cycles - compute_cycles,
+        "overall_utilization": op.macs / (total_cycles * hw.compute.units * rate),
+    }
+    traffic = dict(roofline.traffic_bytes)
+    traffic[hw.memory[0].name] = tiled_matrix_bytes(op, plan.tile.m, plan.tile.n)
+    packing_s = roofline.details.get("packing_s", 0.0)
+    if packing_s:
+        details["packing_s"] = packing_s
+    return _assemble(
+        op,
+        hw,
+        roofline,
+        total_cycles / clock + packing_s,
+        compute_cycles / clock + packing_s,
+        traffic,
+        details,
+    )
+
+
 def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
-    """A GEMM on tensor cores or SIMD units: the tile schedule."""
+    """A GEMM on tensor cores or SIMD units: the library's plan where the file lists its
+    tiles (`library_tile_cost`), else the tile schedule."""
     roofline = FORMULAS[op.category](op, hw)
+    plan = library_plan(op, hw, roofline.dtype, on_matrix=roofline.unit == "matrix")
+    if plan is not None:
+        return library_tile_cost(op, hw, roofline, plan)
     matrix = hw.compute.matrix
     if roofline.unit != "matrix" or matrix is None:
         return vector_cost(op, hw)

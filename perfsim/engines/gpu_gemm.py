@@ -1,0 +1,272 @@
+"""GPU matrix work as libraries run it: shipped tile shapes, mainloop, waves, split-K.
+
+A CUTLASS / cuBLAS / TensorRT GEMM is a grid of threadblock tiles, each ``tile.m x tile.n``
+outputs over the whole reduction. The library ships a fixed list of tile configurations per
+architecture (the hardware file's ``compute.matrix.library_tiles``: m, n, k, pipeline
+stages and the CTA's warp grid), and its heuristic picks one per GEMM. For each shipped
+tile that fits a unit's shared memory, `plan_gemm` predicts:
+
+- **mainloop**: ``ceil(k / tile.k)`` steps (``ceil(k / split / tile.k)`` with split-K); a
+  step lasts the longer of its MACs at the unit's rate and its shared-memory traffic at the
+  nearest level's bytes per cycle. The traffic is the A and B tiles written once
+  (``(m + n) * k`` elements, global to shared) and read by the warps that need them: each
+  of the ``warps_n`` warp columns reads the A tile and each of the ``warps_m`` warp rows the
+  B tile. A tile that starves on shared memory runs below the MAC rate.
+- **prologue**: the first stage's load waits one latency of the farthest memory level;
+  the other ``stages - 1`` are in flight behind it (the multistage pipeline).
+- **epilogue**: the accumulators are staged through shared memory (written and read) on
+  their way to global memory.
+- **waves**: ``tiles_per_unit = floor(shared memory / tile's stages)`` tiles share a unit;
+  ``waves = ceil(tiles / (units * tiles_per_unit))``, and each wave exposes one prologue and
+  one epilogue. The busiest unit runs ``ceil(tiles / units)`` mainloops at the unit's rate.
+- **split-K** (as cuBLAS does): only when the output tiles are fewer than the units and
+  each split keeps the pipeline full (at least ``stages`` steps); the fp32 partials are
+  summed by a reduction pass streaming them through the next memory level (L2).
+- **batched GEMMs** (attention QK^T, AV): the batch dimension multiplies the tiles.
+
+The heuristic minimises the predicted time over tiles and split factors (ties: the first
+in the file's order). Every term only adds time to ``MACs / (units * rate)``, so the
+ideal datasheet peak is never above this estimate. Pure functions; SI units (seconds,
+bytes, bytes per second, hertz); cycles are the unit's clock.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import DTYPE_BITS, OpNode
+
+SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
+PARTIAL_BYTES: Final[float] = 4.0  # split-K partial sums are fp32 (CUTLASS's accumulator)
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryTile:
+    """One shipped threadblock configuration: tile m x n x k, stages, warp grid m x n."""
+
+    m: int
+    n: int
+    k: int
+    stages: int
+    warps_m: int
+    warps_n: int
+
+    @classmethod
+    def from_row(cls, row: Sequence[int]) -> LibraryTile:
+        """``[m, n, k, stages, warps_m, warps_n]`` as in the hardware file."""
+        return cls(*(int(value) for value in row))
+
+    def smem_bytes(self, in_bytes: float) -> float:
+        """Shared memory the multistage pipeline holds: ``stages`` A and B tiles."""
+        return self.stages * (self.m + self.n) * self.k * in_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class GemmProblem:
+    """``batch`` independent ``m x n x k`` GEMMs; element sizes in bytes."""
+
+    batch: int
+    m: int
+    n: int
+    k: int
+    in_bytes: float
+    out_bytes: float
+
+    @property
+    def macs(self) -> int:
+        return self.batch * self.m * self.n * self.k
+
+
+@dataclass(frozen=True, slots=True)
+class GpuUnits:
+    """The units (SMs, CUs) a GEMM runs on, one unit's figures per cycle.
+
+    ``macs_per_cycle``: one unit's MAC rate at the dtype (tensor cores, or CUDA-core FMAs);
+    ``smem_bytes_per_cycle`` / ``smem_bytes``: one unit's shared memory (the nearest level);
+    ``fill_s``: latency of the farthest level; ``reduce_bandwidth``: bytes/s of the level
+    split-K partials stream through.
+    """
+
+    units: int
+    clock: float
+    macs_per_cycle: float
+    smem_bytes_per_cycle: float
+    smem_bytes: float
+    fill_s: float = 0.0
+    reduce_bandwidth: float = math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class GemmPlan:
+    """The predicted run of one GEMM with one tile and split factor."""
+
+    tile: LibraryTile
+    split_k: int
+    tiles: int  # threadblocks: batch x split x output tiles
+    tiles_per_unit: int  # resident at once on a unit (shared-memory occupancy)
+    waves: int
+    steps: int  # mainloop steps per tile
+    mac_cycles: float  # one step's MACs at the unit's rate
+    smem_cycles: float  # one step's shared-memory traffic
+    prologue_cycles: float
+    epilogue_cycles: float
+    reduce_s: float
+    seconds: float
+
+    @property
+    def step_cycles(self) -> float:
+        return max(self.mac_cycles, self.smem_cycles)
+
+
+def step_cycles(tile: LibraryTile, problem: GemmProblem, units: GpuUnits) -> tuple[float, float]:
+    """(MAC cycles, shared-memory cycles) of one mainloop step of one tile."""
+    macs = tile.m * tile.n * tile.k / units.macs_per_cycle
+    written = (tile.m + tile.n) * tile.k
+    read = (tile.warps_n * tile.m + tile.warps_m * tile.n) * tile.k
+    smem = (written + read) * problem.in_bytes / units.smem_bytes_per_cycle
+    return macs, smem
+
+
+def plan_gemm(
+    problem: GemmProblem, tile: LibraryTile, split_k: int, units: GpuUnits
+) -> GemmPlan | None:
+    """The run of ``problem`` with ``tile`` and ``split_k``; None if the tile cannot run."""
+    resident = math.floor(units.smem_bytes / tile.smem_bytes(problem.in_bytes))
+    if resident < 1:
+        return None
+    output_tiles = problem.batch * math.ceil(problem.m / tile.m) * math.ceil(problem.n / tile.n)
+    tiles = output_tiles * split_k
+    steps = math.ceil(math.ceil(problem.k / split_k) / tile.k)
+    waves = math.ceil(tiles / (units.units * resident))
+    busiest = math.ceil(tiles / units.units)
+    mac_cycles, smem_cycles = step_cycles(tile, problem, units)
+    out_bytes = PARTIAL_BYTES if split_k > 1 else problem.out_bytes
+    prologue = units.fill_s * units.clock
+    epilogue = 2 * tile.m * tile.n * out_bytes / units.smem_bytes_per_cycle
+    reduce_s = 0.0
+    if split_k > 1:  # read the partials, write the outputs
+        outputs = problem.batch * problem.m * problem.n
+        reduce_s = outputs * (split_k * PARTIAL_BYTES + problem.out_bytes) / units.reduce_bandwidth
+    cycles = busiest * steps * max(mac_cycles, smem_cycles) + waves * (prologue + epilogue)
+    return GemmPlan(
+        tile=tile,
+        split_k=split_k,
+        tiles=tiles,
+        tiles_per_unit=resident,
+        waves=waves,
+        steps=steps,
+        mac_cycles=mac_cycles,
+        smem_cycles=smem_cycles,
+        prologue_cycles=prologue,
+        epilogue_cycles=epilogue,
+        reduce_s=reduce_s,
+        seconds=cycles / units.clock + reduce_s,
+    )
+
+
+def split_factors(problem: GemmProblem, tile: LibraryTile, units: GpuUnits) -> tuple[int, ...]:
+    """Split-K factors a library would try: 1, and more only while tiles < units.
+
+    A split is allowed while the split tiles still fit one pass over the units and each
+    split keeps at least ``tile.stages`` mainloop steps (a full pipeline).
+    """
+    output_tiles = problem.batch * math.ceil(problem.m / tile.m) * math.ceil(problem.n / tile.n)
+    if output_tiles >= units.units:
+        return (1,)
+    return tuple(
+        split
+        for split in SPLIT_K
+        if split == 1
+        or (
+            output_tiles * split <= units.units
+            and math.ceil(problem.k / split) >= tile.stages * tile.k
+        )
+    )
+
+
+def choose_plan(
+    problem: GemmProblem, tiles: Sequence[LibraryTile], units: GpuUnits
+) -> GemmPlan | None:
+    """The library heuristic: the fastest predicted plan over shipped tiles and splits.
+
+    None when no shipped tile fits a unit's shared memory.
+    """
+    best: GemmPlan | None = None
+    for tile in tiles:
+        for split in split_factors(problem, tile, units):
+            plan = plan_gemm(problem, tile, split, units)
+            if plan is not None and (best is None or plan.seconds < best.seconds):
+                best = plan
+    return best
+
+
+def ideal_seconds(problem: GemmProblem, units: GpuUnits) -> float:
+    """The datasheet-peak time: every MAC at the full rate on every unit."""
+    return problem.macs / (units.units * units.macs_per_cycle * units.clock)
+
+
+def gpu_units(hw: HardwareSpec, macs_per_cycle: float) -> GpuUnits:
+    """A device's units for `plan_gemm`: shared memory is the nearest level."""
+    units = hw.compute.units
+    nearest = hw.memory[0]
+    share = 1 if nearest.per_unit else units
+    reduce_level = hw.memory[1] if len(hw.memory) > 1 else hw.dram
+    return GpuUnits(
+        units=units,
+        clock=hw.compute.clock,
+        macs_per_cycle=macs_per_cycle,
+        smem_bytes_per_cycle=nearest.bandwidth / share / hw.compute.clock,
+        smem_bytes=nearest.capacity / share,
+        fill_s=hw.dram.latency,
+        reduce_bandwidth=hw.level_bandwidth(reduce_level),
+    )
+
+
+def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> GemmPlan | None:
+    """How the file's library would run matrix op ``op`` at ``dtype``; None: no tiles.
+
+    ``on_matrix``: on the matrix engine's MACs, else on the vector engine's FMAs (one MAC
+    per two FLOPs). A fused attention op's ``v`` counts as extra k, as in its FLOPs.
+    """
+    matrix = hw.compute.matrix
+    if matrix is None or not matrix.library_tiles or "m" not in op.dims:
+        return None
+    rows = matrix.library_tiles.get(dtype)  # type: ignore[call-overload]
+    if not rows:
+        return None
+    if on_matrix:
+        rate = float(matrix.macs_per_cycle[dtype]) * hw.matrix_efficiency(op.dims["m"])  # type: ignore[index]
+    else:
+        rate = hw.compute.vector.flops_per_cycle.get(dtype, 0.0) / 2  # type: ignore[call-overload]
+    if rate <= 0:
+        return None
+    dims = op.dims
+    problem = GemmProblem(
+        batch=dims.get("b", 1) * dims.get("passes", 1),
+        m=dims["m"],
+        n=dims["n"],
+        k=dims["k"] + dims.get("v", 0),
+        in_bytes=DTYPE_BITS[dtype] / 8,
+        out_bytes=DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else DTYPE_BITS[dtype] / 8,
+    )
+    tiles = [LibraryTile.from_row(row) for row in rows]
+    return choose_plan(problem, tiles, gpu_units(hw, rate))
+
+
+def plan_details(plan: GemmPlan) -> dict[str, float]:
+    """The plan as an OpCost's ``details`` (tile shape, split-K, waves, steps)."""
+    return {
+        "tile_m": float(plan.tile.m),
+        "tile_n": float(plan.tile.n),
+        "tile_k": float(plan.tile.k),
+        "stages": float(plan.tile.stages),
+        "split_k": float(plan.split_k),
+        "waves": float(plan.waves),
+        "tiles": float(plan.tiles),
+        "mainloop_steps": float(plan.steps),
+        "smem_bound": float(plan.smem_cycles > plan.mac_cycles),
+    }

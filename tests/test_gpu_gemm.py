@@ -1,0 +1,207 @@
+"""GPU GEMMs as CUTLASS runs them (`perfsim.engines.gpu_gemm`): hand-derived tiles,
+mainloops and waves, the library heuristic's properties, and both engines on a100.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfsim.engines.cycle.engine import Cycle
+from perfsim.engines.gpu_gemm import (
+    GemmProblem,
+    GpuUnits,
+    LibraryTile,
+    choose_plan,
+    ideal_seconds,
+    plan_gemm,
+    split_factors,
+    step_cycles,
+)
+from perfsim.engines.roofline import Roofline
+from perfsim.hardware import load_hardware
+from perfsim.hardware.ideal import ideal_hardware
+from perfsim.ir import Category, OpNode, TensorSpec
+from tests.conftest import HWCONFIGS
+
+# A100-like units: 108 SMs at 1.41 GHz, 1024 fp16 MACs/clk, 128 B/clk and 192 KiB of
+# shared memory per SM; no fill latency and a free reduction unless a test sets them
+A100 = GpuUnits(
+    units=108, clock=1.41e9, macs_per_cycle=1024, smem_bytes_per_cycle=128, smem_bytes=196608
+)
+BIG = LibraryTile(128, 256, 64, 3, 2, 4)  # CUTLASS Sm80 f16 [128, 256, 64], 3 stages, 2x4 warps
+SMALL = LibraryTile(64, 64, 64, 5, 2, 2)  # CUTLASS Sm80 f16 [64, 64, 64], 5 stages, 2x2 warps
+
+
+def fp16(m: int, n: int, k: int, batch: int = 1) -> GemmProblem:
+    return GemmProblem(batch=batch, m=m, n=n, k=k, in_bytes=2, out_bytes=2)
+
+
+def test_mainloop_waves_and_epilogue_by_hand() -> None:
+    plan = plan_gemm(fp16(4096, 1024, 1024), BIG, 1, A100)
+    assert plan is not None
+    # pipeline: 3 stages x (128 + 256) x 64 x 2 B = 147456 B; 196608 // 147456 = 1 per SM
+    assert plan.tiles_per_unit == 1
+    # tiles: (4096 / 128) x (1024 / 256) = 32 x 4 = 128 >= 108 SMs: no split-K
+    assert plan.tiles == 128 and plan.split_k == 1
+    # waves: ceil(128 / (108 x 1)) = 2; mainloop: 1024 / 64 = 16 steps
+    assert plan.waves == 2 and plan.steps == 16
+    # MACs per step: 128 x 256 x 64 / 1024 = 2048 cycles
+    assert plan.mac_cycles == 2048
+    # shared memory per step: written (128 + 256) x 64 = 24576 values; read by 4 warp
+    # columns (A) and 2 warp rows (B): (4 x 128 + 2 x 256) x 64 = 65536; 90112 x 2 B / 128
+    assert plan.smem_cycles == pytest.approx(1408)
+    # epilogue: 128 x 256 outputs x 2 B through shared memory twice / 128 B = 1024 cycles
+    assert plan.epilogue_cycles == 1024
+    # busiest SM: ceil(128 / 108) = 2 tiles x 16 x 2048 + 2 waves x 1024 = 67584 cycles
+    assert plan.seconds == pytest.approx(67584 / 1.41e9)
+    # 4096 x 1024 x 1024 MACs / (108 x 1024 x 1.41 GHz) = 27.5 us ideal; 47.9 us achieved
+    assert ideal_seconds(fp16(4096, 1024, 1024), A100) == pytest.approx(
+        2**32 / (108 * 1024 * 1.41e9)
+    )
+
+
+def test_small_tile_starves_on_shared_memory() -> None:
+    # MACs: 64 x 64 x 64 / 1024 = 256 cycles; shared memory: written 128 x 64 = 8192,
+    # read (2 x 64 + 2 x 64) x 64 = 16384; 24576 x 2 B / 128 B = 384 cycles > 256
+    mac_cycles, smem_cycles = step_cycles(SMALL, fp16(64, 64, 64), A100)
+    assert (mac_cycles, smem_cycles) == (256, 384)
+    plan = plan_gemm(fp16(64, 64, 64), SMALL, 1, A100)
+    assert plan is not None and plan.step_cycles == 384  # 2/3 of the tensor-core rate
+
+
+def test_occupancy_and_wave_quantization() -> None:
+    tile = LibraryTile(64, 64, 32, 10, 2, 2)
+    plan = plan_gemm(fp16(4096, 4096, 1024), tile, 1, A100)
+    assert plan is not None
+    # 10 x (64 + 64) x 32 x 2 B = 81920 B: 196608 // 81920 = 2 tiles per SM
+    # tiles 64 x 64 = 4096; waves ceil(4096 / 216) = 19; busiest SM ceil(4096 / 108) = 38
+    assert (plan.tiles_per_unit, plan.tiles, plan.waves) == (2, 4096, 19)
+    steps, step = 1024 // 32, max(plan.mac_cycles, plan.smem_cycles)
+    assert plan.seconds == pytest.approx((38 * steps * step + 19 * plan.epilogue_cycles) / 1.41e9)
+
+
+def test_split_k_when_tiles_are_fewer_than_units() -> None:
+    units = replace(A100, fill_s=0.0, reduce_bandwidth=7.219e12)
+    problem = fp16(128, 256, 8192)
+    # one output tile < 108 SMs; every split keeps >= 3 stages x 64 = 192 of k
+    assert split_factors(problem, BIG, units) == (1, 2, 3, 4, 5, 6, 8, 16)
+    plan = choose_plan(problem, [BIG], units)
+    assert plan is not None and plan.split_k == 16
+    # 8192 / 16 = 512 -> 8 steps x 2048 cycles; epilogue of fp32 partials: 2 x 128 x 256
+    # x 4 B / 128 = 2048; reduction: 32768 outputs x (16 x 4 + 2) B / 7.219 TB/s
+    expected = (8 * 2048 + 2048) / 1.41e9 + 32768 * 66 / 7.219e12
+    assert plan.seconds == pytest.approx(expected)
+    # enough output tiles: no split-K at all
+    assert split_factors(fp16(4096, 4096, 8192), BIG, units) == (1,)
+
+
+def test_prologue_waits_the_farthest_level_once_per_wave() -> None:
+    units = replace(A100, fill_s=284e-9)  # a100.yaml's HBM latency: 400 cycles at 1.41 GHz
+    plan = plan_gemm(fp16(4096, 1024, 1024), BIG, 1, units)
+    assert plan is not None and plan.prologue_cycles == pytest.approx(400.44)
+    assert plan.seconds == pytest.approx((67584 + 2 * 400.44) / 1.41e9)
+
+
+def test_tile_that_does_not_fit_is_not_run() -> None:
+    assert plan_gemm(fp16(128, 256, 64), BIG, 1, replace(A100, smem_bytes=96 * 1024)) is None
+
+
+# ---- properties ------------------------------------------------------------------------
+
+SHIPPED = [
+    LibraryTile.from_row(row)
+    for row in load_hardware(HWCONFIGS / "a100.yaml").compute.matrix.library_tiles["fp16"]
+]  # type: ignore[union-attr,index]
+
+problems = st.builds(
+    fp16,
+    m=st.integers(1, 8192),
+    n=st.integers(1, 8192),
+    k=st.integers(1, 8192),
+    batch=st.integers(1, 64),
+)
+unit_counts = st.integers(1, 160)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=problems, units=unit_counts, scale=st.floats(1.0, 4.0))
+def test_library_heuristic_properties(problem: GemmProblem, units: int, scale: float) -> None:
+    base = replace(A100, units=units, fill_s=284e-9, reduce_bandwidth=7.219e12)
+    plan = choose_plan(problem, SHIPPED, base)
+    assert plan is not None and plan.tile in SHIPPED  # a tile the library ships
+    # the datasheet peak is never above the achieved time
+    assert ideal_seconds(problem, base) <= plan.seconds * (1 + 1e-12)
+    # more SMs, more shared-memory or reduction bandwidth, a higher clock: never slower
+    faster = [
+        replace(base, units=units + max(1, int(units * (scale - 1)))),
+        replace(base, smem_bytes_per_cycle=base.smem_bytes_per_cycle * scale),
+        replace(base, reduce_bandwidth=base.reduce_bandwidth * scale),
+        replace(base, clock=base.clock * scale),
+    ]
+    for better in faster:
+        other = choose_plan(problem, SHIPPED, better)
+        assert other is not None and other.seconds <= plan.seconds * (1 + 1e-12)
+
+
+# ---- both engines on a100.yaml -----------------------------------------------------------
+
+
+def gemm_op(m: int, n: int, k: int, dtype: str = "fp16", batch: int = 1) -> OpNode:
+    bits = {"fp16": 2, "fp32": 4, "int8": 1}[dtype]
+    return OpNode(
+        name="mm",
+        category=Category.GEMM if batch == 1 else Category.ATTN_GEMM,
+        target="aten.bmm.default",
+        scope="",
+        layer=0,
+        phase="forward",
+        inputs=(TensorSpec((batch, m, k), dtype), TensorSpec((batch, k, n), dtype)),
+        outputs=(TensorSpec((batch, m, n), dtype),),
+        dims={"b": batch, "m": m, "n": n, "k": k},
+        macs=batch * m * n * k,
+        flops=2 * batch * m * n * k,
+        bytes_read=bits * batch * (m * k + k * n),
+        bytes_written=bits * batch * m * n,
+    )
+
+
+@pytest.fixture(scope="module")
+def a100():  # type: ignore[no-untyped-def]
+    return load_hardware(HWCONFIGS / "a100.yaml")
+
+
+@pytest.mark.parametrize(
+    ("m", "n", "k", "dtype", "batch"),
+    [
+        (12288, 1024, 1024, "fp16", 1),  # bert-large b32 s384 projection
+        (384, 4096, 1024, "fp16", 1),  # batch 1
+        (384, 384, 64, "fp16", 512),  # attention scores: 32 x 16 heads of QK^T
+        (12288, 1024, 1024, "int8", 1),
+        (12288, 1024, 1024, "fp32", 1),  # CUTLASS SIMT on the CUDA cores
+    ],
+)
+def test_engines_use_the_library_plan(a100, m, n, k, dtype, batch) -> None:  # type: ignore[no-untyped-def]
+    op = gemm_op(m, n, k, dtype, batch)
+    ideal = Roofline().op_cost(op, ideal_hardware(a100))
+    assert "tile_m" not in ideal.details  # no library tiles: the datasheet peak exactly
+    peak = a100.matrix_peak_flops(dtype) or a100.vector_peak_flops(dtype)
+    assert ideal.compute_s == pytest.approx(op.flops / peak)
+    for engine in (Roofline(), Cycle()):
+        cost = engine.op_cost(op, a100)
+        tile = [cost.details[key] for key in ("tile_m", "tile_n", "tile_k")]
+        shipped = a100.compute.matrix.library_tiles[dtype]
+        assert tile in [list(row[:3]) for row in shipped]
+        assert cost.latency_s >= ideal.latency_s
+        assert cost.details["waves"] >= 1
+
+
+def test_files_without_library_tiles_keep_todays_numbers() -> None:
+    mi100 = load_hardware(HWCONFIGS / "mi100.yaml")
+    assert mi100.compute.matrix.library_tiles is None  # type: ignore[union-attr]
+    op = gemm_op(12288, 1024, 1024)
+    cost = Roofline().op_cost(op, mi100)
+    assert cost.compute_s == op.flops / mi100.matrix_peak_flops("fp16")
+    assert cost == Roofline().op_cost(op, ideal_hardware(mi100))
