@@ -128,6 +128,7 @@ def _delivery(
             else:
                 operands["mac"][dtype] = 4.0 * DTYPE_BYTES[dtype] * rf
             issue["mac"][dtype] = instruction * slots / per_cycle
+        operands["mac"].update({str(dtype): value for dtype, value in table.operands.items()})
     slots = ISSUE_SLOTS.get(hw.kind, 1)
     for dtype, per_cycle in hw.compute.vector.flops_per_cycle.items():
         operands["vector"][dtype] = 2.0 * DTYPE_BYTES[dtype] * rf

@@ -192,7 +192,8 @@ class EnergyTable(_Frozen):
     mac: dict[Dtype, Joules] = Field(default_factory=dict)
     vector_op: dict[Dtype, Joules] = Field(default_factory=dict)
     static_power: Watts = 0.0
-    # operand delivery, issue and clocking (perfsim.energy_defaults; None: the default)
+    # operand delivery, issue and clocking (perfsim.energy_defaults; None / absent: default)
+    operands: dict[Dtype, Joules] = Field(default_factory=dict)  # per MAC, all levels inside
     register_file: Joules | None = None  # per byte of register-file operand traffic
     instruction: Joules | None = None  # per issued instruction (fetch, decode, control)
     clock_share: Annotated[float, Field(ge=0, lt=1)] | None = None  # of core switching power
