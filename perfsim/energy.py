@@ -35,7 +35,7 @@ from perfsim.energy_defaults import (
     INSTRUCTION_45NM_J,
     ISSUE_SLOTS,
     MAC_ENERGY_45NM_J,
-    REGISTER_FILE_J_PER_BYTE_45NM,
+    REGISTER_FILE_BYTES,
     SYSTOLIC_OPERAND_ACCESSES_PER_MAC,
     VECTOR_OP_ENERGY_45NM_J,
     mma_operand_bytes_per_mac,
@@ -113,7 +113,8 @@ def _delivery(
     """
     table = hw.energy
     rf = table.register_file
-    rf = REGISTER_FILE_J_PER_BYTE_45NM * scale if rf is None else rf
+    if rf is None:
+        rf = sram_energy_per_byte_45nm(REGISTER_FILE_BYTES.get(hw.kind, 8192)) * scale
     instruction = INSTRUCTION_45NM_J * scale if table.instruction is None else table.instruction
     operands: dict[str, dict[str, float]] = {"mac": {}, "vector": {}}
     issue: dict[str, dict[str, float]] = {"mac": {}, "vector": {}}

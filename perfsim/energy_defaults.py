@@ -20,9 +20,12 @@ All figures are at 45 nm and 0.9 V and get scaled to a device's node by
 Operand delivery, issue and clocking (`perfsim.energy.delivery_prices`), the part of a
 MAC's energy that is not the multiplier (the figures below, each at 45 nm, node-scaled):
 
-- Register file: Horowitz's 8 KB SRAM, 10 pJ per 64-bit access = 1.25 pJ/B (a GPU SM's
-  register file is built from banks of that class; a CPU's vector register file is
-  smaller, so this is an upper bound there).
+- Register file: an SRAM of the register file's per-scheduler capacity under the SRAM
+  rule below (``sram_energy_per_byte_45nm``): a GPU's is 64 KiB (NVIDIA Volta, Turing,
+  Ampere and Hopper whitepapers: 65,536 32-bit registers per SM, split over 4 processing
+  blocks: 1.25 pJ/B x sqrt(64 / 8) = 3.54 pJ/B); any other part's is taken as Horowitz's
+  8 KB array, 10 pJ per 64-bit access = 1.25 pJ/B (an AVX-512 core's physical vector
+  register file is ~10 KB: 168 x 64 B).
 - Tensor-core operand bytes per MAC: one warp-level ``mma`` instruction reads A, B and C
   from registers and writes D (PTX ISA, "Matrix shape" of ``mma.sync``: m16n8k16 for
   fp16/bf16, m16n8k8 tf32, m16n8k32 int8/fp8, m16n8k64 int4, fp32 or int32 accumulators):
@@ -82,7 +85,7 @@ def sram_energy_per_byte_45nm(capacity_bytes: float) -> float:
     return 1.25 * PJ * math.sqrt(max(capacity_bytes, 1.0) / 8192.0)
 
 
-REGISTER_FILE_J_PER_BYTE_45NM: Final = 10e-12 / 8
+REGISTER_FILE_BYTES: Final[dict[str, int]] = {"gpu": 64 * 1024}  # per scheduler; else 8 KiB
 SYSTOLIC_OPERAND_ACCESSES_PER_MAC: Final = 4.0  # Sze et al. 2017: 3 reads + 1 write, 1x MAC each
 INSTRUCTION_45NM_J: Final = 70e-12
 # by matrix-engine type, and by device kind for the vector engine

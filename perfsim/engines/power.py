@@ -24,6 +24,9 @@ Assumptions (each a stated model choice, not a fitted figure):
 - If even the slowest clock considered (``MIN_CLOCK_RATIO``) cannot fit the limit (a
   step whose DRAM energy alone exceeds it), the device idles between bursts: every op's
   latency is stretched until the average fits (duty cycling).
+- A slower clock never shortens an op: where an engine's model says otherwise at the
+  lower clock (the cycle engine's tiling can, e.g. a 128^3 GEMM on the test device of
+  tests/test_roofline.py: 536 us at boost, 498 us at 0.9x), the op keeps its boost time.
 - ``tdp: None`` (and the ideal bound, `perfsim.hardware.ideal`) keeps the boost clock.
 """
 
@@ -67,9 +70,19 @@ def sustained_costs(
     """Each op's priced cost at the sustained clock: the boost clock if the step fits
     ``hw.tdp`` there, else the fastest clock (bisection) whose average power fits."""
 
+    boost = [model.op_cost(op, hw) for op in ops]
+
     def at(ratio: float) -> list[OpCost]:
+        if ratio == 1.0:
+            return [with_energy(cost, energy_prices(hw)) for cost in boost]
         clocked, prices = at_clock(hw, ratio), energy_prices(hw, ratio)
-        return [with_energy(model.op_cost(op, clocked), prices) for op in ops]
+        out = []
+        for op, fast in zip(ops, boost, strict=True):
+            cost = model.op_cost(op, clocked)
+            if cost.latency_s < fast.latency_s:  # a slower clock never shortens an op
+                cost = replace(cost, latency_s=fast.latency_s)
+            out.append(with_energy(cost, prices))
+        return out
 
     tdp = hw.tdp
     costs = at(1.0)
