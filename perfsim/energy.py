@@ -8,6 +8,17 @@ energies are comparable:
 - ``<level>.bytes``: bytes served x that level's energy per byte;
 - static: static power x latency.
 
+Around each MAC and vector FLOP the core also spends energy the arithmetic does not:
+``operands`` (register-file reads and writes per op, as the engine's instruction or array
+reuses them), ``issue`` (instruction fetch, decode and control per issue slot) and
+``clock`` (the clock tree's share of that switching energy); the figures and their
+sources are in `perfsim.energy_defaults`, each overridable in the hardware file.
+
+Dynamic energy follows the supply voltage: at a clock ``ratio`` of the boost clock (the
+power limit's sustained clock, `perfsim.engines.power`) every on-chip action costs
+``ratio**2`` as much (E ~ C V^2 with V proportional to f over the DVFS range); DRAM and
+static power do not scale.
+
 Prices come from the hardware file where it gives them, else from the default table
 (`perfsim.energy_defaults`) scaled to the device's node (`perfsim.technology`).
 """
@@ -15,12 +26,19 @@ Prices come from the hardware file where it gives them, else from the default ta
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from perfsim.energy_defaults import (
+    CLOCK_TREE_SHARE,
     DRAM_ENERGY_PER_BYTE_J,
+    DTYPE_BYTES,
+    INSTRUCTION_45NM_J,
+    ISSUE_SLOTS,
     MAC_ENERGY_45NM_J,
+    REGISTER_FILE_BYTES,
+    SYSTOLIC_OPERAND_ACCESSES_PER_MAC,
     VECTOR_OP_ENERGY_45NM_J,
+    mma_operand_bytes_per_mac,
     sram_energy_per_byte_45nm,
 )
 from perfsim.engines import OpCost
@@ -30,16 +48,29 @@ from perfsim.technology import energy_scale
 
 @dataclass(frozen=True, slots=True)
 class EnergyPrices:
-    """Joules per action for one device, every entry resolved."""
+    """Joules per action for one device, every entry resolved.
+
+    ``mac_j`` / ``vector_op_j`` are the arithmetic; ``*_operands_j`` and ``*_issue_j`` the
+    delivery per MAC / vector FLOP; ``clock_share`` the clock tree's share of core power.
+    """
 
     mac_j: Mapping[str, float]
     vector_op_j: Mapping[str, float]
     level_j_per_byte: Mapping[str, float]
     static_power_w: float
+    mac_operands_j: Mapping[str, float] = field(default_factory=dict)
+    vector_operands_j: Mapping[str, float] = field(default_factory=dict)
+    mac_issue_j: Mapping[str, float] = field(default_factory=dict)
+    vector_issue_j: Mapping[str, float] = field(default_factory=dict)
+    clock_share: float = 0.0
 
 
-def energy_prices(hw: HardwareSpec) -> EnergyPrices:
-    """The file's energies over the node-scaled defaults."""
+def _scaled(table: Mapping[str, float], factor: float) -> dict[str, float]:
+    return {key: value * factor for key, value in table.items()}
+
+
+def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
+    """The file's energies over the node-scaled defaults, at ``clock_ratio`` x boost."""
     scale = energy_scale(hw.technology_node)
     mac = {dtype: value * scale for dtype, value in MAC_ENERGY_45NM_J.items()}
     mac.update({str(dtype): value for dtype, value in hw.energy.mac.items()})
@@ -53,22 +84,80 @@ def energy_prices(hw: HardwareSpec) -> EnergyPrices:
             levels[level.name] = DRAM_ENERGY_PER_BYTE_J
         else:
             levels[level.name] = sram_energy_per_byte_45nm(level.capacity) * scale
-    return EnergyPrices(mac, vector, levels, hw.energy.static_power)
+    volt2 = clock_ratio**2  # E ~ C V^2, V ~ f (module docstring)
+    dram = hw.memory[-1].name
+    levels = {name: value * (1.0 if name == dram else volt2) for name, value in levels.items()}
+    operands, issue = _delivery(hw, mac, scale)
+    return EnergyPrices(
+        mac_j=_scaled(mac, volt2),
+        vector_op_j=_scaled(vector, volt2),
+        level_j_per_byte=levels,
+        static_power_w=hw.energy.static_power,
+        mac_operands_j=_scaled(operands["mac"], volt2),
+        vector_operands_j=_scaled(operands["vector"], volt2),
+        mac_issue_j=_scaled(issue["mac"], volt2),
+        vector_issue_j=_scaled(issue["vector"], volt2),
+        clock_share=CLOCK_TREE_SHARE if hw.energy.clock_share is None else hw.energy.clock_share,
+    )
+
+
+def _delivery(
+    hw: HardwareSpec, mac_j: Mapping[str, float], scale: float
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """Operand-delivery and issue joules per MAC and per vector FLOP, by dtype.
+
+    Operands: tensor cores at the ``mma`` instruction's register bytes per MAC, systolic
+    arrays at 4 register accesses of 1x the MAC each, SIMD / vector FMA lanes at 3 reads
+    and 1 write of the element. Issue: one instruction's energy per issue slot per cycle
+    over the ops that slot feeds at full rate (`perfsim.energy_defaults`).
+    """
+    table = hw.energy
+    rf = table.register_file
+    if rf is None:
+        rf = sram_energy_per_byte_45nm(REGISTER_FILE_BYTES.get(hw.kind, 8192)) * scale
+    instruction = INSTRUCTION_45NM_J * scale if table.instruction is None else table.instruction
+    operands: dict[str, dict[str, float]] = {"mac": {}, "vector": {}}
+    issue: dict[str, dict[str, float]] = {"mac": {}, "vector": {}}
+    matrix = hw.compute.matrix
+    if matrix is not None:
+        slots = ISSUE_SLOTS[matrix.type]
+        for dtype, per_cycle in matrix.macs_per_cycle.items():
+            if matrix.type == "tensor_core":
+                operands["mac"][dtype] = mma_operand_bytes_per_mac(dtype) * rf
+            elif matrix.type == "systolic":
+                operands["mac"][dtype] = SYSTOLIC_OPERAND_ACCESSES_PER_MAC * mac_j.get(dtype, 0.0)
+            else:
+                operands["mac"][dtype] = 4.0 * DTYPE_BYTES[dtype] * rf
+            issue["mac"][dtype] = instruction * slots / per_cycle
+        operands["mac"].update({str(dtype): value for dtype, value in table.operands.items()})
+    slots = ISSUE_SLOTS.get(hw.kind, 1)
+    for dtype, per_cycle in hw.compute.vector.flops_per_cycle.items():
+        operands["vector"][dtype] = 2.0 * DTYPE_BYTES[dtype] * rf
+        issue["vector"][dtype] = instruction * slots / per_cycle
+    return operands, issue
 
 
 def price(actions: Mapping[str, float], latency_s: float, prices: EnergyPrices) -> dict[str, float]:
-    """Joules per component: ``compute``, one key per memory level, and ``static``."""
-    breakdown = {"compute": 0.0, **dict.fromkeys(prices.level_j_per_byte, 0.0), "static": 0.0}
+    """Joules per component: ``compute`` (arithmetic), ``operands``, ``issue``, ``clock``,
+    one key per memory level, and ``static``."""
+    core = {"compute": 0.0, "operands": 0.0, "issue": 0.0, "clock": 0.0}
+    breakdown = {**core, **dict.fromkeys(prices.level_j_per_byte, 0.0), "static": 0.0}
     for action, count in actions.items():
         kind, _, detail = action.partition(".")
         if kind == "mac":
             breakdown["compute"] += count * prices.mac_j[detail]
+            breakdown["operands"] += count * prices.mac_operands_j.get(detail, 0.0)
+            breakdown["issue"] += count * prices.mac_issue_j.get(detail, 0.0)
         elif kind == "vector":
             breakdown["compute"] += count * prices.vector_op_j[detail]
+            breakdown["operands"] += count * prices.vector_operands_j.get(detail, 0.0)
+            breakdown["issue"] += count * prices.vector_issue_j.get(detail, 0.0)
         elif kind in prices.level_j_per_byte and detail == "bytes":
             breakdown[kind] += count * prices.level_j_per_byte[kind]
         else:
             raise KeyError(f"unpriced action {action!r}")
+    switching = breakdown["compute"] + breakdown["operands"] + breakdown["issue"]
+    breakdown["clock"] = switching * prices.clock_share / (1.0 - prices.clock_share)
     breakdown["static"] = prices.static_power_w * latency_s
     return breakdown
 

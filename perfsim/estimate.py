@@ -10,8 +10,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
+from perfsim.engines.power import sustained_costs
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph, OpNode
@@ -211,15 +211,21 @@ def shape_key(op: OpNode) -> tuple[Any, ...]:
 def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -> Result:
     """Cost an already-typed graph (see `perfsim.precision.apply_precision`)."""
     model = get_cost_model(engine)
-    prices = energy_prices(hw)
     # cost models are pure functions of (op shape, hardware): the twelve layers of a BERT
     # repeat the same few shapes, so each distinct shape is costed once
-    memo: dict[tuple[Any, ...], OpCost] = {}
+    index: dict[tuple[Any, ...], int] = {}
+    unique: list[OpNode] = []
+    counts: list[int] = []
+    for op in graph.ops:
+        position = index.setdefault(shape_key(op), len(unique))
+        if position == len(unique):
+            unique.append(op)
+            counts.append(0)
+        counts[position] += 1
+    # the clock the step sustains under the power limit (boost without a tdp)
+    priced = sustained_costs(unique, counts, hw, model)
     costs = []
     for op in graph.ops:
-        key = shape_key(op)
-        cost = memo.get(key)
-        if cost is None:
-            cost = memo[key] = with_energy(model.op_cost(op, hw), prices)
+        cost = priced[index[shape_key(op)]]
         costs.append(cost if cost.op == op.name else replace(cost, op=op.name))
     return Result(graph=graph, hw=hw, engine=engine, costs=tuple(costs))

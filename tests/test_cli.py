@@ -123,7 +123,7 @@ def test_run_json(tiny_int8: dict[str, Any]) -> None:
     assert all(value > 0 for value in summary["memory_traffic_bytes"].values())
 
     breakdown = summary["energy_breakdown_j"]
-    assert set(breakdown) == {"compute", *levels, "static"}
+    assert set(breakdown) == {"compute", "operands", "issue", "clock", *levels, "static"}
     assert sum(breakdown.values()) == pytest.approx(summary["energy_j"], rel=1e-9)
 
     categories = summary["by_category"]

@@ -70,11 +70,17 @@ def test_breakdown_sums_to_total_for_every_shipped_file(path) -> None:
     dtype = next(iter(hw.compute.matrix.macs_per_cycle)) if hw.compute.matrix else "fp32"
     actions[f"mac.{dtype}"] = 1e9
     breakdown = price(actions, 1e-3, prices)
-    assert set(breakdown) == {"compute", "static", *(level.name for level in hw.memory)}
+    core = {"compute", "operands", "issue", "clock"}
+    assert set(breakdown) == {*core, "static", *(level.name for level in hw.memory)}
     assert all(value >= 0 for value in breakdown.values())
     assert breakdown["static"] == pytest.approx(hw.energy.static_power * 1e-3)
     # each component is its count times one price, and nothing else
     assert breakdown["compute"] == pytest.approx(1e9 * prices.mac_j[dtype])
+    assert breakdown["operands"] == pytest.approx(1e9 * prices.mac_operands_j[dtype])
+    assert breakdown["issue"] == pytest.approx(1e9 * prices.mac_issue_j[dtype])
+    switching = breakdown["compute"] + breakdown["operands"] + breakdown["issue"]
+    share = prices.clock_share
+    assert breakdown["clock"] == pytest.approx(switching * share / (1 - share))
     for level in hw.memory:
         assert breakdown[level.name] == pytest.approx(1e6 * prices.level_j_per_byte[level.name])
     # an op's energy is the sum of its breakdown, on the file's own native precision
@@ -104,8 +110,15 @@ def test_vector_add_energy_on_npu_by_hand() -> None:
     assert result.energy_breakdown_j["hbm"] == pytest.approx(392.5869e-6, rel=1e-6)
     # static: 55 W x 20.49334 us = 1127.134 uJ
     assert result.energy_breakdown_j["static"] == pytest.approx(1127.134e-6, rel=1e-6)
-    # total: 0.298844 + 3.888120 + 392.5869 + 1127.134 uJ = 1523.908 uJ
-    assert result.energy_j == pytest.approx(1523.908e-6, rel=1e-6)
+    # defaults (npu.yaml gives none): operands, 3 reads + 1 write of 4 B per FMA = 8 B per
+    # FLOP x 1.25 pJ/B x 0.123708 = 1.237075 pJ -> 1.297167 uJ; issue, 70 pJ x 0.123708
+    # x 1 slot / 512 FLOP per cycle = 0.0169131 pJ -> 17.7347 nJ; clock tree 0.32 / 0.68 x
+    # (0.298844 + 1.297167 + 0.017735) uJ = 0.759410 uJ
+    assert result.energy_breakdown_j["operands"] == pytest.approx(1.297167e-6, rel=1e-5)
+    assert result.energy_breakdown_j["issue"] == pytest.approx(17.7347e-9, rel=1e-5)
+    assert result.energy_breakdown_j["clock"] == pytest.approx(0.759410e-6, rel=1e-5)
+    # total: 0.298844 + 3.888120 + 392.5869 + 1127.134 + 1.297167 + 0.017735 + 0.759410 uJ
+    assert result.energy_j == pytest.approx(1525.982e-6, rel=1e-6)
 
 
 def test_gemm_energy_from_the_default_table_by_hand() -> None:
@@ -134,8 +147,15 @@ def test_gemm_energy_from_the_default_table_by_hand() -> None:
     assert result.energy_breakdown_j["dram"] == pytest.approx(7.9872e-6, rel=1e-9)
     # compute-bound: 524,288 FLOP / 32 GFLOP/s = 16.384 us; static 2 W x 16.384 us
     assert result.energy_breakdown_j["static"] == pytest.approx(32.768e-6, rel=1e-9)
-    # total: 0.149174 + 0.085991 + 7.9872 + 32.768 uJ = 40.990365 uJ
-    assert result.energy_j == pytest.approx(40.990365e-6, rel=1e-5)
+    # operands (systolic, Sze et al. 2017): 4 register accesses at 1x the MAC each =
+    # 4 x 0.569055 = 2.276218 pJ -> 596.697 nJ; issue: 70 pJ x 0.123708 x 1 slot / 16 MACs
+    # per cycle = 0.541220 pJ -> 141.878 nJ; clock tree: 0.32 / 0.68 x (149.174 + 596.697 +
+    # 141.878) nJ = 417.764 nJ
+    assert result.energy_breakdown_j["operands"] == pytest.approx(596.697e-9, rel=1e-4)
+    assert result.energy_breakdown_j["issue"] == pytest.approx(141.878e-9, rel=1e-4)
+    assert result.energy_breakdown_j["clock"] == pytest.approx(417.764e-9, rel=1e-4)
+    # total: 0.149174 + 0.085991 + 7.9872 + 32.768 + 0.596697 + 0.141878 + 0.417764 uJ
+    assert result.energy_j == pytest.approx(42.146704e-6, rel=1e-5)
 
 
 @settings(max_examples=40, deadline=None)
@@ -152,9 +172,9 @@ def test_gemm_energy_per_mac_between_mac_and_mac_plus_dram_fetches(size: int) ->
     for engine in available():
         cost = with_energy(get_cost_model(engine).op_cost(op, hw), prices)
         per_mac = cost.energy_j / op.macs
-        # at least the MAC itself; at most the MAC plus every operand fetched through
-        # every level (3 words of 4 bytes per MAC: A, B read and C written)
-        worst = prices.mac_j["fp32"] + 3 * 4 * sum(prices.level_j_per_byte.values())
+        # at least the MAC itself; at most the MAC with its delivery, issue and clock, plus
+        # every operand fetched through every level (3 words of 4 bytes per MAC)
+        worst = _core_per_mac(prices, "fp32") + 3 * 4 * sum(prices.level_j_per_byte.values())
         assert prices.mac_j["fp32"] <= per_mac <= worst
 
 
@@ -177,5 +197,12 @@ def test_shipped_gemm_energy_per_mac_is_bounded(path, size: int) -> None:
         per_mac = dynamic / op.macs
         # at least the MAC; at most the MAC plus A, B and C moved through every level
         # (outputs may be wider than inputs: count every operand at 4 bytes at most)
-        worst = prices.mac_j[dtype] + 3 * max(element, 4) * sum(prices.level_j_per_byte.values())
+        levels = sum(prices.level_j_per_byte.values())
+        worst = _core_per_mac(prices, dtype) + 3 * max(element, 4) * levels
         assert prices.mac_j[dtype] * (1 - 1e-9) <= per_mac <= worst, engine
+
+
+def _core_per_mac(prices, dtype: str) -> float:
+    """A MAC's arithmetic, operand delivery and issue, with the clock tree's share."""
+    switching = prices.mac_j[dtype] + prices.mac_operands_j[dtype] + prices.mac_issue_j[dtype]
+    return switching / (1 - prices.clock_share)

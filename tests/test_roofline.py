@@ -4,7 +4,8 @@ The test device (round numbers so the arithmetic stays readable):
   1 unit at 1 GHz; a 4x4 systolic array with 16 fp32 MACs/cycle → 2*16*1e9 = 32 GFLOP/s;
   a vector engine with 8 fp32 FLOPs/cycle → 8 GFLOP/s;
   sram: 1 MiB, 100 GB/s, 1 pJ/B;  dram: 1 GiB, 10 GB/s, 10 pJ/B;
-  1 pJ per fp32 MAC, 0.5 pJ per vector FLOP, 1 W static.
+  1 pJ per fp32 MAC, 0.5 pJ per vector FLOP, 1 W static; no operand-delivery, issue or
+  clock-tree energy (those are priced in tests/test_power.py).
 """
 
 from __future__ import annotations
@@ -41,7 +42,15 @@ DEVICE: dict[str, Any] = {
         {"name": "sram", "capacity": "1 MiB", "bandwidth": "100 GB/s", "energy_per_byte": "1 pJ"},
         {"name": "dram", "capacity": "1 GiB", "bandwidth": "10 GB/s", "energy_per_byte": "10 pJ"},
     ],
-    "energy": {"mac": {"fp32": "1 pJ"}, "vector_op": {"fp32": "0.5 pJ"}, "static_power": "1 W"},
+    "energy": {
+        "mac": {"fp32": "1 pJ"},
+        "vector_op": {"fp32": "0.5 pJ"},
+        "static_power": "1 W",
+        "operands": {"fp32": "0 J"},
+        "register_file": "0 J",
+        "instruction": "0 J",
+        "clock_share": 0.0,
+    },
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from perfsim.hardware.spec import HardwareSpec
 
 # dotted paths of achieved-performance fields; "memory.*.x" applies to every level
-ACHIEVED_FIELDS: Final[tuple[str, ...]] = ("compute.matrix.library_tiles",)
+ACHIEVED_FIELDS: Final[tuple[str, ...]] = ("compute.matrix.library_tiles", "tdp")
 
 
 def _strip(data: dict[str, Any], path: list[str]) -> None:

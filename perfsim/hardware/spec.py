@@ -206,6 +206,11 @@ class EnergyTable(_Frozen):
     mac: dict[Dtype, Joules] = Field(default_factory=dict)
     vector_op: dict[Dtype, Joules] = Field(default_factory=dict)
     static_power: Watts = 0.0
+    # operand delivery, issue and clocking (perfsim.energy_defaults; None / absent: default)
+    operands: dict[Dtype, Joules] = Field(default_factory=dict)  # per MAC, all levels inside
+    register_file: Joules | None = None  # per byte of register-file operand traffic
+    instruction: Joules | None = None  # per issued instruction (fetch, decode, control)
+    clock_share: Annotated[float, Field(ge=0, lt=1)] | None = None  # of core switching power
 
 
 class ScaleOut(_Frozen):
@@ -268,6 +273,8 @@ class HardwareSpec(_Frozen):
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     energy: EnergyTable = Field(default_factory=EnergyTable)
+    # board / chip power limit; None: the boost clock is always sustained (perfsim.engines.power)
+    tdp: Watts | None = None
     interconnect: Interconnect | None = None
 
     @model_validator(mode="after")
@@ -284,6 +291,10 @@ class HardwareSpec(_Frozen):
                 raise ValueError(
                     f"energy.vector_op needs an entry for vector dtype {dtype} (no default)"
                 )
+        if self.tdp is not None and self.tdp <= self.energy.static_power:
+            raise ValueError(
+                f"tdp ({self.tdp} W) must exceed energy.static_power ({self.energy.static_power} W)"
+            )
         if self.native_precision not in self.supported_precisions():
             raise ValueError(
                 f"native_precision {self.native_precision} is not executable: "

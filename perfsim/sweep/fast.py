@@ -4,7 +4,7 @@
 also hoists the grouping out of the loop (`group_graph`, once per workload) and skips
 building the per-op `Result`, because a design point only needs the totals. The cost
 model and the energy prices are the very functions `estimate_graph` calls (no second copy
-of any formula; `perfsim.energy.with_energy` is `price` plus a copy of the cost record):
+of any formula; both run `perfsim.engines.power.sustained_costs`, the power-limit post-pass):
 `point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to rounding
 (tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from perfsim.energy import energy_prices, price
 from perfsim.engines import OpCost, get_cost_model
+from perfsim.engines.power import sustained_costs
 from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import GraphMeta, OpGraph, OpNode
@@ -54,11 +54,9 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
     (`perfsim.totals.Totals.metrics`: latency, throughput, FLOPs, rates, energy and traffic
     per part, latency per category, ``n_ops``, cycle totals with the cycle engine)."""
     model = get_cost_model(engine)
-    prices = energy_prices(hw)
-    costs: list[OpCost] = [model.op_cost(op, hw) for op in grouped.ops]
-    # `with_energy` is price() plus a dataclass copy per op; the totals need only the price
-    energies = [price(cost.actions, cost.latency_s, prices) for cost in costs]
-    totals = replace(Totals.of(costs, grouped.counts, energies), n_ops=grouped.n_ops)
+    # the very post-pass estimate_graph runs: costs priced at the sustained clock
+    costs: list[OpCost] = sustained_costs(grouped.ops, grouped.counts, hw, model)
+    totals = replace(Totals.of(costs, grouped.counts), n_ops=grouped.n_ops)
     matrix_dtype = next(
         (cost.dtype for cost in costs if cost.category.is_matrix),
         grouped.meta.precision or "fp32",

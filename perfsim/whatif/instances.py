@@ -5,12 +5,12 @@ Language Understanding", 2020, section 4) run several model instances side by si
 pinned to a subset of the cores, and report throughput of all of them together.
 
 What is modelled: each instance gets ``floor(units / N)`` compute units (with their
-per-unit memories) and 1/N of every shared memory level's bandwidth and capacity and of the
-static power; one instance's graph is costed on that share, and the summary reports the
-throughput of N concurrent instances (``N * batch / latency``) with one instance's latency
-and energy. NB: shared-cache contention beyond an even split, and the better utilization a
-smaller slice may get from small batches (FastFormers' point), come only from the engine's
-own per-unit model.
+per-unit memories) and 1/N of every shared memory level's bandwidth and capacity, of the
+static power and of the power limit (``tdp``); one instance's graph is costed on that
+share, and the summary reports the throughput of N concurrent instances
+(``N * batch / latency``) with one instance's latency and energy. NB: shared-cache
+contention beyond an even split, and the better utilization a smaller slice may get from
+small batches (FastFormers' point), come only from the engine's own per-unit model.
 """
 
 from __future__ import annotations
@@ -38,4 +38,6 @@ def device_share(hw: HardwareSpec, instances: int) -> HardwareSpec:
             level["bandwidth"] /= instances
             level["capacity"] /= instances
     data["energy"]["static_power"] /= instances
+    if data.get("tdp") is not None:
+        data["tdp"] /= instances
     return HardwareSpec.from_si(data)

@@ -1,0 +1,129 @@
+"""Sustained clocks under the power limit: the clock at which the part fits its TDP.
+
+A post-pass over an engine's op costs (`sustained_costs`), engine-agnostic: the engine
+costs each op at a clock, `perfsim.energy` prices its actions at that clock, and this
+module picks the clock.
+
+Assumptions (each a stated model choice, not a fitted figure):
+
+- One sustained clock per workload. The power controller averages over windows longer
+  than an inference or training step (NVIDIA's boost and AMD's power management settle
+  over milliseconds to seconds), so a step run back to back settles at the clock where
+  its *average* power, static plus dynamic, equals ``tdp``: ``P(f) = P_static +
+  E_dyn(f) / T(f) = tdp``.
+- DVFS relation: dynamic power ``P = a C V^2 f`` (CMOS switching power) with the supply
+  voltage proportional to the clock over the DVFS range, so each on-chip action costs
+  ``(f / f_boost)^2`` of its boost-clock energy and dynamic power at a fixed activity goes
+  as ``f^3`` (Mei, Wang, Chu, "A survey and measurement study of GPU DVFS on energy
+  conservation", Digital Communications and Networks 2017: measured GPU core voltage rises
+  with core frequency across the DVFS range). Static power is held at its file value
+  (leakage falls with voltage: this errs toward more throttling).
+- What slows: the compute clock and the on-chip memory levels clocked with it (their
+  bandwidth is bytes per cycle x clock); DRAM bandwidth and energy stay at the memory
+  clock, and host-side overhead is untouched, so memory-bound time does not move.
+- If even the slowest clock considered (``MIN_CLOCK_RATIO``) cannot fit the limit (a
+  step whose DRAM energy alone exceeds it), the device idles between bursts: every op's
+  latency is stretched until the average fits (duty cycling).
+- A slower clock never shortens an op: where an engine's model says otherwise at the
+  lower clock (the cycle engine's tiling can, e.g. a 128^3 GEMM on the test device of
+  tests/test_roofline.py: 536 us at boost, 498 us at 0.9x), the op keeps its boost time.
+- ``tdp: None`` (and the ideal bound, `perfsim.hardware.ideal`) keeps the boost clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Final
+
+from perfsim.energy import energy_prices, price, with_energy
+from perfsim.engines import CostModel, OpCost
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import OpNode
+
+MIN_CLOCK_RATIO: Final = 0.1
+BISECTION_STEPS: Final = 14  # clock resolved to 2^-14 of the search interval
+
+
+def at_clock(hw: HardwareSpec, ratio: float) -> HardwareSpec:
+    """``hw`` with its compute clock, and the on-chip levels' bandwidth, at ``ratio`` x."""
+    if ratio == 1.0:
+        return hw
+    data = hw.model_dump()
+    data["compute"]["clock"] *= ratio
+    for level in data["memory"][:-1]:  # nearest first; the farthest is DRAM
+        level["bandwidth"] *= ratio
+        level["latency"] /= ratio
+    return HardwareSpec.from_si(data)
+
+
+def average_power_w(costs: Sequence[OpCost], counts: Sequence[int]) -> float:
+    """Joules over seconds of the ops, each run ``counts[i]`` times."""
+    seconds = sum(cost.latency_s * n for cost, n in zip(costs, counts, strict=True))
+    joules = sum(cost.energy_j * n for cost, n in zip(costs, counts, strict=True))
+    return joules / seconds if seconds > 0 else 0.0
+
+
+def sustained_costs(
+    ops: Sequence[OpNode], counts: Sequence[int], hw: HardwareSpec, model: CostModel
+) -> list[OpCost]:
+    """Each op's priced cost at the sustained clock: the boost clock if the step fits
+    ``hw.tdp`` there, else the fastest clock (bisection) whose average power fits."""
+
+    boost = [model.op_cost(op, hw) for op in ops]
+
+    def at(ratio: float) -> list[OpCost]:
+        if ratio == 1.0:
+            return [with_energy(cost, energy_prices(hw)) for cost in boost]
+        clocked, prices = at_clock(hw, ratio), energy_prices(hw, ratio)
+        out = []
+        for op, fast in zip(ops, boost, strict=True):
+            cost = model.op_cost(op, clocked)
+            if cost.latency_s < fast.latency_s:  # a slower clock never shortens an op
+                cost = replace(cost, latency_s=fast.latency_s)
+            out.append(with_energy(cost, prices))
+        return out
+
+    tdp = hw.tdp
+    costs = at(1.0)
+    if tdp is None or average_power_w(costs, counts) <= tdp:
+        return costs
+
+    def fits(trial: list[OpCost]) -> bool:
+        return average_power_w(trial, counts) <= tdp
+
+    low, best = MIN_CLOCK_RATIO, at(MIN_CLOCK_RATIO)
+    if not fits(best):
+        return _duty_cycled(best, counts, hw)
+    high = 1.0
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        trial = at(middle)
+        if fits(trial):
+            low, best = middle, trial
+        else:
+            high = middle
+    return best
+
+
+def _duty_cycled(costs: list[OpCost], counts: Sequence[int], hw: HardwareSpec) -> list[OpCost]:
+    """Stretch every op (idle between bursts) so the step's average power is ``hw.tdp``.
+
+    With ``E_dyn`` the dynamic joules and ``T`` the seconds: ``P_s + E_dyn / (k T) = tdp``
+    gives ``k = E_dyn / (T (tdp - P_s))``; static joules grow with the stretched time.
+    """
+    assert hw.tdp is not None
+    static_w = hw.energy.static_power
+    seconds = sum(c.latency_s * n for c, n in zip(costs, counts, strict=True))
+    dynamic = sum(
+        (c.energy_j - c.energy_breakdown_j.get("static", 0.0)) * n
+        for c, n in zip(costs, counts, strict=True)
+    )
+    stretch = dynamic / (seconds * (hw.tdp - static_w)) * (1 + 1e-9)
+    prices = energy_prices(hw, MIN_CLOCK_RATIO)
+    out = []
+    for cost in costs:
+        longer = replace(cost, latency_s=cost.latency_s * stretch)
+        breakdown = price(cost.actions, longer.latency_s, prices)
+        out.append(replace(longer, energy_j=sum(breakdown.values()), energy_breakdown_j=breakdown))
+    return out
