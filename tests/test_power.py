@@ -15,7 +15,7 @@ from perfsim.engines.power import at_clock, average_power_w, sustained_costs
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import load_hardware
 from perfsim.hardware.ideal import ACHIEVED_FIELDS, ideal_hardware
-from perfsim.ir import OpGraph
+from perfsim.ir import GraphMeta, OpGraph
 from perfsim.precision import POLICIES, retype_op
 from perfsim.sweep.fast import group_graph, point_metrics
 from tests.conftest import HWCONFIGS
@@ -114,7 +114,7 @@ def _graph(sizes: list[int]) -> OpGraph:
     ops = []
     for size in sizes:
         ops += [square_gemm(size), vector_add(size * size), square_gemm(size)]
-    return OpGraph(tuple(ops), {"batch": 1, "precision": "fp32"})
+    return OpGraph(tuple(ops), GraphMeta(batch=1, precision="fp32"))
 
 
 @settings(max_examples=25, deadline=None)
