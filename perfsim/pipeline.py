@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from perfsim.cache import GraphStore
 from perfsim.estimate import Result, check_precision
 from perfsim.hardware import hardware_source, resolve_hardware
+from perfsim.hardware.ideal import ideal_hardware
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
@@ -29,11 +30,16 @@ if TYPE_CHECKING:
 HardwareLike = str | Path | HardwareSpec
 
 
-def resolve_device(hw: HardwareLike) -> tuple[HardwareSpec, str | Path | None]:
-    """A spec, a built-in name or a file → (spec, the file to name in messages)."""
+def resolve_device(
+    hw: HardwareLike, ideal: bool = False
+) -> tuple[HardwareSpec, str | Path | None]:
+    """A spec, a built-in name or a file → (spec, the file to name in messages); with
+    ``ideal`` the device at its datasheet peaks (`perfsim.hardware.ideal`)."""
     if isinstance(hw, HardwareSpec):
-        return hw, None
-    return resolve_hardware(hw), hardware_source(hw)
+        spec, source = hw, None
+    else:
+        spec, source = resolve_hardware(hw), hardware_source(hw)
+    return (ideal_hardware(spec) if ideal else spec), source
 
 
 def checked_precision(scenario: Scenario, hw: HardwareSpec, source: str | Path | None) -> str:
@@ -71,14 +77,16 @@ def simulate(
     *,
     engine: str = "roofline",
     store: GraphStore | None = None,
+    ideal: bool = False,
 ) -> Result:
     """Cost one device's share of a scenario (its whole batch on one device).
 
     ``hw`` is a spec, a built-in name or a YAML file; ``engine`` a registered cost model
     (`perfsim.engines.available`); ``store`` where traced graphs are kept (default: the
-    user's cache folder).
+    user's cache folder); ``ideal`` asks for the datasheet-peak bound instead of the
+    achieved estimate (the device is then named ``"<name> (ideal)"``).
     """
-    spec, source = resolve_device(hw)
+    spec, source = resolve_device(hw, ideal)
     checked_precision(scenario, spec, source)
     graph = scenario_graph(scenario, spec, store or GraphStore())
     return cost_scenario_graph(graph, scenario, spec, engine)
@@ -100,6 +108,7 @@ def simulate_parallel(
     *,
     engine: str = "roofline",
     store: GraphStore | None = None,
+    ideal: bool = False,
 ) -> DataParallelResult:
     """A data-parallel training step: each device's micro-batch costed by `simulate`, then
     its gradients all-reduced over the hardware's interconnect."""
@@ -108,7 +117,7 @@ def simulate_parallel(
     scenario.check()
     split = scenario.parallel
     micro = micro_batch(scenario.batch, split.devices, split.grad_accum)
-    result = simulate(scenario.but(batch=micro), hw, engine=engine, store=store)
+    result = simulate(scenario.but(batch=micro), hw, engine=engine, store=store, ideal=ideal)
     source = None if isinstance(hw, HardwareSpec) else hardware_source(hw)
     plan = DataParallel(split.devices, split.grad_accum, algorithm=split.algorithm)  # type: ignore[arg-type]
     return data_parallel(result, plan, source)
@@ -120,12 +129,13 @@ def run(
     *,
     engine: str = "roofline",
     store: GraphStore | None = None,
+    ideal: bool = False,
 ) -> Result | DataParallelResult:
     """`simulate`, or `simulate_parallel` when the scenario spreads over devices."""
     scenario.check()
     if scenario.parallel.is_single:
-        return simulate(scenario, hw, engine=engine, store=store)
-    return simulate_parallel(scenario, hw, engine=engine, store=store)
+        return simulate(scenario, hw, engine=engine, store=store, ideal=ideal)
+    return simulate_parallel(scenario, hw, engine=engine, store=store, ideal=ideal)
 
 
 def estimate(

@@ -160,6 +160,16 @@ def engine_option(default: str | None = "roofline", help: str = "Cost model.") -
     )
 
 
+def ideal_option() -> Decorator[F]:
+    """``--ideal``: the datasheet-peak bound instead of the achieved estimate."""
+    return click.option(
+        "--ideal",
+        is_flag=True,
+        help="The ideal bound: datasheet peaks with every achieved-performance term off "
+        "(library tiles, sustained clock, ...); the device is labelled '<hw> (ideal)'.",
+    )
+
+
 def format_option(formats: tuple[str, ...] = FORMATS) -> Decorator[F]:
     """``--format/-f`` over ``formats``, default ``table``."""
     return click.option(

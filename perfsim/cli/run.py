@@ -14,6 +14,7 @@ from perfsim.cli.options import (
     format_option,
     graph_store,
     hw_option,
+    ideal_option,
     mode_option,
     model_option,
     out_option,
@@ -46,6 +47,7 @@ TRACE_COLUMNS = [
 @hw_option()
 @precision_option()
 @engine_option()
+@ideal_option()
 @format_option()
 @out_option("Write ops.csv, summary.json and report.html here.")
 @parallel_options
@@ -53,6 +55,7 @@ TRACE_COLUMNS = [
 def run(
     hw: str,
     engine: str,
+    ideal: bool,
     fmt: str,
     out: Path | None,
     no_cache: bool,
@@ -68,6 +71,7 @@ def run(
         hw,
         engine=engine,
         store=graph_store(cache_dir, no_cache),
+        ideal=ideal,
     )
     if out is not None:
         from perfsim.report.files import render_outputs, write_outputs

@@ -32,11 +32,15 @@ def _strip(data: dict[str, Any], path: list[str]) -> None:
         data[head] = None
 
 
+IDEAL_SUFFIX: Final = " (ideal)"
+
+
 def ideal_hardware(hw: HardwareSpec) -> HardwareSpec:
-    """``hw`` with every field of `ACHIEVED_FIELDS` unset (datasheet peaks only)."""
-    if not ACHIEVED_FIELDS:
-        return hw
+    """``hw`` with every field of `ACHIEVED_FIELDS` unset (datasheet peaks only), named
+    ``"<name> (ideal)"`` so that every summary, table and chart labels the bound as such."""
     data = hw.model_dump()
     for path in ACHIEVED_FIELDS:
         _strip(data, path.split("."))
+    if not hw.name.endswith(IDEAL_SUFFIX):
+        data["name"] = hw.name + IDEAL_SUFFIX
     return HardwareSpec.from_si(data)
