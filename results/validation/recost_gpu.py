@@ -63,6 +63,9 @@ def markdown(part: str, rows: list[dict[str, object]]) -> str:
         "",
         "    python results/validation/recost_gpu.py",
         "",
+        "`before`: the prediction committed beside the measurement (made with `hwconfigs/h100.yaml`"
+        " at the time); `now`: this tree, with the part's own datasheet file.",
+        "",
         "| case | measured | before | error | now | error |",
         "|---|---:|---:|---:|---:|---:|",
     ]
