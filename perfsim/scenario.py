@@ -125,15 +125,26 @@ class Scenario:
     def check(self) -> Scenario:
         """Reject combinations no pipeline runs; return the scenario unchanged.
 
+        Data parallelism carries the what-ifs that are graph transforms of a training step
+        (``fusion``, ``mlm_positions``: `perfsim.whatif.knobs.TRAINING_KNOBS`); they keep the
+        graph's ``grad_ready`` op indices right, which the gradient buckets read. The others
+        are refused: pruning, N:M sparsity and low-rank rewrite forward shapes only (no
+        backward), quantization is an inference precision, and ``instances`` / ``pim`` cost a
+        device share or a second unit that the all-reduce timeline does not know. Sequence
+        lengths are inference-only.
+
         Raises:
-            SpecError: data parallelism with what-ifs or sequence lengths.
+            SpecError: data parallelism with other what-ifs or with sequence lengths.
             WorkloadError: data parallelism outside training.
             LengthsError: sequence lengths outside inference, or an unknown padding.
         """
         if not self.parallel.is_single:
-            if not self.whatifs.is_empty or self.lengths is not None:
+            refused = self.whatifs.not_for_training()
+            if refused or self.lengths is not None:
+                what = f"--whatif {', '.join(refused)}" if refused else "--seq-lengths"
                 raise SpecError(
-                    "--whatif/--seq-lengths: not available with --devices/--grad-accum"
+                    f"{what}: not available with --devices/--grad-accum (what-ifs allowed "
+                    "there: fusion, mlm_positions)"
                 )
             if self.mode != "training":
                 raise WorkloadError(

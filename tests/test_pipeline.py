@@ -84,18 +84,19 @@ def test_run_picks_simulate_or_simulate_parallel(store: GraphStore) -> None:
 
 
 DATA_PARALLEL = Parallelism(devices=2)
-FUSION = parse_whatifs({"fusion": "all"})
+QUANT = parse_whatifs({"quant": "int8"})
 LENGTHS = SequenceLengths((5, 7))
 
 
 @pytest.mark.parametrize(
     ("scenario", "error", "message"),
     [
-        # data parallelism costs a plain training step: no what-ifs, no real lengths
+        # data parallelism carries only training-step what-ifs (fusion, mlm_positions),
+        # no real lengths
         (
-            Scenario("bert-tiny", mode="training", whatifs=FUSION, parallel=DATA_PARALLEL),
+            Scenario("bert-tiny", mode="training", whatifs=QUANT, parallel=DATA_PARALLEL),
             SpecError,
-            "--whatif/--seq-lengths: not available with --devices/--grad-accum",
+            "--whatif quant: not available with --devices/--grad-accum",
         ),
         (
             Scenario("bert-tiny", mode="training", lengths=LENGTHS, parallel=DATA_PARALLEL),

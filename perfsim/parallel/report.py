@@ -30,7 +30,17 @@ def comparison_frame(runs: Sequence[TrainingRun]) -> pd.DataFrame:
     """Predicted vs published rows of every run that carries published figures."""
     import pandas as pd
 
-    columns = ["schedule", "hw", "phase", "metric", "predicted", "published", "error", "source"]
+    columns = [
+        "schedule",
+        "hw",
+        "phase",
+        "metric",
+        "predicted",
+        "published",
+        "error",
+        "whatif",
+        "source",
+    ]
     return pd.DataFrame([row for run in runs for row in compare_published(run)], columns=columns)
 
 
@@ -45,13 +55,14 @@ def training_json(runs: Sequence[TrainingRun]) -> dict[str, Any]:
 def validation_markdown(frame: pd.DataFrame, command: str) -> str:
     """Predicted vs published as a Markdown table, with the command that made it."""
     lines = [
-        "| schedule | hw | phase | metric | predicted | published | error |",
-        "| --- | --- | --- | --- | ---: | ---: | ---: |",
+        "| schedule | hw | phase | metric | predicted | published | error | what-ifs |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for row in frame.to_dict("records"):
         lines.append(
             f"| {row['schedule']} | {row['hw']} | {row['phase']} | {row['metric']} | "
-            f"{row['predicted']:.4g} | {row['published']:.4g} | {row['error']:+.1%} |"
+            f"{row['predicted']:.4g} | {row['published']:.4g} | {row['error']:+.1%} | "
+            f"{row['whatif']} |"
         )
     sources = sorted({str(source) for source in frame["source"]})
     return (

@@ -6,6 +6,11 @@ anything a phase leaves out (devices, grad_accum, precision, optimizer, head,
 checkpointing) comes from the schedule's top level. Each phase is one data-parallel step
 (`perfsim.parallel.data_parallel`) times its steps.
 
+``whatif:`` (a flat mapping of what-if knobs, as a sweep base's, `perfsim.whatif.knobs`)
+may be given at the top level and per phase; a phase's keys override the schedule's,
+key by key, and the result is the phase scenario's ``whatifs``. A data-parallel step
+carries the training-step knobs only (``fusion``, ``mlm_positions``; `Scenario.check`).
+
 FLOP conventions, both reported per device: ``achieved_flops_per_s_per_device`` divides
 the FLOPs perfsim traced (forward, backward and optimizer, every op) by the step time;
 ``model_flops_per_s_per_device`` uses the "training = 3 x forward FLOPs" convention of the
@@ -31,6 +36,7 @@ from perfsim.parallel.data_parallel import (
     DataParallelResult,
 )
 from perfsim.scenario import Parallelism, Scenario, TrainingOptions
+from perfsim.whatif.knobs import FUSION_PASSES, WhatIfs, parse_whatifs
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 if TYPE_CHECKING:
@@ -60,6 +66,7 @@ class _Knobs(_Frozen):
     optimizer: str | None = None
     head: str | None = None
     checkpointing: bool | None = None
+    whatif: dict[str, Any] | None = None
 
 
 class _PhaseFile(_Knobs):
@@ -116,6 +123,14 @@ class Phase:
     @property
     def optimizer(self) -> str | None:
         return self.scenario.training.optimizer
+
+    @property
+    def whatif(self) -> str:
+        """The phase's what-if knobs as ``key=value`` words ("none" without any)."""
+        applied = self.scenario.whatifs.applied()
+        if applied.get("fusion") == "+".join(FUSION_PASSES):
+            applied["fusion"] = "all"
+        return " ".join(f"{key}={value}" for key, value in applied.items()) or "none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +193,7 @@ def load_schedule(path: str | Path) -> Schedule:
                     parallel=Parallelism(
                         pick("devices", 1), pick("grad_accum", 1), parsed.algorithm
                     ),
+                    whatifs=_phase_whatifs(parsed, item, path, len(phases)),
                 ),
                 steps=item.steps,
                 published=item.published.model_dump(exclude_none=True) if item.published else {},
@@ -195,6 +211,12 @@ def load_schedule(path: str | Path) -> Schedule:
         path=str(path),
         published=parsed.published.model_dump(exclude_none=True) if parsed.published else None,
     )
+
+
+def _phase_whatifs(parsed: _ScheduleFile, item: _PhaseFile, path: Path, index: int) -> WhatIfs:
+    """The schedule's ``whatif`` knobs with the phase's own on top, validated."""
+    merged = {**(parsed.whatif or {}), **(item.whatif or {})}
+    return parse_whatifs(merged, f"{path}: phases[{index}]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +260,7 @@ class PhaseResult:
             "precision": summary["precision"],
             "optimizer": self.step.result.graph.meta.optimizer or self.phase.optimizer,
             "steps": self.phase.steps,
+            "whatif": self.phase.whatif,
             "step_time_s": step,
             "compute_s": self.step.compute_s,
             "optimizer_s": self.step.optimizer_s,
@@ -334,10 +357,14 @@ def compare_published(run: TrainingRun) -> list[dict[str, Any]]:
                         run, phase.phase.name, metric, predicted[metric], phase.phase.published
                     )
                 )
+                rows[-1]["whatif"] = phase.phase.whatif
     published = run.schedule.published or {}
     for metric in RUN_METRICS:
         if metric in published:
             rows.append(_comparison(run, "all", metric, run.total_time_s, published))
+            rows[-1]["whatif"] = "; ".join(
+                f"{phase.phase.name}: {phase.phase.whatif}" for phase in run.phases
+            )
     return rows
 
 

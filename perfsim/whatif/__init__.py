@@ -4,14 +4,16 @@
 graph under a set of knobs (`WhatIfs`, built by `parse_whatifs`). Composition order, fixed
 so that every pass sees the shapes and dtypes it needs:
 
-1. prune (heads, FFN width; `perfsim.whatif.prune`) — shapes shrink;
-2. N:M sparsity (`perfsim.whatif.sparsity`) — weight GEMMs' reduction dim shrinks;
-3. low-rank factorization (`perfsim.whatif.lowrank`) — weight GEMMs split in two;
-4. quantize (`perfsim.precision` policy, or W4A8; `perfsim.whatif.quantize`) — dtypes and
+1. MLM gather (`perfsim.whatif.mlm_gather`) — the masked-LM head and loss over the
+   masked positions only (training or inference; the only shape pass valid in training);
+2. prune (heads, FFN width; `perfsim.whatif.prune`) — shapes shrink;
+3. N:M sparsity (`perfsim.whatif.sparsity`) — weight GEMMs' reduction dim shrinks;
+4. low-rank factorization (`perfsim.whatif.lowrank`) — weight GEMMs split in two;
+5. quantize (`perfsim.precision` policy, or W4A8; `perfsim.whatif.quantize`) — dtypes and
    bytes recounted;
-5. fuse (`perfsim.whatif.fusion`) — bytes of intermediates dropped (after quantization,
+6. fuse (`perfsim.whatif.fusion`) — bytes of intermediates dropped (after quantization,
    which recounts bytes from tensors);
-6. cost: on the device's share for one of ``instances`` (`perfsim.whatif.instances`), with
+7. cost: on the device's share for one of ``instances`` (`perfsim.whatif.instances`), with
    the chosen categories on a near-memory unit (`perfsim.whatif.pim`).
 
 An empty `WhatIfs` gives exactly ``estimate_graph(apply_precision(graph, p), hw, engine)``.
@@ -33,6 +35,7 @@ from perfsim.whatif.knobs import (
     parse_whatifs,
 )
 from perfsim.whatif.lowrank import low_rank
+from perfsim.whatif.mlm_gather import mlm_gather
 from perfsim.whatif.pim import pim_device, pim_finisher
 from perfsim.whatif.placement import Placement, estimate_placed, without_overhead
 from perfsim.whatif.prune import prune_ffn, prune_heads
@@ -41,7 +44,8 @@ from perfsim.whatif.sparsity import sparsify
 
 
 def transform_graph(graph: OpGraph, whatifs: WhatIfs, precision: str) -> OpGraph:
-    """Steps 1-4 of the composition order: the typed graph the cost models will see."""
+    """Steps 1-5 of the composition order: the typed graph the cost models will see."""
+    graph = mlm_gather(graph, whatifs.mlm_positions)
     graph = prune_heads(graph, whatifs.prune_heads)
     graph = prune_ffn(graph, whatifs.prune_ffn)
     graph = sparsify(graph, whatifs.sparsity, whatifs.sparsity_speedup)

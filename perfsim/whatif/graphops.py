@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from perfsim.counting import count_bytes, count_flops
-from perfsim.ir import OpGraph, OpNode, TensorSpec
+from perfsim.ir import GraphMeta, OpGraph, OpNode, TensorSpec
 
 
 def aten_base(op: OpNode) -> str:
@@ -92,7 +92,24 @@ def expand(
             new_ops.append(replace(new_op, deps=outer + tuple(start + i for i in local)))
         picks = outputs_of(index, len(replacement)) if outputs_of else (len(replacement) - 1,)
         produced.append(tuple(start + i for i in picks))
-    return OpGraph(tuple(new_ops), graph.meta)
+    return OpGraph(tuple(new_ops), _remap_grad_ready(graph, produced, len(new_ops)))
+
+
+def _remap_grad_ready(graph: OpGraph, produced: list[tuple[int, ...]], total: int) -> GraphMeta:
+    """The meta with ``grad_ready``'s op indices moved to the new graph: an old op's index
+    becomes its replacement's last op (the data-parallel buckets read "gradient final at
+    the end of op i"); an index past the last op keeps its distance from the end."""
+    ready = graph.meta.grad_ready
+    if ready is None:
+        return graph.meta
+    old = len(produced)
+
+    def moved(index: int) -> int:
+        if 0 <= index < old:
+            return max(produced[index]) if produced[index] else index
+        return total + (index - old)
+
+    return graph.meta.but(grad_ready=tuple((moved(i), n, d) for i, n, d in ready))
 
 
 def weight_elements(op: OpNode) -> int:

@@ -15,7 +15,10 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
   weight sparsity (`perfsim.whatif.sparsity`);
 - ``low_rank``: 0 (off), a whole rank, or a fraction in (0, 1) of min(k, n)
   (`perfsim.whatif.lowrank`);
-- ``instances``: model instances sharing the device (`perfsim.whatif.instances`).
+- ``instances``: model instances sharing the device (`perfsim.whatif.instances`);
+- ``mlm_positions``: 0 (off), masked positions per sequence (a whole count) or a fraction
+  in (0, 1) of the sequence: the masked-LM head and loss over the gathered positions only
+  (`perfsim.whatif.mlm_gather`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,9 @@ QUANT_MODES: Final = ("none", "int8", "w4a8")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
 # GELU's erf and softmax's exp need a transcendental unit it lacks: opt in via pim_categories
 DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "dropout", "layernorm")
+# knobs that are graph transforms of a training step and keep its gradient bookkeeping
+# (``meta.grad_ready``) right, so a data-parallel step can carry them (`Scenario.check`)
+TRAINING_KNOBS: Final = ("fusion", "mlm_positions")
 
 
 class WhatIfError(SpecError):
@@ -56,6 +62,7 @@ class WhatIfs:
     sparsity_speedup: float | None = None
     low_rank: float = 0.0
     instances: int = 1
+    mlm_positions: float = 0.0
 
     def applied(self) -> dict[str, Any]:
         """The knobs that differ from their defaults, as JSON-ready scalars."""
@@ -69,6 +76,10 @@ class WhatIfs:
             for key in ("pim_bandwidth", "pim_flops", "pim_energy_per_byte", "pim_categories"):
                 out.pop(key, None)
         return out
+
+    def not_for_training(self) -> list[str]:
+        """The applied knobs a data-parallel training step cannot carry (`TRAINING_KNOBS`)."""
+        return [key for key in self.applied() if key not in TRAINING_KNOBS]
 
     @property
     def is_empty(self) -> bool:
@@ -208,6 +219,15 @@ def _instances(value: Any) -> int:
     return int(number)
 
 
+def _positions(value: Any) -> float:
+    number = _number(value)
+    if number < 0 or (number >= 1 and number != int(number)):
+        raise ValueError(
+            f"expected 0 (off), a whole count >= 1 or a fraction in (0, 1), got {value!r}"
+        )
+    return int(number) if number >= 1 else number
+
+
 PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
     "fusion": _fusion,
     "pim": _bool,
@@ -222,6 +242,7 @@ PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
     "sparsity_speedup": _speedup,
     "low_rank": _low_rank,
     "instances": _instances,
+    "mlm_positions": _positions,
 }
 
 
