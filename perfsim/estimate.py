@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfsim.energy import energy_prices, with_energy
 from perfsim.engines import OpCost, get_cost_model
+from perfsim.engines.residency import resident_ops
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph, OpNode
@@ -205,6 +206,7 @@ def shape_key(op: OpNode) -> tuple[Any, ...]:
         op.flops,
         op.bytes_read,
         op.bytes_written,
+        op.resident,
     )
 
 
@@ -216,7 +218,7 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     # repeat the same few shapes, so each distinct shape is costed once
     memo: dict[tuple[Any, ...], OpCost] = {}
     costs = []
-    for op in graph.ops:
+    for op in resident_ops(graph, hw):  # activations kept on chip (perfsim.engines.residency)
         key = shape_key(op)
         cost = memo.get(key)
         if cost is None:

@@ -110,6 +110,9 @@ class OpNode:
         flops: floating-point (or integer) operations, see the module docstring.
         bytes_read, bytes_written: compulsory traffic, bytes.
         deps: indices of the ops that produced this op's inputs.
+        resident: one flag per tensor of ``(*inputs, *outputs)``, True where the tensor
+            stays in on-chip memory between its producer and its consumers on the device
+            being costed (`perfsim.engines.residency`); empty: none (a traced graph).
     """
 
     name: str
@@ -126,6 +129,7 @@ class OpNode:
     bytes_read: int
     bytes_written: int
     deps: tuple[int, ...] = ()
+    resident: tuple[bool, ...] = ()
 
     @property
     def bytes_total(self) -> int:
@@ -193,6 +197,7 @@ def _op_to_dict(op: OpNode) -> dict[str, Any]:
     data["outputs"] = [[list(t.shape), t.dtype, t.stored_numel, t.role] for t in op.outputs]
     data["dims"] = dict(op.dims)
     data["deps"] = list(op.deps)
+    del data["resident"]  # a costing annotation for one device, not part of the trace
     return data
 
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 from perfsim.hardware.spec import HardwareSpec
 
 # dotted paths of achieved-performance fields; "memory.*.x" applies to every level
-ACHIEVED_FIELDS: Final[tuple[str, ...]] = ()
+ACHIEVED_FIELDS: Final[tuple[str, ...]] = ("memory.*.achievable", "host_issue")
 
 
 def _strip(data: dict[str, Any], path: list[str]) -> None:
