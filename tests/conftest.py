@@ -4,16 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.ir import OpGraph
-from perfsim.workload import load_workload
+from perfsim.scenario import Scenario
+from perfsim.workload import TrainingOptions, Workload, load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
 HWCONFIGS = ROOT / "hwconfigs"
+
+
+def scenario(model: str | Path, **fields: Any) -> Scenario:
+    """``scenario("bert-tiny", mode="training", optimizer="sgd")``: the training options
+    (``head``, ``optimizer``, ``checkpointing``) gathered into a `TrainingOptions`."""
+    options = {
+        key: fields.pop(key) for key in ("head", "optimizer", "checkpointing") if key in fields
+    }
+    return Scenario(model, training=TrainingOptions(**options), **fields)
+
+
+def workload(model: str | Path, **fields: Any) -> Workload:
+    """The workload the tracer sees for `scenario`'s arguments."""
+    return scenario(model, **fields).workload()
 
 
 @pytest.fixture(scope="session")
@@ -23,17 +39,21 @@ def graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def store(graph_cache: Path) -> GraphStore:
+    """The session's graph store (in `graph_cache`)."""
+    return GraphStore(graph_cache)
+
+
+@pytest.fixture(scope="session")
 def npu() -> HardwareSpec:
     return load_hardware(HWCONFIGS / "npu.yaml")
 
 
 @pytest.fixture(scope="session")
-def traced(graph_cache: Path) -> Callable[..., OpGraph]:
+def traced(store: GraphStore) -> Callable[..., OpGraph]:
     """``traced("bert-tiny", batch=1, seq=128)`` → fp32 graph, traced once per session."""
 
     def get(model: str, batch: int = 1, seq: int = 128) -> OpGraph:
-        workload = load_workload(model, batch=batch, seq=seq)
-        graph = get_graph(workload, cache_dir=graph_cache)
-        return OpGraph(graph.ops, {**graph.meta, "model": workload.model.name})
+        return store.graph(load_workload(model, batch=batch, seq=seq))
 
     return get

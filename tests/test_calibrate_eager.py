@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from perfsim.calibration.eager import (
     STACK_BLOCKS,
-    _stack,
     efficiency_points,
+    overhead_stack,
     packing_bandwidth,
     stack_op_count,
 )
@@ -243,7 +243,7 @@ def test_dispatch_never_takes_more_than_half_a_call() -> None:
 def test_the_overhead_stack_traces_to_twelve_ops_a_block() -> None:
     # per block: 3 linears (gemm), QK^T and PV (attn_gemm), the /2 scale, softmax, two
     # residual adds, two LayerNorms, GELU = 12; dropout in eval mode dispatches nothing
-    assert stack_op_count(_stack()) == 12 * STACK_BLOCKS
+    assert stack_op_count(overhead_stack()) == 12 * STACK_BLOCKS
 
 
 def test_attention_gemms_pack_nothing() -> None:

@@ -539,8 +539,28 @@ def test_hf_distilbert_config(perfsim: Callable[..., tuple[int, str, str]], tmp_
 
 
 def test_hf_deberta_v2_config(perfsim: Callable[..., tuple[int, str, str]], tmp_path: Path) -> None:
+    import torch
+    import transformers
+    from torch.utils.flop_counter import FlopCounterMode
+
     summary = _hf_summary(perfsim, tmp_path, "deberta-v2")
-    assert summary["by_category"]["attn_gemm"]["flops"] > 0
+    # the reference: FlopCounterMode over Hugging Face's own DeBERTa-v2 built from the same
+    # config.json, run on the CLI's batch and sequence (random weights, real tensors)
+    config = transformers.AutoConfig.for_model(**HF_CONFIGS["deberta-v2"])
+    torch.manual_seed(0)
+    model = transformers.AutoModel.from_config(config).eval()
+    ids = torch.randint(1, 1000, (summary["batch"], summary["seq"]))
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), counter:
+        model(input_ids=ids)
+    counts = counter.get_flop_counts()["Global"]
+    by_name = {str(op).split(".")[1]: int(flops) for op, flops in counts.items()}
+    # the linear layers (Q, K, V, output, FFN; the relative-position projections reuse Q
+    # and K, share_att_key) are addmm; attention's content and c2p / p2c position products
+    # are bmm
+    assert summary["by_category"]["gemm"]["flops"] == by_name.pop("addmm")
+    assert summary["by_category"]["attn_gemm"]["flops"] == by_name.pop("bmm")
+    assert by_name == {}  # no other matrix kernel that perfsim could have missed
 
 
 def test_precisions_are_the_cli_choices(perfsim: Callable[..., tuple[int, str, str]]) -> None:

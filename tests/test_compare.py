@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from perfsim.api import run_estimate
+from perfsim.cache import GraphStore
 from perfsim.cli import main
 from perfsim.compare import compare, compare_chart
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
 
 
-def test_compare_rows_equal_single_runs(graph_cache: Path) -> None:
-    frame = compare(["bert-tiny"], ["npu", "a100"], seq=64, cache_dir=graph_cache)
+def test_compare_rows_equal_single_runs(store: GraphStore) -> None:
+    base = Scenario("bert-tiny", seq=64)
+    frame = compare(["bert-tiny"], ["npu", "a100"], base, store=store)
     assert frame[["model", "hw"]].values.tolist() == [["bert-tiny", "npu"], ["bert-tiny", "a100"]]
     for row in frame.to_dict("records"):
-        summary = run_estimate("bert-tiny", row["hw"], seq=64, cache_dir=graph_cache).summary()
+        summary = simulate(base, row["hw"], store=store).summary()
         assert row["latency_s"] == summary["latency_s"]
         assert row["energy_j"] == summary["energy_j"]
         assert row["latency_gemm_s"] == summary["by_category"]["gemm"]["latency_s"]
@@ -29,8 +32,8 @@ def test_compare_rows_equal_single_runs(graph_cache: Path) -> None:
     assert list(chart.data[0].y) == pytest.approx((frame["latency_s"] * 1e3).tolist())
 
 
-def test_several_models_on_one_device(graph_cache: Path) -> None:
-    frame = compare(["bert-tiny", "bert-mini"], ["npu"], seq=64, cache_dir=graph_cache)
+def test_several_models_on_one_device(store: GraphStore) -> None:
+    frame = compare(["bert-tiny", "bert-mini"], ["npu"], Scenario("bert-tiny", seq=64), store=store)
     assert frame["model"].tolist() == ["bert-tiny", "bert-mini"]
     assert frame.loc[1, "flops"] > frame.loc[0, "flops"]  # 4 wider layers vs 2
     chart = compare_chart(frame)

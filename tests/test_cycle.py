@@ -6,7 +6,7 @@ import pytest
 
 from perfsim.cli import main
 from perfsim.engines import get_cost_model
-from perfsim.engines.cycle.tiles import best_tile_schedule, tile_schedule
+from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule, tile_schedule
 from perfsim.engines.cycle.vector import SLOTS_PER_ELEMENT
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import load_hardware
@@ -23,10 +23,8 @@ def test_tile_schedule_by_hand() -> None:
     schedule = tile_schedule(
         {"b": 1, "m": 256, "n": 256, "k": 64},
         (128, 128),
-        2,
-        1024,
+        TileEngines(units=2, macs_per_cycle=1024, fill_cycles=100.0),
         {"dram": 1000.0},
-        fill_cycles=100.0,
     )
     assert (schedule.tiles, schedule.waves) == (4, 2)
     assert schedule.compute_cycles == 2048
@@ -36,11 +34,8 @@ def test_tile_schedule_by_hand() -> None:
     serial = tile_schedule(
         {"b": 1, "m": 256, "n": 256, "k": 64},
         (128, 128),
-        2,
-        1024,
+        TileEngines(units=2, macs_per_cycle=1024, fill_cycles=100.0, double_buffered=False),
         {"dram": 1000.0},
-        fill_cycles=100.0,
-        double_buffered=False,
     )
     assert serial.total_cycles == 2 * (1024 + 500) + 100
 
@@ -48,7 +43,7 @@ def test_tile_schedule_by_hand() -> None:
 def test_partial_tiles_lower_mapping_efficiency() -> None:
     # 100 x 100 outputs in one padded 128 x 128 tile: 10,000 / 16,384 useful
     schedule = tile_schedule(
-        {"b": 1, "m": 100, "n": 100, "k": 64}, (128, 128), 1, 1024, {}, fill_cycles=0.0
+        {"b": 1, "m": 100, "n": 100, "k": 64}, (128, 128), TileEngines(1, 1024), {}
     )
     assert schedule.mapping_efficiency == pytest.approx(10_000 / 16_384)
 
@@ -56,7 +51,7 @@ def test_partial_tiles_lower_mapping_efficiency() -> None:
 def test_small_gemm_picks_smaller_tiles_to_use_more_units() -> None:
     dims = {"b": 1, "m": 128, "n": 768, "k": 768}
     schedule, tile, _split = best_tile_schedule(
-        dims, (128, 256), 108, 1024, lambda tile: {}, fill_cycles=0.0, vector_lanes=64
+        dims, (128, 256), TileEngines(108, 1024, vector_lanes=64), lambda tile: {}
     )
     # one 128 x 256 tile per unit would use 3 of 108 units; smaller tiles use more
     assert tile[0] * tile[1] < 128 * 256

@@ -60,6 +60,10 @@ def test_file_entries_override_defaults() -> None:
 
 @pytest.mark.parametrize("path", sorted(HWCONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_breakdown_sums_to_total_for_every_shipped_file(path) -> None:
+    from perfsim.energy import with_energy
+    from perfsim.engines import get_cost_model
+    from perfsim.precision import POLICIES, retype_op
+
     hw = load_hardware(path)
     prices = energy_prices(hw)
     actions = {f"{level.name}.bytes": 1e6 for level in hw.memory}
@@ -69,6 +73,69 @@ def test_breakdown_sums_to_total_for_every_shipped_file(path) -> None:
     assert set(breakdown) == {"compute", "static", *(level.name for level in hw.memory)}
     assert all(value >= 0 for value in breakdown.values())
     assert breakdown["static"] == pytest.approx(hw.energy.static_power * 1e-3)
+    # each component is its count times one price, and nothing else
+    assert breakdown["compute"] == pytest.approx(1e9 * prices.mac_j[dtype])
+    for level in hw.memory:
+        assert breakdown[level.name] == pytest.approx(1e6 * prices.level_j_per_byte[level.name])
+    # an op's energy is the sum of its breakdown, on the file's own native precision
+    op = retype_op(square_gemm(64), POLICIES[hw.native_precision])
+    for engine in ("roofline", "cycle"):
+        cost = with_energy(get_cost_model(engine).op_cost(op, hw), prices)
+        assert cost.energy_j == pytest.approx(sum(cost.energy_breakdown_j.values()), rel=1e-12)
+        assert cost.energy_breakdown_j["static"] == pytest.approx(
+            hw.energy.static_power * cost.latency_s
+        )
+
+
+def test_vector_add_energy_on_npu_by_hand() -> None:
+    from tests.test_roofline import cost, vector_add
+
+    # hwconfigs/npu.yaml (7 nm TPUv4i-like): vector_op fp32 0.285 pJ, vmem 0.309 pJ/B,
+    # hbm 31.2 pJ/B at 614 GB/s, static 55 W (all given by the file: no defaults used)
+    result = cost(vector_add(1 << 20), load_hardware(HWCONFIGS / "npu.yaml"))
+    # 1,048,576 fp32 adds, 2 x 4 MiB read + 4 MiB written = 12,582,912 B at both levels
+    # latency: 12,582,912 B / 614e9 B/s = 20.49334 us (hbm-bound; compute 1,048,576 /
+    # (512 x 4 units x 1.05 GHz) = 0.488 us, vmem 12,582,912 / 3225.6e9 = 3.90 us)
+    assert result.latency_s == pytest.approx(20.49334e-6, rel=1e-6)
+    # compute: 1,048,576 x 0.285 pJ = 298.844 nJ
+    assert result.energy_breakdown_j["compute"] == pytest.approx(298.844e-9, rel=1e-5)
+    # vmem: 12,582,912 x 0.309 pJ = 3.888120 uJ; hbm: 12,582,912 x 31.2 pJ = 392.5869 uJ
+    assert result.energy_breakdown_j["vmem"] == pytest.approx(3.888120e-6, rel=1e-6)
+    assert result.energy_breakdown_j["hbm"] == pytest.approx(392.5869e-6, rel=1e-6)
+    # static: 55 W x 20.49334 us = 1127.134 uJ
+    assert result.energy_breakdown_j["static"] == pytest.approx(1127.134e-6, rel=1e-6)
+    # total: 0.298844 + 3.888120 + 392.5869 + 1127.134 uJ = 1523.908 uJ
+    assert result.energy_j == pytest.approx(1523.908e-6, rel=1e-6)
+
+
+def test_gemm_energy_from_the_default_table_by_hand() -> None:
+    from tests.test_roofline import cost
+
+    # the test device at 7 nm with no energies of its own: every price is a default
+    hw = device(
+        energy={"mac": {}, "vector_op": {}, "static_power": "2 W"},
+        technology_node="7 nm",
+        memory__0__energy_per_byte=None,
+        memory__1__energy_per_byte=None,
+    )
+    result = cost(square_gemm(64), hw)
+    scale = 0.086453 / 0.698850  # Stillmaker & Baas HP7 / HP45 at 0.9 V = 0.123707
+    # 64^3 = 262,144 fp32 MACs x (3.7 + 0.9) pJ x 0.123707 = 262,144 x 0.569052 pJ
+    #   = 149.174 nJ (Horowitz: fp32 multiply 3.7 pJ + add 0.9 pJ at 45 nm)
+    assert result.energy_breakdown_j["compute"] == pytest.approx(
+        262_144 * 4.6e-12 * scale, rel=1e-4
+    )
+    assert result.energy_breakdown_j["compute"] == pytest.approx(149.174e-9, rel=1e-4)
+    # sram, 1 MiB: 1.25 pJ/B x sqrt(1 MiB / 8 KiB) = 1.25 x 11.3137 = 14.1421 pJ/B at
+    # 45 nm x 0.123707 = 1.74949 pJ/B; 3 x 64 x 64 x 4 B = 49,152 B -> 85.991 nJ
+    assert result.energy_breakdown_j["sram"] == pytest.approx(85.991e-9, rel=1e-4)
+    # dram, the farthest level: 1.3 nJ per 64-bit access = 162.5 pJ/B, not node-scaled;
+    # the 48 KiB problem fits the sram, so 49,152 B -> 7.9872 uJ
+    assert result.energy_breakdown_j["dram"] == pytest.approx(7.9872e-6, rel=1e-9)
+    # compute-bound: 524,288 FLOP / 32 GFLOP/s = 16.384 us; static 2 W x 16.384 us
+    assert result.energy_breakdown_j["static"] == pytest.approx(32.768e-6, rel=1e-9)
+    # total: 0.149174 + 0.085991 + 7.9872 + 32.768 uJ = 40.990365 uJ
+    assert result.energy_j == pytest.approx(40.990365e-6, rel=1e-5)
 
 
 @settings(max_examples=40, deadline=None)

@@ -33,15 +33,15 @@ COLUMNS = [
 ]
 
 
-def golden_frame(cache_dir: Path | None = None) -> pd.DataFrame:
+def golden_frame(store: perfsim.GraphStore | None = None) -> pd.DataFrame:
     hw = perfsim.load_hardware(HWCONFIGS / "npu.yaml")
-    result = perfsim.estimate(perfsim.load_workload("bert-tiny"), hw, cache_dir=cache_dir)
+    result = perfsim.simulate(perfsim.Scenario("bert-tiny"), hw, store=store)
     return result.to_frame()[COLUMNS]
 
 
-def test_bert_tiny_npu_matches_golden(graph_cache) -> None:
+def test_bert_tiny_npu_matches_golden(store) -> None:
     expected = pd.read_csv(GOLDEN)
-    actual = pd.read_csv(pd.io.common.StringIO(golden_frame(graph_cache).to_csv(index=False)))
+    actual = pd.read_csv(pd.io.common.StringIO(golden_frame(store).to_csv(index=False)))
     pd.testing.assert_frame_equal(actual, expected, rtol=1e-9, check_dtype=False)
 
 

@@ -110,22 +110,69 @@ def test_more_bandwidth_never_slower(engine: str, op: OpNode, factor: float, lev
 def test_more_peak_never_slower(engine: str, op: OpNode, factor: float) -> None:
     base = fp16_device()
     faster = fp16_device(compute__clock=f"{1e9 * factor} Hz")
-    if engine == "cycle" and any(
-        cost_details(op, hw).get("stall_cycles", 0.0) > 0 for hw in (base, faster)
-    ):
-        # NB: with DRAM stalls the cycle engine reproduces SCALE-Sim's USER-mode buffers
-        # cycle for cycle, and those are not monotone in words per cycle: a faster clock
-        # gives the same port fewer words per cycle, and SCALE-Sim's ofmap drain then stalls
-        # more than the shorter cycles save (m=512 n=1024 k=1 on a 4x4 WS array at 10 GB/s:
-        # 201.8 us at 1 GHz, 227.5 us at 1.25 GHz). Known, reported, not "fixed" here: the
-        # fix belongs in a drain model that departs from SCALE-Sim on purpose.
+    slow, fast = latency(engine, op, base), latency(engine, op, faster)
+    if engine == "cycle" and scalesim_drain_case(op, base, faster):
+        # NB: with DRAM stalls on a systolic array the cycle engine reproduces SCALE-Sim's
+        # USER-mode buffers cycle for cycle, and those are not monotone in words per cycle:
+        # a faster clock gives the same port fewer words per cycle, and SCALE-Sim's ofmap
+        # drain then stalls more than the shorter cycles save (m=512 n=1024 k=1 on a 4x4 WS
+        # array at 10 GB/s: 201.8 us at 1 GHz, 227.5 us at 1.25 GHz; see
+        # test_scalesim_drain_is_the_known_exception). Known, reported, not "fixed" here.
+        # What still holds: the array's own cycles do not depend on the clock, so its
+        # compute time shrinks by the clock ratio, and the op is never faster than DRAM
+        # can stream its compulsory bytes.
         assert compute_cycles(op, faster) == compute_cycles(op, base)
+        assert cost(op, faster).compute_s == pytest.approx(cost(op, base).compute_s / factor)
+        assert fast >= op.bytes_total / faster.memory[1].bandwidth * (1 - 1e-9)
         return
-    assert latency(engine, op, faster) <= latency(engine, op, base) * (1 + 1e-12)
+    # every other case, vector ops with stalls included (their time is max(compute,
+    # memory) + DRAM latency in seconds, each term non-increasing in the clock)
+    assert fast <= slow * (1 + 1e-12)
+
+
+def test_scalesim_drain_is_the_known_exception() -> None:
+    # the case the NB above names: an fp16 outer product (k = 1) whose 1 MiB ofmap drains
+    # through the array's third of the 10 GB/s DRAM port
+    a, w, c = (TensorSpec(shape, "fp16") for shape in ((512, 1), (1, 1024), (512, 1024)))
+    op = OpNode(
+        name="mm",
+        category=Category.GEMM,
+        target="aten.mm.default",
+        scope="",
+        layer=0,
+        phase="forward",
+        inputs=(a, w),
+        outputs=(c,),
+        dims={"b": 1, "m": 512, "n": 1024, "k": 1},
+        macs=512 * 1024,
+        flops=2 * 512 * 1024,
+        bytes_read=2 * (512 + 1024),
+        bytes_written=2 * 512 * 1024,
+    )
+    base, faster = fp16_device(), fp16_device(compute__clock="1.25 GHz")
+    assert scalesim_drain_case(op, base, faster)
+    assert latency("cycle", op, base) == pytest.approx(201.8e-6, rel=1e-3)
+    assert latency("cycle", op, faster) == pytest.approx(227.5e-6, rel=1e-3)
+    # the roofline has no such case: 1 MiB + 3 KiB at 10 GB/s either way
+    assert latency("roofline", op, faster) == latency("roofline", op, base)
+
+
+def scalesim_drain_case(op: OpNode, *devices: HardwareSpec) -> bool:
+    """A GEMM on the systolic arrays that stalls on DRAM on one of the devices."""
+    return op.category.is_matrix and any(
+        hw.compute.matrix is not None
+        and hw.compute.matrix.type == "systolic"
+        and cost_details(op, hw).get("stall_cycles", 0.0) > 0
+        for hw in devices
+    )
+
+
+def cost(op: OpNode, hw: HardwareSpec):  # type: ignore[no-untyped-def]
+    return get_cost_model("cycle").op_cost(op, hw)
 
 
 def cost_details(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
-    return dict(get_cost_model("cycle").op_cost(op, hw).details)
+    return dict(cost(op, hw).details)
 
 
 def compute_cycles(op: OpNode, hw: HardwareSpec) -> float:

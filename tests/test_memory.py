@@ -9,19 +9,20 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.ir import OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.training import largest_batch, memory_footprint
 from perfsim.workload import load_workload
+from tests.conftest import workload
 
 BATCH, SEQ = 2, 16
 
 
 def graph(cache: Path, **scenario: object) -> OpGraph:
     settings = {"batch": BATCH, "seq": SEQ, "mode": "training", **scenario}
-    return get_graph(load_workload("bert-tiny", **settings), cache_dir=cache)  # type: ignore[arg-type]
+    return GraphStore(cache).graph(workload("bert-tiny", **settings))
 
 
 def test_activations_equal_bytes_autograd_saves(graph_cache: Path) -> None:

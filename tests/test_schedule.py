@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-from perfsim.api import run_data_parallel
+from perfsim.cache import GraphStore
 from perfsim.cli import main
 from perfsim.errors import SpecError, WorkloadError
 from perfsim.parallel.schedule import compare_published, load_schedule, time_to_train
+from perfsim.pipeline import simulate_parallel
+from perfsim.scenario import Parallelism, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEDULES = sorted((ROOT / "workloads" / "schedules").glob("*.yaml"))
@@ -103,8 +105,8 @@ def test_bad_schedule_is_one_line(
     assert "\n" not in text and "bad.yaml" in text and message in text
 
 
-def test_phases_add_up(tiny: Path, graph_cache: Path) -> None:
-    run = time_to_train(load_schedule(tiny), cache_dir=graph_cache)
+def test_phases_add_up(tiny: Path, store: GraphStore) -> None:
+    run = time_to_train(load_schedule(tiny), store=store)
     short, long = run.phases
     assert short.step.summary()["micro_batch"] == 256 // 16
     assert long.step.summary()["micro_batch"] == 128 // (8 * 2)
@@ -128,31 +130,39 @@ def test_phases_add_up(tiny: Path, graph_cache: Path) -> None:
     assert comparison[1]["error"] == pytest.approx(run.total_time_s / 1.0 - 1)
 
 
-def test_a_phase_that_does_not_split_names_file_and_phase(tiny: Path, graph_cache: Path) -> None:
+def test_a_phase_that_does_not_split_names_file_and_phase(tiny: Path, store: GraphStore) -> None:
     tiny.write_text(TINY.replace("global_batch: 128", "global_batch: 100"), encoding="utf-8")
     with pytest.raises(WorkloadError) as error:
-        time_to_train(load_schedule(tiny), cache_dir=graph_cache)
+        time_to_train(load_schedule(tiny), store=store)
     assert "tiny.yaml: phases[1]: --batch: global batch 100 does not split" in str(error.value)
 
 
 # ---- invariants on real traced training steps ---------------------------------------------
 
 
-def test_more_devices_never_increase_compute_per_step(graph_cache: Path) -> None:
+def data_parallel(
+    model: str, store: GraphStore, *, batch: int, seq: int, devices: int, grad_accum: int = 1
+) -> Any:
+    """A data-parallel training step on A100s (`simulate_parallel`)."""
+    step = Scenario(
+        model, batch=batch, seq=seq, mode="training", parallel=Parallelism(devices, grad_accum)
+    )
+    return simulate_parallel(step, "a100", store=store)
+
+
+def test_more_devices_never_increase_compute_per_step(store: GraphStore) -> None:
     # the same global batch over more devices: each device's micro-batch shrinks
     compute = [
-        run_data_parallel(
-            "bert-tiny", "a100", batch=64, devices=devices, seq=64, cache_dir=graph_cache
-        ).compute_s
+        data_parallel("bert-tiny", store, batch=64, devices=devices, seq=64).compute_s
         for devices in (1, 2, 4, 8, 16)
     ]
     assert all(later <= earlier for earlier, later in itertools.pairwise(compute))
     assert compute[-1] < compute[0]
 
 
-def test_communication_grows_with_parameters(graph_cache: Path) -> None:
+def test_communication_grows_with_parameters(store: GraphStore) -> None:
     def step(model: str) -> Any:
-        return run_data_parallel(model, "a100", batch=16, devices=16, seq=32, cache_dir=graph_cache)
+        return data_parallel(model, store, batch=16, devices=16, seq=32)
 
     tiny, mini = step("bert-tiny"), step("bert-mini")
     assert mini.result.graph.meta["params"] > tiny.result.graph.meta["params"]
@@ -163,13 +173,9 @@ def test_communication_grows_with_parameters(graph_cache: Path) -> None:
     assert tiny.summary()["gradient_bytes"] == sum(b.nbytes for b in tiny.buckets)
 
 
-def test_grad_accum_keeps_communication_and_repeats_compute(graph_cache: Path) -> None:
-    once = run_data_parallel(
-        "bert-tiny", "a100", batch=32, devices=8, seq=32, cache_dir=graph_cache
-    )
-    twice = run_data_parallel(
-        "bert-tiny", "a100", batch=64, devices=8, grad_accum=2, seq=32, cache_dir=graph_cache
-    )
+def test_grad_accum_keeps_communication_and_repeats_compute(store: GraphStore) -> None:
+    once = data_parallel("bert-tiny", store, batch=32, devices=8, seq=32)
+    twice = data_parallel("bert-tiny", store, batch=64, devices=8, grad_accum=2, seq=32)
     # same micro-batch (4), same gradients: one all-reduce per step either way
     assert twice.communication_s == pytest.approx(once.communication_s)
     assert twice.compute_s == pytest.approx(2 * once.micro_s + once.optimizer_s)

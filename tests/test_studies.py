@@ -18,7 +18,10 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
+from perfsim.cache import GraphStore
 from perfsim.cli import cli
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
 from perfsim.studies import write_study
 from perfsim.studies.analysis import (
     amdahl_curve,
@@ -73,29 +76,67 @@ def test_class_breakdown_by_hand() -> None:
     assert matrix_share({"gemm": {"share": 0.5}, "attn_gemm": {"share": 0.1}}) == 0.6
 
 
-def test_intensity_and_ridge_of_a_real_run(graph_cache: Path) -> None:
-    from perfsim.api import run_estimate
+# Datasheet figures, written here rather than read from hwconfigs/:
+# NVIDIA Tesla V100 GPU Architecture whitepaper (2017), Table 1, Tesla V100 SXM2:
+# 125 TFLOP/s tensor (fp16), 900 GB/s HBM2; NVIDIA A100 whitepaper (2020) Table 1, V100
+# column: 31.4 TFLOP/s fp16 non-tensor.
+V100_TENSOR_FP16, V100_VECTOR_FP16, V100_HBM = 125e12, 31.4e12, 900e9
+# NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020), Table 1, A100 40GB SXM4:
+# 312 TFLOP/s fp16 tensor (dense), 624 TOP/s int8 tensor (dense), 1555 GB/s HBM2.
+A100_TENSOR = {"fp16": 312e12, "int8": 624e12}
+A100_HBM = 1555e9
 
-    result = run_estimate("bert-tiny", "v100", cache_dir=graph_cache)
+
+def test_intensity_and_ridge_of_a_real_run(store: GraphStore) -> None:
+    result = simulate(Scenario("bert-tiny"), "v100", store=store)
     frame = op_intensity(result)
-    hw = result.hw
-    gemm = frame[frame["unit"] == "matrix"].iloc[0]
-    assert gemm["ridge_flop_per_byte"] == pytest.approx(
-        hw.matrix_peak_flops(gemm["dtype"]) / hw.level_bandwidth(hw.dram)
+    matrix = frame[frame["unit"] == "matrix"]
+    assert set(matrix["dtype"]) == {"fp16"}
+    # the datasheet ridge of V100's tensor cores: 125e12 / 900e9 = 138.9 FLOP/B (the file
+    # derives 2 x 512 x 80 x 1.53 GHz = 125.3 TFLOP/s: 139.3 FLOP/B, 0.3% above)
+    assert matrix["ridge_flop_per_byte"].to_numpy() == pytest.approx(
+        V100_TENSOR_FP16 / V100_HBM, rel=0.005
     )
-    # element-wise ops do a few FLOPs per byte: far below any ridge
-    assert frame.loc[frame["category"] == "elementwise", "below_ridge"].all()
+    vector = frame[(frame["unit"] == "vector") & (frame["dtype"] == "fp16")]
+    # fp16 on the CUDA cores: 31.4e12 / 900e9 = 34.9 FLOP/B
+    assert vector["ridge_flop_per_byte"].to_numpy() == pytest.approx(
+        V100_VECTOR_FP16 / V100_HBM, rel=0.005
+    )
+    # an fp16 add reads two elements and writes one: 1 FLOP per 6 bytes at least, so never
+    # more than a few FLOPs per byte; far below the 34.9 FLOP/B ridge
+    elementwise = frame[frame["category"] == "elementwise"]
+    assert (elementwise["intensity_flop_per_byte"] <= 1.0).all()
+    assert elementwise["below_ridge"].all()
+    # bert-tiny's GEMMs (m = 128 tokens, k, n <= 512) do at most 2 m k n / (2 (m k + k n +
+    # m n)) = 128 x 128 x 512 / (128 x 128 + 128 x 512 + 128 x 512) = 56.9 FLOP/B in fp16:
+    # below the tensor-core ridge, so the roofline calls every one memory-bound
+    assert matrix["intensity_flop_per_byte"].max() <= 128 * 128 * 512 / (128 * (128 + 1024))
+    assert matrix["below_ridge"].all()
 
 
-def test_published_bert_base_cases(graph_cache: Path) -> None:
+def test_published_bert_base_cases(store: GraphStore) -> None:
     cases = [case for case in PUBLISHED if case.model == "bert-base"]
-    table = comparison_table(cases, cache_dir=graph_cache)
+    table = comparison_table(cases, store=store)
     assert len(table) == len(cases)
+    # bert-base at batch 1, sequence 128, by hand (tests/test_flops.py): 21,744,451,584
+    # GEMM + 603,979,776 attention FLOPs; weight matrices 12 x (4 x 768^2 + 2 x 768 x
+    # 3072) + 768^2 (pooler) = 85,524,480 elements, each read at least once
+    flops, weights = 21_744_451_584 + 603_979_776, 85_524_480
+    # TensorRT-style fusion leaves at least 9 kernels per layer: Q, K, V, fused attention,
+    # attention output, add + LayerNorm, FFN up (+ GELU), FFN down, add + LayerNorm
+    kernels = 12 * 9
+    overhead = 5e-6  # hwconfigs/a100.yaml's assumed launch cost per kernel
     for row in table.itertuples():
-        assert row.predicted_s > 0
         assert row.error_pct == pytest.approx(100 * (row.predicted_s / row.published_s - 1))
-        # fused: fewer kernels than the ~213 ops of the unfused bert-base graph
-        assert row.n_kernels < 213
+        element = 1 if row.precision == "int8" else 2
+        # never faster than the datasheet's tensor peak (71.6 us fp16, 35.8 us int8), than
+        # streaming the weights once at 1555 GB/s (110.0 us, 55.0 us), than the launches
+        assert row.predicted_s >= flops / A100_TENSOR[row.precision]
+        assert row.predicted_s >= weights * element / A100_HBM
+        assert kernels <= row.n_kernels < 213  # fused: fewer than the unfused graph's ops
+        assert row.predicted_s >= kernels * overhead
+        # and within 30% of NVIDIA's measurement (0.58 ms int8, 0.67 ms fp16)
+        assert row.published_s / 1.3 <= row.predicted_s <= row.published_s * 1.3
     figure = comparison_figure(table)
     assert "batch-1 cases err by" in figure.sentence
 
@@ -171,9 +212,9 @@ def chart_numbers(html: str) -> list[float]:
 
 
 @pytest.fixture(scope="module")
-def study_runner(graph_cache: Path) -> Runner:
+def study_runner(store: GraphStore) -> Runner:
     """One `Runner` for the module: each BERT-large training step is traced and costed once."""
-    return Runner(cache_dir=graph_cache)
+    return Runner(store=store)
 
 
 def test_gemms_dominate_and_lamb_is_second(study_runner: Runner) -> None:
@@ -215,12 +256,12 @@ def test_operator_classes_match_ivanov_et_al(study_runner: Runner) -> None:
         assert abs(row["flop_share"] - row["published_flop_share"]) <= 0.005, name
 
 
-def test_demystify_report_holds_every_figure_and_its_data(graph_cache: Path) -> None:
+def test_demystify_report_holds_every_figure_and_its_data(store: GraphStore) -> None:
     """The whole study: every figure is in the page with all of its chart data, every
     sentence is there, and every figure has its CSV."""
     from perfsim.studies import demystify
 
-    figures = demystify.run_study(cache_dir=graph_cache)
+    figures = demystify.run_study(store=store)
     assert [figure.key for figure in figures] == [
         "breakdown",
         "batch",

@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from perfsim.cache import GraphStore
 from perfsim.cli import main
 from perfsim.errors import SpecError
-from perfsim.sweep import load_sweep_spec, plan, read_table, run_sweep
+from perfsim.sweep import Workers, load_sweep_spec, plan, read_table, run_sweep
 from perfsim.sweep.output import point_result
 from perfsim.sweep.store import JOURNAL, read_journal
 
@@ -45,7 +46,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory, graph_cache: Path) -> pd
     """The sweep run in this process, in memory: what every other way must reproduce."""
     path = tmp_path_factory.mktemp("reference") / "tiny.yaml"
     path.write_text(SPEC, encoding="utf-8")
-    return run_sweep(path, jobs=1, write=False, cache_dir=graph_cache).frame
+    return run_sweep(
+        path, workers=Workers(jobs=1), write=False, store=GraphStore(graph_cache)
+    ).frame
 
 
 def test_table_has_a_row_per_point_with_inputs_outputs_categories(
@@ -88,7 +91,7 @@ def test_table_has_a_row_per_point_with_inputs_outputs_categories(
     # every row is exactly what estimate_graph gives for that design
     points = plan(load_sweep_spec(spec_path))
     for index in (0, 7, N_POINTS - 1):
-        result = point_result(points[index], graph_cache)
+        result = point_result(points[index], GraphStore(graph_cache))
         summary = result.summary()
         row = frame.iloc[index]
         assert row["latency_s"] == pytest.approx(summary["latency_s"], rel=1e-9)
@@ -115,7 +118,9 @@ def _same(a: pd.DataFrame, b: pd.DataFrame) -> None:
 def test_worker_processes_give_the_same_table(
     reference: pd.DataFrame, spec_path: Path, graph_cache: Path, tmp_path: Path
 ) -> None:
-    outcome = run_sweep(spec_path, jobs=2, out_dir=tmp_path / "out", cache_dir=graph_cache)
+    outcome = run_sweep(
+        spec_path, workers=Workers(jobs=2), out_dir=tmp_path / "out", store=GraphStore(graph_cache)
+    )
     assert outcome.computed == N_POINTS and outcome.reused == 0
     _same(outcome.frame, reference)
     _same(read_table(tmp_path / "out"), reference)
@@ -132,9 +137,9 @@ def test_dask_local_cluster_gives_the_same_table(
     ) as cluster:
         outcome = run_sweep(
             spec_path,
-            dask_address=cluster.scheduler_address,
+            workers=Workers(dask_address=cluster.scheduler_address),
             out_dir=tmp_path / "dask",
-            cache_dir=graph_cache,
+            store=GraphStore(graph_cache),
         )
     assert outcome.computed == N_POINTS
     _same(outcome.frame, reference)
@@ -157,7 +162,11 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing_points(
 
     with pytest.raises(Interrupt):
         run_sweep(
-            spec_path, jobs=1, out_dir=out, cache_dir=graph_cache, progress=stop_after_first_batch
+            spec_path,
+            workers=Workers(jobs=1),
+            out_dir=out,
+            store=GraphStore(graph_cache),
+            progress=stop_after_first_batch,
         )
     finished = read_journal(out)
     assert 0 < len(finished) < N_POINTS  # some points kept, the table not yet written
@@ -165,11 +174,15 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing_points(
     # a kill in the middle of a write leaves a torn last line: it is ignored, not fatal
     with (out / JOURNAL).open("a", encoding="utf-8") as stream:
         stream.write('{"point_id": "torn", "latency')
-    outcome = run_sweep(spec_path, jobs=1, out_dir=out, cache_dir=graph_cache)
+    outcome = run_sweep(
+        spec_path, workers=Workers(jobs=1), out_dir=out, store=GraphStore(graph_cache)
+    )
     assert outcome.reused == len(finished)
     assert outcome.computed == N_POINTS - len(finished)
     _same(outcome.frame, reference)
-    again = run_sweep(spec_path, jobs=1, out_dir=out, cache_dir=graph_cache)
+    again = run_sweep(
+        spec_path, workers=Workers(jobs=1), out_dir=out, store=GraphStore(graph_cache)
+    )
     assert again.computed == 0 and again.reused == N_POINTS
     _same(again.frame, reference)
     assert len(read_journal(out)) == N_POINTS
@@ -179,9 +192,11 @@ def test_changed_axes_reuse_the_points_they_share(
     spec_path: Path, graph_cache: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "grow"
-    run_sweep(spec_path, jobs=1, out_dir=out, cache_dir=graph_cache)
+    run_sweep(spec_path, workers=Workers(jobs=1), out_dir=out, store=GraphStore(graph_cache))
     spec_path.write_text(SPEC.replace('"1.2 TB/s"]', '"1.2 TB/s", "2.4 TB/s"]'), encoding="utf-8")
-    outcome = run_sweep(spec_path, jobs=1, out_dir=out, cache_dir=graph_cache)
+    outcome = run_sweep(
+        spec_path, workers=Workers(jobs=1), out_dir=out, store=GraphStore(graph_cache)
+    )
     assert outcome.reused == N_POINTS and outcome.computed == N_POINTS // 2
 
 
@@ -263,7 +278,7 @@ def test_cli_sweep_bad_spec_exits_2_with_one_line_and_no_output(
 def test_plan_rejects_unknown_metric_columns(spec_path: Path, graph_cache: Path) -> None:
     spec_path.write_text(SPEC.replace("latency_s * 1e6", "latncy_s * 1e6"), encoding="utf-8")
     with pytest.raises(SpecError, match=r"metrics\.latency_us: unknown column 'latncy_s'"):
-        run_sweep(spec_path, jobs=1, write=False, cache_dir=graph_cache)
+        run_sweep(spec_path, workers=Workers(jobs=1), write=False, store=GraphStore(graph_cache))
 
 
 WHATIF_SPEC = """\
@@ -284,7 +299,9 @@ def test_whatif_axes_pass_through_estimate_whatif(
 
     path = tmp_path / "knobs.yaml"
     path.write_text(WHATIF_SPEC, encoding="utf-8")
-    frame = run_sweep(path, jobs=1, write=False, cache_dir=graph_cache).frame
+    frame = run_sweep(
+        path, workers=Workers(jobs=1), write=False, store=GraphStore(graph_cache)
+    ).frame
     assert len(frame) == 8
     points = plan(load_sweep_spec(path))
     graph = traced("bert-tiny", 1, 64)

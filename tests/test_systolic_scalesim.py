@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfsim.engines.cycle.systolic import (
+    ConvLayer,
     GemmCycles,
     SystolicArray,
     conv_cycles,
@@ -129,7 +130,7 @@ def test_conv_lowers_like_scalesim() -> None:
     assert conv_ofmap_size(32, 5, 2) == 15  # ceil((32 - 5 + 2) / 2)
     # 28x28x8, 3x3, 16 filters: M = 26 * 26 = 676, N = 16, K = 3 * 3 * 8 = 72
     hw = array(16, 16, "os", (64, 64, 64))
-    conv, gemm = conv_cycles(28, 28, 3, 3, 8, 16, 1, hw), gemm_cycles(676, 16, 72, hw)
+    conv, gemm = conv_cycles(ConvLayer(28, 28, 3, 3, 8, 16, 1), hw), gemm_cycles(676, 16, 72, hw)
     assert (conv.compute_cycles, conv.ifmap_sram_reads) == (gemm.compute_cycles, 676 * 72)
     assert conv.ifmap_dram_reads == 28 * 28 * 8  # windows overlap: each pixel fetched once
 
@@ -158,7 +159,7 @@ def ours(row: dict[str, str]) -> GemmCycles:
     kib = (float(row["ifmap_kb"]), float(row["filter_kb"]), float(row["ofmap_kb"]))
     hw = array(int(row["rows"]), int(row["cols"]), row["dataflow"], kib, bw)
     if row["conv"]:
-        return conv_cycles(*(int(v) for v in row["conv"].split()), hw)
+        return conv_cycles(ConvLayer(*(int(v) for v in row["conv"].split())), hw)
     return gemm_cycles(int(row["m"]), int(row["n"]), int(row["k"]), hw)
 
 

@@ -104,7 +104,8 @@ def test_cached_run_does_not_import_torch(traced, graph_cache) -> None:
     cache = repr(str(graph_cache))
     code = (
         "import sys; from pathlib import Path; import perfsim; "
-        f"r = perfsim.run_estimate('bert-tiny', 'npu', seq=16, cache_dir=Path({cache})); "
+        "r = perfsim.simulate(perfsim.Scenario('bert-tiny', seq=16), 'npu', "
+        f"store=perfsim.GraphStore(Path({cache}))); "
         "r.summary(); print('torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -19,6 +19,7 @@ from perfsim.ir import OpGraph
 from perfsim.trace import trace_workload
 from perfsim.trace.metacache import MetaCacheMode, MetaKernelCache
 from perfsim.workload import load_workload
+from tests.conftest import workload
 
 FIELDS = (
     "name",
@@ -39,8 +40,8 @@ FIELDS = (
 
 
 def both(model: str, **scenario: Any) -> tuple[OpGraph, OpGraph]:
-    workload = load_workload(model, batch=2, seq=16, **scenario)
-    return trace_workload(workload, fast=True), trace_workload(workload, fast=False)
+    traced = workload(model, batch=2, seq=16, **scenario)
+    return trace_workload(traced, fast=True), trace_workload(traced, fast=False)
 
 
 def assert_same_graph(fast: OpGraph, full: OpGraph) -> None:

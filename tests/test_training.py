@@ -9,19 +9,19 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.ir import Category, OpGraph
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.optimizers import initialize_state, make_optimizer
 from perfsim.workload import available_models, load_workload
+from tests.conftest import workload
 
 BATCH, SEQ = 1, 16
 
 
 def training_graph(cache: Path, model: str, **scenario: object) -> OpGraph:
     scenario = {"batch": BATCH, "seq": SEQ, **scenario}
-    workload = load_workload(model, mode="training", **scenario)  # type: ignore[arg-type]
-    return get_graph(workload, cache_dir=cache)
+    return GraphStore(cache).graph(workload(model, mode="training", **scenario))
 
 
 def flop_counter_training_flops(model: str, head: str, optimizer: str) -> int:
@@ -143,9 +143,9 @@ def test_head_a_model_type_lacks_is_a_clear_error(tmp_path: Path) -> None:
         '{"model_type": "canine", "max_position_embeddings": 256, "hidden_size": 32,'
         ' "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}'
     )
-    workload = load_workload(config, mode="training", batch=1, seq=8)
+    step = load_workload(config, mode="training", batch=1, seq=8)
     with pytest.raises(WorkloadError, match="no pretraining head"):
-        get_graph(workload, use_cache=False)
+        GraphStore(enabled=False).graph(step)
 
 
 def test_cli_training_run_table_json_and_out(graph_cache: Path, tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from perfsim.cache import GraphStore
 from perfsim.parallel.schedule import compare_published, load_schedule, time_to_train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,13 +86,13 @@ def test_markdown_matches_the_csv(engine: str) -> None:
         assert f"{float(row['error']):+.1%} |" in text
 
 
-def test_perfsim_still_predicts_the_committed_figure(graph_cache: Path) -> None:
+def test_perfsim_still_predicts_the_committed_figure(store: GraphStore) -> None:
     # one published case regenerated in full (one BERT-large training trace, ~15 s): the
     # DeepSpeed V100 step at seq 128 on the roofline; the others cost the same machinery at
     # other shapes
     schedule = load_schedule(SCHEDULES / "deepspeed-bert-large-v100.yaml")
     first = replace(schedule, phases=schedule.phases[:1])
-    rows = compare_published(time_to_train(first, cache_dir=graph_cache))
+    rows = compare_published(time_to_train(first, store=store))
     committed = _committed()
     assert rows
     for row in rows:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from perfsim.cache import GraphStore
 from perfsim.errors import SpecError, WorkloadError
-from perfsim.estimate import Result, estimate
+from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.ir import Category
+from perfsim.pipeline import estimate
 from perfsim.validation import (
     OVERHEAD,
     SUMMARY_COLUMNS,
@@ -35,6 +37,7 @@ from perfsim.validation import (
     validation_figure,
 )
 from perfsim.validation.compare import idle_share
+from perfsim.validation.measure import MeasureOptions
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,9 +48,8 @@ CATEGORY_VALUES = {category.value for category in Category}
 
 @pytest.fixture(scope="module")
 def measured() -> Measurement:
-    return measure_model(
-        "bert-tiny", batch=1, seq=16, threads=1, warmup=1, repeats=1, min_time_s=0.0
-    )
+    options = MeasureOptions(threads=1, warmup=1, repeats=1, min_time_s=0.0)
+    return measure_model("bert-tiny", batch=1, seq=16, options=options)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +58,9 @@ def xeon() -> HardwareSpec:
 
 
 @pytest.fixture(scope="module")
-def prediction(xeon: HardwareSpec, graph_cache: Path) -> Result:
+def prediction(xeon: HardwareSpec, store: GraphStore) -> Result:
     workload = load_workload("bert-tiny", batch=1, seq=16, precision="fp32")
-    return estimate(workload, host_hardware(xeon, 1), cache_dir=graph_cache)
+    return estimate(workload, host_hardware(xeon, 1), store=store)
 
 
 @pytest.fixture(scope="module")
@@ -158,11 +160,11 @@ def test_measurement_records_the_run(measured: Measurement) -> None:
 
 def test_measure_rejects_bad_arguments() -> None:
     with pytest.raises(WorkloadError, match="repeats"):
-        measure_model("bert-tiny", batch=1, seq=16, repeats=0)
+        measure_model("bert-tiny", batch=1, seq=16, options=MeasureOptions(repeats=0))
     with pytest.raises(WorkloadError, match="attention"):
-        measure_model("bert-tiny", batch=1, seq=16, attention="flash3")
+        measure_model("bert-tiny", batch=1, seq=16, options=MeasureOptions(attention="flash3"))
     with pytest.raises(WorkloadError, match="--device"):
-        measure_model("bert-tiny", batch=1, seq=16, device="tpu")
+        measure_model("bert-tiny", batch=1, seq=16, options=MeasureOptions(device="tpu"))
 
 
 # --- comparison, frames and figure ----------------------------------------------------------
@@ -274,7 +276,7 @@ def test_load_cases_rejects_duplicate_keys_and_missing_file(tmp_path: Path) -> N
 def test_disturbed_measurements_are_repeated(
     monkeypatch: pytest.MonkeyPatch,
     measured: Measurement,
-    graph_cache: Path,
+    store: GraphStore,
     loads: tuple[float | None, ...],
     calls: int,
     kept: float | None,
@@ -294,9 +296,8 @@ def test_disturbed_measurements_are_repeated(
         return made[-1]
 
     monkeypatch.setattr(compare_module, "measure_model", fake)
-    result = compare_module.validate_case(
-        measured.model, XEON, batch=measured.batch, seq=measured.seq, cache_dir=graph_cache
-    )
+    case = {"model": measured.model, "batch": measured.batch, "seq": measured.seq}
+    result = compare_module.validate_case(case, XEON, store=store)
     assert len(made) == calls
     assert result.measurement.foreign_load == kept
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import HardwareSpec
 from perfsim.ir import Category, OpGraph
@@ -173,8 +173,8 @@ def test_bert_base_gelu_epilogue_saves_its_round_trip(traced: Callable[..., OpGr
 
 @pytest.fixture(scope="module")
 def tiny_training(graph_cache: Path) -> OpGraph:
-    workload = load_workload("bert-tiny", batch=B, seq=L, mode="training")
-    return get_graph(workload, cache_dir=graph_cache)
+    step = load_workload("bert-tiny", batch=B, seq=L, mode="training")
+    return GraphStore(graph_cache).graph(step)
 
 
 def test_flash_attention_training_recomputes(tiny_training: OpGraph, npu: HardwareSpec) -> None:

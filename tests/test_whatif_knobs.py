@@ -142,6 +142,32 @@ def test_w4a8_weight_bytes(tiny: OpGraph, npu: HardwareSpec) -> None:
     assert result.summary()["whatifs"] == {"quant": "w4a8"}
 
 
+def test_quant_int8_halves_fp16_and_quarters_fp32_weight_bytes(tiny: OpGraph) -> None:
+    from perfsim.precision import apply_precision
+
+    def weight_bytes(graph: OpGraph) -> int:
+        return sum(
+            tensor.nbytes
+            for op in graph.ops
+            if op.category == Category.GEMM
+            for tensor in op.inputs
+            if tensor.role == "weight" and len(tensor.shape) == 2
+        )
+
+    # weight matrices: per layer Q, K, V, output H x H and FFN H x F, F x H; pooler H x H
+    elements = LAYERS * (4 * H * H + 2 * H * F) + H * H  # 409,600
+    assert weight_bytes(tiny) == 4 * elements  # fp32 as traced
+    assert weight_bytes(apply_precision(tiny, "fp16")) == 2 * elements
+    assert weight_bytes(quantize(tiny, "int8", "fp16")) == elements  # half of fp16
+    assert weight_bytes(quantize(tiny, "w4a8", "fp16")) == elements // 2  # two per byte
+    # the weight GEMMs' whole reads: int8 weights and activations, bias included
+    int8 = quantize(tiny, "int8", "fp16")
+    fp16 = apply_precision(tiny, "fp16")
+    for small, wide in zip(int8.ops, fp16.ops, strict=True):
+        if small.category.is_matrix:
+            assert 2 * small.bytes_read == wide.bytes_read
+
+
 def test_quant_needs_int8_hardware(tiny: OpGraph, npu: HardwareSpec) -> None:
     data = npu.model_dump()
     data["compute"]["matrix"]["macs_per_cycle"].pop("int8")
@@ -257,16 +283,100 @@ def _share(tiny: OpGraph, npu: HardwareSpec) -> None:
     _SHARED["npu"] = npu
 
 
+# fusion=all on bert-tiny at B = 2, L = 16 (read from perfsim.whatif.fusion's passes), in
+# elements of the tensors between GEMMs; per layer:
+#   2 residual adds fused into their LayerNorms: add's write + LN's read, 2 x 2 x 4,096
+#     = 16,384
+#   GELU in the FFN-up GEMM's epilogue: read + write of [2, 16, 512]: 2 x 16,384 = 32,768
+#   Q and K: scale and layout copy in their GEMMs' epilogues, each op's read and write
+#     of [2, 16, 128]: 2 x 4 x 4,096 = 32,768
+#   V: layout copy in its GEMM's epilogue: 2 x 4,096 = 8,192
+#   FlashAttention: the [2, 2, 16, 16] scores written by QK^T, read and written by the
+#     softmax, read by AV: 4 x 1,024 = 4,096; the output's layout copy: 2 x 4,096 = 8,192
+#   -> 102,400 per layer, 204,800 for 2 layers
+# embeddings' add fused into their LayerNorm: 2 x 4,096 = 8,192; the pooler's tanh in its
+# GEMM's epilogue: 2 x 256 = 512. Total 213,504 elements.
+FUSED_ELEMENTS = LAYERS * (16_384 + 32_768 + 32_768 + 8_192 + 4_096 + 8_192) + 8_192 + 512
+# ops launched inside another op's kernel, per layer: Q's and K's scale and copy (4), V's
+# copy, softmax, AV, the output copy, 2 LayerNorms, GELU = 11; plus the embeddings'
+# LayerNorm and the pooler's tanh
+FUSED_LAUNCHES = LAYERS * 11 + 2
+PIM_CATEGORIES = {Category.ELEMENTWISE, Category.DROPOUT, Category.LAYERNORM}
+
+
+def _graph_bytes(result) -> int:  # type: ignore[no-untyped-def]
+    return sum(op.bytes_read + op.bytes_written for op in result.graph.ops)
+
+
 @pytest.mark.parametrize("name", sorted(available_hardware()))
 def test_device_knobs_on_every_shipped_device(tiny: OpGraph, name: str) -> None:
+    from perfsim.energy import energy_prices
+
     hw = load_hardware(available_hardware()[name])
-    knobs = {"pim": True, "fusion": "all", "instances": min(2, hw.compute.units)}
+    instances = min(2, hw.compute.units)
+    # activations between GEMMs: fp32 on an fp32-native device, else 16-bit (the int8
+    # policy keeps fp16 between GEMMs)
+    element = 4 if hw.native_precision == "fp32" else 2
+    dram, dram_bandwidth = hw.dram.name, hw.level_bandwidth(hw.dram)
+    dram_price = energy_prices(hw).level_j_per_byte[dram]
     for engine in ("roofline", "cycle"):
-        base = estimate_whatif(tiny, hw, precision=None, engine=engine, whatifs=parse_whatifs({}))
-        result = estimate_whatif(
-            tiny, hw, precision=None, engine=engine, whatifs=parse_whatifs(knobs)
+
+        def run(knobs: dict[str, object], engine: str = engine):  # type: ignore[no-untyped-def]
+            return estimate_whatif(
+                tiny, hw, precision=None, engine=engine, whatifs=parse_whatifs(knobs)
+            )
+
+        base = run({})
+        fused, pim = run({"fusion": "all"}), run({"pim": True})
+        shared = run({"instances": instances})
+        all_on = run({"pim": True, "fusion": "all", "instances": instances})
+        for result in (fused, pim, shared, all_on):
+            assert result.flops == base.flops  # none of these knobs changes the work
+            assert result.traffic_bytes().keys() == base.traffic_bytes().keys()
+            assert sum(result.energy_breakdown_j().values()) == pytest.approx(result.energy_j)
+
+        # fusion: exactly the intermediates counted above stop going to memory, and the
+        # ops inside another kernel stop paying a launch
+        assert _graph_bytes(base) - _graph_bytes(fused) == FUSED_ELEMENTS * element
+        launched = sum(cost.overhead_s > 0 for cost in base.costs)
+        assert launched == (len(base.costs) if hw.op_overhead > 0 else 0)
+        assert sum(cost.overhead_s > 0 for cost in fused.costs) == (
+            launched - FUSED_LAUNCHES if launched else 0
         )
-        assert result.flops == base.flops and result.latency_s > 0
-        # rows still sum per memory level of the device (PIM rows keep the level names)
-        assert result.traffic_bytes().keys() == base.traffic_bytes().keys()
-        assert sum(result.energy_breakdown_j().values()) == pytest.approx(result.energy_j)
+        assert fused.latency_s <= base.latency_s * (1 + 1e-9)
+
+        # PIM: the element-wise, dropout and LayerNorm rows run on the near-memory unit at
+        # 4x the DRAM bandwidth, 1 FLOP per byte and 0.3x the DRAM energy per byte (HBM-PIM,
+        # perfsim.whatif.pim), touching no on-chip level; every other row is unchanged
+        for op, before, after in zip(base.graph.ops, base.costs, pim.costs, strict=True):
+            if op.category not in PIM_CATEGORIES:
+                assert after.latency_s == before.latency_s and after.unit == before.unit
+                continue
+            assert after.unit == "pim"
+            assert after.traffic_bytes[dram] == op.bytes_total
+            assert sum(after.traffic_bytes.values()) == op.bytes_total  # on-chip levels: 0
+            assert after.energy_breakdown_j[dram] == pytest.approx(
+                0.3 * dram_price * op.bytes_total
+            )
+            if engine == "roofline":
+                busy = max(op.bytes_total, op.flops) / (4 * dram_bandwidth)
+                assert after.latency_s == pytest.approx(hw.op_latency(busy))
+
+        # instances: one instance runs on floor(units / 2) units and half of every shared
+        # level; it is never faster than the whole device, and on the roofline (linear in
+        # units and bandwidth) at most units / floor(units / 2) times slower
+        if hw.compute.units >= 2:
+            share = device_share(hw, 2)
+            assert share.compute.units == hw.compute.units // 2
+            for whole, half in zip(hw.memory, share.memory, strict=True):
+                assert half.bandwidth == whole.bandwidth / (1 if whole.per_unit else 2)
+            assert shared.latency_s >= base.latency_s * (1 - 1e-9)
+            assert shared.summary()["throughput_samples_per_s"] == pytest.approx(
+                2 * B / shared.latency_s
+            )
+            assert all_on.summary()["throughput_samples_per_s"] == pytest.approx(
+                2 * B / all_on.latency_s
+            )
+            if engine == "roofline":
+                slowest = hw.compute.units / share.compute.units
+                assert shared.latency_s <= slowest * base.latency_s * (1 + 1e-9)

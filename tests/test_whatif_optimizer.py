@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from perfsim.cache import get_graph
+from perfsim.cache import GraphStore
 from perfsim.engines import available
 from perfsim.errors import PerfsimError
 from perfsim.estimate import check_precision
@@ -29,16 +29,18 @@ from perfsim.whatif import estimate_whatif, fuse
 from perfsim.whatif.fused_optimizer import optimizer_stages
 from perfsim.whatif.knobs import WhatIfs, parse_assignments
 from perfsim.workload import load_workload
+from tests.conftest import workload
 
 HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
 OPTIMIZER = WhatIfs(fusion=("optimizer",))
 
 
 def step(cache: Path, optimizer: str, precision: str = "fp32") -> OpGraph:
-    workload = load_workload(
-        "bert-tiny", batch=1, seq=16, mode="training", optimizer=optimizer, precision=precision
+    return GraphStore(cache).graph(
+        workload(
+            "bert-tiny", batch=1, seq=16, mode="training", optimizer=optimizer, precision=precision
+        )
     )
-    return get_graph(workload, cache_dir=cache)
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,7 @@ def test_lamb_stages_split_at_the_trust_ratio(graph_cache: Path) -> None:
 
 
 def test_inference_graphs_have_no_optimizer_to_fuse(graph_cache: Path) -> None:
-    graph = get_graph(load_workload("bert-tiny", batch=1, seq=16), cache_dir=graph_cache)
+    graph = GraphStore(graph_cache).graph(load_workload("bert-tiny", batch=1, seq=16))
     assert fuse(graph, ["optimizer"]) == (graph, frozenset())
 
 
