@@ -13,6 +13,9 @@ capacity with precomputed thresholds):
 - only activations written by an op of the graph and read by later ops (``OpNode.deps``)
   can stay; weights stream from DRAM (a forward pass reads each weight once: nothing to
   reuse across ops) and graph outputs (tensors no op reads) are written to DRAM;
+- an in-place op's output (a parameter or optimizer state updated in place) outlives the
+  step: its readers may find it on chip, but it is written to DRAM; the optimizer step
+  streams parameters, gradients and states through DRAM (no residency for its ops);
 - a reader's activation input is matched to an output of one of its producers of the same
   size (views and reshapes keep the bytes); an input that matches none comes from DRAM;
 - a tensor written by op ``i`` and last read by op ``j`` stays when, at every op ``k`` in
@@ -44,6 +47,7 @@ class Produced:
     output: int
     nbytes: int
     readers: tuple[tuple[int, int], ...]  # (reading op, its input position)
+    persistent: bool = False  # written in place (a parameter, an optimizer state): to DRAM
 
     @property
     def last(self) -> int:
@@ -65,10 +69,9 @@ class Lifetimes:
         return bisect.bisect_right(self.thresholds, capacity)
 
     def resident_ops(self, capacity: float) -> tuple[OpNode, ...]:
-        """The ops with their `OpNode.resident` flags for a level of ``capacity``."""
+        """The ops with their `OpNode.resident` flags for a level of ``capacity`` (every
+        op flagged, all False where nothing of it stays, so the ops read as annotated)."""
         count = self.kept(capacity)
-        if count == 0:
-            return self.ops
         found = self.annotated.get(count)
         if found is None:
             found = self.annotated[count] = _annotate(self.ops, self.tensors[:count])
@@ -83,6 +86,8 @@ def _match_inputs(ops: Sequence[OpNode], index: int, readers: dict[tuple[int, in
         if tensor.role != "activation":
             continue
         for dep in op.deps:
+            if not 0 <= dep < index:  # a what-if's rewritten graph may leave stale deps
+                continue
             match = next(
                 (
                     (dep, q)
@@ -97,14 +102,28 @@ def _match_inputs(ops: Sequence[OpNode], index: int, readers: dict[tuple[int, in
                 break
 
 
-def lifetimes(ops: Sequence[OpNode]) -> Lifetimes:
-    """Every activation passed between ops, with the capacity it needs to stay on chip."""
+def _in_place(op: OpNode) -> bool:
+    """An in-place op (``aten.add_.Tensor``): its output may be a tensor that outlives
+    the step, so it is written to DRAM even when its readers find it on chip."""
+    name = op.target.split(".")[1] if op.target.count(".") >= 2 else op.target
+    return name.endswith("_")
+
+
+def lifetimes(ops: Sequence[OpNode], off_chip: frozenset[int] = frozenset()) -> Lifetimes:
+    """Every activation passed between ops, with the capacity it needs to stay on chip.
+
+    Ops in ``off_chip`` (run next to DRAM, e.g. a near-memory unit) read and write DRAM:
+    no tensor they touch stays on chip.
+    """
     readers: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for index in range(len(ops)):
         _match_inputs(ops, index, readers)
     produced = [
-        Produced(op, output, ops[op].outputs[output].nbytes, tuple(found))
+        Produced(op, output, ops[op].outputs[output].nbytes, tuple(found), _in_place(ops[op]))
         for (op, output), found in sorted(readers.items())
+        if op not in off_chip
+        and not any(reader in off_chip for reader, _ in found)
+        and not any(ops[i].phase == "optimizer" for i in (op, *(r for r, _ in found)))
     ]
     # bytes live across op k: every passed activation written before k and read after k
     live = [0.0] * (len(ops) + 1)
@@ -117,26 +136,21 @@ def lifetimes(ops: Sequence[OpNode]) -> Lifetimes:
         occupancy.append(op.bytes_total + running)
     needs = [max(occupancy[t.op : t.last + 1]) for t in produced]
     order = sorted(range(len(produced)), key=lambda i: needs[i])
-    return Lifetimes(
-        tuple(ops), tuple(produced[i] for i in order), tuple(needs[i] for i in order)
-    )
+    return Lifetimes(tuple(ops), tuple(produced[i] for i in order), tuple(needs[i] for i in order))
 
 
 def _annotate(ops: Sequence[OpNode], kept: Sequence[Produced]) -> tuple[OpNode, ...]:
-    flags: dict[int, list[bool]] = {}
+    flags = [[False] * (len(op.inputs) + len(op.outputs)) for op in ops]
 
     def mark(index: int, position: int) -> None:
-        op = ops[index]
-        row = flags.setdefault(index, [False] * (len(op.inputs) + len(op.outputs)))
-        row[position] = True
+        flags[index][position] = True
 
     for tensor in kept:
-        mark(tensor.op, len(ops[tensor.op].inputs) + tensor.output)
+        if not tensor.persistent:
+            mark(tensor.op, len(ops[tensor.op].inputs) + tensor.output)
         for reader, position in tensor.readers:
             mark(reader, position)
-    return tuple(
-        replace(op, resident=tuple(flags[i])) if i in flags else op for i, op in enumerate(ops)
-    )
+    return tuple(replace(op, resident=tuple(row)) for op, row in zip(ops, flags, strict=True))
 
 
 def holder_level(hw: HardwareSpec) -> int | None:
@@ -150,25 +164,33 @@ def holder_level(hw: HardwareSpec) -> int | None:
 
 # lifetimes of the last few op sequences, by identity (graphs are immutable; the sweep and
 # the what-if paths cost one graph on many devices)
-_CACHE: dict[int, Lifetimes] = {}
+_CACHE: dict[tuple[int, frozenset[int]], Lifetimes] = {}
 _CACHE_SIZE = 16
 
 
-def cached_lifetimes(ops: tuple[OpNode, ...]) -> Lifetimes:
+def cached_lifetimes(ops: tuple[OpNode, ...], off_chip: frozenset[int] = frozenset()) -> Lifetimes:
     """`lifetimes`, computed once per op tuple."""
-    found = _CACHE.get(id(ops))
+    key = (id(ops), off_chip)
+    found = _CACHE.get(key)
     if found is not None and found.ops is ops:
         return found
     if len(_CACHE) >= _CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
-    found = _CACHE[id(ops)] = lifetimes(ops)
+    found = _CACHE[key] = lifetimes(ops, off_chip)
     return found
 
 
-def resident_ops(graph: OpGraph, hw: HardwareSpec) -> tuple[OpNode, ...]:
-    """``graph.ops`` annotated with what stays on chip on ``hw`` (`OpNode.resident`)."""
+def resident_ops(
+    graph: OpGraph, hw: HardwareSpec, off_chip: frozenset[int] = frozenset()
+) -> tuple[OpNode, ...]:
+    """``graph.ops`` annotated with what stays on chip on ``hw`` (`OpNode.resident`);
+    ``off_chip``: indices of ops that run next to DRAM (see `lifetimes`).
+
+    Ops already annotated (a part of a graph annotated whole, whose ``deps`` still
+    index the whole: `perfsim.whatif.placement`) are returned as they are.
+    """
     level = holder_level(hw)
-    if level is None:
+    if level is None or any(op.resident for op in graph.ops):
         return graph.ops
     capacity = hw.level_capacity(hw.memory[level])
-    return cached_lifetimes(graph.ops).resident_ops(capacity)
+    return cached_lifetimes(graph.ops, off_chip).resident_ops(capacity)
