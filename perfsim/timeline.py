@@ -16,7 +16,9 @@ energy follows the new latencies.
 Ops launched inside another op's kernel (a fusion what-if: costed without overhead) cost
 the host nothing. Serial hosts (``op_overhead_serial``: eager CPU execution, where the
 framework's work runs on the cores that run the kernels) keep today's serial sum; so does
-a file without a figure for the runtime. A pure post-pass over the per-op costs.
+a file without a ``host_issue`` block. A runtime the block leaves out (the ideal bound,
+`perfsim.hardware.ideal`) issues at no cost: the latency is the sum of the kernels' device
+times, never above any timeline's. A pure post-pass over the per-op costs.
 """
 
 from __future__ import annotations

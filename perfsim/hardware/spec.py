@@ -193,7 +193,8 @@ class HostIssue(_Frozen):
     """Host seconds to issue one kernel, per runtime (`perfsim.timeline`): ``eager``
     (PyTorch eager: Python, dispatcher, launch), ``cuda_graph`` (one graph replay, per
     kernel node) and ``engine`` (a compiled engine such as TensorRT launching from C++).
-    Each is optional; a runtime the file leaves out keeps ``op_overhead``."""
+    A file without this block keeps ``op_overhead`` for every runtime; a runtime the block
+    leaves out (None) costs the host nothing: the device never waits (the ideal bound)."""
 
     eager: Seconds | None = None
     cuda_graph: Seconds | None = None
@@ -344,11 +345,13 @@ class HardwareSpec(_Frozen):
         return level.bandwidth * fraction * (self.compute.units if level.per_unit else 1)
 
     def host_issue_s(self, runtime: str | None) -> float | None:
-        """Host seconds to issue one kernel under ``runtime``; None where the file has no
-        figure for it (or no runtime is named): `op_latency`'s ``op_overhead`` applies."""
+        """Host seconds to issue one kernel under ``runtime`` (0 where the ``host_issue``
+        block leaves it out); None without the block or a runtime: no timeline, each op
+        floored at ``op_overhead`` (`op_latency`)."""
         if runtime is None or self.host_issue is None:
             return None
-        return getattr(self.host_issue, runtime)
+        seconds = getattr(self.host_issue, runtime)
+        return 0.0 if seconds is None else float(seconds)
 
     def level_capacity(self, level: MemoryLevel) -> float:
         """Aggregate capacity of a level, bytes."""
