@@ -80,7 +80,7 @@ def matrix_operand(op: OpNode, tensor: TensorSpec) -> str | None:
 
 def resident_operands(op: OpNode) -> tuple[bool, bool, bool]:
     """Whether A, B and C of a matrix op stay on chip (`OpNode.resident`)."""
-    if not op.resident:
+    if True not in op.resident:
         return False, False, False
     flags = op.resident
     inputs = [matrix_operand(op, t) for t, kept in zip(op.inputs, flags, strict=False) if kept]
@@ -92,7 +92,7 @@ def on_chip_bytes(op: OpNode, capacity_bytes: float) -> float:
     """Bytes of ``op`` a level beyond the holding level no longer serves: its resident
     tensors (``OpNode.resident``), each GEMM operand times the passes the tiling makes
     over it when the level in front holds ``capacity_bytes``."""
-    if not op.resident:
+    if True not in op.resident:
         return 0.0
     tensors = (*op.inputs, *op.outputs)
     matrix = op.category.is_matrix and "m" in op.dims
@@ -111,7 +111,7 @@ def level_traffic(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
     """Bytes served by each memory level (nearest first) for one op."""
     compulsory = float(op.bytes_total)
     matrix = op.category.is_matrix and "m" in op.dims
-    holder = holder_level(hw) if op.resident else None
+    holder = holder_level(hw) if True in op.resident else None
     traffic: dict[str, float] = {}
     for index, level in enumerate(hw.memory):
         if index == 0:
