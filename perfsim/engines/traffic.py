@@ -95,13 +95,14 @@ def on_chip_bytes(op: OpNode, capacity_bytes: float) -> float:
     if True not in op.resident:
         return 0.0
     tensors = (*op.inputs, *op.outputs)
-    matrix = op.category.is_matrix and "m" in op.dims
-    passes = _matrix_passes(op, capacity_bytes) if matrix else (1, 1)
+    if not (op.category.is_matrix and "m" in op.dims):
+        return float(sum(t.nbytes for t, kept in zip(tensors, op.resident, strict=True) if kept))
+    passes = _matrix_passes(op, capacity_bytes)
     saved = 0.0
     for position, (tensor, kept) in enumerate(zip(tensors, op.resident, strict=True)):
         if not kept:
             continue
-        operand = matrix_operand(op, tensor) if matrix and position < len(op.inputs) else None
+        operand = matrix_operand(op, tensor) if position < len(op.inputs) else None
         factor = passes[0] if operand == "a" else passes[1] if operand == "b" else 1
         saved += tensor.nbytes * factor
     return saved
