@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.engines.power import sustained_costs
+from perfsim.engines.residency import resident_ops
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph, OpNode
@@ -109,6 +110,7 @@ class Result:
             ),
             "whatifs": dict(meta.whatifs),
             **({"seq_lengths": dict(meta.seq_lengths)} if meta.seq_lengths is not None else {}),
+            **({"runtime": meta.runtime} if meta.runtime is not None else {}),
             **self._training_summary(),
             **self._memory_summary(),
             **({"cycles": totals.cycles.row()} if totals.cycles is not None else {}),
@@ -205,6 +207,7 @@ def shape_key(op: OpNode) -> tuple[Any, ...]:
         op.flops,
         op.bytes_read,
         op.bytes_written,
+        op.resident,
     )
 
 
@@ -216,7 +219,8 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     index: dict[tuple[Any, ...], int] = {}
     unique: list[OpNode] = []
     counts: list[int] = []
-    for op in graph.ops:
+    ops = resident_ops(graph, hw)  # activations kept on chip (perfsim.engines.residency)
+    for op in ops:
         position = index.setdefault(shape_key(op), len(unique))
         if position == len(unique):
             unique.append(op)
@@ -225,7 +229,7 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     # the clock the step sustains under the power limit (boost without a tdp)
     priced = sustained_costs(unique, counts, hw, model)
     costs = []
-    for op in graph.ops:
+    for op in ops:
         cost = priced[index[shape_key(op)]]
         costs.append(cost if cost.op == op.name else replace(cost, op=op.name))
     return Result(graph=graph, hw=hw, engine=engine, costs=tuple(costs))

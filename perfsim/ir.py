@@ -110,6 +110,9 @@ class OpNode:
         flops: floating-point (or integer) operations, see the module docstring.
         bytes_read, bytes_written: compulsory traffic, bytes.
         deps: indices of the ops that produced this op's inputs.
+        resident: one flag per tensor of ``(*inputs, *outputs)``, True where the tensor
+            stays in on-chip memory between its producer and its consumers on the device
+            being costed (`perfsim.engines.residency`); empty: none (a traced graph).
     """
 
     name: str
@@ -126,6 +129,7 @@ class OpNode:
     bytes_read: int
     bytes_written: int
     deps: tuple[int, ...] = ()
+    resident: tuple[bool, ...] = ()
 
     @property
     def bytes_total(self) -> int:
@@ -180,6 +184,7 @@ class GraphMeta:
     instances: int = 1  # what-if instances sharing the device
     kernel_parts: tuple[str, ...] = ()  # ops launched inside an earlier op's kernel
     seq_lengths: Mapping[str, Any] | None = None  # a batch of real lengths, summarized
+    runtime: str | None = None  # the host runtime issuing the kernels (`perfsim.timeline`)
 
     def but(self, **changes: Any) -> GraphMeta:
         """A copy with some fields changed."""
@@ -265,6 +270,7 @@ def _op_to_dict(op: OpNode) -> dict[str, Any]:
     data["outputs"] = [[list(t.shape), t.dtype, t.stored_numel, t.role] for t in op.outputs]
     data["dims"] = dict(op.dims)
     data["deps"] = list(op.deps)
+    del data["resident"]  # a costing annotation for one device, not part of the trace
     return data
 
 

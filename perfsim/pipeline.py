@@ -20,6 +20,7 @@ from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
+from perfsim.timeline import apply_runtime
 from perfsim.whatif import estimate_whatif
 from perfsim.whatif.quantize import quantized_precision
 from perfsim.workload import Workload
@@ -96,10 +97,11 @@ def cost_scenario_graph(
     graph: OpGraph, scenario: Scenario, hw: HardwareSpec, engine: str
 ) -> Result:
     """The last steps of `simulate` on a `scenario_graph`: precision, what-ifs (in their
-    fixed order, `perfsim.whatif`), engine, energy."""
-    return estimate_whatif(
+    fixed order, `perfsim.whatif`), engine, energy, the runtime's host/device timeline."""
+    result = estimate_whatif(
         graph, hw, precision=scenario.precision_on(hw), engine=engine, whatifs=scenario.whatifs
     )
+    return apply_runtime(result, scenario.runtime)  # the host/device timeline (perfsim.timeline)
 
 
 def simulate_parallel(

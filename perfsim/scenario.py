@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfsim.errors import SpecError, WorkloadError
+from perfsim.hardware.spec import RUNTIMES
 from perfsim.whatif.knobs import WhatIfs
 from perfsim.whatif.lengths import PADDINGS, LengthsError, SequenceLengths
 from perfsim.workload import ModelSpec, TrainingOptions, Workload, load_workload, validate_scenario
@@ -58,6 +59,9 @@ class Scenario:
     whatifs: WhatIfs = field(default_factory=WhatIfs)
     lengths: SequenceLengths | None = None
     parallel: Parallelism = field(default_factory=Parallelism)
+    # the host runtime issuing the kernels (perfsim.timeline): "eager", "cuda_graph",
+    # "engine"; None: each op's latency is floored at the file's op_overhead (no timeline)
+    runtime: str | None = None
 
     @classmethod
     def from_workload(cls, workload: Workload) -> Scenario:
@@ -134,7 +138,8 @@ class Scenario:
         lengths are inference-only.
 
         Raises:
-            SpecError: data parallelism with other what-ifs or with sequence lengths.
+            SpecError: data parallelism with other what-ifs or with sequence lengths; an
+                unknown runtime.
             WorkloadError: data parallelism outside training.
             LengthsError: sequence lengths outside inference, or an unknown padding.
         """
@@ -150,6 +155,8 @@ class Scenario:
                 raise WorkloadError(
                     "--devices/--grad-accum: data parallelism needs --mode training"
                 )
+        if self.runtime is not None and self.runtime not in RUNTIMES:
+            raise SpecError(f"--runtime: expected one of {', '.join(RUNTIMES)}, got {self.runtime}")
         if self.lengths is not None:
             if self.mode != "inference":
                 raise LengthsError("--seq-lengths: variable lengths are costed for inference only")

@@ -140,8 +140,11 @@ def test_fusion_never_adds_latency_or_bytes(passes: set[str]) -> None:
         assert fused.latency_s <= base.latency_s
         fusable = bool(fusion_groups(graph, knobs.fusion))  # bert-tiny inference has no
         for level, value in fused.traffic_bytes().items():  # mask or dropout to fuse
-            assert value < base.traffic_bytes()[level] or not fusable
             assert value <= base.traffic_bytes()[level]
+        # the nearest level serves every op's bytes; farther levels may already have been
+        # spared the intermediates, kept on chip between ops (perfsim.engines.residency)
+        nearest = hw.memory[0].name
+        assert fused.traffic_bytes()[nearest] < base.traffic_bytes()[nearest] or not fusable
         assert fused.summary()["whatifs"] == knobs.applied()
 
 

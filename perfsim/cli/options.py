@@ -16,6 +16,7 @@ import click
 
 from perfsim.cache import GraphStore
 from perfsim.engines import available
+from perfsim.hardware.spec import RUNTIMES
 from perfsim.precision import PRECISIONS
 from perfsim.scenario import Parallelism, Scenario
 from perfsim.whatif.knobs import WhatIfs, parse_assignments
@@ -136,6 +137,14 @@ whatif_options = stack(
         "normal:MEAN,STD,MAX (--batch draws, seed 0; @SEED to change).",
     ),
     click.option(
+        "--runtime",
+        type=click.Choice(RUNTIMES),
+        default=None,
+        help="Host runtime issuing the kernels (perfsim.timeline): eager PyTorch, CUDA-graph "
+        "replay or a compiled engine (TensorRT-like), at the hardware file's host_issue "
+        "cost [default: none, op_overhead per op].",
+    ),
+    click.option(
         "--padding",
         type=click.Choice(PADDINGS),
         default="padded",
@@ -219,9 +228,10 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
 
     ``options`` are the scenario options a command received (``model``, ``batch``, ``seq``,
     ``mode``, ``precision``, ``head``, ``optimizer``, ``checkpointing``, ``whatif``,
-    ``seq_lengths``, ``padding``, ``devices``, ``grad_accum``); a command without some of
-    them gets the defaults. ``--seq-lengths`` pads to ``--seq`` only when ``--seq`` was given
-    on the command line (read from the current click context), else to the longest length.
+    ``seq_lengths``, ``padding``, ``runtime``, ``devices``, ``grad_accum``); a command
+    without some of them gets the defaults. ``--seq-lengths`` pads to ``--seq`` only when
+    ``--seq`` was given on the command line (read from the current click context), else to
+    the longest length.
     """
     batch = options.get("batch", 1)
     seq = options.get("seq", 128)
@@ -245,6 +255,7 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
         whatifs=parse_assignments(whatif) if whatif else WhatIfs(),
         lengths=lengths,
         parallel=Parallelism(options.get("devices", 1), options.get("grad_accum", 1)),
+        runtime=options.get("runtime"),
     )
 
 

@@ -11,16 +11,20 @@ after Hong & Kung 1981), i.e. the traffic of square ``t x t`` output tiles with
 ``t = sqrt(S)``: A is read ``ceil(n / t)`` times, B ``ceil(m / t)`` times, C written once.
 Vector ops stream: every level serves their compulsory bytes.
 
-NB: each op starts and ends in the farthest level (unfused kernels, as in eager PyTorch,
-the setting "Demystifying BERT" measured); residency across ops is a fusion what-if.
+Residency: an activation that stays on chip between its writer and its readers
+(`perfsim.engines.residency`, flagged in ``OpNode.resident``) is served by the level that
+holds it; every level beyond that one serves the op's bytes less the resident tensors'
+(for a GEMM, less each resident operand's bytes times the times the tiling reads it).
+Without flags (a graph costed as traced) each op starts and ends in the farthest level.
 """
 
 from __future__ import annotations
 
 import math
 
+from perfsim.engines.residency import holder_level
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import DTYPE_BITS, OpNode
+from perfsim.ir import DTYPE_BITS, OpNode, TensorSpec
 
 
 def _operand_bytes(op: OpNode) -> tuple[float, float, float, float]:
@@ -54,16 +58,69 @@ def capacity_matrix_bytes(op: OpNode, capacity_bytes: float) -> float:
     return tiled_matrix_bytes(op, side, side)
 
 
+def _matrix_passes(op: OpNode, capacity_bytes: float) -> tuple[int, int]:
+    """How often A and B cross a level whose front holds ``capacity_bytes`` (C: once)."""
+    a, b_op, c, element = _operand_bytes(op)
+    if a + b_op + c <= capacity_bytes or min(a, b_op) <= capacity_bytes / 2:
+        return 1, 1
+    side = max(1, int(math.sqrt(capacity_bytes / max(element, 0.5))))
+    return math.ceil(op.dims["n"] / side), math.ceil(op.dims["m"] / side)
+
+
+def matrix_operand(op: OpNode, tensor: TensorSpec) -> str | None:
+    """Which operand of a matrix op an input is: ``"a"`` (m x k), ``"b"`` (k x n) or None."""
+    dims = op.dims
+    batch, m, n, k = dims.get("b", 1), dims["m"], dims["n"], dims["k"]
+    if tensor.numel in (batch * m * k, m * k):
+        return "a"
+    if tensor.numel in (batch * k * n, k * n):
+        return "b"
+    return None
+
+
+def resident_operands(op: OpNode) -> tuple[bool, bool, bool]:
+    """Whether A, B and C of a matrix op stay on chip (`OpNode.resident`)."""
+    if True not in op.resident:
+        return False, False, False
+    flags = op.resident
+    inputs = [matrix_operand(op, t) for t, kept in zip(op.inputs, flags, strict=False) if kept]
+    output = any(flags[len(op.inputs) :])
+    return "a" in inputs, "b" in inputs, output
+
+
+def on_chip_bytes(op: OpNode, capacity_bytes: float) -> float:
+    """Bytes of ``op`` a level beyond the holding level no longer serves: its resident
+    tensors (``OpNode.resident``), each GEMM operand times the passes the tiling makes
+    over it when the level in front holds ``capacity_bytes``."""
+    if True not in op.resident:
+        return 0.0
+    tensors = (*op.inputs, *op.outputs)
+    if not (op.category.is_matrix and "m" in op.dims):
+        return float(sum(t.nbytes for t, kept in zip(tensors, op.resident, strict=True) if kept))
+    passes = _matrix_passes(op, capacity_bytes)
+    saved = 0.0
+    for position, (tensor, kept) in enumerate(zip(tensors, op.resident, strict=True)):
+        if not kept:
+            continue
+        operand = matrix_operand(op, tensor) if position < len(op.inputs) else None
+        factor = passes[0] if operand == "a" else passes[1] if operand == "b" else 1
+        saved += tensor.nbytes * factor
+    return saved
+
+
 def level_traffic(op: OpNode, hw: HardwareSpec) -> dict[str, float]:
     """Bytes served by each memory level (nearest first) for one op."""
     compulsory = float(op.bytes_total)
-    if not (op.category.is_matrix and "m" in op.dims):
-        return {level.name: compulsory for level in hw.memory}
+    matrix = op.category.is_matrix and "m" in op.dims
+    holder = holder_level(hw) if True in op.resident else None
     traffic: dict[str, float] = {}
     for index, level in enumerate(hw.memory):
         if index == 0:
             traffic[level.name] = compulsory
-        else:
-            front = hw.memory[index - 1]
-            traffic[level.name] = capacity_matrix_bytes(op, front.capacity)  # one instance's share
+            continue
+        front = hw.memory[index - 1].capacity  # one instance's share
+        served = capacity_matrix_bytes(op, front) if matrix else compulsory
+        if holder is not None and index > holder:
+            served = max(0.0, served - on_chip_bytes(op, front))
+        traffic[level.name] = served
     return traffic

@@ -15,7 +15,15 @@ from typing import Any, Final
 from perfsim.hardware.spec import HardwareSpec
 
 # dotted paths of achieved-performance fields; "memory.*.x" applies to every level
-ACHIEVED_FIELDS: Final[tuple[str, ...]] = ("compute.matrix.library_tiles", "tdp")
+ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
+    "compute.matrix.library_tiles",  # GEMMs as the vendor library tiles them
+    "tdp",  # the clock sustained under the power limit
+    "memory.*.achievable",  # STREAM-class fraction of each level's peak bandwidth
+    # host issue cost per kernel and runtime: unset, the device never waits for the host
+    "host_issue.eager",
+    "host_issue.cuda_graph",
+    "host_issue.engine",
+)
 
 
 def _strip(data: dict[str, Any], path: list[str]) -> None:

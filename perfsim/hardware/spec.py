@@ -194,6 +194,25 @@ class MemoryLevel(_Frozen):
     latency: Seconds = 0.0
     per_unit: bool = False
     energy_per_byte: Joules | None = None  # None: perfsim.energy_defaults by capacity and node
+    # fraction of ``bandwidth`` a streaming kernel sustains (a published STREAM-class
+    # measurement of the part, cited in the file); None: the datasheet peak (the ideal)
+    achievable: Fraction | None = None
+
+
+Runtime = Literal["eager", "cuda_graph", "engine"]
+RUNTIMES: Final[tuple[Runtime, ...]] = get_args(Runtime)
+
+
+class HostIssue(_Frozen):
+    """Host seconds to issue one kernel, per runtime (`perfsim.timeline`): ``eager``
+    (PyTorch eager: Python, dispatcher, launch), ``cuda_graph`` (one graph replay, per
+    kernel node) and ``engine`` (a compiled engine such as TensorRT launching from C++).
+    A file without this block keeps ``op_overhead`` for every runtime; a runtime the block
+    leaves out (None) costs the host nothing: the device never waits (the ideal bound)."""
+
+    eager: Seconds | None = None
+    cuda_graph: Seconds | None = None
+    engine: Seconds | None = None
 
 
 class EnergyTable(_Frozen):
@@ -270,6 +289,8 @@ class HardwareSpec(_Frozen):
     # before each kernel and adds to it (eager CPU execution is synchronous); False: it
     # overlaps the previous kernel (asynchronous GPU launch), so an op takes at least it
     op_overhead_serial: bool = False
+    # per-runtime host issue cost per kernel (the host/device timeline); None: op_overhead
+    host_issue: HostIssue | None = None
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     energy: EnergyTable = Field(default_factory=EnergyTable)
@@ -343,8 +364,19 @@ class HardwareSpec(_Frozen):
         return float(per_cycle) * self.compute.units * self.compute.clock
 
     def level_bandwidth(self, level: MemoryLevel) -> float:
-        """Aggregate bandwidth of a level, bytes/s."""
-        return level.bandwidth * (self.compute.units if level.per_unit else 1)
+        """Aggregate bandwidth of a level, bytes/s: its peak times its ``achievable``
+        fraction (1 where the file gives none)."""
+        fraction = 1.0 if level.achievable is None else level.achievable
+        return level.bandwidth * fraction * (self.compute.units if level.per_unit else 1)
+
+    def host_issue_s(self, runtime: str | None) -> float | None:
+        """Host seconds to issue one kernel under ``runtime`` (0 where the ``host_issue``
+        block leaves it out); None without the block or a runtime: no timeline, each op
+        floored at ``op_overhead`` (`op_latency`)."""
+        if runtime is None or self.host_issue is None:
+            return None
+        seconds = getattr(self.host_issue, runtime)
+        return 0.0 if seconds is None else float(seconds)
 
     def level_capacity(self, level: MemoryLevel) -> float:
         """Aggregate capacity of a level, bytes."""

@@ -51,12 +51,18 @@ class PublishedLatency:
         return f"{self.model} s{self.seq} b{self.batch} {self.precision}"
 
     def scenario(self, whatifs: dict[str, object] | None = None) -> Scenario:
-        """The inference this row measured, with ``whatifs`` (default: TensorRT's fusions)."""
+        """The inference this row measured, with ``whatifs`` (default: TensorRT's fusions),
+        its kernels issued by an engine runtime."""
         from perfsim.whatif import parse_whatifs
 
         knobs = parse_whatifs(WHATIFS if whatifs is None else whatifs, "published-inference")
         return Scenario(
-            self.model, batch=self.batch, seq=self.seq, precision=self.precision, whatifs=knobs
+            self.model,
+            batch=self.batch,
+            seq=self.seq,
+            precision=self.precision,
+            whatifs=knobs,
+            runtime="engine",  # TensorRT launches its kernels from C++ (perfsim.timeline)
         )
 
 

@@ -11,11 +11,12 @@ of any formula; both run `perfsim.engines.power.sustained_costs`, the power-limi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfsim.engines import OpCost, get_cost_model
 from perfsim.engines.power import sustained_costs
+from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import GraphMeta, OpGraph, OpNode
@@ -24,20 +25,47 @@ from perfsim.totals import Totals, ratio
 
 @dataclass(frozen=True, slots=True)
 class GroupedGraph:
-    """A typed graph as its distinct op shapes (first-seen order) and how often each occurs."""
+    """A typed graph as its distinct op shapes (first-seen order) and how often each occurs.
+
+    ``source`` keeps the graph's ops for on-chip residency, which depends on the device:
+    `on_device` regroups them once per distinct set of resident tensors (``by_kept``).
+    """
 
     meta: GraphMeta
     ops: tuple[OpNode, ...]
     counts: tuple[int, ...]
     n_ops: int
+    source: tuple[OpNode, ...] = ()
+    by_kept: dict[int, GroupedGraph] = field(default_factory=dict, compare=False)
+
+    def on_device(self, hw: HardwareSpec) -> GroupedGraph:
+        """The grouping of the ops as annotated for ``hw``'s residency
+        (`perfsim.engines.residency.resident_ops`), itself if nothing stays on chip."""
+        level = holder_level(hw)
+        if level is None or not self.source:
+            return self
+        lifetimes = cached_lifetimes(self.source)
+        capacity = hw.level_capacity(hw.memory[level])
+        count = lifetimes.kept(capacity)
+        if count == 0:
+            return self
+        found = self.by_kept.get(count)
+        if found is None:
+            ops = lifetimes.resident_ops(capacity)
+            found = self.by_kept[count] = _group(self.meta, ops)
+        return found
 
 
 def group_graph(graph: OpGraph) -> GroupedGraph:
     """Group an already-typed graph (see `perfsim.precision.apply_precision`) by shape."""
+    return replace(_group(graph.meta, graph.ops), source=graph.ops)
+
+
+def _group(meta: GraphMeta, all_ops: tuple[OpNode, ...]) -> GroupedGraph:
     index: dict[tuple[Any, ...], int] = {}
     ops: list[OpNode] = []
     counts: list[int] = []
-    for op in graph.ops:
+    for op in all_ops:
         key = shape_key(op)
         position = index.get(key)
         if position is None:
@@ -46,7 +74,7 @@ def group_graph(graph: OpGraph) -> GroupedGraph:
             counts.append(1)
         else:
             counts[position] += 1
-    return GroupedGraph(graph.meta, tuple(ops), tuple(counts), len(graph.ops))
+    return GroupedGraph(meta, tuple(ops), tuple(counts), len(all_ops))
 
 
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
@@ -54,6 +82,7 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
     (`perfsim.totals.Totals.metrics`: latency, throughput, FLOPs, rates, energy and traffic
     per part, latency per category, ``n_ops``, cycle totals with the cycle engine)."""
     model = get_cost_model(engine)
+    grouped = grouped.on_device(hw)  # activations kept on chip, as estimate_graph does
     # the very post-pass estimate_graph runs: costs priced at the sustained clock
     costs: list[OpCost] = sustained_costs(grouped.ops, grouped.counts, hw, model)
     totals = replace(Totals.of(costs, grouped.counts), n_ops=grouped.n_ops)

@@ -21,7 +21,8 @@ from perfsim.cache import GraphStore
 from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, resolve_hardware
 from perfsim.ir import Category
-from perfsim.pipeline import estimate
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
 from perfsim.validation.attribution import OVERHEAD
 from perfsim.validation.measure import Measurement, MeasureOptions, measure_model
 from perfsim.workload import load_workload
@@ -152,7 +153,7 @@ def validate_case(
     this host, compare.
 
     ``hw`` is a built-in name or a YAML path; ``engine`` and ``store`` are those of
-    `perfsim.pipeline.estimate`; ``options`` those of
+    `perfsim.pipeline.simulate` (PyTorch eager: ``runtime="eager"``); ``options`` those of
     `perfsim.validation.measure.measure_model` (default `MeasureOptions`; a case's
     ``threads`` win over ``options.threads``). Disturbed measurements are repeated
     (`measure_quietly`).
@@ -160,14 +161,16 @@ def validate_case(
     spec = resolve_hardware(hw)
     model, batch, seq = case["model"], case["batch"], case["seq"]
     workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
+    # what it measures is PyTorch eager: the host issues each op (perfsim.timeline)
+    scenario = Scenario.from_workload(workload).but(runtime="eager")
     # cost first: a bad hardware file or engine fails before minutes of measuring
-    estimate(workload, spec, engine=engine, store=store)
+    simulate(scenario, spec, engine=engine, store=store)
     options = options or MeasureOptions()
     options = replace(options, threads=case.get("threads", options.threads))
     measurement = measure_quietly(model, batch=batch, seq=seq, options=options, progress=progress)
     if options.device == "cpu":
         spec = host_hardware(spec, measurement.threads)
-    return compare(estimate(workload, spec, engine=engine, store=store), measurement)
+    return compare(simulate(scenario, spec, engine=engine, store=store), measurement)
 
 
 def measure_quietly(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from perfsim.engines import OpCost
+from perfsim.engines.residency import resident_ops
 from perfsim.estimate import Result, estimate_graph
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
@@ -40,11 +41,16 @@ def estimate_placed(
 ) -> Result:
     """Cost op ``i`` on ``placements[choice[i]]``; the `Result` reports the first device."""
     costs: list[OpCost | None] = [None] * len(graph.ops)
+    # residency is decided on the whole graph (the device's memory), not per placement;
+    # ops placed where the memory differs (a near-memory unit) keep their tensors in DRAM
+    memory = placements[0].hw.memory
+    off_chip = frozenset(i for i, slot in enumerate(choice) if placements[slot].hw.memory != memory)
+    annotated = resident_ops(graph, placements[0].hw, off_chip)
     for slot, placement in enumerate(placements):
         picked = [index for index, chosen in enumerate(choice) if chosen == slot]
         if not picked:
             continue
-        sub = OpGraph(tuple(graph.ops[index] for index in picked), graph.meta)
+        sub = OpGraph(tuple(annotated[index] for index in picked), graph.meta)
         result = estimate_graph(sub, placement.hw, engine)
         for index, cost in zip(picked, result.costs, strict=True):
             costs[index] = placement.finish(cost) if placement.finish else cost

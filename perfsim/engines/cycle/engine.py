@@ -26,7 +26,7 @@ from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
 from perfsim.engines.gpu_gemm import GemmPlan, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
-from perfsim.engines.traffic import tiled_matrix_bytes
+from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
@@ -98,9 +98,13 @@ def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         (one.ifmap_sram_reads + one.filter_sram_reads) * word_bytes
         + one.ofmap_sram_writes * out_bytes
     )
+    # operands kept on chip between ops (perfsim.engines.residency) skip DRAM
+    # NB: the fold model's DRAM stall cycles are still those of streaming them
+    on_chip = resident_operands(op)
     dram_bytes = jobs * (
-        (one.ifmap_dram_reads + one.filter_dram_reads) * word_bytes
-        + one.ofmap_dram_writes * out_bytes
+        (one.ifmap_dram_reads * (not on_chip[0]) + one.filter_dram_reads * (not on_chip[1]))
+        * word_bytes
+        + one.ofmap_dram_writes * (not on_chip[2]) * out_bytes
     )
     traffic = dict(roofline.traffic_bytes)
     traffic[hw.memory[0].name] = sram_bytes
