@@ -1,13 +1,15 @@
-"""Re-cost the lent-GPU validation cases with the shipped datasheet files (no GPU needed).
+"""Re-cost committed validation measurements with today's cost models (no re-measuring).
 
 The measurements in ``gpu-h100/`` and ``gpu-h200/`` were taken once on lent machines
-(``perfsim validate --device cuda``, eager PyTorch, fp32, SDPA attention); the predictions
-beside them go stale whenever a cost model or a hardware file changes. This script keeps
-the measured column and predicts every case again, the way ``perfsim validate`` does
-(`perfsim.validation.compare.validate_case`: the workload at fp32 through
-`perfsim.pipeline.estimate`), with the datasheet file of the part that was measured::
+(``perfsim validate --device cuda``, eager PyTorch, fp32, SDPA attention), those in
+``host-2threads/`` on this 2-core host; the predictions beside them go stale whenever a
+cost model or a hardware file changes. This script keeps the measured column and predicts
+every case again, the way ``perfsim validate`` does (`perfsim.validation.compare`: the
+workload at fp32 on the eager runtime through `perfsim.pipeline.simulate`, a CPU file at
+the case's threads),
+with the datasheet file of the GPU that was measured and the host's calibrated file::
 
-    python results/validation/recost_gpu.py     # writes gpu-*/recost-datasheet.{csv,md}
+    python results/validation/recost.py     # writes <folder>/recost-*.{csv,md}
 
 Nothing here feeds a hardware file: the measurements are checks, never inputs.
 """
@@ -19,27 +21,34 @@ import statistics
 from pathlib import Path
 
 from perfsim.hardware import resolve_hardware
-from perfsim.pipeline import estimate
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
+from perfsim.validation.compare import host_hardware
 from perfsim.workload import load_workload
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-# measured part -> (folder, the committed measurements, its datasheet file)
+# measured part -> (folder, the committed measurements, the hardware file to cost with)
 PARTS = {
     "H100 80GB HBM3": ("gpu-h100", "summary-h100yaml.csv", "hwconfigs/h100.yaml"),
     "H200 141GB HBM3e": ("gpu-h200", "summary-h100yaml.csv", "hwconfigs/h200.yaml"),
+    "this host, 2 threads, run 1": ("host-2threads", "validation-run1.csv", "hwconfigs/host.yaml"),
+    "this host, 2 threads, run 2": ("host-2threads", "validation-run2.csv", "hwconfigs/host.yaml"),
+    "this host, 2 threads, run 3": ("host-2threads", "validation-run3.csv", "hwconfigs/host.yaml"),
 }
 
 
 def recost(folder: str, measured_csv: str, hw_file: str) -> list[dict[str, object]]:
     """Every committed case of ``folder`` predicted again with ``hw_file``."""
-    hw = resolve_hardware(ROOT / hw_file)
+    base = resolve_hardware(ROOT / hw_file)
     rows = []
     with open(HERE / folder / measured_csv, encoding="utf-8") as handle:
         for case in csv.DictReader(handle):
             batch, seq = int(case["batch"]), int(case["seq"])
             workload = load_workload(case["model"], batch=batch, seq=seq, precision="fp32")
-            predicted = estimate(workload, hw, engine=case["engine"]).latency_s
+            hw = host_hardware(base, int(case["threads"])) if case["device"] == "cpu" else base
+            scenario = Scenario.from_workload(workload).but(runtime="eager")  # as validate
+            predicted = simulate(scenario, hw, engine=case["engine"]).latency_s
             measured = float(case["measured_s"])
             rows.append(
                 {
@@ -59,12 +68,12 @@ def recost(folder: str, measured_csv: str, hw_file: str) -> list[dict[str, objec
 
 def markdown(part: str, rows: list[dict[str, object]]) -> str:
     lines = [
-        f"# {part}: measured (eager PyTorch, fp32) vs re-costed with the datasheet file",
+        f"# {part}: measured (eager PyTorch, fp32) vs re-costed",
         "",
-        "    python results/validation/recost_gpu.py",
+        "    python results/validation/recost.py",
         "",
-        "`before`: the prediction committed beside the measurement (made with `hwconfigs/h100.yaml`"
-        " at the time); `now`: this tree, with the part's own datasheet file.",
+        "`before`: the prediction committed beside the measurement (for the GPUs made with"
+        " `hwconfigs/h100.yaml` at the time); `now`: this tree, with the part's own file.",
         "",
         "| case | measured | before | error | now | error |",
         "|---|---:|---:|---:|---:|---:|",
@@ -78,12 +87,14 @@ def markdown(part: str, rows: list[dict[str, object]]) -> str:
             f"| {before * 1e3:.2f} ms | {before / measured - 1:+.0%} "
             f"| {now * 1e3:.2f} ms | {now / measured - 1:+.0%} |"
         )
+    errors = [abs(float(r["error"])) for r in rows]  # type: ignore[arg-type]
     batched = [abs(float(r["error"])) for r in rows if int(r["batch"]) > 1]  # type: ignore[arg-type]
     single = [abs(float(r["error"])) for r in rows if int(r["batch"]) == 1]  # type: ignore[arg-type]
     lines += [
         "",
-        f"Batched: median |error| {statistics.median(batched):.0%}, worst {max(batched):.0%}. "
-        f"Batch 1: median |error| {statistics.median(single):.0%}, worst {max(single):.0%}.",
+        f"All: median |error| {statistics.median(errors):.0%}, worst {max(errors):.0%}. "
+        f"Batched: median {statistics.median(batched):.0%}, worst {max(batched):.0%}. "
+        f"Batch 1: median {statistics.median(single):.0%}, worst {max(single):.0%}.",
         "",
     ]
     return "\n".join(lines)
@@ -95,12 +106,13 @@ def main() -> None:
             print(f"{part}: {hw_file} missing, skipped")
             continue
         rows = recost(folder, measured_csv, hw_file)
-        with open(HERE / folder / "recost-datasheet.csv", "w", newline="", encoding="utf-8") as f:
+        stem = f"recost-{Path(measured_csv).stem}"
+        with open(HERE / folder / f"{stem}.csv", "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
         text = markdown(part, rows)
-        (HERE / folder / "recost-datasheet.md").write_text(text, encoding="utf-8")
+        (HERE / folder / f"{stem}.md").write_text(text, encoding="utf-8")
         print(text)
 
 
