@@ -92,9 +92,7 @@ def hardware_catalog() -> list[dict[str, Any]]:
     return records
 
 
-def fit_batch(
-    scenario: Scenario, hw: HardwareLike, store: GraphStore | None = None
-) -> FitResult:
+def fit_batch(scenario: Scenario, hw: HardwareLike, store: GraphStore | None = None) -> FitResult:
     """``perfsim fit`` as a call: the largest batch whose step fits in ``hw``'s memory
     (the scenario's batch is ignored).
 

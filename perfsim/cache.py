@@ -84,9 +84,7 @@ class GraphStore:
         from perfsim.layers import LAYER_LIST, layer_graph
 
         if workload.model.model_type == LAYER_LIST:  # layer lists need no tracing
-            return layer_graph(
-                workload.model.name, workload.model.config["layers"], workload.batch
-            )
+            return layer_graph(workload.model.name, workload.model.config["layers"], workload.batch)
         graph = self.cached(workload) if self.enabled else None
         if graph is None:
             from perfsim.trace import trace_workload

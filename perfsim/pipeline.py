@@ -31,9 +31,7 @@ if TYPE_CHECKING:
 HardwareLike = str | Path | HardwareSpec
 
 
-def resolve_device(
-    hw: HardwareLike, ideal: bool = False
-) -> tuple[HardwareSpec, str | Path | None]:
+def resolve_device(hw: HardwareLike, ideal: bool = False) -> tuple[HardwareSpec, str | Path | None]:
     """A spec, a built-in name or a file → (spec, the file to name in messages); with
     ``ideal`` the device at its datasheet peaks (`perfsim.hardware.ideal`)."""
     if isinstance(hw, HardwareSpec):

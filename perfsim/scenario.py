@@ -25,6 +25,7 @@ from perfsim.workload import ModelSpec, TrainingOptions, Workload, load_workload
 if TYPE_CHECKING:
     from perfsim.hardware.spec import HardwareSpec
 
+
 @dataclass(frozen=True, slots=True)
 class Parallelism:
     """Data parallelism: the global batch split over ``devices`` and ``grad_accum``
@@ -72,9 +73,7 @@ class Scenario:
             seq=workload.seq,
             mode=workload.mode,
             precision=workload.precision,
-            training=TrainingOptions(
-                workload.head, workload.optimizer, workload.checkpointing
-            ),
+            training=TrainingOptions(workload.head, workload.optimizer, workload.checkpointing),
         )
 
     @property
@@ -162,7 +161,6 @@ class Scenario:
                 raise LengthsError("--seq-lengths: variable lengths are costed for inference only")
             if self.lengths.padding not in PADDINGS:
                 raise LengthsError(
-                    f"--padding: expected one of {', '.join(PADDINGS)}, "
-                    f"got {self.lengths.padding}"
+                    f"--padding: expected one of {', '.join(PADDINGS)}, got {self.lengths.padding}"
                 )
         return self

@@ -113,8 +113,7 @@ def trace(fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: Any) -> 
     screen = console()
     screen.print(
         records_table(
-            f"{graph.meta.model}: {len(graph)} ops, "
-            f"{graph.meta.folded_ops} metadata ops folded",
+            f"{graph.meta.model}: {len(graph)} ops, {graph.meta.folded_ops} metadata ops folded",
             frame[TRACE_COLUMNS].to_dict("records"),
             TRACE_COLUMNS,
         )

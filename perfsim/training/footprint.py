@@ -51,9 +51,7 @@ class MemoryFootprint:
         return {**asdict(self), "total": self.total}
 
 
-def memory_footprint(
-    meta: GraphMeta, precision: str | None = None
-) -> MemoryFootprint | None:
+def memory_footprint(meta: GraphMeta, precision: str | None = None) -> MemoryFootprint | None:
     """The footprint of a traced graph from its ``meta`` (None for a graph with no memory record).
 
     ``precision`` scales an inference graph (traced in fp32); training graphs are traced in

@@ -351,8 +351,7 @@ def lengths_graph(
     longest = max(lengths.lengths)
     if longest > max_seq:
         raise LengthsError(
-            f"--seq-lengths: a sequence of {longest} tokens exceeds the model's "
-            f"{max_seq} positions"
+            f"--seq-lengths: a sequence of {longest} tokens exceeds the model's {max_seq} positions"
         )
     short, long = probe_lengths(max_seq)
     probes = probe(short), probe(long)
