@@ -36,13 +36,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from perfsim.energy import energy_prices, price, with_energy
+from perfsim.energy import energy_prices, price
 from perfsim.engines import CostModel, OpCost
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode
 
 MIN_CLOCK_RATIO: Final = 0.1
-BISECTION_STEPS: Final = 14  # clock resolved to 2^-14 of the search interval
+BISECTION_STEPS: Final = 14  # at most this many re-costings to find the sustained clock
+CLOCK_TOLERANCE: Final = 1e-3  # stop when the clock, or the power below tdp, is this close
 
 
 def at_clock(hw: HardwareSpec, ratio: float) -> HardwareSpec:
@@ -64,66 +65,101 @@ def average_power_w(costs: Sequence[OpCost], counts: Sequence[int]) -> float:
     return joules / seconds if seconds > 0 else 0.0
 
 
+Priced = tuple[list[OpCost], list[dict[str, float]]]  # costs, joules per component of each
+
+
+def _power(priced: Priced, counts: Sequence[int]) -> float:
+    costs, energies = priced
+    seconds = sum(cost.latency_s * n for cost, n in zip(costs, counts, strict=True))
+    joules = sum(sum(parts.values()) * n for parts, n in zip(energies, counts, strict=True))
+    return joules / seconds if seconds > 0 else 0.0
+
+
 def sustained_costs(
     ops: Sequence[OpNode], counts: Sequence[int], hw: HardwareSpec, model: CostModel
 ) -> list[OpCost]:
-    """Each op's priced cost at the sustained clock: the boost clock if the step fits
-    ``hw.tdp`` there, else the fastest clock (bisection) whose average power fits."""
+    """Each op's priced cost (``energy_j`` filled in) at the sustained clock
+    (`sustained_prices`)."""
+    costs, energies = sustained_prices(ops, counts, hw, model)
+    return [
+        replace(cost, energy_j=sum(parts.values()), energy_breakdown_j=parts)
+        for cost, parts in zip(costs, energies, strict=True)
+    ]
+
+
+def sustained_prices(
+    ops: Sequence[OpNode], counts: Sequence[int], hw: HardwareSpec, model: CostModel
+) -> Priced:
+    """Each op's cost and its joules per component at the sustained clock: the boost clock
+    if the step fits ``hw.tdp`` there, else the fastest clock whose average power fits
+    (the sweep's fast path takes the joules without copying each cost)."""
 
     boost = [model.op_cost(op, hw) for op in ops]
 
-    def at(ratio: float) -> list[OpCost]:
+    def at(ratio: float) -> Priced:
         if ratio == 1.0:
-            return [with_energy(cost, energy_prices(hw)) for cost in boost]
+            prices = energy_prices(hw)
+            return boost, [price(cost.actions, cost.latency_s, prices) for cost in boost]
         clocked, prices = at_clock(hw, ratio), energy_prices(hw, ratio)
-        out = []
+        costs = []
         for op, fast in zip(ops, boost, strict=True):
             cost = model.op_cost(op, clocked)
             if cost.latency_s < fast.latency_s:  # a slower clock never shortens an op
                 cost = replace(cost, latency_s=fast.latency_s)
-            out.append(with_energy(cost, prices))
-        return out
+            costs.append(cost)
+        return costs, [price(cost.actions, cost.latency_s, prices) for cost in costs]
 
     tdp = hw.tdp
-    costs = at(1.0)
-    if tdp is None or average_power_w(costs, counts) <= tdp:
-        return costs
-
-    def fits(trial: list[OpCost]) -> bool:
-        return average_power_w(trial, counts) <= tdp
-
+    priced = at(1.0)
+    if tdp is None:
+        return priced
+    high_power = _power(priced, counts)
+    if high_power <= tdp:
+        return priced
     low, best = MIN_CLOCK_RATIO, at(MIN_CLOCK_RATIO)
-    if not fits(best):
+    low_power = _power(best, counts)
+    if low_power > tdp:
         return _duty_cycled(best, counts, hw)
-    high = 1.0
+    high, above, below = 1.0, high_power - tdp, low_power - tdp
+    # power rises with the clock: find where it crosses tdp by regula falsi with the
+    # Illinois modification (a few re-costings, not a bisection's fourteen), keeping the
+    # fastest clock seen that fits; stop within CLOCK_TOLERANCE of the crossing
+    side = 0
     for _ in range(BISECTION_STEPS):
-        middle = (low + high) / 2
+        middle = high - above * (high - low) / (above - below)
+        middle = min(max(middle, low + CLOCK_TOLERANCE / 4), high - CLOCK_TOLERANCE / 4)
         trial = at(middle)
-        if fits(trial):
-            low, best = middle, trial
+        excess = _power(trial, counts) - tdp
+        if excess <= 0:
+            low, below, best = middle, excess, trial
+            above = above / 2 if side == -1 else above  # high kept twice: pull it in
+            side = -1
+            if -excess <= tdp * CLOCK_TOLERANCE:
+                break
         else:
-            high = middle
+            high, above = middle, excess
+            below = below / 2 if side == 1 else below
+            side = 1
+        if high - low <= CLOCK_TOLERANCE:
+            break
     return best
 
 
-def _duty_cycled(costs: list[OpCost], counts: Sequence[int], hw: HardwareSpec) -> list[OpCost]:
+def _duty_cycled(priced: Priced, counts: Sequence[int], hw: HardwareSpec) -> Priced:
     """Stretch every op (idle between bursts) so the step's average power is ``hw.tdp``.
 
     With ``E_dyn`` the dynamic joules and ``T`` the seconds: ``P_s + E_dyn / (k T) = tdp``
     gives ``k = E_dyn / (T (tdp - P_s))``; static joules grow with the stretched time.
     """
     assert hw.tdp is not None
+    costs, energies = priced
     static_w = hw.energy.static_power
     seconds = sum(c.latency_s * n for c, n in zip(costs, counts, strict=True))
     dynamic = sum(
-        (c.energy_j - c.energy_breakdown_j.get("static", 0.0)) * n
-        for c, n in zip(costs, counts, strict=True)
+        (sum(parts.values()) - parts.get("static", 0.0)) * n
+        for parts, n in zip(energies, counts, strict=True)
     )
     stretch = dynamic / (seconds * (hw.tdp - static_w)) * (1 + 1e-9)
     prices = energy_prices(hw, MIN_CLOCK_RATIO)
-    out = []
-    for cost in costs:
-        longer = replace(cost, latency_s=cost.latency_s * stretch)
-        breakdown = price(cost.actions, longer.latency_s, prices)
-        out.append(replace(longer, energy_j=sum(breakdown.values()), energy_breakdown_j=breakdown))
-    return out
+    longer = [replace(cost, latency_s=cost.latency_s * stretch) for cost in costs]
+    return longer, [price(cost.actions, cost.latency_s, prices) for cost in longer]

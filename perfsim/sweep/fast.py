@@ -4,7 +4,7 @@
 also hoists the grouping out of the loop (`group_graph`, once per workload) and skips
 building the per-op `Result`, because a design point only needs the totals. The cost
 model and the energy prices are the very functions `estimate_graph` calls (no second copy
-of any formula; both run `perfsim.engines.power.sustained_costs`, the power-limit post-pass):
+of any formula; both run `perfsim.engines.power.sustained_prices`, the power-limit post-pass):
 `point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to rounding
 (tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from perfsim.engines import OpCost, get_cost_model
-from perfsim.engines.power import sustained_costs
+from perfsim.engines import get_cost_model
+from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.estimate import Result, shape_key
 from perfsim.hardware.spec import HardwareSpec
@@ -84,8 +84,8 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
     model = get_cost_model(engine)
     grouped = grouped.on_device(hw)  # activations kept on chip, as estimate_graph does
     # the very post-pass estimate_graph runs: costs priced at the sustained clock
-    costs: list[OpCost] = sustained_costs(grouped.ops, grouped.counts, hw, model)
-    totals = replace(Totals.of(costs, grouped.counts), n_ops=grouped.n_ops)
+    costs, energies = sustained_prices(grouped.ops, grouped.counts, hw, model)
+    totals = replace(Totals.of(costs, grouped.counts, energies), n_ops=grouped.n_ops)
     matrix_dtype = next(
         (cost.dtype for cost in costs if cost.category.is_matrix),
         grouped.meta.precision or "fp32",
