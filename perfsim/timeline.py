@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from perfsim.energy import energy_prices
+from perfsim.energy.prices import energy_prices
 from perfsim.engines import OpCost
 from perfsim.ir import OpGraph
 

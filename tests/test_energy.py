@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsim.energy import energy_prices, price
-from perfsim.energy_defaults import MAC_ENERGY_45NM_J, sram_energy_per_byte_45nm
+from perfsim.energy.defaults import MAC_ENERGY_45NM_J, sram_energy_per_byte_45nm
+from perfsim.energy.prices import energy_prices, price
+from perfsim.energy.technology import energy_scale
 from perfsim.hardware import load_hardware
-from perfsim.technology import energy_scale
 from tests.conftest import HWCONFIGS
 from tests.test_roofline import device, square_gemm
 
@@ -60,7 +60,7 @@ def test_file_entries_override_defaults() -> None:
 
 @pytest.mark.parametrize("path", sorted(HWCONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_breakdown_sums_to_total_for_every_shipped_file(path) -> None:
-    from perfsim.energy import with_energy
+    from perfsim.energy.prices import with_energy
     from perfsim.engines import get_cost_model
     from perfsim.precision import POLICIES, retype_op
 
@@ -161,7 +161,7 @@ def test_gemm_energy_from_the_default_table_by_hand() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.integers(8, 512))
 def test_gemm_energy_per_mac_between_mac_and_mac_plus_dram_fetches(size: int) -> None:
-    from perfsim.energy import with_energy
+    from perfsim.energy.prices import with_energy
     from perfsim.engines import available, get_cost_model
 
     hw = device(
@@ -181,7 +181,7 @@ def test_gemm_energy_per_mac_between_mac_and_mac_plus_dram_fetches(size: int) ->
 @pytest.mark.parametrize("path", sorted(HWCONFIGS.glob("*.yaml")), ids=lambda p: p.stem)
 @pytest.mark.parametrize("size", [16, 128, 1024])
 def test_shipped_gemm_energy_per_mac_is_bounded(path, size: int) -> None:
-    from perfsim.energy import with_energy
+    from perfsim.energy.prices import with_energy
     from perfsim.engines import available, get_cost_model
     from perfsim.ir import DTYPE_BITS
     from perfsim.precision import POLICIES, retype_op

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsim.energy import energy_prices, with_energy
+from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import available, get_cost_model
 from perfsim.estimate import estimate_graph
 from perfsim.hardware.spec import HardwareSpec

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfsim.energy import energy_prices, with_energy
+from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import at_clock, average_power_w, sustained_costs
 from perfsim.estimate import estimate_graph

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from perfsim.energy import energy_prices, with_energy
+from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import available, get_cost_model
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpNode, TensorSpec

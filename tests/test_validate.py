@@ -36,8 +36,8 @@ from perfsim.validation import (
     summary_frame,
     validation_figure,
 )
-from perfsim.validation.compare import idle_share
 from perfsim.validation.measure import MeasureOptions
+from perfsim.validation.validate import idle_share
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,7 +285,7 @@ def test_disturbed_measurements_are_repeated(
     from dataclasses import replace
 
     # the package re-exports the function compare, which shadows the module's name
-    compare_module = importlib.import_module("perfsim.validation.compare")
+    compare_module = importlib.import_module("perfsim.validation.validate")
     # runs on every CPU, so no idle share excuses others' load (`idle_share`)
     cpus = os.cpu_count() or 1
     queue = [replace(measured, foreign_load=load, threads=cpus) for load in loads]

@@ -310,7 +310,7 @@ def _graph_bytes(result) -> int:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", sorted(available_hardware()))
 def test_device_knobs_on_every_shipped_device(tiny: OpGraph, name: str) -> None:
-    from perfsim.energy import energy_prices
+    from perfsim.energy.prices import energy_prices
 
     hw = load_hardware(available_hardware()[name])
     instances = min(2, hw.compute.units)

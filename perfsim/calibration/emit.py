@@ -97,7 +97,7 @@ def _header(cal: Calibration) -> list[str]:
         "# and flops_per_cycle = FLOP/s / (units x clock), so the derived peaks equal the "
         "measurements.",
         "# Not measured: latencies (schema default 0), per-action energies "
-        "(perfsim.energy_defaults at",
+        "(perfsim.energy.defaults at",
         "# technology_node), static power, interconnect.",
     ]
     if cal.contention is not None:
@@ -336,7 +336,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             "static_power",
             '"0 W"',
             ASSUMED + "not measured by perfsim calibrate (per-action energies come from "
-            "perfsim.energy_defaults at technology_node)",
+            "perfsim.energy.defaults at technology_node)",
         ),
     ]
     return "\n".join(lines) + "\n"

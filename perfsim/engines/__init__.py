@@ -56,7 +56,7 @@ class CostModel(Protocol):
     name: str
 
     def op_cost(self, op: OpNode, hw: HardwareSpec) -> OpCost:
-        """Cost one op on one device (no energy yet; `perfsim.energy` prices actions)."""
+        """Cost one op on one device (no energy yet; `perfsim.energy.prices` prices actions)."""
         ...
 
 

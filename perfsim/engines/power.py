@@ -1,7 +1,7 @@
 """Sustained clocks under the power limit: the clock at which the part fits its TDP.
 
 A post-pass over an engine's op costs (`sustained_costs`), engine-agnostic: the engine
-costs each op at a clock, `perfsim.energy` prices its actions at that clock, and this
+costs each op at a clock, `perfsim.energy.prices` prices its actions at that clock, and this
 module picks the clock.
 
 Assumptions (each a stated model choice, not a fitted figure):
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from perfsim.energy import energy_prices, price
+from perfsim.energy.prices import energy_prices, price
 from perfsim.engines import CostModel, OpCost
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode

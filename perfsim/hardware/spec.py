@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from perfsim.dtypes import Precision, executable_precisions
-from perfsim.energy_defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
+from perfsim.energy.defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
 from perfsim.units import parse_quantity
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4"]
@@ -193,7 +193,7 @@ class MemoryLevel(_Frozen):
     bandwidth: Bandwidth
     latency: Seconds = 0.0
     per_unit: bool = False
-    energy_per_byte: Joules | None = None  # None: perfsim.energy_defaults by capacity and node
+    energy_per_byte: Joules | None = None  # None: perfsim.energy.defaults by capacity and node
     # fraction of ``bandwidth`` a streaming kernel sustains (a published STREAM-class
     # measurement of the part, cited in the file); None: the datasheet peak (the ideal)
     achievable: Fraction | None = None
@@ -219,13 +219,13 @@ class EnergyTable(_Frozen):
     """Per-action energies (joules) and static power (watts).
 
     Every entry is optional: what a file leaves out comes from the default table
-    (`perfsim.energy_defaults`, Horowitz ISSCC 2014) scaled to ``technology_node``.
+    (`perfsim.energy.defaults`, Horowitz ISSCC 2014) scaled to ``technology_node``.
     """
 
     mac: dict[Dtype, Joules] = Field(default_factory=dict)
     vector_op: dict[Dtype, Joules] = Field(default_factory=dict)
     static_power: Watts = 0.0
-    # operand delivery, issue and clocking (perfsim.energy_defaults; None / absent: default)
+    # operand delivery, issue and clocking (perfsim.energy.defaults; None / absent: default)
     operands: dict[Dtype, Joules] = Field(default_factory=dict)  # per MAC, all levels inside
     register_file: Joules | None = None  # per byte of register-file operand traffic
     instruction: Joules | None = None  # per issued instruction (fetch, decode, control)

@@ -20,7 +20,9 @@ from perfsim.validation.attribution import (
     attribute,
 )
 from perfsim.validation.cases import load_cases
-from perfsim.validation.compare import (
+from perfsim.validation.measure import Measurement, MeasureOptions, check_options, measure_model
+from perfsim.validation.report import render_validation_outputs, validation_figure
+from perfsim.validation.validate import (
     SUMMARY_COLUMNS,
     CaseResult,
     category_frame,
@@ -33,8 +35,6 @@ from perfsim.validation.compare import (
     validate_case,
     validate_cases,
 )
-from perfsim.validation.measure import Measurement, MeasureOptions, check_options, measure_model
-from perfsim.validation.report import render_validation_outputs, validation_figure
 
 __all__ = [
     "OVERHEAD",

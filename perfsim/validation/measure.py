@@ -124,7 +124,7 @@ class MeasureOptions:
         attempts, max_foreign_load: on a shared host, a measurement during which other
             processes took more than ``max_foreign_load`` of the CPUs (beyond those it left
             idle) is repeated, up to ``attempts`` measurements in all
-            (`perfsim.validation.compare.validate_case`).
+            (`perfsim.validation.validate.validate_case`).
     """
 
     threads: int | None = None

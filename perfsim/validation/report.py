@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from perfsim.validation.compare import (
+from perfsim.validation.validate import (
     TOTAL,
     CaseResult,
     category_frame,

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Final
 
-from perfsim.energy import energy_prices, with_energy
+from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import OpCost
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.whatif.knobs import WhatIfs

@@ -4,7 +4,7 @@ The measurements in ``gpu-h100/`` and ``gpu-h200/`` were taken once on lent mach
 (``perfsim validate --device cuda``, eager PyTorch, fp32, SDPA attention), those in
 ``host-2threads/`` on this 2-core host; the predictions beside them go stale whenever a
 cost model or a hardware file changes. This script keeps the measured column and predicts
-every case again, the way ``perfsim validate`` does (`perfsim.validation.compare`: the
+every case again, the way ``perfsim validate`` does (`perfsim.validation.validate`: the
 workload at fp32 on the eager runtime through `perfsim.pipeline.simulate`, a CPU file at
 the case's threads),
 with the datasheet file of the GPU that was measured and the host's calibrated file::
@@ -23,7 +23,7 @@ from pathlib import Path
 from perfsim.hardware import resolve_hardware
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
-from perfsim.validation.compare import host_hardware
+from perfsim.validation.validate import host_hardware
 from perfsim.workload import load_workload
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ Around each MAC and vector FLOP the core also spends energy the arithmetic does 
 ``operands`` (register-file reads and writes per op, as the engine's instruction or array
 reuses them), ``issue`` (instruction fetch, decode and control per issue slot) and
 ``clock`` (the clock tree's share of that switching energy); the figures and their
-sources are in `perfsim.energy_defaults`, each overridable in the hardware file.
+sources are in `perfsim.energy.defaults`, each overridable in the hardware file.
 
 Dynamic energy follows the supply voltage: at a clock ``ratio`` of the boost clock (the
 power limit's sustained clock, `perfsim.engines.power`) every on-chip action costs
@@ -20,7 +20,7 @@ power limit's sustained clock, `perfsim.engines.power`) every on-chip action cos
 static power do not scale.
 
 Prices come from the hardware file where it gives them, else from the default table
-(`perfsim.energy_defaults`) scaled to the device's node (`perfsim.technology`).
+(`perfsim.energy.defaults`) scaled to the device's node (`perfsim.energy.technology`).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from perfsim.energy_defaults import (
+from perfsim.energy.defaults import (
     CLOCK_TREE_SHARE,
     DRAM_ENERGY_PER_BYTE_J,
     DTYPE_BYTES,
@@ -41,9 +41,9 @@ from perfsim.energy_defaults import (
     mma_operand_bytes_per_mac,
     sram_energy_per_byte_45nm,
 )
+from perfsim.energy.technology import energy_scale
 from perfsim.engines import OpCost
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.technology import energy_scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +109,7 @@ def _delivery(
     Operands: tensor cores at the ``mma`` instruction's register bytes per MAC, systolic
     arrays at 4 register accesses of 1x the MAC each, SIMD / vector FMA lanes at 3 reads
     and 1 write of the element. Issue: one instruction's energy per issue slot per cycle
-    over the ops that slot feeds at full rate (`perfsim.energy_defaults`).
+    over the ops that slot feeds at full rate (`perfsim.energy.defaults`).
     """
     table = hw.energy
     rf = table.register_file

@@ -1,7 +1,7 @@
 """The default per-action energy table: Horowitz, "Computing's Energy Problem", ISSCC 2014.
 
 All figures are at 45 nm and 0.9 V and get scaled to a device's node by
-`perfsim.technology.energy_scale`. A hardware file overrides any entry (``energy.mac``,
+`perfsim.energy.technology.energy_scale`. A hardware file overrides any entry (``energy.mac``,
 ``energy.vector_op``, a level's ``energy_per_byte``); what it leaves out comes from here.
 
 - A MAC is a multiply plus an add in the accumulator's type: fp32 3.7 + 0.9 pJ; fp16/bf16
