@@ -155,20 +155,9 @@ def library_tile_cost(op: OpNode, hw: HardwareSpec, roofline: OpCost, plan: Gemm
         "stall_cycles": total_cycles - compute_cycles,
         "overall_utilization": op.macs / (total_cycles * hw.compute.units * rate),
     }
-    traffic = dict(roofline.traffic_bytes)
-    traffic[hw.memory[0].name] = tiled_matrix_bytes(op, plan.tile.m, plan.tile.n)
-    packing_s = roofline.details.get("packing_s", 0.0)
-    if packing_s:
-        details["packing_s"] = packing_s
-    return _assemble(
-        op,
-        hw,
-        roofline,
-        total_cycles / clock + packing_s,
-        compute_cycles / clock + packing_s,
-        traffic,
-        details,
-    )
+    tile = (plan.tile.m, plan.tile.n)
+    cycles = (total_cycles / clock, compute_cycles / clock)
+    return _tiled(op, hw, roofline, tile, cycles, details)
 
 
 def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
@@ -230,21 +219,8 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         "tile_n": float(tile[1]),
         "split_k": float(split_k),
     }
-    traffic = dict(roofline.traffic_bytes)
-    traffic[nearest.name] = tiled_matrix_bytes(op, *tile)
-    # a CPU BLAS packs the weights before the tiles run (0 unless the file models it)
-    packing_s = roofline.details.get("packing_s", 0.0)
-    if packing_s:
-        details["packing_s"] = packing_s
-    return _assemble(
-        op,
-        hw,
-        roofline,
-        schedule.total_cycles / clock + packing_s,
-        schedule.compute_cycles / clock + packing_s,
-        traffic,
-        details,
-    )
+    cycles = (schedule.total_cycles / clock, schedule.compute_cycles / clock)
+    return _tiled(op, hw, roofline, tile, cycles, details)
 
 
 def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
@@ -276,6 +252,26 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         dict(roofline.traffic_bytes),
         details,
     )
+
+
+def _tiled(
+    op: OpNode,
+    hw: HardwareSpec,
+    roofline: OpCost,
+    tile: tuple[int, int],
+    seconds: tuple[float, float],
+    details: dict[str, float],
+) -> OpCost:
+    """A tiled GEMM's cost from its (total, compute) seconds: the nearest level serves the
+    ``tile``'s operand panels, and a CPU BLAS packs the weights before the tiles run (0
+    unless the file models it)."""
+    traffic = dict(roofline.traffic_bytes)
+    traffic[hw.memory[0].name] = tiled_matrix_bytes(op, *tile)
+    packing_s = roofline.details.get("packing_s", 0.0)
+    if packing_s:
+        details["packing_s"] = packing_s
+    total_s, compute_s = seconds
+    return _assemble(op, hw, roofline, total_s + packing_s, compute_s + packing_s, traffic, details)
 
 
 def _assemble(
