@@ -89,11 +89,14 @@ class Scenario:
         """The precision this scenario runs in on ``hw``: its own, else the native one."""
         return self.precision or hw.native_precision
 
-    def traced_precision(self, hw: HardwareSpec) -> str | None:
+    def traced_precision(self, hw: HardwareSpec | None = None) -> str | None:
         """The precision a graph is traced in: a training step in its own (mixed precision
-        adds master weights, casts and loss scaling); inference in fp32 (None), retyped
-        afterwards by `perfsim.precision.apply_precision`."""
-        return self.precision_on(hw) if self.mode == "training" else None
+        adds master weights, casts and loss scaling; resolved against ``hw`` when given);
+        inference in fp32 (None), retyped afterwards by `perfsim.precision.apply_precision`.
+        The one place this rule is written."""
+        if self.mode != "training":
+            return None
+        return self.precision_on(hw) if hw is not None else self.precision
 
     def workload(self, hw: HardwareSpec | None = None) -> Workload:
         """The resolved, validated model and shape the tracer sees (at this batch and seq).
@@ -101,8 +104,7 @@ class Scenario:
         With ``hw`` the training precision is resolved against it; without, it stays as
         given (None traces fp32).
         """
-        precision = self.traced_precision(hw) if hw is not None else self.precision
-        traced = precision if self.mode == "training" else None
+        traced = self.traced_precision(hw)
         if isinstance(self.model, ModelSpec):
             return validate_scenario(
                 Workload(

@@ -3,14 +3,14 @@ and comparisons.
 
 `Totals.of` sums per-op `OpCost` rows, each weighted by how often it runs (1 in a
 `perfsim.estimate.Result`; the number of same-shaped ops in a sweep's grouped graph; the
-micro-steps per step in data parallelism). Totals add (``a + b``) and scale
-(``t.scaled(k)``), and every ratio (share, throughput, achieved FLOP/s) divides in one place,
-with one guard against an empty run.
+micro-steps per step in data parallelism). Totals add (``a + b`` is the totals of both
+sets of runs, tests/test_totals.py), and every ratio (share, throughput, achieved
+FLOP/s) divides in one place, with one guard against an empty run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,7 +97,7 @@ class CycleTotals:
 
 @dataclass(frozen=True, slots=True)
 class Totals:
-    """Seconds, FLOPs, joules and bytes of a set of op runs; ``+`` and `scaled` compose them.
+    """Seconds, FLOPs, joules and bytes of a set of op runs; ``+`` composes them.
 
     ``energy_breakdown_j`` is keyed by component (compute, each memory level, static, ...);
     ``traffic_bytes`` by memory level; ``by_category`` holds the categories present.
@@ -191,14 +191,6 @@ class Totals:
             by_category={name: merged[name] for name in order},
             cycles=cycles,
         )
-
-    @staticmethod
-    def total(parts: Iterable[Totals]) -> Totals:
-        """The sum of several totals (an empty one for none)."""
-        out = Totals()
-        for part in parts:
-            out = out + part
-        return out
 
     def category_rows(self, step_s: float | None = None) -> dict[str, dict[str, float]]:
         """``by_category`` as the JSON contract's objects, shares of ``step_s`` (default:

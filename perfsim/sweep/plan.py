@@ -71,7 +71,7 @@ class Point:
 def graph_key(scenario: Scenario, typed: bool) -> tuple[Any, ...]:
     """What a point's graph depends on: the model's config, batch, seq, mode, the traced
     precision (training), and the precision it is typed in (``typed``: the fast path)."""
-    traced = scenario.precision if scenario.mode == "training" else None
+    traced = scenario.traced_precision()  # the point's precision is already resolved
     model = scenario.model
     config = model.config_hash if isinstance(model, ModelSpec) else str(model)
     return (
