@@ -114,6 +114,22 @@ class Result:
             **self._training_summary(),
             **self._memory_summary(),
             **({"cycles": totals.cycles.row()} if totals.cycles is not None else {}),
+            **self._design_summary(latency, totals.energy_j),
+        }
+
+    def _design_summary(self, latency_s: float, energy_j: float) -> dict[str, Any]:
+        """Die area (`perfsim.area`), peak power with every unit busy, the workload's average
+        power (joules over seconds) and the file's power limit (None without one)."""
+        from perfsim.area import area_breakdown
+        from perfsim.engines.power import peak_power_w
+
+        area = area_breakdown(self.hw)
+        return {
+            "area_mm2": area.total_mm2,
+            "area_breakdown_mm2": area.breakdown_mm2(),
+            "peak_power_w": peak_power_w(self.hw),
+            "average_power_w": ratio(energy_j, latency_s),
+            "tdp_w": self.hw.tdp,
         }
 
     def peak_flops_per_s(self) -> float:

@@ -163,3 +163,40 @@ def _duty_cycled(priced: Priced, counts: Sequence[int], hw: HardwareSpec) -> Pri
     prices = energy_prices(hw, MIN_CLOCK_RATIO)
     longer = [replace(cost, latency_s=cost.latency_s * stretch) for cost in costs]
     return longer, [price(cost.actions, cost.latency_s, prices) for cost in longer]
+
+
+def peak_power_w(hw: HardwareSpec) -> float:
+    """Watts with every unit busy at the boost clock: static power plus the energy model's
+    dynamic power (`perfsim.energy.prices.price`, so operands, issue and clock tree are in)
+    for one second of every matrix unit at its most costly dtype, every vector lane at its
+    most costly dtype and every memory level streaming its datasheet bandwidth.
+
+    Not capped: a part whose peak exceeds ``hw.tdp`` cannot sustain it, and the sustained
+    clock above (`sustained_prices`) is what keeps a workload's average power under tdp;
+    reports show both figures.
+    """
+    prices = energy_prices(hw)
+    units, clock = hw.compute.units, hw.compute.clock
+
+    def watts(actions: dict[str, float]) -> float:
+        parts = price(actions, 1.0, prices)
+        return sum(parts.values()) - parts["static"]
+
+    matrix = hw.compute.matrix
+    matrix_w = (
+        max(
+            (watts({f"mac.{d}": n * units * clock}) for d, n in matrix.macs_per_cycle.items()),
+            default=0.0,
+        )
+        if matrix is not None
+        else 0.0
+    )
+    vector_w = max(
+        watts({f"vector.{d}": n * units * clock})
+        for d, n in hw.compute.vector.flops_per_cycle.items()
+    )
+    memory = {
+        f"{level.name}.bytes": level.bandwidth * (units if level.per_unit else 1)
+        for level in hw.memory
+    }
+    return prices.static_power_w + matrix_w + vector_w + watts(memory)

@@ -275,6 +275,19 @@ class Interconnect(_Frozen):
         return self
 
 
+class AreaInputs(_Frozen):
+    """What the die-area model (`perfsim.area`) needs beyond the performance description.
+
+    ``memory_interface``: the off-chip memory's interface kind (None: from the farthest
+    level's name: ``hbm*`` -> hbm2, ``gddr*`` -> gddr6, ``host``/``pcie*`` -> pcie, else
+    ddr4); ``extra_sram``: on-chip SRAM the performance model leaves out (a cache level
+    not modelled), bytes.
+    """
+
+    memory_interface: Literal["hbm2", "hbm3", "gddr6", "ddr4", "ddr3", "pcie"] | None = None
+    extra_sram: Bytes | None = None
+
+
 class HardwareSpec(_Frozen):
     """A whole device. ``memory`` is ordered from nearest to farthest (DRAM last)."""
 
@@ -297,6 +310,8 @@ class HardwareSpec(_Frozen):
     # board / chip power limit; None: the boost clock is always sustained (perfsim.engines.power)
     tdp: Watts | None = None
     interconnect: Interconnect | None = None
+    # inputs of the die-area model only (perfsim.area); None: every default
+    area: AreaInputs | None = None
 
     @model_validator(mode="after")
     def _check(self) -> HardwareSpec:

@@ -67,6 +67,22 @@ def _headline_rows(summary: Mapping[str, Any]) -> list[Row]:
             + ")",
         ),
         ("ops", str(summary["n_ops"])),
+        *_design_rows(summary),
+    ]
+
+
+def _design_rows(summary: Mapping[str, Any]) -> list[Row]:
+    """Die area and power: peak (every unit busy), the run's average, and the limit."""
+    if "area_mm2" not in summary:
+        return []
+    tdp = summary.get("tdp_w")
+    limit = f", TDP {tdp:,.0f} W" if tdp is not None else ""
+    return [
+        (
+            "area / power",
+            f"{summary['area_mm2']:,.1f} mm^2 (estimate); peak {summary['peak_power_w']:,.1f} W, "
+            f"average {summary['average_power_w']:,.1f} W{limit}",
+        )
     ]
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from perfsim.area import design_metrics
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
@@ -91,7 +92,8 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
         grouped.meta.precision or "fp32",
     )
     peak = hw.matrix_peak_flops(matrix_dtype) or hw.vector_peak_flops(matrix_dtype)
-    return totals.metrics(grouped.meta.batch or 1, peak)
+    row = totals.metrics(grouped.meta.batch or 1, peak)
+    return {**row, **design_metrics(hw, row)}  # area, power, perf per mm^2 and per W
 
 
 def result_metrics(result: Result) -> dict[str, Any]:
@@ -104,4 +106,4 @@ def result_metrics(result: Result) -> dict[str, Any]:
     totals = result.totals()
     row = totals.metrics((meta.batch or 1) * instances, result.peak_flops_per_s())
     row["achieved_flops_per_s"] = ratio(totals.flops * instances, totals.latency_s)
-    return row
+    return {**row, **design_metrics(result.hw, row)}  # area, power, perf per mm^2 and per W

@@ -1,0 +1,32 @@
+"""Design metrics of one costed point, for sweep rows: area, power, and throughput per
+mm^2 and per watt (the columns a dashboard reads: ``area_mm2``, ``peak_power_w``,
+``average_power_w``, ``perf_per_mm2``, ``perf_per_w``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from perfsim.area.model import area_breakdown
+from perfsim.engines.power import peak_power_w
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.totals import ratio
+
+
+def design_metrics(hw: HardwareSpec, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Area (mm^2), peak and average power (W) and efficiency of a point whose totals are
+    ``row`` (``latency_s``, ``energy_j``, ``throughput_samples_per_s``).
+
+    ``average_power_w = energy_j / latency_s``; ``perf_per_mm2`` is samples/s per mm^2 and
+    ``perf_per_w`` samples/s per watt of average power (samples per joule).
+    """
+    area = area_breakdown(hw).total_mm2
+    average = ratio(row["energy_j"], row["latency_s"])
+    throughput = row["throughput_samples_per_s"]
+    return {
+        "area_mm2": area,
+        "peak_power_w": peak_power_w(hw),
+        "average_power_w": average,
+        "perf_per_mm2": ratio(throughput, area),
+        "perf_per_w": ratio(throughput, average),
+    }
