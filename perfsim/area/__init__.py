@@ -4,6 +4,21 @@ published per-component figures (`perfsim.area.components`), node scaling
 (`perfsim.area.metrics`)."""
 
 from perfsim.area.metrics import design_metrics
-from perfsim.area.model import AreaBreakdown, area_breakdown, mac_area_m2, sram_area_m2
+from perfsim.area.model import (
+    AreaBreakdown,
+    area_breakdown,
+    mac_area_m2,
+    memory_interface_count,
+    memory_interface_kind,
+    sram_area_m2,
+)
 
-__all__ = ["AreaBreakdown", "area_breakdown", "design_metrics", "mac_area_m2", "sram_area_m2"]
+__all__ = [
+    "AreaBreakdown",
+    "area_breakdown",
+    "design_metrics",
+    "mac_area_m2",
+    "memory_interface_count",
+    "memory_interface_kind",
+    "sram_area_m2",
+]

@@ -128,11 +128,22 @@ def _vector_m2(hw: HardwareSpec) -> float:
     return widest * hw.compute.units
 
 
-def _memory_interface_m2(hw: HardwareSpec) -> float:
-    per_interface, phy, controller = MEMORY_INTERFACES[memory_interface_kind(hw)]
+def memory_interface_count(hw: HardwareSpec) -> int:
+    """Off-chip interfaces (HBM stacks, GDDR6 x32 devices, DDR channels, PCIe lanes) the
+    farthest level's bandwidth needs: ``ceil(bandwidth / one interface's top-bin rate)``,
+    at least one (e.g. TPU v1: 34 GB/s / 17.06 GB/s per DDR3-2133 channel -> 2).
+
+    NB: parts that clock their memory below the top bin get one interface too few (V100's
+    900 GB/s over 4 HBM2 stacks counts 3)."""
+    per_interface = MEMORY_INTERFACES[memory_interface_kind(hw)][0]
     # 1e-9 relative slack: a bandwidth of exactly n interfaces is n, not n + 1
-    count = max(1, math.ceil(hw.dram.bandwidth / per_interface * (1 - 1e-9)))
-    return count * (phy + controller_area_m2(controller, hw.technology_node))
+    return max(1, math.ceil(hw.dram.bandwidth / per_interface * (1 - 1e-9)))
+
+
+def _memory_interface_m2(hw: HardwareSpec) -> float:
+    _, phy, controller = MEMORY_INTERFACES[memory_interface_kind(hw)]
+    per_interface = phy + controller_area_m2(controller, hw.technology_node)
+    return memory_interface_count(hw) * per_interface
 
 
 def _interconnect_m2(hw: HardwareSpec) -> float:

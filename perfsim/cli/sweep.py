@@ -12,7 +12,14 @@ import click
 from perfsim.cli.options import cache_dir_option, graph_store, out_option
 from perfsim.cli.output import console, points_bar
 
-FASTEST_COLUMNS = ["point", "design", "latency_s", "energy_per_inference_j", "on_chip_bytes"]
+FASTEST_COLUMNS = [
+    "point",
+    "design",
+    "latency_s",
+    "energy_per_inference_j",
+    "area_mm2",
+    "on_chip_bytes",
+]
 
 
 @click.command()
@@ -39,9 +46,11 @@ def sweep(
     cache_dir: Path | None,
 ) -> None:
     """Run (or resume) a design-space sweep: one results table, plots and index.html."""
+    from perfsim.report.sweep_plots import pareto_front
     from perfsim.report.tables import records_table
     from perfsim.sweep import Workers, load_sweep_spec, run_sweep
     from perfsim.sweep.output import write_plots
+    from perfsim.sweep.pareto import DEFAULT_OBJECTIVES
 
     spec = load_sweep_spec(spec_path)
     store = graph_store(cache_dir)
@@ -71,6 +80,12 @@ def sweep(
             FASTEST_COLUMNS,
         )
     )
+    if len(feasible):
+        front = pareto_front(feasible, DEFAULT_OBJECTIVES)
+        screen.print(
+            f"Pareto front ({' x '.join(DEFAULT_OBJECTIVES)}): {int(front.sum())} of "
+            f"{len(feasible)} feasible designs"
+        )
     screen.print(
         f"wrote {outcome.out_dir}/results.parquet, results.csv, spec.yaml"
         + ("" if no_plots else ", index.html and plots")

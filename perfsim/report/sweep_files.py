@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from perfsim.report.sweep_plots import breakdown_plot, heatmap, line_plot, pareto_plot
+from perfsim.sweep.pareto import DEFAULT_OBJECTIVES
 
 PLOTLY_JS = "plotly.min.js"
 
@@ -43,7 +44,8 @@ def sweep_figures(
 ) -> dict[str, tuple[str, list[go.Figure]]]:
     """File name → (title, figures) for a sweep's standard plots.
 
-    - ``pareto.html``: latency vs energy per inference, colored (and ranked) by on-chip bytes;
+    - ``pareto.html``: latency vs energy per inference, colored (and ranked) by die area
+      (`perfsim.sweep.pareto.DEFAULT_OBJECTIVES`; on-chip bytes for a table without area);
     - ``heatmap.html``: latency over the first two numeric axes (best over the others);
     - ``line_<axis>.html``: latency over each numeric axis, a line per value of the next;
     - ``breakdown.html``: latency per operator category across designs;
@@ -54,10 +56,13 @@ def sweep_figures(
     shown = frame[frame["feasible"]] if "feasible" in frame.columns else frame
     if shown.empty:
         shown = frame
+    x, y, color = DEFAULT_OBJECTIVES
+    if color not in shown.columns:  # a table written before the area model
+        color = "on_chip_bytes"
     pages: dict[str, tuple[str, list[go.Figure]]] = {
         "pareto.html": (
-            "Pareto front: latency, energy per inference, on-chip memory",
-            [pareto_plot(shown, "latency_s", "energy_per_inference_j", "on_chip_bytes")],
+            f"Pareto front: latency, energy per inference, {color}",
+            [pareto_plot(shown, x, y, color)],
         )
     }
     numeric = _numeric_axes(shown, axes)

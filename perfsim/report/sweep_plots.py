@@ -17,7 +17,15 @@ from perfsim.ir import Category
 from perfsim.sweep.pareto import pareto_mask
 
 KINDS = ("line", "heatmap", "pareto", "breakdown")
-_MAXIMIZED = ("throughput", "perf_per_w", "utilization", "achieved_flops", "tops", "per_s")
+_MAXIMIZED = (
+    "throughput",
+    "perf_per_w",
+    "perf_per_mm2",
+    "utilization",
+    "achieved_flops",
+    "tops",
+    "per_s",
+)
 
 
 def maximized(column: str) -> bool:

@@ -12,6 +12,10 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+# The sweep's default front: what an architect trades (all minimized): time per step, energy
+# per inference, and die area (`perfsim.area`), the cost of the silicon.
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("latency_s", "energy_per_inference_j", "area_mm2")
+
 
 def pareto_mask(
     values: npt.ArrayLike, maximize: Sequence[bool] | None = None

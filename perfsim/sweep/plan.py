@@ -31,7 +31,7 @@ from perfsim.units import parse_quantity
 from perfsim.whatif import WhatIfs, parse_whatifs
 from perfsim.workload import ModelSpec, resolve_model
 
-RESULTS_VERSION = 1  # bump when the row a point produces changes meaning: re-runs recompute
+RESULTS_VERSION = 2  # bump when the row a point produces changes meaning: re-runs recompute
 WHATIF_PREFIX = "whatif."
 _DIMENSIONS = ("bytes", "bandwidth", "frequency", "time", "energy", "power", "length")
 
