@@ -73,9 +73,14 @@ class AreaBreakdown:
 
 def mac_area_m2(dtype: str, node_m: float) -> float:
     """Area of one MAC unit (systolic PE / tensor-core lane) of ``dtype`` at ``node_m``, m^2."""
-    relative = MAC_GATE_AREA_45NM_UM2[dtype] / MAC_GATE_AREA_45NM_UM2["int8"]
+    return _mac_areas_m2(node_m)[dtype]
+
+
+def _mac_areas_m2(node_m: float) -> dict[str, float]:
+    """`mac_area_m2` of every dtype at ``node_m`` (one node scaling for all)."""
     node = logic_area_scale(node_m) / logic_area_scale(TPU_V1_NODE_M)
-    return INT8_PE_28NM_M2 * relative * node
+    int8 = MAC_GATE_AREA_45NM_UM2["int8"]
+    return {d: INT8_PE_28NM_M2 * node * a / int8 for d, a in MAC_GATE_AREA_45NM_UM2.items()}
 
 
 def sram_area_m2(capacity_bytes: float, node_m: float) -> float:
@@ -116,15 +121,15 @@ def _matrix_m2(hw: HardwareSpec) -> float:
     matrix = hw.compute.matrix
     if matrix is None:
         return 0.0
-    node = hw.technology_node
-    widest = max(n * mac_area_m2(dtype, node) for dtype, n in matrix.macs_per_cycle.items())
+    area = _mac_areas_m2(hw.technology_node)
+    widest = max(n * area[dtype] for dtype, n in matrix.macs_per_cycle.items())
     return widest * hw.compute.units
 
 
 def _vector_m2(hw: HardwareSpec) -> float:
-    node = hw.technology_node
+    area = _mac_areas_m2(hw.technology_node)
     lanes = hw.compute.vector.flops_per_cycle
-    widest = max(n / 2 * mac_area_m2(dtype, node) for dtype, n in lanes.items())
+    widest = max(n / 2 * area[dtype] for dtype, n in lanes.items())
     return widest * hw.compute.units
 
 

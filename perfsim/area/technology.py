@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Final
 
@@ -58,9 +59,11 @@ SRAM_BITCELL_UM2: Final[dict[float, float]] = {
 
 
 def _loglog(table: dict[float, float], node_nm: float, extrapolate_below: bool) -> float:
+    node_nm = round(node_nm, 6)  # 28e-9 m * 1e9 is 28.000000000000004 nm
+    found = table.get(node_nm)
+    if found is not None:
+        return found
     nodes = sorted(table)
-    if node_nm in table:
-        return table[node_nm]
     if node_nm > nodes[-1]:
         return table[nodes[-1]]
     if node_nm < nodes[0]:
@@ -68,8 +71,8 @@ def _loglog(table: dict[float, float], node_nm: float, extrapolate_below: bool) 
             return table[nodes[0]]
         lower, upper = nodes[0], nodes[1]
     else:
-        upper = min(n for n in nodes if n > node_nm)
-        lower = max(n for n in nodes if n < node_nm)
+        index = bisect.bisect(nodes, node_nm)
+        lower, upper = nodes[index - 1], nodes[index]
     slope = math.log(table[upper] / table[lower]) / math.log(upper / lower)
     return table[lower] * (node_nm / lower) ** slope
 
