@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfsim.area import (
@@ -128,6 +128,7 @@ def test_breakdown_adds_up_and_uncore_is_23_percent() -> None:
 # ---- invariants -------------------------------------------------------------------------
 
 
+@settings(max_examples=40, deadline=None)  # each example validates two specs
 @given(
     small=st.sampled_from([8, 16, 32, 64, 128]),
     grow=st.sampled_from([1, 2, 4]),
@@ -140,6 +141,7 @@ def test_area_grows_with_macs(small: int, grow: int) -> None:
     assert 0 < a.total_mm2 <= b.total_mm2
 
 
+@settings(max_examples=40, deadline=None)  # each example validates two specs
 @given(
     capacity=st.floats(min_value=1024, max_value=2**30),
     factor=st.floats(min_value=1.0, max_value=64.0),
@@ -151,6 +153,7 @@ def test_area_grows_with_sram_capacity(capacity: float, factor: float) -> None:
     assert 0 < a.total_mm2 <= b.total_mm2 * (1 + 1e-12)
 
 
+@settings(max_examples=40, deadline=None)  # each example validates two specs
 @given(
     bandwidth=st.floats(min_value=1e9, max_value=1e13),
     factor=st.floats(min_value=1.0, max_value=100.0),
