@@ -28,7 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from perfsim.calibration.kernels import gemm_call
-from perfsim.calibration.timing import Effort, median_time_s
+from perfsim.calibration.timing import Effort, best_time_s
 
 if TYPE_CHECKING:
     import torch
@@ -92,7 +92,7 @@ def stack_op_count(model: torch.nn.Module) -> int:
     return len(trace_model(meta, {"x": x}).ops)
 
 
-def per_op_overhead(how: Effort) -> tuple[float, str]:
+def per_op_overhead(how: Effort, label: str = "per-op framework time") -> tuple[float, str]:
     """(seconds per costed op of a tiny eager module stack, how it was measured).
 
     Runs at the caller's torch thread count, under ``torch.inference_mode`` as validation
@@ -108,9 +108,9 @@ def per_op_overhead(how: Effort) -> tuple[float, str]:
         with torch.inference_mode():
             model(x)
 
-    wall = median_time_s(forward, how)
+    wall = best_time_s(label, forward, how)
     text = (
-        f"median of {how.batches} loops of an eager forward through {STACK_BLOCKS} tiny "
+        f"{rounds_text(how)} of an eager forward through {STACK_BLOCKS} tiny "
         f"blocks (nn.Linear / LayerNorm / GELU / softmax / dropout / residual add, width "
         f"{STACK_WIDTH}, {STACK_TOKENS} tokens, torch.inference_mode) = "
         f"{wall * 1e6:.4g} us / {ops} traced ops; kernels of a few hundred FLOPs, so this "
@@ -120,11 +120,20 @@ def per_op_overhead(how: Effort) -> tuple[float, str]:
     return wall / ops, text
 
 
+def rounds_text(how: Effort) -> str:
+    """How a figure was timed, for a source comment: ``best of 5-15 rounds (each the median
+    of 9 loops)``."""
+    rounds = str(how.rounds) if how.max_rounds <= how.rounds else f"{how.rounds}-{how.max_rounds}"
+    return f"best of {rounds} rounds (each the median of up to {how.batches} loops)"
+
+
 def gemm_ladder(how: Effort, *, quick: bool) -> tuple[tuple[int, int, float], ...]:
-    """(m, n = k, median seconds per call) of fp32 ``x @ W^T`` for each rung of the ladder."""
+    """(m, n = k, best-round seconds per call) of fp32 ``x @ W^T`` for each rung of the ladder."""
     rows = QUICK_EFFICIENCY_ROWS if quick else EFFICIENCY_ROWS
     nk = QUICK_EFFICIENCY_NK if quick else EFFICIENCY_NK
-    return tuple((m, nk, median_time_s(gemm_call("fp32", (m, nk, nk)), how)) for m in rows)
+    return tuple(
+        (m, nk, best_time_s(f"GEMM fp32 m={m}", gemm_call("fp32", (m, nk, nk)), how)) for m in rows
+    )
 
 
 def efficiency_points(
@@ -144,7 +153,7 @@ def efficiency_points(
         listed.append(f"m={m} {rate / 1e9:.4g} GFLOP/s")
     nk = ladder[0][1] if ladder else 0
     text = (
-        f"torch.mm fp32 x @ W^T, n = k = {nk}, all threads, median call time less one bare "
+        f"torch.mm fp32 x @ W^T, n = k = {nk}, all threads, best-round call time less one bare "
         f"dispatch ({dispatch_s * 1e6:.3g} us): {', '.join(listed)}; / fp32 peak "
         f"{peak_flops_per_s / 1e9:.4g} GFLOP/s, capped at 1"
     )
@@ -171,8 +180,8 @@ def packing_ladder(
     rows = []
     for m in PACKING_ROWS:
         x, out = torch.full((m, nk), 0.25), torch.empty(m, nk)
-        hot = median_time_s(partial(torch.mm, x, pool[0].t(), out=out), how)
-        cold = median_time_s(partial(from_pool, x, out), how)
+        hot = best_time_s(f"GEMM m={m}, cached W", partial(torch.mm, x, pool[0].t(), out=out), how)
+        cold = best_time_s(f"GEMM m={m}, W from DRAM", partial(from_pool, x, out), how)
         rows.append((m, nk, hot, cold))
     return tuple(rows)
 
