@@ -5,7 +5,7 @@ are against each case's **median** timed pass (what the machine usually does, th
 yardstick); the same figures against each case's **fastest** pass (the least disturbed
 one) are kept beside them, so a busy machine's share of the miss stays visible. Pure
 functions of (label, error) pairs, so committed CSVs are summarized by the same code
-(``python -m perfsim.validation.summary results/validation/host-2threads/*.csv``).
+(``python results/validation/summarize.py results/validation/host-2threads/*.csv``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import math
 import statistics
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +69,31 @@ def csv_pairs(path: Path, column: str = "error") -> list[tuple[str, float]]:
         ]
 
 
+def across_runs(paths: Sequence[Path], pick: str) -> list[tuple[str, float]]:
+    """(label, error) per case against its ``min`` or ``median`` measured time over several
+    runs of the same cases (``perfsim validate --format csv`` files; the prediction is
+    the first file's)."""
+    runs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as handle:
+            runs.append(list(csv.DictReader(handle)))
+    reduce = min if pick == "min" else statistics.median
+    pairs = []
+    for rows in zip(*runs, strict=True):
+        first = rows[0]
+        measured = reduce(float(row["measured_s"]) for row in rows)
+        label = f"{first['model']} b{first['batch']} s{first['seq']}"
+        pairs.append((label, float(first["predicted_s"]) / measured - 1.0))
+    return pairs
+
+
 def main(paths: Sequence[str]) -> None:
-    """Print one summary line per validation CSV (the README's figures)."""
+    """Print one summary line per validation CSV (the README's figures), and with several
+    runs of the same cases, against each case's median and fastest run over them."""
     for name in paths:
         print(f"{name}: {summarize(csv_pairs(Path(name))).text('the median run')}")
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    if len(paths) > 1:
+        files = [Path(name) for name in paths]
+        for pick, what in (("median", "median"), ("min", "fastest")):
+            against = f"each case's {what} of the {len(files)} runs"
+            print(f"all {len(files)} runs: {summarize(across_runs(files, pick)).text(against)}")
