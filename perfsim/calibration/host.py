@@ -68,7 +68,7 @@ def plan_threads(
     quick: bool,
     tools: Instruments,
     progress: Progress | None,
-    how: Effort | None = None,
+    how: Effort,
 ) -> Adaptation:
     """Threads and effort for this run: the foreign load read over an idle window first
     (`perfsim.calibration.contention.adapt`)."""
@@ -79,18 +79,40 @@ def plan_threads(
     cpus = len(probe.used_cpus(os.cpu_count() or 1))
     foreign = sample_foreign_cpus(tools, os.cpu_count() or cpus, 0.05 if quick else WINDOW_S)
     units = threads or torch.get_num_threads()
-    how = how or effort(quick, tools.timer)
     chosen = adapt(units, cpus, foreign, how, fixed_threads=threads is not None)
     if chosen.note:
         logger.warning("%s", chosen.note)
     return chosen
 
 
-def check_settled(figures: list[Figure], how: Effort, load: str) -> None:
+def replan(
+    chosen: Adaptation, failed: UnstableCalibrationError, threads: int | None, how: Effort
+) -> Adaptation | None:
+    """The adaptation for a second attempt after ``failed``, from the foreign load seen
+    *during* the first (a neighbour that started after the idle window); None where it
+    would change nothing (then the calibration refuses)."""
+    import torch
+
+    if failed.foreign_share is None:
+        return None
+    cpus = len(probe.used_cpus(os.cpu_count() or 1))
+    during = failed.foreign_share * (os.cpu_count() or cpus)
+    foreign = max(chosen.foreign_cpus or 0.0, during)
+    units = threads or torch.get_num_threads()
+    again = adapt(units, cpus, foreign, how, fixed_threads=threads is not None)
+    if again.units >= chosen.units and again.how.rounds <= chosen.how.rounds:
+        return None
+    logger.warning("figures did not settle; measuring again: %s", again.note)
+    return again
+
+
+def check_settled(
+    figures: list[Figure], how: Effort, load: str, foreign_share: float | None
+) -> None:
     """Raise `UnstableCalibrationError` (one line) where a figure's best rounds disagree."""
     bad = unsettled(figures, how.tolerance)
     if bad and how.tolerance is not None:
-        raise UnstableCalibrationError(refusal(bad, how.tolerance, load))
+        raise UnstableCalibrationError(refusal(bad, how.tolerance, load), foreign_share)
 
 
 def _load_text(before: float | None, during: float | None, cpus: int) -> str:
@@ -124,13 +146,34 @@ def measure_host(
 
     Raises:
         UnstableCalibrationError: some figure's fastest rounds still disagreed by more
-            than the tolerance after the most rounds allowed (a busy machine).
+            than the tolerance after the most rounds allowed (a busy machine), also
+            after a second attempt adapted to the load seen during the first.
     """
-    import torch
-
     tools = tools or Instruments()
     start = tools.clock()
-    chosen = plan_threads(threads, quick, tools, progress, how)
+    base = how or effort(quick, tools.timer)
+    chosen = plan_threads(threads, quick, tools, progress, base)
+    while True:
+        try:
+            return measure_once(chosen, quick=quick, progress=progress, tools=tools, start=start)
+        except UnstableCalibrationError as failed:
+            again = replan(chosen, failed, threads, base)
+            if again is None:
+                raise
+            chosen = again
+
+
+def measure_once(
+    chosen: Adaptation,
+    *,
+    quick: bool,
+    progress: Progress | None,
+    tools: Instruments,
+    start: float,
+) -> Calibration:
+    """One attempt of `measure_host` at ``chosen`` threads and effort."""
+    import torch
+
     units, figures = chosen.units, []
     how = replace(chosen.how, record=figures.append)
     root = Path("/")
@@ -145,7 +188,7 @@ def measure_host(
     plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
     results, others = run_watched(host_steps(plan), progress, tools)
     cpus = os.cpu_count() or units
-    check_settled(figures, how, _load_text(chosen.foreign_cpus, others, cpus))
+    check_settled(figures, how, _load_text(chosen.foreign_cpus, others, cpus), others)
     dispatch, framework, single, ladder, packing = results[:5]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)

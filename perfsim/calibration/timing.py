@@ -63,7 +63,15 @@ wall_timer: Final[Timer] = clock_timer(time.perf_counter)
 
 
 class UnstableCalibrationError(RuntimeError):
-    """Some figure's best rounds did not agree: the machine is too busy to calibrate."""
+    """Some figure's best rounds did not agree: the machine is too busy to calibrate.
+
+    ``foreign_share`` is others' share of the host's CPU time during the attempt (None:
+    unknown), which decides whether a retry with fewer threads may help.
+    """
+
+    def __init__(self, message: str, foreign_share: float | None = None) -> None:
+        super().__init__(message)
+        self.foreign_share = foreign_share
 
 
 @dataclass(frozen=True, slots=True)
