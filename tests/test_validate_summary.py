@@ -19,7 +19,7 @@ from perfsim.pipeline import estimate
 from perfsim.validation import CaseResult, Measurement, compare, results_json, summary_frame
 from perfsim.validation.report import validation_footer, validation_tables
 from perfsim.validation.summary import csv_pairs, summarize
-from perfsim.validation.validate import error_summaries, host_hardware
+from perfsim.validation.validate import default_threads, error_summaries, host_hardware
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +116,12 @@ def test_readme_quotes_what_the_csvs_hold(run: int) -> None:
     line = summarize(csv_pairs(path)).text("the median run")
     readme = (RESULTS / "README.md").read_text(encoding="utf-8")
     assert f"validation-run{run}.csv: {line}" in readme
+
+
+def test_default_threads_never_exceed_the_file() -> None:
+    import torch
+
+    xeon = load_hardware(ROOT / "hwconfigs" / "xeon-8380.yaml")
+    assert default_threads(xeon) == min(torch.get_num_threads(), xeon.compute.units)
+    one = xeon.model_copy(update={"compute": xeon.compute.model_copy(update={"units": 1})})
+    assert default_threads(one) == 1

@@ -163,8 +163,8 @@ def validate_case(
     ``hw`` is a built-in name or a YAML path; ``engine`` and ``store`` are those of
     `perfsim.pipeline.simulate` (PyTorch eager: ``runtime="eager"``); ``options`` those of
     `perfsim.validation.measure.measure_model` (default `MeasureOptions`; a case's
-    ``threads`` win over ``options.threads``). Disturbed measurements are repeated
-    (`measure_quietly`).
+    ``threads`` win over ``options.threads``; with neither, a CPU file's `default_threads`).
+    Disturbed measurements are repeated (`measure_quietly`).
     """
     spec = resolve_hardware(hw)
     model, batch, seq = case["model"], case["batch"], case["seq"]
@@ -175,10 +175,21 @@ def validate_case(
     simulate(scenario, spec, engine=engine, store=store)
     options = options or MeasureOptions()
     options = replace(options, threads=case.get("threads", options.threads))
+    if options.threads is None and options.device == "cpu" and spec.kind == "cpu":
+        options = replace(options, threads=default_threads(spec))
     measurement = measure_quietly(model, batch=batch, seq=seq, options=options, progress=progress)
     if options.device == "cpu":
         spec = host_hardware(spec, measurement.threads)
     return compare(simulate(scenario, spec, engine=engine, store=store), measurement)
+
+
+def default_threads(spec: HardwareSpec) -> int:
+    """Threads a CPU case runs on when neither it nor the options say: torch's default,
+    but no more than the file's ``compute.units`` (a file calibrated for fewer threads on
+    a busy host describes the machine at that many)."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), spec.compute.units))
 
 
 def measure_quietly(
