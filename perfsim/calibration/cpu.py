@@ -18,11 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Final
 
-from perfsim.calibration.eager import (
-    gemm_ladder,
-    packing_ladder,
-    per_op_overhead,
-)
+from perfsim.calibration.eager import gemm_ladder, packing_ladder
+from perfsim.calibration.framework import per_op_overhead
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
     VECTOR_OPS,
@@ -182,7 +179,7 @@ def dispatch_overhead_s(threads: int, how: Effort) -> float:
 
 
 def framework_overhead(threads: int, how: Effort) -> tuple[float, str]:
-    """(seconds of framework time per op of a tiny eager module stack, how measured)."""
+    """(seconds of framework time per op of a tiny-width HF BERT, how measured)."""
     with torch_threads(threads):
         return per_op_overhead(how, f"per-op framework time, {threads} thread(s)")
 

@@ -1,14 +1,9 @@
 """What eager PyTorch costs per op, and how GEMM throughput falls with few rows, on a CPU.
 
-Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
-``compute.matrix.efficiency``:
+The microbenchmarks behind the host file's ``compute.matrix.efficiency`` and
+``weight_packing_bandwidth`` (the per-op framework time behind ``op_overhead`` is
+`perfsim.calibration.framework`):
 
-* **Per-op framework time.** A stack of tiny transformer-like blocks (``nn.Linear``,
-  ``LayerNorm``, ``GELU``, softmax, dropout in eval mode, residual adds) at sizes where the
-  kernels do almost nothing, so its wall time is the framework's: ``nn.Module.__call__``,
-  Python between ops, aten dispatch, allocation and OpenMP parallel regions. Seconds per
-  op = wall time / the ops perfsim's tracer records for the same stack (views folded away,
-  as in a model's graph), so the figure is per costed op, the unit the engines charge.
 * **Weight packing.** The same ``x @ W^T`` at few rows, with ``W`` taken in turn from a
   pool of weights larger than the last cache (so each comes from DRAM, as a model's do
   once per pass) and with one ``W`` that stays cached: the difference is the time to
@@ -21,7 +16,6 @@ Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
 
 from __future__ import annotations
 
-import copy
 import itertools
 import statistics
 from functools import partial
@@ -33,91 +27,12 @@ from perfsim.calibration.timing import Effort, best_time_s
 if TYPE_CHECKING:
     import torch
 
-STACK_WIDTH: Final = 8  # hidden size of the tiny blocks: kernels of a few hundred FLOPs
-STACK_TOKENS: Final = 4
-STACK_BLOCKS: Final = 8
 EFFICIENCY_ROWS: Final = (8, 32, 128, 512, 2048)
 QUICK_EFFICIENCY_ROWS: Final = (8, 32)
 EFFICIENCY_NK: Final = 768  # BERT-base hidden size: the n and k of the ladder
 QUICK_EFFICIENCY_NK: Final = 64
 # few rows, so the weight dominates the call: the packing difference is well resolved
 PACKING_ROWS: Final = (8, 32)
-
-
-def overhead_stack() -> torch.nn.Module:
-    """The module `per_op_overhead` times: ``STACK_BLOCKS`` tiny attention + feed-forward
-    blocks, eval mode."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, width: int) -> None:
-            super().__init__()
-            self.project = nn.Linear(width, width)
-            self.up = nn.Linear(width, 2 * width)
-            self.down = nn.Linear(2 * width, width)
-            self.norm_attention = nn.LayerNorm(width)
-            self.norm_output = nn.LayerNorm(width)
-            self.act = nn.GELU()
-            self.drop = nn.Dropout(0.1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = self.project(x)
-            scores = torch.softmax(h @ h.transpose(-1, -2) / 2.0, dim=-1)
-            x = self.norm_attention(x + self.drop(scores @ h))
-            out: torch.Tensor = self.norm_output(x + self.drop(self.down(self.act(self.up(x)))))
-            return out
-
-    class Stack(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.blocks = nn.ModuleList(Block(STACK_WIDTH) for _ in range(STACK_BLOCKS))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            for block in self.blocks:
-                x = block(x)
-            return x
-
-    return Stack().eval()
-
-
-def stack_op_count(model: torch.nn.Module) -> int:
-    """Ops perfsim's tracer records for one forward of the stack (views folded away)."""
-    import torch
-
-    from perfsim.trace import trace_model
-
-    meta = copy.deepcopy(model).to("meta")
-    x = torch.empty(1, STACK_TOKENS, STACK_WIDTH, device="meta")
-    return len(trace_model(meta, {"x": x}).ops)
-
-
-def per_op_overhead(how: Effort, label: str = "per-op framework time") -> tuple[float, str]:
-    """(seconds per costed op of a tiny eager module stack, how it was measured).
-
-    Runs at the caller's torch thread count, under ``torch.inference_mode`` as validation
-    runs the model.
-    """
-    import torch
-
-    model = overhead_stack()
-    ops = stack_op_count(model)
-    x = torch.randn(1, STACK_TOKENS, STACK_WIDTH)
-
-    def forward() -> None:
-        with torch.inference_mode():
-            model(x)
-
-    wall = best_time_s(label, forward, how)
-    text = (
-        f"{rounds_text(how)} of an eager forward through {STACK_BLOCKS} tiny "
-        f"blocks (nn.Linear / LayerNorm / GELU / softmax / dropout / residual add, width "
-        f"{STACK_WIDTH}, {STACK_TOKENS} tokens, torch.inference_mode) = "
-        f"{wall * 1e6:.4g} us / {ops} traced ops; kernels of a few hundred FLOPs, so this "
-        "is framework time (module calls, Python, dispatch, allocation, parallel regions), "
-        "serial with each kernel on a CPU"
-    )
-    return wall / ops, text
 
 
 def rounds_text(how: Effort) -> str:
