@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 
@@ -193,6 +195,15 @@ class ComputeSpec(_Frozen):
     vector: VectorEngine
     # optional: the figures of one thread alone, where ``units`` > 1 (CPUs)
     single_thread: SingleThread | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``single_thread`` out of dumps where unset, so a file without it dumps
+        (and hashes, e.g. a sweep's device identity) as before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if self.single_thread is None:
+            data.pop("single_thread", None)
+        return data
 
 
 class MemoryLevel(_Frozen):
