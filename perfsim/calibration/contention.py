@@ -21,7 +21,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -132,8 +132,3 @@ def adapt(
         note = f"{seen}: calibrated for {free} thread(s) instead of {units}, {rounds}"
         return Adaptation(free, busier, foreign, note)
     return Adaptation(units, busier, foreign, f"{seen}: {rounds}")
-
-
-def with_timer(how: Effort, timer: Timer) -> Effort:
-    """``how`` reading ``timer``."""
-    return replace(how, timer=timer)
