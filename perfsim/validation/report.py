@@ -140,7 +140,7 @@ def _case_row(result: CaseResult) -> dict[str, str]:
         "predicted": format_quantity(result.predicted_s, "s"),
         "measured": format_quantity(result.measured_s, "s"),
         "error": _percent(result.error, signed=True),
-        "runs min / max": _runs(result),
+        "passes min-max": _runs(result),
         "spread": _percent(result.measurement.spread),
         "error vs fastest": _percent(result.error_fastest, signed=True),
         "gemm share p/m": gemm,
@@ -150,12 +150,12 @@ def _case_row(result: CaseResult) -> dict[str, str]:
 
 
 def _runs(result: CaseResult) -> str:
-    """``9.8 ms / 12.1 ms (5 passes)``: the fastest and slowest timed pass."""
+    """``9.8 ms-12.1 ms (5)``: the fastest and slowest timed pass (how many passes)."""
     from perfsim.units import format_quantity
 
     m = result.measurement
     fastest, slowest = format_quantity(m.fastest_s, "s"), format_quantity(m.slowest_s, "s")
-    return f"{fastest} / {slowest} ({len(m.wall_samples_s)} passes)"
+    return f"{fastest}-{slowest} ({len(m.wall_samples_s)})"
 
 
 def _percent(value: Any, signed: bool = False) -> str:
