@@ -40,28 +40,47 @@ from perfsim.calibration.timing import (
     Effort,
     Figure,
     Progress,
+    UnsettledFigureError,
     UnstableCalibrationError,
     effort,
     refusal,
     run_steps,
-    unsettled,
 )
 
 logger = logging.getLogger(__name__)
 
 
 def run_watched(
-    steps: list[tuple[str, Callable[[], object]]], progress: Progress | None, tools: Instruments
+    steps: list[tuple[str, Callable[[], object]]],
+    progress: Progress | None,
+    tools: Instruments,
+    foreign_before: float | None,
 ) -> tuple[list[object], float | None]:
     """`run_steps`, and the share of the CPUs other processes used meanwhile (logged above
-    `CONTENTION_WARNING`; None where it cannot be read)."""
+    `CONTENTION_WARNING`; None where it cannot be read).
+
+    Raises:
+        UnstableCalibrationError: a figure did not settle (the run stops there); its
+            message states the figure and the load before and during.
+    """
     busy_before, own_before = tools.cpu_seconds(), tools.own_seconds()
-    results = run_steps(steps, progress)
-    others = probe.contention(busy_before, tools.cpu_seconds(), tools.own_seconds() - own_before)
-    if others is not None and others > CONTENTION_WARNING:
+
+    def others() -> float | None:
+        after, own = tools.cpu_seconds(), tools.own_seconds() - own_before
+        return probe.contention(busy_before, after, own)
+
+    try:
+        results = run_steps(steps, progress)
+    except UnsettledFigureError as stop:
+        during = others()
+        load = _load_text(foreign_before, during, os.cpu_count() or 1)
+        message = refusal(stop.figure, stop.tolerance, load)
+        raise UnstableCalibrationError(message, during) from None
+    share = others()
+    if share is not None and share > CONTENTION_WARNING:
         # NB: info, not a warning: the agreement check decides, and its refusal says this
-        logger.info("other processes used %.0f%% of the CPUs during calibration", 100 * others)
-    return results, others
+        logger.info("other processes used %.0f%% of the CPUs during calibration", 100 * share)
+    return results, share
 
 
 def plan_threads(
@@ -105,15 +124,6 @@ def replan(
         return None
     logger.warning("figures did not settle; measuring again: %s", again.note)
     return again
-
-
-def check_settled(
-    figures: list[Figure], how: Effort, load: str, foreign_share: float | None
-) -> None:
-    """Raise `UnstableCalibrationError` (one line) where a figure's best rounds disagree."""
-    bad = unsettled(figures, how.tolerance)
-    if bad and how.tolerance is not None:
-        raise UnstableCalibrationError(refusal(bad, how.tolerance, load), foreign_share)
 
 
 def _load_text(before: float | None, during: float | None, cpus: int) -> str:
@@ -187,9 +197,7 @@ def measure_once(
     skipped = int8_skip_reason()
     gemm_dtypes = tuple(d for d in GEMM_DTYPES if not (d == "int8" and skipped))
     plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
-    results, others = run_watched(host_steps(plan), progress, tools)
-    cpus = os.cpu_count() or units
-    check_settled(figures, how, _load_text(chosen.foreign_cpus, others, cpus), others)
+    results, others = run_watched(host_steps(plan), progress, tools, chosen.foreign_cpus)
     dispatch, framework, single, ladder, packing = results[:5]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)

@@ -12,8 +12,9 @@ turbo budget) is then described at its short-run speed.
 
 A best round is trusted only when it repeats: the fastest third of the rounds (at least
 two) must agree within ``Effort.tolerance`` (`Figure.spread`). Where they do not, more
-rounds are run, up to ``max_rounds``; a figure still unsettled then is reported by
-`unsettled`, and the calibration refuses to write a file (`UnstableCalibrationError`).
+rounds are run, up to ``max_rounds``; a figure still unsettled then stops the run at once
+(`UnsettledFigureError`), and the calibration refuses to write a file
+(`UnstableCalibrationError`).
 
 Rates of small operations come from the *difference* between two sizes, so a fixed
 per-call cost (framework dispatch, thread fork/join) cancels:
@@ -60,6 +61,15 @@ def clock_timer(clock: Callable[[], float]) -> Timer:
 
 
 wall_timer: Final[Timer] = clock_timer(time.perf_counter)
+
+
+class UnsettledFigureError(RuntimeError):
+    """A figure's best rounds still disagreed after ``max_rounds``: no point measuring on."""
+
+    def __init__(self, figure: Figure, tolerance: float) -> None:
+        super().__init__(f"{figure.label}: best rounds {figure.spread:.0%} apart")
+        self.figure = figure
+        self.tolerance = tolerance
 
 
 class UnstableCalibrationError(RuntimeError):
@@ -176,7 +186,8 @@ def in_rounds(
     label: str, one_round: Callable[[], float], how: Effort, *, higher_is_better: bool = False
 ) -> Figure:
     """``how.rounds`` rounds of ``one_round``; more, up to ``how.max_rounds``, while the best
-    third disagree by more than ``how.tolerance``."""
+    third disagree by more than ``how.tolerance`` (`UnsettledFigureError` if they still do).
+    """
     (figure,) = in_joint_rounds((label,), lambda: (one_round(),), how, higher_is_better)
     return figure
 
@@ -188,7 +199,11 @@ def in_joint_rounds(
     higher_is_better: bool = False,
 ) -> tuple[Figure, ...]:
     """`in_rounds` for quantities timed together (one value each per round): rounds go on
-    while any of them is unsettled. Each figure goes to ``how.record``."""
+    while any of them is unsettled. Each figure goes to ``how.record``.
+
+    Raises:
+        UnsettledFigureError: with a tolerance, a figure still unsettled at ``max_rounds``.
+    """
     rounds = [tuple(one_round()) for _ in range(max(1, how.rounds))]
 
     def unsettled_now() -> bool:
@@ -205,6 +220,8 @@ def in_joint_rounds(
         for label, column in zip(labels, zip(*rounds, strict=True), strict=True)
     )
     for figure in figures:
+        if how.tolerance is not None and figure.spread > how.tolerance:
+            raise UnsettledFigureError(figure, how.tolerance)
         if how.record is not None:
             how.record(figure)
     return figures
@@ -273,22 +290,13 @@ def slope_rate(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: 
     return Figure(label, (rate,), higher_is_better=True)
 
 
-def unsettled(figures: Sequence[Figure], tolerance: float | None) -> list[Figure]:
-    """The figures whose best rounds disagree by more than ``tolerance``, worst first."""
-    if tolerance is None:
-        return []
-    bad = [figure for figure in figures if figure.spread > tolerance]
-    return sorted(bad, key=lambda figure: figure.spread, reverse=True)
-
-
-def refusal(bad: Sequence[Figure], tolerance: float, load: str) -> str:
-    """The one-line reason a calibration with unsettled figures ``bad`` writes nothing."""
-    worst = bad[0]
-    k = max(2, math.ceil(len(worst.rounds) / 3))
+def refusal(figure: Figure, tolerance: float, load: str) -> str:
+    """The one-line reason a calibration whose ``figure`` did not settle writes nothing."""
+    k = max(2, math.ceil(len(figure.rounds) / 3))
     return (
-        f"no stable figures: {len(bad)} figure(s) did not settle; worst {worst.label}: its "
-        f"fastest {k} of {len(worst.rounds)} rounds differ by {worst.spread:.0%} (at most "
-        f"{tolerance:.0%} allowed); {load}; nothing written, rerun on a quieter machine"
+        f"no stable figures: {figure.label}: its fastest {k} of {len(figure.rounds)} rounds "
+        f"differ by {figure.spread:.0%} (at most {tolerance:.0%} allowed); {load}; nothing "
+        "written, rerun on a quieter machine"
     )
 
 
