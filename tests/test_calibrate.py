@@ -522,3 +522,21 @@ def test_synthetic_cuda_yaml(tmp_path: Path) -> None:
     assert spec.vector_peak_flops("fp16") == pytest.approx(2e11, rel=1e-6)
     for line, note in _number_lines(text):
         assert "measured by perfsim calibrate" in note or "assumed" in note, line
+
+
+def test_single_thread_bandwidth_never_grows_outward(tmp_path: Path) -> None:
+    # 1 thread: l1d 150, l2 90, l3 95 (noise: faster than l2) -> l3 written as 90 GB/s
+    cal = _synthetic("cpu")
+    extra = (
+        BandwidthResult("l2", 1, 90e9, 80e9, (MIB, 2 * MIB)),
+        BandwidthResult("l3", 1, 95e9, 70e9, (16 * MIB, 32 * MIB)),
+    )
+    text = calibration_yaml(replace(cal, bandwidth=(*cal.bandwidth, *extra)))
+    single = _load_text(text, tmp_path).compute.single_thread
+    assert single is not None
+    assert single.bandwidth == {
+        "l1d": pytest.approx(150e9),
+        "l2": pytest.approx(90e9),
+        "l3": pytest.approx(90e9),
+    }
+    assert "capped at the nearer level's 90 GB/s" in text

@@ -102,9 +102,15 @@ def _single_thread(cal: Calibration) -> list[str]:
     bandwidth = [r for r in cal.bandwidth if r.threads == 1]
     if bandwidth:
         lines.append(_line(4, "bandwidth", "", "# what 1 thread reaches per level"))
-    for r in bandwidth:
-        value = f'"{r.best_bytes_per_s / 1e9:.6g} GB/s"'
-        lines.append(_line(6, r.level, value, MEASURED + f"1 thread: best of {_stream(r)}"))
+    nearer = float("inf")
+    for r in sorted(bandwidth, key=lambda r: [m.name for m in cal.memory].index(r.level)):
+        # as for all threads (`level_bandwidths`): a far level cannot outrun a near one
+        written = min(r.best_bytes_per_s, nearer)
+        nearer = written
+        how = f"1 thread: best of {_stream(r)}"
+        if written < r.best_bytes_per_s:
+            how += f"; capped at the nearer level's {_rate(written, 'B/s')}"
+        lines.append(_line(6, r.level, f'"{written / 1e9:.6g} GB/s"', MEASURED + how))
     return lines
 
 
