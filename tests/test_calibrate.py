@@ -37,9 +37,10 @@ from perfsim.calibration.probe import (
     read_memory,
 )
 from perfsim.calibration.record import ordered_bandwidths
-from perfsim.calibration.timing import Effort, slope_rate
+from perfsim.calibration.timing import Effort, clock_timer, slope_rate
 from perfsim.errors import SpecError
 from perfsim.hardware import HardwareSpec, load_hardware
+from perfsim.hardware.threads import at_threads
 
 KIB, MIB, GIB = 2**10, 2**20, 2**30
 
@@ -50,14 +51,17 @@ def written(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[
     """``calibrate(..., quick=True)`` once: the file and the progress calls it made."""
     calls: list[tuple[str, float]] = []
     out = tmp_path_factory.mktemp("calibrate") / "host.yaml"
-    path = calibrate(out, quick=True, progress=lambda step, done: calls.append((step, done)))
+    path = calibrate(
+        out, quick=True, threads=2, progress=lambda step, done: calls.append((step, done))
+    )
     return path, calls
 
 
 @pytest.fixture(scope="module")
 def measured() -> Calibration:
-    """A second quick measurement, kept as the raw record."""
-    return measure_host(quick=True)
+    """A second quick measurement, kept as the raw record (2 threads asked for, so a busy
+    host does not calibrate for fewer)."""
+    return measure_host(quick=True, threads=2)
 
 
 @pytest.fixture(scope="module")
@@ -213,14 +217,36 @@ def test_derived_peaks_equal_the_measurements(measured: Calibration, tmp_path: P
         assert spec.vector_peak_flops(dtype) == pytest.approx(measured_flops, rel=1e-6)
 
 
-def test_single_thread_figures_are_kept(measured: Calibration) -> None:
-    if measured.units == 1:
-        pytest.skip("one thread only: nothing separate to keep")
-    text = calibration_yaml(measured)
-    assert "# One-thread figures" in text
+def test_single_thread_figures_are_kept(measured: Calibration, tmp_path: Path) -> None:
+    assert measured.units == 2
+    spec = _load_text(calibration_yaml(measured), tmp_path)
+    single = spec.compute.single_thread
+    assert single is not None and single.op_overhead is not None
+    assert set(single.macs_per_cycle) == set(measured.gemm_dtypes)
+    assert set(single.flops_per_cycle) == set(measured.vector_dtypes)
+    assert set(single.bandwidth) == {level.name for level in measured.memory}
     for dtype in measured.gemm_dtypes:
         assert measured.gemm_result(dtype, threads=1).median_flops_per_s > 0
-    assert measured.bandwidth_result("dram", threads=1) is not None
+
+
+def test_single_thread_block_by_hand(tmp_path: Path) -> None:
+    spec = _load_text(calibration_yaml(_synthetic("cpu")), tmp_path)
+    single = spec.compute.single_thread
+    assert single is not None
+    # 1 thread: median of 1e11, 2e11, 4e11 FLOP/s = 2e11 / (2 x 2 GHz) -> 50 MAC/clk
+    assert single.macs_per_cycle["fp32"] == pytest.approx(50.0)
+    # median of 8, 6, 1 GFLOP/s = 6e9 / 2 GHz -> 3 FLOP/clk
+    assert single.flops_per_cycle["fp32"] == pytest.approx(3.0)
+    assert single.bandwidth == {"l1d": pytest.approx(150e9)}  # best of copy 150 / triad 100
+    one = at_threads(spec, 1)
+    assert one.compute.units == 1 and one.compute.single_thread is None
+    assert one.matrix_peak_flops("fp32") == pytest.approx(2e11)
+    assert one.vector_peak_flops("fp32") == pytest.approx(6e9)
+    assert one.level_bandwidth(one.memory[0]) == pytest.approx(150e9)
+    # l2 has no 1-thread figure: per unit 125 GB/s, one unit
+    assert one.level_bandwidth(one.memory[1]) == pytest.approx(125e9)
+    assert one.op_overhead == spec.op_overhead  # no 1-thread framework time recorded
+    assert at_threads(spec, 2) is spec
 
 
 # ---- errors and the atomic write --------------------------------------------------------
@@ -435,10 +461,9 @@ def test_all_threads_cannot_beat_units_times_one_thread() -> None:
     assert "capped at 2 x the 1-thread figure" in calibration_yaml(cal)
 
 
-def test_slope_rate_cancels_a_fixed_cost(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fake clock: each call costs 1 ms fixed + 1 us per unit of work."""
+def test_slope_rate_cancels_a_fixed_cost() -> None:
+    """A fake clock, injected: each call costs 1 ms fixed + 1 us per unit of work."""
     clock = [0.0]
-    monkeypatch.setattr("perfsim.calibration.timing.time.perf_counter", lambda: clock[0])
 
     def kernel(work: float, cost_s: float | None = None) -> tuple[Callable[[], None], float]:
         def call() -> None:
@@ -447,10 +472,11 @@ def test_slope_rate_cancels_a_fixed_cost(monkeypatch: pytest.MonkeyPatch) -> Non
         return call, work
 
     how = Effort(batches=3, target_s=0.01, budget_s=1.0, min_batches=3)
+    how = replace(how, timer=clock_timer(lambda: clock[0]))
     # slope: (3000 - 1000) / (4 ms - 2 ms) = 1e6 per s; work/time at 3000 only 0.75e6
-    assert slope_rate(kernel(1000.0), kernel(3000.0), how) == pytest.approx(1e6)
+    assert slope_rate("k", kernel(1000.0), kernel(3000.0), how).best == pytest.approx(1e6)
     # the large size no slower than the small one: noise; fall back to 3000 / 2 ms
-    flat = slope_rate(kernel(1000.0, 2e-3), kernel(3000.0, 2e-3), how)
+    flat = slope_rate("k", kernel(1000.0, 2e-3), kernel(3000.0, 2e-3), how).best
     assert flat == pytest.approx(1.5e6)
 
 
@@ -496,3 +522,21 @@ def test_synthetic_cuda_yaml(tmp_path: Path) -> None:
     assert spec.vector_peak_flops("fp16") == pytest.approx(2e11, rel=1e-6)
     for line, note in _number_lines(text):
         assert "measured by perfsim calibrate" in note or "assumed" in note, line
+
+
+def test_single_thread_bandwidth_never_grows_outward(tmp_path: Path) -> None:
+    # 1 thread: l1d 150, l2 90, l3 95 (noise: faster than l2) -> l3 written as 90 GB/s
+    cal = _synthetic("cpu")
+    extra = (
+        BandwidthResult("l2", 1, 90e9, 80e9, (MIB, 2 * MIB)),
+        BandwidthResult("l3", 1, 95e9, 70e9, (16 * MIB, 32 * MIB)),
+    )
+    text = calibration_yaml(replace(cal, bandwidth=(*cal.bandwidth, *extra)))
+    single = _load_text(text, tmp_path).compute.single_thread
+    assert single is not None
+    assert single.bandwidth == {
+        "l1d": pytest.approx(150e9),
+        "l2": pytest.approx(90e9),
+        "l3": pytest.approx(90e9),
+    }
+    assert "capped at the nearer level's 90 GB/s" in text

@@ -13,16 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from perfsim.calibration.eager import (
-    STACK_BLOCKS,
-    efficiency_points,
-    overhead_stack,
-    packing_bandwidth,
-    stack_op_count,
-)
+from perfsim.cache import GraphStore
+from perfsim.calibration.eager import efficiency_points, packing_bandwidth
+from perfsim.calibration.framework import FRAMEWORK_TOKENS, framework_model, framework_op_count
 from perfsim.engines import available, get_cost_model
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpNode, TensorSpec
+from perfsim.workload import load_workload
 
 # A CPU-like test device, round numbers: 1 unit at 1 GHz, SIMD GEMM with 16 fp32 MACs a
 # cycle → 2*16*1e9 = 32 GFLOP/s; vector 8 FLOP/cycle → 8 GFLOP/s; l1 1 MiB at 100 GB/s,
@@ -240,10 +237,13 @@ def test_dispatch_never_takes_more_than_half_a_call() -> None:
     assert points[0][1] == pytest.approx(2 * 8 * 64 * 64 / 5e-6 / 1e12, rel=1e-3)
 
 
-def test_the_overhead_stack_traces_to_twelve_ops_a_block() -> None:
-    # per block: 3 linears (gemm), QK^T and PV (attn_gemm), the /2 scale, softmax, two
-    # residual adds, two LayerNorms, GELU = 12; dropout in eval mode dispatches nothing
-    assert stack_op_count(overhead_stack()) == 12 * STACK_BLOCKS
+def test_the_framework_model_traces_like_a_validated_bert(store: GraphStore) -> None:
+    # the same ops per layer at any depth, and at 2 layers the graph of bert-tiny (2
+    # layers) that `perfsim validate` predicts: the per-op figure is in the same unit
+    two, three, four = (framework_op_count(framework_model(n)) for n in (2, 3, 4))
+    assert four - two == 2 * (three - two) > 0
+    tiny = load_workload("bert-tiny", batch=1, seq=FRAMEWORK_TOKENS, precision="fp32")
+    assert two == len(store.graph(tiny).ops)
 
 
 def test_attention_gemms_pack_nothing() -> None:

@@ -19,8 +19,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from perfsim.calibration.cpu import measure_host
+from perfsim.calibration.contention import Instruments
 from perfsim.calibration.emit import calibration_yaml
+from perfsim.calibration.host import measure_host
 from perfsim.calibration.record import (
     BandwidthResult,
     Calibration,
@@ -28,14 +29,17 @@ from perfsim.calibration.record import (
     MemoryInfo,
     VectorResult,
 )
-from perfsim.calibration.timing import Progress
+from perfsim.calibration.timing import Progress, Timer, UnstableCalibrationError
 from perfsim.errors import SpecError
 
 __all__ = [
     "BandwidthResult",
     "Calibration",
     "GemmResult",
+    "Instruments",
     "MemoryInfo",
+    "Timer",
+    "UnstableCalibrationError",
     "VectorResult",
     "calibrate",
     "calibration_yaml",
@@ -86,7 +90,13 @@ def write_hardware_file(out: Path, text: str) -> Path:
 
 
 def calibrate(
-    out: Path, *, device: str = "cpu", quick: bool = False, progress: Progress | None = None
+    out: Path,
+    *,
+    device: str = "cpu",
+    quick: bool = False,
+    progress: Progress | None = None,
+    threads: int | None = None,
+    tools: Instruments | None = None,
 ) -> Path:
     """Measure ``device`` and write the hardware file ``out`` (its stem becomes ``name``).
 
@@ -95,19 +105,24 @@ def calibrate(
         device: ``"cpu"`` (this host, through torch's CPU backend) or ``"cuda"``.
         quick: tiny sizes and few repetitions: seconds instead of about a minute.
         progress: called as ``progress(step, fraction_done)``; the CLI draws a bar.
+        threads: CPU threads to calibrate for (default: torch's, fewer on a busy host).
+        tools: the clocks and load readings of a CPU calibration (tests inject them).
 
     Returns:
         ``out``.
 
     Raises:
-        SpecError: an unknown device, or ``cuda`` without a CUDA device.
+        SpecError: an unknown device, ``cuda`` without a CUDA device, threads below 1.
+        UnstableCalibrationError: the host was too busy for stable figures; nothing written.
     """
     out = Path(out)
     if device not in DEVICES:
         raise SpecError(f"--device: expected one of {', '.join(DEVICES)}, got {device!r}")
+    if threads is not None and threads < 1:
+        raise SpecError(f"--threads: expected a positive integer, got {threads}")
     if device == "cuda":
         cal = measure_cuda(quick=quick, progress=progress)
     else:
-        cal = measure_host(quick=quick, progress=progress)
+        cal = measure_host(threads=threads, quick=quick, progress=progress, tools=tools)
     logger.info("calibrated %s in %.1f s; writing %s", cal.model_name, cal.wall_s, out)
     return write_hardware_file(out, calibration_yaml(cal, name=out.stem))

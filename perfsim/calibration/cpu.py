@@ -1,6 +1,8 @@
 """Host CPU microbenchmarks with torch: GEMM, element-wise, STREAM bandwidth, dispatch cost.
 
-All timing is wall clock (`perfsim.calibration.timing`): medians of loop-averaged batches.
+All timing is wall clock (`perfsim.calibration.timing`): best of several rounds, each the
+median of loop-averaged batches; the foreign load decides threads and rounds first
+(`perfsim.calibration.contention`), and unsettled figures stop the run (nothing written).
 Element-wise and bandwidth figures are two-size slopes so torch's per-call dispatch cost
 cancels; GEMM figures are per call, dispatch included (it is small next to a BERT GEMM).
 torch's thread count is set per step and restored afterwards.
@@ -10,35 +12,24 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 from typing import Final
 
-from perfsim.calibration import probe
-from perfsim.calibration.eager import (
-    efficiency_points,
-    gemm_ladder,
-    packing_bandwidth,
-    packing_ladder,
-    per_op_overhead,
-)
+from perfsim.calibration.eager import gemm_ladder, packing_ladder
+from perfsim.calibration.framework import per_op_overhead
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
     VECTOR_OPS,
     copy_call,
     gemm_call,
-    int8_skip_reason,
     triad_call,
     vector_call,
 )
 from perfsim.calibration.record import (
-    CONTENTION_WARNING,
     BandwidthResult,
-    Calibration,
     GemmResult,
     MemoryInfo,
     Shape,
@@ -46,10 +37,7 @@ from perfsim.calibration.record import (
 )
 from perfsim.calibration.timing import (
     Effort,
-    Progress,
-    effort,
-    median_time_s,
-    run_steps,
+    best_time_s,
     slope_rate,
 )
 
@@ -81,10 +69,17 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def measure_gemm(dtype: str, threads: int, shapes: tuple[Shape, ...], how: Effort) -> GemmResult:
-    """Sustained GEMM FLOP/s per shape: ``2*m*n*k`` over the median call time."""
+    """Sustained GEMM FLOP/s per shape: ``2*m*n*k`` over the best round's call time."""
     with torch_threads(threads):
         rates = tuple(
-            2.0 * math.prod(shape) / median_time_s(gemm_call(dtype, shape), how) for shape in shapes
+            2.0
+            * math.prod(shape)
+            / best_time_s(
+                f"GEMM {dtype} {'x'.join(map(str, shape))}, {threads} thread(s)",
+                gemm_call(dtype, shape),
+                how,
+            )
+            for shape in shapes
         )
     op = "torch._int_mm" if dtype == "int8" else "torch.mm"
     return GemmResult(dtype, threads, op, shapes, rates)
@@ -105,10 +100,11 @@ def measure_vector(dtype: str, threads: int, how: Effort, quick: bool) -> Vector
     with torch_threads(threads):
         rates = tuple(
             slope_rate(
+                f"element-wise {op} {dtype}, {threads} thread(s)",
                 (vector_call(op, dtype, lo), float(lo)),
                 (vector_call(op, dtype, hi), float(hi)),
                 how,
-            )
+            ).best
             for op in VECTOR_OPS
         )
     return VectorResult(dtype, threads, VECTOR_OPS, rates, (lo, hi))
@@ -120,8 +116,9 @@ def measure_bandwidth(
     """Copy and triad bytes/s of one level: the slope between two working-set sizes."""
     lo, hi = working_sets
     with torch_threads(threads):
-        copy = slope_rate(copy_call(lo), copy_call(hi), how)
-        triad = slope_rate(triad_call(lo), triad_call(hi), how)
+        label = f"{level}, {threads} thread(s)"
+        copy = slope_rate(f"copy {label}", copy_call(lo), copy_call(hi), how).best
+        triad = slope_rate(f"triad {label}", triad_call(lo), triad_call(hi), how).best
     return BandwidthResult(level, threads, copy, triad, working_sets)
 
 
@@ -173,18 +170,18 @@ def bandwidth_plan(memory: tuple[MemoryInfo, ...], threads: int) -> tuple[tuple[
 
 
 def dispatch_overhead_s(threads: int, how: Effort) -> float:
-    """Median seconds of one tiny eager op: ``torch.add`` of two 1-element fp32 tensors."""
+    """Best-round seconds of one tiny eager op: ``torch.add`` of two 1-element fp32 tensors."""
     import torch
 
     a, b = torch.ones(1), torch.ones(1)
     with torch_threads(threads):
-        return median_time_s(partial(torch.add, a, b), how)
+        return best_time_s("dispatch overhead", partial(torch.add, a, b), how)
 
 
 def framework_overhead(threads: int, how: Effort) -> tuple[float, str]:
-    """(seconds of framework time per op of a tiny eager module stack, how measured)."""
+    """(seconds of framework time per op of a tiny-width HF BERT, how measured)."""
     with torch_threads(threads):
-        return per_op_overhead(how)
+        return per_op_overhead(how, f"per-op framework time, {threads} thread(s)")
 
 
 def efficiency_ladder(threads: int, how: Effort, quick: bool) -> tuple[tuple[int, int, float], ...]:
@@ -226,13 +223,15 @@ def weight_pool_bytes(memory: tuple[MemoryInfo, ...], spare_bytes: int, quick: b
 
 
 def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
-    """The calibration's steps in order: (label, measurement). The first four are the
-    dispatch cost, per-op framework time, GEMM efficiency ladder and weight packing."""
+    """The calibration's steps in order: (label, measurement). The first five are the
+    dispatch cost, per-op framework time (all threads, then one), GEMM efficiency ladder
+    and weight packing."""
     units, how, quick = plan.units, plan.how, plan.quick
     shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
     steps: list[tuple[str, Callable[[], object]]] = [
         ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
         ("per-op framework time", partial(framework_overhead, units, how)),
+        ("per-op framework time, 1 thread", partial(framework_overhead, 1, how)),
         ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
         ("GEMM weight packing", partial(weight_packing, units, how, plan.pool_bytes, quick)),
     ]
@@ -261,91 +260,3 @@ def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
         for i, t in bandwidth_plan(memory, units)
     ]
     return steps
-
-
-def run_watched(
-    steps: list[tuple[str, Callable[[], object]]], progress: Progress | None, root: Path
-) -> tuple[list[object], float | None]:
-    """`run_steps`, and the share of the CPUs other processes used meanwhile (warned
-    about above `CONTENTION_WARNING`; None where it cannot be read)."""
-    busy_before, own_before = probe.cpu_seconds(root), time.process_time()
-    results = run_steps(steps, progress)
-    others = probe.contention(
-        busy_before, probe.cpu_seconds(root), time.process_time() - own_before
-    )
-    if others is not None and others > CONTENTION_WARNING:
-        logger.warning(
-            "other processes used %.0f%% of the CPUs during calibration; rerun on a quiet "
-            "host for figures you can trust",
-            100 * others,
-        )
-    return results, others
-
-
-def measure_host(
-    *, threads: int | None = None, quick: bool = False, progress: Progress | None = None
-) -> Calibration:
-    """Measure this host's CPU with torch microbenchmarks.
-
-    Args:
-        threads: threads to calibrate for (the file's ``compute.units``); default
-            ``torch.get_num_threads()``.
-        quick: tiny sizes and few repetitions (seconds, for tests); the figures are then
-            not representative.
-        progress: called as ``progress(step, fraction_done)`` before each step and with
-            ``("done", 1.0)`` at the end.
-
-    Returns:
-        The raw measurements; `calibration_yaml` turns them into a hardware file.
-    """
-    import torch
-
-    start = time.perf_counter()
-    units = threads or torch.get_num_threads()
-    how, root = effort(quick), Path("/")
-    info = probe.read_cpuinfo(root)
-    clock_hz, clock_source = probe.read_clock(root, info)
-    isa, tile, tile_source = probe.detect_isa(info.flags)
-    memory = probe.read_memory(root, units)
-    spare = probe.available_memory_bytes(root) // 4
-    pool = weight_pool_bytes(memory, spare, quick)
-    skipped = int8_skip_reason()
-    gemm_dtypes = tuple(d for d in GEMM_DTYPES if not (d == "int8" and skipped))
-    plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
-    results, others = run_watched(host_steps(plan), progress, root)
-    dispatch, framework, ladder, packing = results[0], results[1], results[2], results[3]
-    packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
-    assert isinstance(dispatch, float) and isinstance(framework, tuple)
-    overhead, overhead_how = framework
-    fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
-    peak = next(r for r in fp32 if r.threads == units).median_flops_per_s
-    efficiency, efficiency_how = efficiency_points(ladder, peak, dispatch)  # type: ignore[arg-type]
-    return Calibration(
-        device="cpu",
-        model_name=info.model_name,
-        torch_version=torch.__version__,
-        units=units,
-        clock_hz=clock_hz,
-        clock_source=clock_source,
-        isa=isa,
-        tile=tile,
-        tile_source=tile_source,
-        memory=memory,
-        gemm=tuple(r for r in results if isinstance(r, GemmResult)),
-        vector=tuple(r for r in results if isinstance(r, VectorResult)),
-        bandwidth=tuple(r for r in results if isinstance(r, BandwidthResult)),
-        op_overhead_s=overhead,
-        op_overhead_how=(
-            f"{overhead_how}; {units} thread(s); for comparison one bare dispatch "
-            f"(torch.add of 1-element tensors) {dispatch * 1e6:.3g} us"
-        ),
-        op_overhead_serial=True,
-        gemm_efficiency=efficiency,
-        gemm_efficiency_how=efficiency_how,
-        weight_packing_bytes_per_s=packing_rate,
-        weight_packing_how=packing_how,
-        skipped=(skipped,) if skipped else (),
-        quick=quick,
-        wall_s=time.perf_counter() - start,
-        contention=others,
-    )

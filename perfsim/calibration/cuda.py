@@ -32,7 +32,7 @@ from perfsim.calibration.record import (
     Shape,
     VectorResult,
 )
-from perfsim.calibration.timing import Call, Effort, Progress, effort, run_steps
+from perfsim.calibration.timing import Call, Effort, Progress, run_steps
 
 # BERT's GEMM shapes at batch 32 x seq 128 = 4096 tokens: a device this wide needs that
 # many rows before launch cost stops hiding throughput
@@ -70,6 +70,14 @@ def _captured(call: Call, calls: int) -> Call:
         for _ in range(calls):
             call()
     return graph.replay
+
+
+def cuda_effort(quick: bool) -> Effort:
+    """Medians of many batches timed by CUDA events (a lent GPU has no neighbours): 61
+    batches of about 5 ms within 1.5 s per figure; quick: 3 tiny ones."""
+    if quick:
+        return Effort(batches=3, target_s=0.0005, budget_s=0.01, min_batches=3)
+    return Effort(batches=61, target_s=0.005, budget_s=1.5)
 
 
 def _repeated(call: Call, calls: int) -> None:
@@ -182,7 +190,7 @@ def measure_cuda(*, quick: bool = False, progress: Progress | None = None) -> Ca
 
     start = time.perf_counter()
     props = torch.cuda.get_device_properties(torch.cuda.current_device())
-    units, how = props.multi_processor_count, effort(quick)
+    units, how = props.multi_processor_count, cuda_effort(quick)
     clock_khz = getattr(props, "clock_rate", 0)
     l2 = MemoryInfo("l2", props.L2_cache_size, False, 1, "cudaDeviceProp.l2CacheSize")
     hbm = MemoryInfo("dram", props.total_memory, False, 1, "cudaDeviceProp.totalGlobalMem")

@@ -1,14 +1,9 @@
 """What eager PyTorch costs per op, and how GEMM throughput falls with few rows, on a CPU.
 
-Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
-``compute.matrix.efficiency``:
+The microbenchmarks behind the host file's ``compute.matrix.efficiency`` and
+``weight_packing_bandwidth`` (the per-op framework time behind ``op_overhead`` is
+`perfsim.calibration.framework`):
 
-* **Per-op framework time.** A stack of tiny transformer-like blocks (``nn.Linear``,
-  ``LayerNorm``, ``GELU``, softmax, dropout in eval mode, residual adds) at sizes where the
-  kernels do almost nothing, so its wall time is the framework's: ``nn.Module.__call__``,
-  Python between ops, aten dispatch, allocation and OpenMP parallel regions. Seconds per
-  op = wall time / the ops perfsim's tracer records for the same stack (views folded away,
-  as in a model's graph), so the figure is per costed op, the unit the engines charge.
 * **Weight packing.** The same ``x @ W^T`` at few rows, with ``W`` taken in turn from a
   pool of weights larger than the last cache (so each comes from DRAM, as a model's do
   once per pass) and with one ``W`` that stays cached: the difference is the time to
@@ -21,21 +16,17 @@ Two microbenchmarks behind the host file's ``op_overhead`` (serial) and
 
 from __future__ import annotations
 
-import copy
 import itertools
 import statistics
 from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from perfsim.calibration.kernels import gemm_call
-from perfsim.calibration.timing import Effort, median_time_s
+from perfsim.calibration.timing import Effort, best_time_s
 
 if TYPE_CHECKING:
     import torch
 
-STACK_WIDTH: Final = 8  # hidden size of the tiny blocks: kernels of a few hundred FLOPs
-STACK_TOKENS: Final = 4
-STACK_BLOCKS: Final = 8
 EFFICIENCY_ROWS: Final = (8, 32, 128, 512, 2048)
 QUICK_EFFICIENCY_ROWS: Final = (8, 32)
 EFFICIENCY_NK: Final = 768  # BERT-base hidden size: the n and k of the ladder
@@ -44,87 +35,20 @@ QUICK_EFFICIENCY_NK: Final = 64
 PACKING_ROWS: Final = (8, 32)
 
 
-def overhead_stack() -> torch.nn.Module:
-    """The module `per_op_overhead` times: ``STACK_BLOCKS`` tiny attention + feed-forward
-    blocks, eval mode."""
-    import torch
-    from torch import nn
-
-    class Block(nn.Module):
-        def __init__(self, width: int) -> None:
-            super().__init__()
-            self.project = nn.Linear(width, width)
-            self.up = nn.Linear(width, 2 * width)
-            self.down = nn.Linear(2 * width, width)
-            self.norm_attention = nn.LayerNorm(width)
-            self.norm_output = nn.LayerNorm(width)
-            self.act = nn.GELU()
-            self.drop = nn.Dropout(0.1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            h = self.project(x)
-            scores = torch.softmax(h @ h.transpose(-1, -2) / 2.0, dim=-1)
-            x = self.norm_attention(x + self.drop(scores @ h))
-            out: torch.Tensor = self.norm_output(x + self.drop(self.down(self.act(self.up(x)))))
-            return out
-
-    class Stack(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.blocks = nn.ModuleList(Block(STACK_WIDTH) for _ in range(STACK_BLOCKS))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            for block in self.blocks:
-                x = block(x)
-            return x
-
-    return Stack().eval()
-
-
-def stack_op_count(model: torch.nn.Module) -> int:
-    """Ops perfsim's tracer records for one forward of the stack (views folded away)."""
-    import torch
-
-    from perfsim.trace import trace_model
-
-    meta = copy.deepcopy(model).to("meta")
-    x = torch.empty(1, STACK_TOKENS, STACK_WIDTH, device="meta")
-    return len(trace_model(meta, {"x": x}).ops)
-
-
-def per_op_overhead(how: Effort) -> tuple[float, str]:
-    """(seconds per costed op of a tiny eager module stack, how it was measured).
-
-    Runs at the caller's torch thread count, under ``torch.inference_mode`` as validation
-    runs the model.
-    """
-    import torch
-
-    model = overhead_stack()
-    ops = stack_op_count(model)
-    x = torch.randn(1, STACK_TOKENS, STACK_WIDTH)
-
-    def forward() -> None:
-        with torch.inference_mode():
-            model(x)
-
-    wall = median_time_s(forward, how)
-    text = (
-        f"median of {how.batches} loops of an eager forward through {STACK_BLOCKS} tiny "
-        f"blocks (nn.Linear / LayerNorm / GELU / softmax / dropout / residual add, width "
-        f"{STACK_WIDTH}, {STACK_TOKENS} tokens, torch.inference_mode) = "
-        f"{wall * 1e6:.4g} us / {ops} traced ops; kernels of a few hundred FLOPs, so this "
-        "is framework time (module calls, Python, dispatch, allocation, parallel regions), "
-        "serial with each kernel on a CPU"
-    )
-    return wall / ops, text
+def rounds_text(how: Effort) -> str:
+    """How a figure was timed, for a source comment: ``best of 5-15 rounds (each the median
+    of 9 loops)``."""
+    rounds = str(how.rounds) if how.max_rounds <= how.rounds else f"{how.rounds}-{how.max_rounds}"
+    return f"best of {rounds} rounds (each the median of up to {how.batches} loops)"
 
 
 def gemm_ladder(how: Effort, *, quick: bool) -> tuple[tuple[int, int, float], ...]:
-    """(m, n = k, median seconds per call) of fp32 ``x @ W^T`` for each rung of the ladder."""
+    """(m, n = k, best-round seconds per call) of fp32 ``x @ W^T`` for each rung of the ladder."""
     rows = QUICK_EFFICIENCY_ROWS if quick else EFFICIENCY_ROWS
     nk = QUICK_EFFICIENCY_NK if quick else EFFICIENCY_NK
-    return tuple((m, nk, median_time_s(gemm_call("fp32", (m, nk, nk)), how)) for m in rows)
+    return tuple(
+        (m, nk, best_time_s(f"GEMM fp32 m={m}", gemm_call("fp32", (m, nk, nk)), how)) for m in rows
+    )
 
 
 def efficiency_points(
@@ -144,7 +68,7 @@ def efficiency_points(
         listed.append(f"m={m} {rate / 1e9:.4g} GFLOP/s")
     nk = ladder[0][1] if ladder else 0
     text = (
-        f"torch.mm fp32 x @ W^T, n = k = {nk}, all threads, median call time less one bare "
+        f"torch.mm fp32 x @ W^T, n = k = {nk}, all threads, best-round call time less one bare "
         f"dispatch ({dispatch_s * 1e6:.3g} us): {', '.join(listed)}; / fp32 peak "
         f"{peak_flops_per_s / 1e9:.4g} GFLOP/s, capped at 1"
     )
@@ -171,8 +95,8 @@ def packing_ladder(
     rows = []
     for m in PACKING_ROWS:
         x, out = torch.full((m, nk), 0.25), torch.empty(m, nk)
-        hot = median_time_s(partial(torch.mm, x, pool[0].t(), out=out), how)
-        cold = median_time_s(partial(from_pool, x, out), how)
+        hot = best_time_s(f"GEMM m={m}, cached W", partial(torch.mm, x, pool[0].t(), out=out), how)
+        cold = best_time_s(f"GEMM m={m}, W from DRAM", partial(from_pool, x, out), how)
         rows.append((m, nk, hot, cold))
     return tuple(rows)
 

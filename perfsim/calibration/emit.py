@@ -62,24 +62,56 @@ def _shape_list(cal: Calibration, dtype: str) -> str:
 
 
 def _single_thread(cal: Calibration) -> list[str]:
-    """Header lines with the one-thread figures (the schema has no field for them)."""
+    """The ``compute.single_thread`` block: one thread's figures (CPU files, units > 1)."""
     if cal.device != "cpu" or cal.units == 1:
         return []
-    gemm = ", ".join(
-        f"{r.dtype} {_rate(r.median_flops_per_s, 'FLOP/s')}" for r in cal.gemm if r.threads == 1
-    )
-    vector = ", ".join(
-        f"{r.dtype} {_rate(r.median_flops_per_s, 'FLOP/s')}" for r in cal.vector if r.threads == 1
-    )
-    bandwidth = ", ".join(
-        f"{r.level} {_rate(r.best_bytes_per_s, 'B/s')}" for r in cal.bandwidth if r.threads == 1
-    )
-    return [
-        "# One-thread figures (no schema field; the file's figures are for all threads):",
-        f"#   GEMM, median of shapes: {gemm}",
-        f"#   element-wise, median of add/mul/exp: {vector}",
-        f"#   bandwidth, best of copy/triad: {bandwidth}",
+    lines = [
+        _line(
+            2,
+            "single_thread",
+            "",
+            f"# one thread alone (the figures above are for all {cal.units} threads); a "
+            "1-thread run uses these",
+        )
     ]
+    if cal.single_thread_op_overhead_s is not None:
+        how = "the per-op framework time above, measured again at 1 thread"
+        value = f'"{cal.single_thread_op_overhead_s * 1e6:.6g} us"'
+        lines.append(_line(4, "op_overhead", value, MEASURED + how))
+    hz = _rate(cal.clock_hz, "Hz")
+    gemm = [r for r in cal.gemm if r.threads == 1]
+    if gemm:
+        lines.append(_line(4, "macs_per_cycle", "", f"# FLOP/s of 1 thread / (2 x {hz})"))
+    for r in gemm:
+        how = (
+            f"{r.op} {r.dtype}, x @ W^T, 1 thread, median of {len(r.shapes)} shapes = "
+            f"{_rate(r.median_flops_per_s, 'FLOP/s')}"
+        )
+        value = f"{r.median_flops_per_s / (2.0 * cal.clock_hz):.10g}"
+        lines.append(_line(6, r.dtype, value, MEASURED + how))
+    vector = [r for r in cal.vector if r.threads == 1]
+    if vector:
+        lines.append(_line(4, "flops_per_cycle", "", f"# FLOP/s of 1 thread / {hz}"))
+    for r in vector:
+        how = (
+            f"median of out-of-place {'/'.join(r.ops)}, 1 thread = "
+            f"{_rate(r.median_flops_per_s, 'FLOP/s')}"
+        )
+        value = f"{r.median_flops_per_s / cal.clock_hz:.10g}"
+        lines.append(_line(6, r.dtype, value, MEASURED + how))
+    bandwidth = [r for r in cal.bandwidth if r.threads == 1]
+    if bandwidth:
+        lines.append(_line(4, "bandwidth", "", "# what 1 thread reaches per level"))
+    nearer = float("inf")
+    for r in sorted(bandwidth, key=lambda r: [m.name for m in cal.memory].index(r.level)):
+        # as for all threads (`level_bandwidths`): a far level cannot outrun a near one
+        written = min(r.best_bytes_per_s, nearer)
+        nearer = written
+        how = f"1 thread: best of {_stream(r)}"
+        if written < r.best_bytes_per_s:
+            how += f"; capped at the nearer level's {_rate(written, 'B/s')}"
+        lines.append(_line(6, r.level, f'"{written / 1e9:.6g} GB/s"', MEASURED + how))
+    return lines
 
 
 def _header(cal: Calibration) -> list[str]:
@@ -105,16 +137,24 @@ def _header(cal: Calibration) -> list[str]:
             f"# Other processes (or the hypervisor) took {100 * cal.contention:.0f}% of the "
             "host's CPU time during the run."
         )
-        if cal.contention > CONTENTION_WARNING:
+        if cal.contention > CONTENTION_WARNING and cal.quick:
             lines.append(
                 "# WARNING: a busy host: the figures are unreliable; rerun when it is quiet."
+            )
+        elif cal.contention > CONTENTION_WARNING:
+            lines.append(
+                "# A busy host: each figure is the best of its rounds, whose fastest agreed "
+                "(Timing below)."
             )
     if cal.quick:
         lines.append(
             "# QUICK RUN: tiny sizes and few repetitions; the figures are not representative."
         )
-    lines += [f"# {reason}" for reason in cal.skipped]
-    return lines + _single_thread(cal)
+    if cal.rounds:
+        lines.append(f"# Timing: {cal.rounds}.")
+    if cal.adaptation:
+        lines.append(f"# Adapted to a busy host: {cal.adaptation}.")
+    return lines + [f"# {reason}" for reason in cal.skipped]
 
 
 def _matrix(cal: Calibration) -> list[str]:
@@ -329,6 +369,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         _line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
         *_matrix(cal),
         *_vector(cal),
+        *_single_thread(cal),
         *_memory(cal),
         "energy:",
         _line(

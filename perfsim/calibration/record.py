@@ -136,6 +136,12 @@ class Calibration:
     # bytes/s at which a GEMM's weight is brought from DRAM and packed (None: not measured)
     weight_packing_bytes_per_s: float | None = None
     weight_packing_how: str = ""
+    # per-op framework time with one thread (None: not measured, or units == 1)
+    single_thread_op_overhead_s: float | None = None
+    # how the figures were timed: rounds per figure and their agreement (one line)
+    rounds: str = ""
+    # what the foreign load changed (fewer threads, more rounds); "" on a quiet host
+    adaptation: str = ""
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

@@ -1,40 +1,110 @@
-"""Wall-clock timing for microbenchmarks: loop-averaged batches, medians, two-size slopes.
+"""Wall-clock timing for microbenchmarks: rounds of loop-averaged batches, best of N.
 
-Every figure is a median over batches, and every batch times a loop of calls long enough
-(``target_s``) that the clock's resolution does not matter; short loops and many batches
-keep each batch inside one "regime" of a shared host (a busy neighbour, a clock change).
+Every figure is measured in **rounds**. A round times ``batches`` loops of calls, each
+long enough (``target_s``) that the clock's resolution does not matter, and keeps their
+median (one preempted loop does not move it). The figure is the **best round** (the
+fastest time, the highest rate): on a shared machine anything else running only ever
+*adds* time to a kernel (a descheduled thread, an OpenMP barrier waiting for it, a
+neighbour's traffic in the shared L3 and DRAM), never removes it, so the fastest round is
+the least disturbed one and the closest to what the hardware does alone, the capability
+the hardware file describes. NB: a part that slows down under sustained load (a laptop's
+turbo budget) is then described at its short-run speed.
+
+A best round is trusted only when it repeats: the fastest third of the rounds (at least
+two) must agree within ``Effort.tolerance`` (`Figure.spread`). Where they do not, more
+rounds are run, up to ``max_rounds``; a figure still unsettled then stops the run at once
+(`UnsettledFigureError`), and the calibration refuses to write a file
+(`UnstableCalibrationError`).
+
 Rates of small operations come from the *difference* between two sizes, so a fixed
 per-call cost (framework dispatch, thread fork/join) cancels:
 ``rate = (work_hi - work_lo) / (t_hi - t_lo)``.
+
+The clock is injected (`Timer`), so tests can feed a noisy or scripted one.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final, Protocol
 
 logger = logging.getLogger(__name__)
 
 Call = Callable[[], object]
 Progress = Callable[[str, float], None]  # (step name, fraction done)
 
+# the fastest third of the rounds (at least two) must agree within this, as a fraction
+STABLE_SPREAD: Final = 0.10
+
+
+class Timer(Protocol):
+    """Seconds per call of ``call``, averaged over ``calls`` back-to-back calls."""
+
+    def __call__(self, call: Call, calls: int) -> float: ...
+
+
+def clock_timer(clock: Callable[[], float]) -> Timer:
+    """A `Timer` reading ``clock`` (seconds) before and after the loop."""
+
+    def timer(call: Call, calls: int) -> float:
+        start = clock()
+        for _ in range(calls):
+            call()
+        return (clock() - start) / calls
+
+    return timer
+
+
+wall_timer: Final[Timer] = clock_timer(time.perf_counter)
+
+
+class UnsettledFigureError(RuntimeError):
+    """A figure's best rounds still disagreed after ``max_rounds``: no point measuring on."""
+
+    def __init__(self, figure: Figure, tolerance: float) -> None:
+        super().__init__(f"{figure.label}: best rounds {figure.spread:.0%} apart")
+        self.figure = figure
+        self.tolerance = tolerance
+
+
+class UnstableCalibrationError(RuntimeError):
+    """Some figure's best rounds did not agree: the machine is too busy to calibrate.
+
+    ``foreign_share`` is others' share of the host's CPU time during the attempt (None:
+    unknown), which decides whether a retry with fewer threads may help.
+    """
+
+    def __init__(self, message: str, foreign_share: float | None = None) -> None:
+        super().__init__(message)
+        self.foreign_share = foreign_share
+
 
 @dataclass(frozen=True, slots=True)
 class Effort:
-    """How hard to measure one figure.
+    """How hard to measure one figure, and with which clock.
 
-    Up to ``batches`` timed loops of about ``target_s`` each, fewer (but at least
-    ``min_batches``) where that would take longer than ``budget_s``.
+    Each round times up to ``batches`` loops of about ``target_s`` each (fewer, but at least
+    ``min_batches``, where that would take longer than ``budget_s``); ``rounds`` rounds,
+    more (up to ``max_rounds``) while the best ones disagree by more than ``tolerance``
+    (None: never more, and never refuse).
     """
 
     batches: int
     target_s: float  # length of one timed loop
-    budget_s: float  # seconds one figure may take, roughly
+    budget_s: float  # seconds one round of a figure may take, roughly
     min_batches: int = 5
     max_calls: int = 1_000_000
+    rounds: int = 1
+    max_rounds: int = 1
+    tolerance: float | None = None
+    timer: Timer = field(default=wall_timer, compare=False, repr=False)
+    # called with every `Figure` measured, so the caller can judge them all at the end
+    record: Callable[[Figure], None] | None = field(default=None, compare=False, repr=False)
 
     def batches_for(self, batch_s: float) -> int:
         """Batches that fit the budget when one batch takes ``batch_s`` seconds."""
@@ -42,62 +112,192 @@ class Effort:
         return max(self.min_batches, min(self.batches, fitting))
 
 
-def effort(quick: bool) -> Effort:
-    """The full effort (under a minute on a 2-core host) or the quick one (seconds, tests)."""
+def effort(quick: bool, timer: Timer = wall_timer) -> Effort:
+    """The full effort (about a minute on a 2-core host) or the quick one (seconds, tests).
+
+    Full: 5 rounds, up to 15 while the best third disagree by more than `STABLE_SPREAD`.
+    Quick: 2 rounds and no stability check (tiny sizes are not representative anyway).
+    """
     if quick:
-        return Effort(batches=3, target_s=0.0005, budget_s=0.01, min_batches=3)
-    return Effort(batches=61, target_s=0.005, budget_s=1.5)
+        return Effort(3, 0.0005, 0.01, min_batches=3, rounds=2, max_rounds=2, timer=timer)
+    return Effort(
+        batches=9,
+        target_s=0.005,
+        budget_s=0.3,
+        min_batches=3,
+        rounds=5,
+        max_rounds=15,
+        tolerance=STABLE_SPREAD,
+        timer=timer,
+    )
 
 
-def loop_time_s(call: Call, calls: int) -> float:
-    """Seconds per call, averaged over ``calls`` back-to-back calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - start) / calls
+def contended(how: Effort) -> Effort:
+    """``how`` for a busy machine: twice the rounds, three times the ceiling, and loops half
+    as long, so more of them land in the moments the neighbours leave the CPUs alone."""
+    return replace(
+        how,
+        rounds=2 * how.rounds,
+        max_rounds=3 * how.max_rounds,
+        target_s=how.target_s / 2,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """The rounds of one measured quantity and the best of them.
+
+    ``rounds`` are seconds per call (``higher_is_better`` False) or a rate, work per
+    second (True).
+    """
+
+    label: str
+    rounds: tuple[float, ...]
+    higher_is_better: bool = False
+
+    @property
+    def best(self) -> float:
+        """The fastest round: least time, or highest rate."""
+        return max(self.rounds) if self.higher_is_better else min(self.rounds)
+
+    @property
+    def spread(self) -> float:
+        """How far the fastest third of the rounds (at least two) lie from the best, as a
+        fraction of the best's time: 0 means the best repeated exactly (`settled_spread`)."""
+        return settled_spread(self.rounds, higher_is_better=self.higher_is_better)
+
+
+def settled_spread(values: Sequence[float], *, higher_is_better: bool = False) -> float:
+    """``(t_k - t_1) / t_1`` over times sorted fastest first, ``k = max(2, ceil(n / 3))``.
+
+    Rates are compared as times per unit of work (``1 / rate``). A non-positive value
+    (no rate measured) counts as infinitely slow. One round has nothing to disagree with: 0.
+    """
+    if len(values) < 2:
+        return 0.0
+    times = sorted((1.0 / v if v > 0 else math.inf) if higher_is_better else v for v in values)
+    k = max(2, math.ceil(len(times) / 3))
+    if times[0] <= 0 or math.isinf(times[0]):
+        return math.inf
+    return (times[k - 1] - times[0]) / times[0]
+
+
+def in_rounds(
+    label: str, one_round: Callable[[], float], how: Effort, *, higher_is_better: bool = False
+) -> Figure:
+    """``how.rounds`` rounds of ``one_round``; more, up to ``how.max_rounds``, while the best
+    third disagree by more than ``how.tolerance`` (`UnsettledFigureError` if they still do).
+    """
+    (figure,) = in_joint_rounds((label,), lambda: (one_round(),), how, higher_is_better)
+    return figure
+
+
+def in_joint_rounds(
+    labels: Sequence[str],
+    one_round: Callable[[], Sequence[float]],
+    how: Effort,
+    higher_is_better: bool = False,
+) -> tuple[Figure, ...]:
+    """`in_rounds` for quantities timed together (one value each per round): rounds go on
+    while any of them is unsettled. Each figure goes to ``how.record``.
+
+    Raises:
+        UnsettledFigureError: with a tolerance, a figure still unsettled at ``max_rounds``.
+    """
+    rounds = [tuple(one_round()) for _ in range(max(1, how.rounds))]
+
+    def unsettled_now() -> bool:
+        assert how.tolerance is not None
+        return any(
+            settled_spread(column, higher_is_better=higher_is_better) > how.tolerance
+            for column in zip(*rounds, strict=True)
+        )
+
+    while how.tolerance is not None and len(rounds) < how.max_rounds and unsettled_now():
+        rounds.append(tuple(one_round()))
+    figures = tuple(
+        Figure(label, tuple(column), higher_is_better)
+        for label, column in zip(labels, zip(*rounds, strict=True), strict=True)
+    )
+    for figure in figures:
+        if how.tolerance is not None and figure.spread > how.tolerance:
+            raise UnsettledFigureError(figure, how.tolerance)
+        if how.record is not None:
+            how.record(figure)
+    return figures
 
 
 def calls_per_batch(call: Call, how: Effort) -> tuple[int, float]:
     """(calls that fill one timed loop of ``how.target_s``, seconds per call); warms up."""
     call()
-    once = max(loop_time_s(call, 3), 1e-9)
+    once = max(how.timer(call, 3), 1e-9)
     return max(1, min(how.max_calls, round(how.target_s / once))), once
 
 
-def median_time_s(call: Call, how: Effort) -> float:
-    """Median over the batches of the seconds per call."""
+def best_time(label: str, call: Call, how: Effort) -> Figure:
+    """Seconds per call of ``call``: each round the median of its batches, best round kept."""
     calls, once = calls_per_batch(call, how)
     batches = how.batches_for(calls * once)
-    return statistics.median(loop_time_s(call, calls) for _ in range(batches))
+
+    def one_round() -> float:
+        return statistics.median(how.timer(call, calls) for _ in range(batches))
+
+    return in_rounds(label, one_round, how)
 
 
-def slope_rate(lo: tuple[Call, float], hi: tuple[Call, float], how: Effort) -> float:
+def slope_rate(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: Effort) -> Figure:
     """Work per second from two sizes of one kernel: ``(work_hi - work_lo) / (t_hi - t_lo)``.
 
-    ``lo`` and ``hi`` are (call, work per call), work in bytes or FLOPs. Batches alternate
-    the two sizes, and the median of the per-batch differences is used, so slow drift
-    (clock, neighbours) hits both. Without noise the slope is at least ``work_hi / t_hi``
-    (the fixed cost only adds time), so the larger of the two is returned. NB: where the
-    median difference is not positive (noise larger than the signal), ``work_hi / t_hi``
-    is returned, a lower bound that includes the fixed per-call cost, with a warning.
+    ``lo`` and ``hi`` are (call, work per call), work in bytes or FLOPs. Within a round,
+    batches alternate the two sizes, so slow drift (clock, neighbours) hits both; each
+    size's round value is the median of its batches. The two sizes are timed in the same
+    rounds and each keeps its best round; the rate comes from the two best times. (Each
+    time is checked for agreement, not the difference: a small difference of two times
+    magnifies their noise.) Without noise the slope is at least ``work_hi / t_hi`` (the
+    fixed cost only adds time), so the larger of the two is returned. NB: where the large
+    size was not slower than the small one (noise larger than the signal), the result is
+    ``work_hi / t_hi``, a lower bound that includes the fixed per-call cost, with a warning.
+
+    Returns:
+        The rate as a one-round `Figure` (``higher_is_better``); the two timed sizes are
+        the figures given to ``how.record``.
     """
     (call_lo, work_lo), (call_hi, work_hi) = lo, hi
     (calls_lo, once_lo), (calls_hi, once_hi) = (
         calls_per_batch(call_lo, how),
         calls_per_batch(call_hi, how),
     )
-    diffs, totals = [], []
-    for _ in range(how.batches_for(calls_lo * once_lo + calls_hi * once_hi)):
-        t_hi = loop_time_s(call_hi, calls_hi)
-        t_lo = loop_time_s(call_lo, calls_lo)
-        diffs.append(t_hi - t_lo)
-        totals.append(t_hi)
-    delta = statistics.median(diffs)
-    naive = work_hi / statistics.median(totals)
-    if delta > 0 and work_hi > work_lo:
-        return max((work_hi - work_lo) / delta, naive)
-    logger.warning("timing noise hid the size difference; using work/time at the larger size")
-    return naive
+    batches = how.batches_for(calls_lo * once_lo + calls_hi * once_hi)
+
+    def one_round() -> tuple[float, float]:
+        small, large = [], []
+        for _ in range(batches):
+            large.append(how.timer(call_hi, calls_hi))
+            small.append(how.timer(call_lo, calls_lo))
+        return statistics.median(small), statistics.median(large)
+
+    small, large = in_joint_rounds((f"{label} (small)", f"{label} (large)"), one_round, how)
+    t_lo, t_hi = small.best, large.best
+    naive = work_hi / t_hi
+    if t_hi > t_lo and work_hi > work_lo:
+        rate = max((work_hi - work_lo) / (t_hi - t_lo), naive)
+    else:
+        logger.warning(
+            "%s: timing noise hid the size difference; using work/time at the larger size",
+            label,
+        )
+        rate = naive
+    return Figure(label, (rate,), higher_is_better=True)
+
+
+def refusal(figure: Figure, tolerance: float, load: str) -> str:
+    """The one-line reason a calibration whose ``figure`` did not settle writes nothing."""
+    k = max(2, math.ceil(len(figure.rounds) / 3))
+    return (
+        f"no stable figures: {figure.label}: its fastest {k} of {len(figure.rounds)} rounds "
+        f"differ by {figure.spread:.0%} (at most {tolerance:.0%} allowed); {load}; nothing "
+        "written, rerun on a quieter machine"
+    )
 
 
 def run_steps(
@@ -112,3 +312,8 @@ def run_steps(
     if progress is not None:
         progress("done", 1.0)
     return results
+
+
+def best_time_s(label: str, call: Call, how: Effort) -> float:
+    """`best_time`'s best round, seconds per call."""
+    return best_time(label, call, how).best

@@ -36,12 +36,29 @@ DEVICES = ("cpu", "cuda")
     help="Calibrate this host's CPU, or its CUDA device.",
 )
 @click.option("--quick", is_flag=True, help="Tiny sizes, few repetitions (seconds, rough).")
-def calibrate(out: Path, device: str, quick: bool) -> None:
-    """Measure this machine with microbenchmarks and write a hardware file."""
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    help="CPU threads to calibrate for [default: torch's, fewer on a busy host].",
+)
+def calibrate(out: Path, device: str, quick: bool, threads: int | None) -> None:
+    """Measure this machine with microbenchmarks and write a hardware file.
+
+    Each figure is the best of several rounds; where the fastest rounds do not agree
+    (a busy machine) nothing is written and the exit status is 1.
+    """
+    from perfsim.calibration import UnstableCalibrationError
     from perfsim.calibration import calibrate as run_calibration
 
-    with progress_bar("calibrating") as update:
-        path = run_calibration(out, device=device, quick=quick, progress=update)
+    try:
+        with progress_bar("calibrating") as update:
+            path = run_calibration(
+                out, device=device, quick=quick, progress=update, threads=threads
+            )
+    except UnstableCalibrationError as error:
+        click.echo(f"calibrate: {error}", err=True)
+        raise SystemExit(1) from None
     click.echo(f"wrote {path}")
 
 

@@ -51,11 +51,13 @@ def emit_records(title: str, records: list[dict[str, Any]], fmt: str) -> None:
 
 @contextmanager
 def progress_bar(title: str) -> Iterator[Callable[[str, float | None], None]]:
-    """A progress callback ``update(step, fraction)`` drawn on stderr (nothing when piped)."""
-    from rich.progress import Progress
+    """A progress callback ``update(step, fraction)`` drawn on stderr (nothing when piped),
+    with the time elapsed, as `points_bar` draws a sweep's."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     err = Console(stderr=True)
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
         task = bar.add_task(title, total=1.0)
 
         def update(step: str, fraction: float | None) -> None:

@@ -21,7 +21,9 @@ from pydantic import (
     ConfigDict,
     Field,
     PositiveInt,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
+    model_serializer,
     model_validator,
 )
 
@@ -172,6 +174,18 @@ class VectorEngine(_Frozen):
         return self
 
 
+class SingleThread(_Frozen):
+    """What one thread alone sustains on a multi-core CPU (``perfsim calibrate`` measures it
+    beside the all-thread figures): per-cycle rates of its core, the bandwidth it reaches
+    per memory level (by name), its per-op framework time. A 1-thread run uses these in
+    place of the file's figures (`perfsim.hardware.threads.at_threads`)."""
+
+    macs_per_cycle: dict[Dtype, PositiveCount] = Field(default_factory=dict)
+    flops_per_cycle: dict[Dtype, PositiveCount] = Field(default_factory=dict)
+    bandwidth: dict[str, Bandwidth] = Field(default_factory=dict)
+    op_overhead: Seconds | None = None
+
+
 class ComputeSpec(_Frozen):
     """``units`` identical compute units (cores, SMs, MXUs) running at ``clock``."""
 
@@ -179,6 +193,17 @@ class ComputeSpec(_Frozen):
     clock: Frequency
     matrix: MatrixEngine | None = None
     vector: VectorEngine
+    # optional: the figures of one thread alone, where ``units`` > 1 (CPUs)
+    single_thread: SingleThread | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``single_thread`` out of dumps where unset, so a file without it dumps
+        (and hashes, e.g. a sweep's device identity) as before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if self.single_thread is None:
+            data.pop("single_thread", None)
+        return data
 
 
 class MemoryLevel(_Frozen):
@@ -318,6 +343,12 @@ class HardwareSpec(_Frozen):
         names = [level.name for level in self.memory]
         if len(set(names)) != len(names):
             raise ValueError(f"memory level names must be unique, got {names}")
+        single = self.compute.single_thread
+        unknown = sorted(set(single.bandwidth) - set(names)) if single else []
+        if unknown:
+            raise ValueError(
+                f"compute.single_thread.bandwidth names no memory level: {unknown} (levels {names})"
+            )
         matrix = self.compute.matrix
         for dtype in matrix.macs_per_cycle if matrix else ():
             if dtype not in self.energy.mac and dtype not in MAC_ENERGY_45NM_J:

@@ -93,6 +93,16 @@ class Measurement:
         """(slowest - fastest) / median of the timed runs."""
         return (max(self.wall_samples_s) - min(self.wall_samples_s)) / self.wall_s
 
+    @property
+    def fastest_s(self) -> float:
+        """The fastest timed pass, seconds (the least disturbed one)."""
+        return min(self.wall_samples_s)
+
+    @property
+    def slowest_s(self) -> float:
+        """The slowest timed pass, seconds."""
+        return max(self.wall_samples_s)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
@@ -101,6 +111,8 @@ class Measurement:
         } | {
             "wall_samples_s": list(self.wall_samples_s),
             "spread": self.spread,
+            "fastest_s": self.fastest_s,
+            "slowest_s": self.slowest_s,
             "profiler_inflation": self.profiler_inflation,
         }
 

@@ -11,6 +11,7 @@ from perfsim.validation.validate import (
     TOTAL,
     CaseResult,
     category_frame,
+    error_summaries,
     median_abs_error,
     results_json,
     summary_frame,
@@ -118,9 +119,13 @@ def validation_tables(results: Sequence[CaseResult]) -> list[tuple[str, list[dic
             }
             for row in result.category_rows()
         ]
-        tables.append(
-            (f"{result.label}, {result.threads} threads: {result.engine} on {result.hw}", rows)
+        m = result.measurement
+        title = (
+            f"{result.label}, {result.threads} threads: {result.engine} on {result.hw}; "
+            f"timed passes {_runs(result)}, spread {_percent(m.spread)}, others' CPU "
+            f"{_percent(m.foreign_load)}"
         )
+        tables.append((title, rows))
     tables.append(("predicted vs measured", [_case_row(result) for result in results]))
     return tables
 
@@ -135,10 +140,22 @@ def _case_row(result: CaseResult) -> dict[str, str]:
         "predicted": format_quantity(result.predicted_s, "s"),
         "measured": format_quantity(result.measured_s, "s"),
         "error": _percent(result.error, signed=True),
+        "passes min-max": _runs(result),
+        "spread": _percent(result.measurement.spread),
+        "error vs fastest": _percent(result.error_fastest, signed=True),
         "gemm share p/m": gemm,
         "overhead": _percent(result.measured_overhead_s / result.measured_s),
         "others' CPU": _percent(result.measurement.foreign_load),
     }
+
+
+def _runs(result: CaseResult) -> str:
+    """``9.8 ms-12.1 ms (5)``: the fastest and slowest timed pass (how many passes)."""
+    from perfsim.units import format_quantity
+
+    m = result.measurement
+    fastest, slowest = format_quantity(m.fastest_s, "s"), format_quantity(m.slowest_s, "s")
+    return f"{fastest}-{slowest} ({len(m.wall_samples_s)})"
 
 
 def _percent(value: Any, signed: bool = False) -> str:
@@ -148,8 +165,19 @@ def _percent(value: Any, signed: bool = False) -> str:
 
 
 def validation_footer(results: Sequence[CaseResult]) -> str:
-    """The line under ``perfsim validate``'s tables: the median |error| over the cases."""
-    return f"median |error| over {len(results)} cases: {median_abs_error(results):.1%}"
+    """The lines under ``perfsim validate``'s tables: median and worst |error| against each
+    case's median timed pass (the headline), then against its fastest pass, and the
+    foreign load seen (the most any case saw)."""
+    median, fastest = error_summaries(results)
+    loads = [r.measurement.foreign_load for r in results if r.measurement.foreign_load is not None]
+    load = f"{max(loads):.0%} of the CPUs at most" if loads else "unknown"
+    return "\n".join(
+        (
+            median.text("each case's median pass"),
+            fastest.text("each case's fastest pass"),
+            f"other processes while measuring: {load}",
+        )
+    )
 
 
 def render_validation_outputs(results: Sequence[CaseResult]) -> dict[str, str]:

@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from perfsim.cache import GraphStore
 from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, resolve_hardware
+from perfsim.hardware.threads import at_threads
 from perfsim.ir import Category
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
 from perfsim.validation.attribution import OVERHEAD
 from perfsim.validation.measure import Measurement, MeasureOptions, measure_model
+from perfsim.validation.summary import ErrorSummary, summarize
 from perfsim.workload import load_workload
 
 if TYPE_CHECKING:
@@ -68,6 +70,13 @@ class CaseResult:
         """``bert-base b8 s128``."""
         return f"{self.model} b{self.batch} s{self.seq}"
 
+    @property
+    def error_fastest(self) -> float:
+        """Signed error against the case's fastest timed pass (``error`` is against the
+        median one)."""
+        fastest = self.measurement.fastest_s
+        return (self.predicted_s - fastest) / fastest
+
     def category_rows(self) -> list[dict[str, Any]]:
         """Predicted vs measured per category (taxonomy order), then overhead and total."""
         present = set(self.predicted_category_s) | set(self.measured_category_s)
@@ -93,7 +102,7 @@ class CaseResult:
             name: getattr(self, name)
             for name in self.__dataclass_fields__
             if name not in {"predicted_category_s", "measured_category_s", "measurement"}
-        }
+        } | {"error_fastest": self.error_fastest}
         rows = [
             {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
             for row in self.category_rows()
@@ -107,10 +116,9 @@ def _row(name: str, predicted: float, measured: float) -> dict[str, Any]:
 
 
 def host_hardware(hw: HardwareSpec, threads: int) -> HardwareSpec:
-    """``hw`` with ``threads`` compute units when that is fewer than it has."""
-    if threads >= hw.compute.units:
-        return hw
-    return hw.model_copy(update={"compute": hw.compute.model_copy(update={"units": threads})})
+    """``hw`` at ``threads`` threads when that is fewer than it has: ``units`` lowered, or
+    the file's one-thread figures for a 1-thread run (`perfsim.hardware.threads`)."""
+    return at_threads(hw, threads)
 
 
 def compare(prediction: Result, measurement: Measurement) -> CaseResult:
@@ -155,8 +163,8 @@ def validate_case(
     ``hw`` is a built-in name or a YAML path; ``engine`` and ``store`` are those of
     `perfsim.pipeline.simulate` (PyTorch eager: ``runtime="eager"``); ``options`` those of
     `perfsim.validation.measure.measure_model` (default `MeasureOptions`; a case's
-    ``threads`` win over ``options.threads``). Disturbed measurements are repeated
-    (`measure_quietly`).
+    ``threads`` win over ``options.threads``; with neither, a CPU file's `default_threads`).
+    Disturbed measurements are repeated (`measure_quietly`).
     """
     spec = resolve_hardware(hw)
     model, batch, seq = case["model"], case["batch"], case["seq"]
@@ -167,10 +175,21 @@ def validate_case(
     simulate(scenario, spec, engine=engine, store=store)
     options = options or MeasureOptions()
     options = replace(options, threads=case.get("threads", options.threads))
+    if options.threads is None and options.device == "cpu" and spec.kind == "cpu":
+        options = replace(options, threads=default_threads(spec))
     measurement = measure_quietly(model, batch=batch, seq=seq, options=options, progress=progress)
     if options.device == "cpu":
         spec = host_hardware(spec, measurement.threads)
     return compare(simulate(scenario, spec, engine=engine, store=store), measurement)
+
+
+def default_threads(spec: HardwareSpec) -> int:
+    """Threads a CPU case runs on when neither it nor the options say: torch's default,
+    but no more than the file's ``compute.units`` (a file calibrated for fewer threads on
+    a busy host describes the machine at that many)."""
+    import torch
+
+    return max(1, min(torch.get_num_threads(), spec.compute.units))
 
 
 def measure_quietly(
@@ -253,6 +272,10 @@ SUMMARY_COLUMNS = (
     "measured_s",
     "error",
     "abs_error",
+    "measured_min_s",
+    "measured_max_s",
+    "error_fastest",
+    "timed_passes",
     "gemm_share_predicted",
     "gemm_share_measured",
     "overhead_share_measured",
@@ -279,6 +302,10 @@ def summary_frame(results: Sequence[CaseResult]) -> pd.DataFrame:
             "measured_s": r.measured_s,
             "error": r.error,
             "abs_error": abs(r.error),
+            "measured_min_s": r.measurement.fastest_s,
+            "measured_max_s": r.measurement.slowest_s,
+            "error_fastest": r.error_fastest,
+            "timed_passes": len(r.measurement.wall_samples_s),
             "gemm_share_predicted": r.gemm_share_predicted,
             "gemm_share_measured": r.gemm_share_measured,
             "overhead_share_measured": r.measured_overhead_s / r.measured_s,
@@ -308,10 +335,31 @@ def median_abs_error(results: Sequence[CaseResult]) -> float:
     return statistics.median(abs(r.error) for r in results) if results else math.nan
 
 
+def error_summaries(results: Sequence[CaseResult]) -> tuple[ErrorSummary, ErrorSummary]:
+    """(against each case's median timed pass, against its fastest) (`summarize`)."""
+    median = summarize((r.label, r.error) for r in results)
+    return median, summarize((r.label, r.error_fastest) for r in results)
+
+
+def _summary_json(summary: ErrorSummary) -> dict[str, Any]:
+    def number(value: float) -> float | None:
+        return None if math.isnan(value) else value
+
+    return {
+        "median_abs_error": number(summary.median_abs),
+        "worst_error": number(summary.worst),
+        "worst_case": summary.worst_label,
+        f"worse_than_{round(summary.bound * 100)}pct": summary.worse_than_bound,
+    }
+
+
 def results_json(results: Sequence[CaseResult]) -> dict[str, Any]:
-    """The ``--format json`` object: every case, and the median absolute error."""
+    """The ``--format json`` object: every case, the median absolute error (against each
+    case's median pass), and the summaries against the median and the fastest pass."""
     mae = median_abs_error(results)
+    median, fastest = error_summaries(results)
     return {
         "cases": [r.to_dict() for r in results],
         "median_abs_error": None if math.isnan(mae) else mae,
+        "summary": {"median_run": _summary_json(median), "fastest_run": _summary_json(fastest)},
     }

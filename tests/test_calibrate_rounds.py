@@ -1,0 +1,293 @@
+"""Calibration on a busy machine: best-of-N rounds, the contention detector, adapting to
+it, refusing when figures do not settle, and a file that depends only on what was measured.
+
+Every clock and load reading is injected (`Instruments`, `Effort.timer`); nothing here
+asserts how long anything really takes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from perfsim.calibration import (
+    Instruments,
+    UnstableCalibrationError,
+    calibration_yaml,
+    measure_host,
+)
+from perfsim.calibration.contention import (
+    BUSY_CPUS,
+    adapt,
+    foreign_cpus,
+    free_cpus,
+    sample_foreign_cpus,
+)
+from perfsim.calibration.timing import (
+    Call,
+    Effort,
+    Figure,
+    UnsettledFigureError,
+    best_time,
+    effort,
+    in_rounds,
+    refusal,
+    settled_spread,
+    slope_rate,
+)
+from perfsim.cli import cli
+
+ROUNDS = Effort(batches=1, target_s=1e-3, budget_s=1.0, min_batches=1, rounds=3, max_rounds=3)
+
+
+def scripted(values: list[float]) -> Callable[[Call, int], float]:
+    """A timer that returns ``values`` in turn (seconds per call), never running the call."""
+    feed = iter(values)
+    return lambda _call, _calls: next(feed)
+
+
+def noisy(seed: int) -> Callable[[Call, int], float]:
+    """A timer whose every reading is 10 us times a random factor in [1, 4)."""
+    rng = random.Random(seed)
+    return lambda _call, _calls: 1e-5 * (1.0 + 3.0 * rng.random())
+
+
+def steady(seconds: float = 1e-5) -> Callable[[Call, int], float]:
+    return lambda _call, _calls: seconds
+
+
+def quiet_tools(timer: Callable[[Call, int], float]) -> Instruments:
+    """No foreign load, a clock that ticks 1 s per reading, no sleeping."""
+    ticks: Iterator[float] = iter(float(n) for n in range(10**6))
+    return Instruments(
+        timer=timer,
+        clock=lambda: next(ticks),
+        cpu_seconds=lambda: (0.0, 0.0),
+        own_seconds=lambda: 0.0,
+        sleep=lambda _s: None,
+        load_average=lambda: None,
+    )
+
+
+def checked(timer: Callable[[Call, int], float], tolerance: float | None = 0.1) -> Effort:
+    """The quick effort (tiny sizes) with the full run's agreement check."""
+    return replace(effort(True, timer), rounds=3, max_rounds=4, tolerance=tolerance)
+
+
+# ---- best of N ---------------------------------------------------------------------------
+def test_best_time_keeps_the_fastest_round() -> None:
+    # the first reading sizes the loop; then one batch per round: 5, 2, 3 ms
+    how = replace(ROUNDS, timer=scripted([1e-3, 5e-3, 2e-3, 3e-3]))
+    figure = best_time("gemm", lambda: None, how)
+    assert figure.rounds == (5e-3, 2e-3, 3e-3)
+    assert figure.best == 2e-3
+    # the fastest third, at least two rounds: 2 and 3 ms -> (3 - 2) / 2
+    assert figure.spread == pytest.approx(0.5)
+
+
+def test_a_round_is_the_median_of_its_batches() -> None:
+    # 3 batches per round: medians 2 ms and 4 ms (a 9 ms outlier does not move them)
+    how = replace(ROUNDS, batches=3, min_batches=3, rounds=2, max_rounds=2)
+    how = replace(how, timer=scripted([1e-3, 1e-3, 2e-3, 9e-3, 4e-3, 4e-3, 5e-3]))
+    assert best_time("x", lambda: None, how).rounds == (2e-3, 4e-3)
+
+
+def test_unsettled_rounds_run_again_until_the_best_agree() -> None:
+    # 1, 2, 3 s disagree (the best two 100% apart): a fourth round, 1.05 s, settles it
+    values = iter([1.0, 2.0, 3.0, 1.05, 1.0])
+    how = replace(ROUNDS, max_rounds=6, tolerance=0.1)
+    figure = in_rounds("x", lambda: next(values), how)
+    assert figure.rounds == (1.0, 2.0, 3.0, 1.05)
+    assert figure.best == 1.0 and figure.spread == pytest.approx(0.05)
+
+
+def test_rounds_stop_at_the_ceiling_and_the_run_stops() -> None:
+    values = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    how = replace(ROUNDS, max_rounds=5, tolerance=0.1)
+    with pytest.raises(UnsettledFigureError) as caught:
+        in_rounds("gemm fp32", lambda: next(values), how)
+    figure = caught.value.figure
+    # 5 rounds; the fastest 2 (ceil(5 / 3)) are 1 and 2 s apart: 100%
+    assert figure.rounds == (1.0, 2.0, 3.0, 4.0, 5.0) and figure.spread == pytest.approx(1.0)
+    message = refusal(figure, 0.1, "other processes: quiet")
+    assert message == (
+        "no stable figures: gemm fp32: its fastest 2 of 5 rounds differ by 100% (at most 10% "
+        "allowed); other processes: quiet; nothing written, rerun on a quieter machine"
+    )
+    # without a tolerance nothing is judged: the figure is returned as measured
+    values = iter([1.0, 2.0, 3.0])
+    assert in_rounds("x", lambda: next(values), replace(ROUNDS)).best == 1.0
+
+
+def test_settled_spread_of_rates_compares_times() -> None:
+    # rates 100 and 80 per s: times 10 and 12.5 ms -> 25%
+    assert settled_spread([100.0, 80.0, 50.0], higher_is_better=True) == pytest.approx(0.25)
+    assert settled_spread([7.0]) == 0.0
+    assert Figure("r", (100.0, 80.0), higher_is_better=True).best == 100.0
+
+
+def test_slope_rate_uses_the_best_time_of_each_size() -> None:
+    # per round: large then small size; rounds (large, small): (4, 2), (3.5, 1.5), (5, 3) ms
+    values = [1e-3, 1e-3, 4e-3, 2e-3, 3.5e-3, 1.5e-3, 5e-3, 3e-3]
+    recorded: list[Figure] = []
+    how = replace(ROUNDS, timer=scripted(values), record=recorded.append)
+    rate = slope_rate("add", (lambda: None, 1000.0), (lambda: None, 3000.0), how)
+    # best small 1.5 ms, best large 3.5 ms: (3000 - 1000) / 2 ms = 1e6 per s
+    assert rate.best == pytest.approx(1e6)
+    assert [f.label for f in recorded] == ["add (small)", "add (large)"]
+    assert recorded[0].best == 1.5e-3 and recorded[1].best == 3.5e-3
+
+
+# ---- noticing other processes ------------------------------------------------------------
+def test_foreign_cpus_from_proc_stat_readings() -> None:
+    # 4 CPUs; across the window 300 of 400 CPU-seconds were busy, 100 of them ours
+    assert foreign_cpus((100.0, 1000.0), (400.0, 1400.0), own_s=100.0, cpus=4) == 2.0
+    assert foreign_cpus(None, (1.0, 2.0), own_s=0.0, cpus=4) is None
+
+
+def test_sample_foreign_cpus_reads_across_an_idle_window() -> None:
+    readings = iter([(10.0, 100.0), (11.2, 102.0)])  # 1.2 busy of 2 CPU-seconds
+    own = iter([5.0, 5.2])  # of which 0.2 ours
+    slept: list[float] = []
+    tools = Instruments(
+        cpu_seconds=lambda: next(readings), own_seconds=lambda: next(own), sleep=slept.append
+    )
+    # others: 1.0 of 2 CPU-seconds = half of 2 CPUs = 1 CPU
+    assert sample_foreign_cpus(tools, cpus=2, window_s=0.25) == pytest.approx(1.0)
+    assert slept == [0.25]
+
+
+def test_sample_foreign_cpus_falls_back_to_the_load_average() -> None:
+    tools = Instruments(cpu_seconds=lambda: None, own_seconds=lambda: 0.0, sleep=lambda _s: None)
+    # load 2.5 less our one thread
+    assert sample_foreign_cpus(replace(tools, load_average=lambda: 2.5), 4) == 1.5
+    assert sample_foreign_cpus(replace(tools, load_average=lambda: 0.5), 4) == 0.0
+    assert sample_foreign_cpus(replace(tools, load_average=lambda: None), 4) is None
+
+
+# ---- adapting --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cpus", "foreign", "free"), [(2, 0.0, 2), (2, 0.5, 2), (2, 0.6, 1), (2, 1.0, 1), (2, 3.0, 1)]
+)
+def test_free_cpus(cpus: int, foreign: float, free: int) -> None:
+    assert free_cpus(cpus, foreign) == free
+
+
+def test_quiet_host_measures_as_planned() -> None:
+    how = effort(False)
+    for foreign in (None, 0.0, BUSY_CPUS / 2):
+        chosen = adapt(2, 2, foreign, how, fixed_threads=False)
+        assert (chosen.units, chosen.how, chosen.note) == (2, how, "")
+
+
+def test_busy_host_gets_more_rounds() -> None:
+    how = effort(False)
+    chosen = adapt(1, 2, 0.8, how, fixed_threads=False)  # one thread, one CPU free
+    assert chosen.units == 1
+    assert chosen.how.rounds == 2 * how.rounds and chosen.how.max_rounds == 3 * how.max_rounds
+    assert chosen.how.target_s < how.target_s
+    assert "10-45 rounds per figure" in chosen.note
+
+
+def test_oversubscribed_host_gets_fewer_threads_unless_they_were_asked_for() -> None:
+    how = effort(False)
+    chosen = adapt(2, 2, 1.0, how, fixed_threads=False)
+    assert chosen.units == 1 and chosen.how.rounds == 2 * how.rounds
+    assert "calibrated for 1 thread(s) instead of 2" in chosen.note
+    fixed = adapt(2, 2, 1.0, how, fixed_threads=True)
+    assert fixed.units == 2 and fixed.how.rounds == 2 * how.rounds
+
+
+def _busy_tools(timer: Callable[[Call, int], float], foreign: float) -> Instruments:
+    """``quiet_tools`` whose first window shows ``foreign`` busy CPUs of 2 (1 s window)."""
+    import os
+
+    cpus = os.cpu_count() or 1
+    readings = iter([(0.0, 0.0), (foreign, float(cpus))])
+    return replace(quiet_tools(timer), cpu_seconds=lambda: next(readings, (foreign, float(cpus))))
+
+
+def test_a_busy_run_adapts_and_says_so() -> None:
+    import torch
+
+    cal = measure_host(quick=True, tools=_busy_tools(steady(), foreign=1.0))
+    cpus = len(__import__("os").sched_getaffinity(0))
+    expected = min(torch.get_num_threads(), free_cpus(cpus, 1.0))
+    if torch.get_num_threads() > expected:
+        assert cal.units == expected
+        assert f"calibrated for {expected} thread(s)" in cal.adaptation
+    assert "rounds per figure" in cal.adaptation
+    assert "Adapted to a busy host" in calibration_yaml(cal)
+    # quick: 2 rounds planned, doubled on a busy host
+    assert "each the best of 4 rounds" in cal.rounds
+
+
+# ---- refusing, and a file that depends only on the measurements -------------------------
+def test_noisy_timer_refuses_with_one_line() -> None:
+    with pytest.raises(UnstableCalibrationError) as caught:
+        measure_host(quick=True, tools=quiet_tools(noisy(1)), how=checked(noisy(1)))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("no stable figures:")
+    assert "nothing written" in message and "(at most 10% allowed)" in message
+
+
+def test_steady_timer_passes_the_same_check() -> None:
+    cal = measure_host(quick=True, tools=quiet_tools(steady()), how=checked(steady()))
+    assert "within 10%" in cal.rounds and "widest 0.0%" in cal.rounds
+
+
+def test_cli_refusal_exits_1_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timer = noisy(2)
+    monkeypatch.setattr("perfsim.calibration.host.effort", lambda quick, _timer: checked(timer))
+    monkeypatch.setattr("perfsim.calibration.host.Instruments", lambda: quiet_tools(timer))
+    out = tmp_path / "host.yaml"
+    result = CliRunner().invoke(cli, ["calibrate", "--quick", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("calibrate: no stable figures:")
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file either
+
+
+def test_same_measurements_give_the_same_file() -> None:
+    def run() -> str:
+        timer = noisy(7)  # the same sequence of readings each time
+        tools = quiet_tools(timer)
+        return calibration_yaml(measure_host(quick=True, tools=tools, threads=1), name="h")
+
+    first, second = run(), run()
+    assert first == second
+    assert "run in 1 s" in first  # the injected clock, not the real one
+
+
+def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
+    """Quiet before, a neighbour during attempt 1 (noisy, stopped at its first unsettled
+    figure): attempt 2 adapts to the load seen and settles."""
+    state = {"busy": 0.0, "total": 0.0, "reads": 0}
+    rng = random.Random(3)
+
+    def timer(_call: Call, _calls: int) -> float:
+        noise = 3.0 * rng.random() if state["reads"] < 4 else 0.0
+        return 1e-5 * (1.0 + noise)
+
+    def cpu_seconds() -> tuple[float, float]:
+        # readings: 1-2 the idle window (quiet), 3-4 around attempt 1 (others busy half
+        # the CPU time), 5-6 around attempt 2 (quiet); 2 CPU-seconds pass between readings
+        state["reads"] += 1
+        state["total"] += 2.0
+        state["busy"] += 1.0 if state["reads"] == 4 else 0.0
+        return state["busy"], state["total"]
+
+    tools = replace(quiet_tools(timer), cpu_seconds=cpu_seconds)
+    cal = measure_host(quick=True, tools=tools, how=checked(timer))
+    assert state["reads"] == 6  # two attempts
+    assert "rounds per figure" in cal.adaptation
+    assert "each the best of 6 rounds" in cal.rounds  # 3 planned, doubled when busy
