@@ -8,9 +8,14 @@ open offline.
 
 from __future__ import annotations
 
+import base64
 import html
+import json
+import re
 from collections.abc import Sequence
+from typing import Any
 
+import numpy as np
 import plotly.graph_objects as go
 
 STYLE = (
@@ -72,3 +77,30 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]], ident: str = "")
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
     attribute = f" id='{ident}'" if ident else ""
     return f"<table class='data'{attribute}><tr>{head}</tr>{body}</table>"
+
+
+def figures_in(text: str) -> list[dict[str, Any]]:
+    """The plotly figures of a page, read back: ``{"id", "data", "layout"}`` each, in page
+    order, numeric arrays decoded (plotly writes numpy arrays as base64 ``bdata``)."""
+    decoder = json.JSONDecoder()
+    found = []
+    for match in re.finditer(r'Plotly\.newPlot\(\s*"([^"]+)",\s*', text):
+        data, end = decoder.raw_decode(text, match.end())
+        start = re.compile(r"\s*,\s*").match(text, end)
+        layout, _ = decoder.raw_decode(text, start.end() if start else end)
+        found.append({"id": match.group(1), "data": _decoded(data), "layout": _decoded(layout)})
+    return found
+
+
+def _decoded(node: Any) -> Any:
+    if isinstance(node, dict):
+        if "bdata" in node and "dtype" in node:
+            array = np.frombuffer(base64.b64decode(node["bdata"]), dtype=np.dtype(node["dtype"]))
+            shape = node.get("shape")
+            if isinstance(shape, str):
+                array = array.reshape([int(n) for n in shape.split(",")])
+            return array.tolist()
+        return {key: _decoded(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_decoded(value) for value in node]
+    return node

@@ -16,15 +16,15 @@ from perfsim.report.run_plots import level_energy, level_traffic, op_timeline
 
 
 def op_shapes(result: Any) -> list[str]:
-    """One short shape per op of the run's graph: a matrix op's ``mxnxk`` (batched:
-    ``bxmxnxk``), else its first input's and output's shapes."""
+    """One short shape per op of the run's graph: a matrix op's ``m=.. n=.. k=..`` (and
+    ``b=..`` when batched), else its first input's and output's shapes and dtype."""
     graph = getattr(result, "graph", None) or result.result.graph
     shapes = []
     for op in graph.ops:
         dims = dict(op.dims)
         if {"m", "n", "k"} <= dims.keys():
-            batch = f"{dims['b']}x" if dims.get("b", 1) > 1 else ""
-            shapes.append(f"GEMM {batch}{dims['m']}x{dims['n']}x{dims['k']} (mxnxk)")
+            batch = f"b={dims['b']} " if dims.get("b", 1) > 1 else ""
+            shapes.append(f"GEMM {batch}m={dims['m']} n={dims['n']} k={dims['k']}")
             continue
         into = "x".join(map(str, op.inputs[0].shape)) if op.inputs else "-"
         out = "x".join(map(str, op.outputs[0].shape)) if op.outputs else "-"

@@ -78,7 +78,7 @@ def selected_points(
         if o in front.columns
     ]
     chosen = list(dict.fromkeys([best[0], best[-1], *best]))
-    points = front["point"].astype(int).tolist()
+    points = [p for p in front["point"].astype(int) if p not in chosen]
     if len(points) > limit - len(chosen):
         spots = np.linspace(0, len(points) - 1, max(limit - len(chosen), 0)).round().astype(int)
         points = [points[i] for i in spots]
