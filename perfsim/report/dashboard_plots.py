@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from perfsim.ir import Category
 from perfsim.report.design_labels import short_names, short_value
 from perfsim.report.display import Unit, column_name, spread, ticks, unit_for
+from perfsim.report.run_plots import CATEGORY_COLOURS
 from perfsim.report.sweep_plots import maximized
 
 LEGEND_ON_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
@@ -241,6 +242,7 @@ def design_breakdown(frame: pd.DataFrame, labels: pd.Series) -> go.Figure:
             y=labels[rows.index],
             x=unit.scale(rows[column]),
             orientation="h",
+            marker={"color": CATEGORY_COLOURS.get(category)},
             hovertemplate=f"%{{y}}<br>{category}: %{{x:.4g}} {unit.unit}<extra></extra>",
         )
     figure.update_layout(
@@ -248,9 +250,42 @@ def design_breakdown(frame: pd.DataFrame, labels: pd.Series) -> go.Figure:
         title={"text": "Latency by operator category, chosen designs (fastest on top)"},
         xaxis={"title": f"latency ({unit.unit})"},
         yaxis={"type": "category", "automargin": True},
-        legend=LEGEND_ON_TOP,
+        legend={**LEGEND_ON_TOP, "traceorder": "normal"},
         height=180 + 30 * len(rows),
         margin={"t": 130},
+        font=FONT,
+    )
+    return figure
+
+
+def best_line(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> go.Figure:
+    """``y`` over ``x``, one line per value of ``color``: at each ``x``, the best ``y`` over
+    the axes not drawn (the envelope a designer can reach), in units a person reads."""
+    how = "max" if maximized(y) else "min"
+    x_unit, y_unit = unit_for(x, frame[x]), unit_for(y, frame[y])
+    figure = go.Figure()
+    groups = frame.groupby(color, sort=True) if color else [(None, frame)]
+    names = short_names([a for a in (x, color) if a])
+    for value, group in groups:
+        value = value[0] if isinstance(value, tuple) else value
+        best = group.groupby(x)[y].agg(how).sort_index()
+        figure.add_scatter(
+            x=x_unit.scale(best.index),
+            y=y_unit.scale(best.to_numpy()),
+            mode="lines+markers",
+            name=f"{names[color]}={short_value(color, value)}" if color else column_name(y),
+            hovertemplate=(
+                f"{names[x]} = %{{x:.4g}} {x_unit.unit}<br>"
+                f"{y_unit.title}: %{{y:.4g}}<extra></extra>"
+            ),
+        )
+    figure.update_layout(
+        title={"text": f"{column_name(y)} over {names[x]} ({how} over the other axes)"},
+        xaxis={**_axis(x_unit, frame[x]), **ticks(x_unit, frame[x])},
+        yaxis=_axis(y_unit, frame[y]),
+        legend=LEGEND_ON_TOP,
+        height=480,
+        margin={"t": 110},
         font=FONT,
     )
     return figure

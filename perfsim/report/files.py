@@ -13,7 +13,9 @@ from perfsim.errors import PerfsimError
 OUTPUT_FILES = ("ops.csv", "summary.json", "report.html")
 
 
-def render_outputs(result: Any, plotly_js: str = "inline", back_link: str = "") -> dict[str, str]:
+def render_outputs(
+    result: Any, plotly_js: str = "inline", back_link: str = "", design: str = ""
+) -> dict[str, str]:
     """File name → contents, rendered in memory first so a failure writes nothing.
 
     ``plotly_js``: ``"inline"`` embeds plotly.js in ``report.html`` (opens offline,
@@ -25,7 +27,7 @@ def render_outputs(result: Any, plotly_js: str = "inline", back_link: str = "") 
     return {
         "ops.csv": result.to_frame().to_csv(index=False),
         "summary.json": json.dumps(summary, indent=2) + "\n",
-        "report.html": render_report(result, plotly_js, back_link),
+        "report.html": render_report(result, plotly_js, back_link, design),
     }
 
 

@@ -74,7 +74,9 @@ def _headline(summary: dict[str, Any]) -> str:
     )
 
 
-def render_report(result: Any, plotly_js: str = "inline", back_link: str = "") -> str:
+def render_report(
+    result: Any, plotly_js: str = "inline", back_link: str = "", design: str = ""
+) -> str:
     """The report page of one run (``result``: `Result` or `DataParallelResult`).
 
     Args:
@@ -82,6 +84,8 @@ def render_report(result: Any, plotly_js: str = "inline", back_link: str = "") -
         plotly_js: ``"inline"`` (a page that opens anywhere) or the relative path of a
             shared ``plotly.min.js``.
         back_link: a link shown at the top (a sweep design's report points to the sweep).
+        design: the sweep design's overrides, shown at the top (the hardware tables show
+            the overridden figures; the description is the base file's).
     """
     summary = result.summary()
     frame = result.to_frame()
@@ -90,6 +94,12 @@ def render_report(result: Any, plotly_js: str = "inline", back_link: str = "") -
     levels = list(summary["memory_traffic_bytes"])
     sections = [
         f"<nav><a href='{html.escape(back_link)}'>back to the sweep</a></nav>" if back_link else "",
+        (
+            f"<p class='note'><b>Sweep design</b> {html.escape(design)} (the tables below show "
+            "its figures; the hardware description is the base file's)</p>"
+        )
+        if design
+        else "",
         section("Summary", _headline(summary), "summary"),
         section("Hardware", hardware_html(result.hw, summary), "hardware"),
         section("Op timeline", figure_html(op_timeline(frame, shapes)), "timeline"),

@@ -9,8 +9,8 @@ small; the per-design reports (``designs/point-<n>/report.html``, written by
   report), parallel coordinates over every axis and metric, the chosen designs with links,
   two-axis heatmap slices and the chosen designs' category breakdown;
 - ``pareto.html``, ``heatmap.html``, ``breakdown.html``: those parts on their own;
-- ``line_<axis>.html``: latency and energy over each numeric axis, a line per value of the
-  next axis;
+- ``line_<axis>.html``: latency and energy per inference over each numeric axis (the best
+  over the axes not drawn), a line per value of the next axis;
 - ``roofline.html``: the ops of the fastest and the most energy-efficient designs.
 """
 
@@ -23,8 +23,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from perfsim.report.dashboard import Dashboard, build_dashboard, feasible, numeric_axes
+from perfsim.report.dashboard_plots import best_line
 from perfsim.report.html_page import figure_html, page, section
-from perfsim.report.sweep_plots import line_plot
 
 PLOTLY_JS = "plotly.min.js"
 DEFAULT_OBJECTIVES = ("latency_s", "energy_per_inference_j", "on_chip_bytes")
@@ -113,8 +113,8 @@ def render_sweep_pages(
         file = f"line_{axis.replace('.', '-')}.html"
         titles[file] = f"Over {axis}"
         charts = [
-            line_plot(shown, axis, "latency_s", color),
-            line_plot(shown, axis, "energy_j", color),
+            best_line(shown, axis, "latency_s", color),
+            best_line(shown, axis, "energy_per_inference_j", color),
         ]
         contents[file] = page(f"{name}: latency and energy over {axis}", [_grid(charts)], PLOTLY_JS)
     if rooflines:

@@ -116,7 +116,10 @@ def render_plots(
         result = point_result(point, store)
         folder = Path(design_link(index)).parent.as_posix()
         report = render_outputs(
-            result, plotly_js="../../plotly.min.js", back_link="../../index.html"
+            result,
+            plotly_js="../../plotly.min.js",
+            back_link="../../index.html",
+            design=f"point {index}: {point.design}",
         )
         contents[f"{folder}/report.html"] = report["report.html"]
         contents[f"{folder}/summary.json"] = report["summary.json"]
