@@ -151,7 +151,7 @@ def test_design_links_resolve_to_reports_of_the_chosen_designs(sweep: SimpleName
 def test_heatmaps_are_slices_at_the_fastest_design_and_say_so(sweep: SimpleNamespace) -> None:
     shown = feasible(sweep.frame)
     best = shown.loc[shown["latency_s"].idxmin()]
-    assert "every other axis is held at the value of the best design by latency" in sweep.index
+    assert "every other axis is held at its value in the best design by latency" in sweep.index
     heatmap = _figure(sweep.figures, "heatmap", "latency: sram x rows")["data"][0]
     assert heatmap["x"] == ["32", "64", "128"]
     assert heatmap["y"] == ["4MiB", "8MiB", "16MiB", "32MiB"]

@@ -22,7 +22,7 @@ from perfsim.report.dashboard_plots import (
     pareto_chart,
     slice_heatmap,
 )
-from perfsim.report.design_labels import short_labels, short_value
+from perfsim.report.design_labels import short_labels
 from perfsim.report.display import column_name, unit_for
 from perfsim.report.sweep_plots import maximized, pareto_front
 
@@ -158,12 +158,11 @@ def _heatmaps(
     pairs = list(combinations(numeric, 2))[:MAX_HEATMAP_PAIRS]
     metrics = [m for m in HEATMAP_METRICS if m in frame.columns]
     figures = [slice_heatmap(frame, x, y, m, anchor) for x, y in pairs for m in metrics]
-    held = ", ".join(f"{axis} = {short_value(axis, best[axis])}" for axis in axes)
     rule = (
-        f"Each heatmap varies two numeric axes; every other axis is held at the value of the "
-        f"best design by {column_name(first)} ({html.escape(str(labels[best.name]))}: "
-        f"{html.escape(held)}). A cell is blank where no such design meets the constraints; "
-        "where designs still share a cell (a categorical axis), the best value is shown."
+        "Each heatmap varies two numeric axes; every other axis is held at its value in the "
+        f"best design by {column_name(first)} (point {best.get('point', best.name)}: "
+        f"{html.escape(str(labels[best.name]))}). A cell is blank where no such design meets "
+        "the constraints; where designs still share a cell, the best value is shown."
     )
     return figures, rule
 
