@@ -1,9 +1,9 @@
 """A finished sweep's pages: the dashboard, the topic pages, and a full run report for each
 chosen design (the Pareto front and the fastest designs, at most `MAX_REPORTS`).
 
-Chosen designs get ``designs/point-<n>/report.html`` and ``summary.json`` (the report of
-``perfsim run`` for that point, sharing the sweep's ``plotly.min.js``); the dashboard links
-each of them.
+Chosen designs get ``designs/point-<n>/report.html`` (the report of ``perfsim run`` for
+that point, sharing the sweep's ``plotly.min.js``; its figures are the table's row, so no
+``summary.json`` beside it); the dashboard links each of them.
 """
 
 from __future__ import annotations
@@ -122,7 +122,6 @@ def render_plots(
             design=f"point {index}: {point.design}",
         )
         contents[f"{folder}/report.html"] = report["report.html"]
-        contents[f"{folder}/summary.json"] = report["summary.json"]
         if rank < 2:  # the fastest and the most energy-efficient
             ops = result.to_frame()
             chart = roofline_chart(
