@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from perfsim.cache import GraphStore
-from perfsim.report.dashboard import feasible, metric_columns
+from perfsim.report.dashboard import build_dashboard, feasible, metric_columns
 from perfsim.report.design_labels import short_axis, short_labels
 from perfsim.report.display import ticks, unit_for
 from perfsim.report.html_page import figures_in
@@ -258,3 +258,39 @@ def test_plot_command_pareto_shares_one_colour_scale() -> None:
     assert list(colour.colorbar.ticktext) == ["4 MiB", "8 MiB", "16 MiB", "32 MiB"]
     assert (colour.cmin, colour.cmax) == (4.0, 32.0)
     assert all(trace.marker.coloraxis == "coloraxis" for trace in figure.data)
+
+
+def test_sampled_axes_get_dot_maps_and_infeasible_sweeps_still_choose_designs() -> None:
+    rng = np.random.default_rng(0)
+    n = 30
+    bandwidth = rng.uniform(1e11, 4e12, n)
+    clock = rng.uniform(5e8, 2e9, n)
+    latency = 1e-3 * (1e12 / bandwidth + 1e9 / clock)
+    frame = pd.DataFrame(
+        {
+            "point": range(n),
+            "design": [f"d{i}" for i in range(n)],
+            "memory.dram.bandwidth": bandwidth,
+            "clock": clock,
+            "latency_s": latency,
+            "energy_per_inference_j": latency * 50,
+            "on_chip_bytes": 16.0 * MiB,
+            "feasible": False,  # none meets the constraints: all are drawn and chosen from
+        }
+    )
+    axes = ["memory.dram.bandwidth", "clock"]
+    objectives = ["latency_s", "energy_per_inference_j", "on_chip_bytes"]
+    chosen = selected_points(frame, objectives)
+    assert chosen and chosen[0] == int(np.argmin(latency))
+    board = build_dashboard(
+        frame, axes, objectives, {p: f"designs/point-{p}/report.html" for p in chosen}
+    )
+    # no grid: no two designs share the other axes' values, so a dot per design
+    assert len(board.heatmaps) == 2
+    for figure in board.heatmaps:
+        assert figure.data[0].type == "scatter" and len(figure.data[0].x) == n
+        assert "(every design)" in figure.layout.title.text
+    assert "sampled rather than a grid" in board.heatmap_rule
+    assert "0 meet the constraints (all are drawn)" in board.summary
+    # on-chip memory does not vary: the Pareto chart has no colour axis
+    assert not board.pareto.layout.coloraxis.colorbar.ticktext

@@ -20,7 +20,9 @@ from perfsim.report.dashboard_plots import (
     hover_cards,
     parallel_coordinates,
     pareto_chart,
+    sampled_map,
     slice_heatmap,
+    slice_of,
 )
 from perfsim.report.design_labels import short_labels
 from perfsim.report.display import column_name, unit_for
@@ -130,9 +132,12 @@ def build_dashboard(
     breakdown = design_breakdown(chosen, labels) if len(chosen) else None
     feasible_count = int(frame["feasible"].sum()) if "feasible" in frame.columns else len(frame)
     names = ", ".join(column_name(o) for o in objectives)
+    drawn = "only those are drawn" if feasible_count else "all are drawn"
+    count = int(front.sum())
+    on_front = f"{count} design is" if count == 1 else f"{count} designs are"
     summary = (
-        f"{len(frame)} designs, {feasible_count} meet the constraints (only those are drawn). "
-        f"Pareto objectives: {html.escape(names)}; {int(front.sum())} designs are on the front. "
+        f"{len(frame)} designs, {feasible_count} meet the constraints ({drawn}). "
+        f"Pareto objectives: {html.escape(names)}; {on_front} on the front. "
         "Hover a point for its overrides and figures; click it to open its report."
     )
     return Dashboard(
@@ -150,6 +155,8 @@ def build_dashboard(
 def _heatmaps(
     frame: pd.DataFrame, axes: Sequence[str], first: str, labels: pd.Series
 ) -> tuple[list[go.Figure], str]:
+    """Heatmap slices of a grid; for sampled axes (a slice that is no grid, `_is_grid`),
+    every design as a dot coloured by the metric."""
     numeric = numeric_axes(frame, axes)
     if len(numeric) < 2:
         return [], "Fewer than two numeric axes vary: no two-axis slices."
@@ -157,14 +164,33 @@ def _heatmaps(
     anchor = {axis: best[axis] for axis in axes}
     pairs = list(combinations(numeric, 2))[:MAX_HEATMAP_PAIRS]
     metrics = [m for m in HEATMAP_METRICS if m in frame.columns]
-    figures = [slice_heatmap(frame, x, y, m, anchor) for x, y in pairs for m in metrics]
+    figures = []
+    sampled = False
+    for x, y in pairs:
+        if _is_grid(slice_of(frame, anchor, (x, y)), x, y):
+            figures += [slice_heatmap(frame, x, y, m, anchor) for m in metrics]
+        else:
+            sampled = True
+            figures += [sampled_map(frame, x, y, m) for m in metrics]
     rule = (
         "Each heatmap varies two numeric axes; every other axis is held at its value in the "
         f"best design by {column_name(first)} (point {best.get('point', best.name)}: "
         f"{html.escape(str(labels[best.name]))}). A cell is blank where no such design meets "
         "the constraints; where designs still share a cell, the best value is shown."
     )
+    if sampled:
+        rule += (
+            " Where the axes are sampled rather than a grid, the chart shows every design as "
+            "a dot coloured by the metric."
+        )
     return figures, rule
+
+
+def _is_grid(cells: pd.DataFrame, x: str, y: str) -> bool:
+    """At least 2 x 2 cells, at most 20 a side, half of them or more holding a design."""
+    nx, ny = cells[x].nunique(), cells[y].nunique()
+    filled = len(cells[[x, y]].drop_duplicates())
+    return 2 <= nx <= 20 and 2 <= ny <= 20 and filled >= 0.5 * nx * ny
 
 
 def _designs_table(

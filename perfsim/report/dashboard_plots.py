@@ -58,7 +58,8 @@ def pareto_chart(
     page opens it.
     """
     x, y = objectives[0], objectives[1]
-    color = objectives[2] if len(objectives) > 2 else None
+    # a colour objective that does not vary (every design the same size) colours nothing
+    color = objectives[2] if len(objectives) > 2 and frame[objectives[2]].nunique() > 1 else None
     x_unit, y_unit = unit_for(x, frame[x]), unit_for(y, frame[y])
     cards_by_row = pd.Series(list(cards), index=frame.index)
     links = links or {}
@@ -183,17 +184,24 @@ def parallel_coordinates(
     return figure
 
 
+def slice_of(
+    frame: pd.DataFrame, anchor: Mapping[str, object], free: Sequence[str]
+) -> pd.DataFrame:
+    """The designs whose axes other than ``free`` equal their ``anchor`` values."""
+    chosen = frame
+    for axis, value in anchor.items():
+        if axis not in free and axis in chosen.columns:
+            chosen = chosen[chosen[axis] == value]
+    return chosen
+
+
 def slice_heatmap(
     frame: pd.DataFrame, x: str, y: str, metric: str, anchor: Mapping[str, object]
 ) -> go.Figure:
     """``metric`` over the ``x`` x ``y`` grid of the designs whose other axes equal
     ``anchor`` (where several still share a cell, the best of them); blank cells: no such
     design met the constraints."""
-    chosen = frame
-    for axis, value in anchor.items():
-        if axis in (x, y) or axis not in chosen.columns:
-            continue
-        chosen = chosen[chosen[axis] == value]
+    chosen = slice_of(frame, anchor, (x, y))
     how = "max" if maximized(metric) else "min"
     table = chosen.pivot_table(index=y, columns=x, values=metric, aggfunc=how).sort_index()
     table = table.reindex(sorted(table.columns), axis=1)
@@ -286,6 +294,40 @@ def best_line(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> 
         legend=LEGEND_ON_TOP,
         height=480,
         margin={"t": 110},
+        font=FONT,
+    )
+    return figure
+
+
+def sampled_map(frame: pd.DataFrame, x: str, y: str, metric: str) -> go.Figure:
+    """``metric`` over ``x`` and ``y`` for sampled (random, Latin-hypercube) axes, where no
+    grid of cells exists: every design is a dot at its (x, y), coloured by the metric."""
+    x_unit, y_unit, unit = (unit_for(c, frame[c]) for c in (x, y, metric))
+    figure = go.Figure(
+        go.Scatter(
+            x=x_unit.scale(frame[x]),
+            y=y_unit.scale(frame[y]),
+            mode="markers",
+            marker={
+                "size": 12,
+                "color": unit.scale(frame[metric]),
+                "colorscale": "Viridis",
+                "reversescale": not maximized(metric),
+                "colorbar": {"title": {"text": unit.title, "side": "right"}},
+                "line": {"width": 0.5, "color": "#333"},
+            },
+            hovertemplate=(
+                f"{x} = %{{x:.4g}} {x_unit.unit}<br>{y} = %{{y:.4g}} {y_unit.unit}<br>"
+                f"{unit.title}: %{{marker.color:.4g}}<extra></extra>"
+            ),
+        )
+    )
+    names = short_names([x, y])
+    figure.update_layout(
+        title={"text": f"{column_name(metric)}: {names[y]} x {names[x]} (every design)"},
+        xaxis=_axis(x_unit, frame[x]) | {"title": x_unit.title},
+        yaxis=_axis(y_unit, frame[y]) | {"title": y_unit.title},
+        height=440,
         font=FONT,
     )
     return figure

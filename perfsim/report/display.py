@@ -125,7 +125,8 @@ class Unit:
         """One value with its unit, 3-4 significant digits ("16 MiB", "1.2 TB/s")."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return "-"
-        number = f"{value / self.factor:.4g}"
+        scaled = value / self.factor
+        number = f"{scaled:,.0f}" if abs(scaled) >= 1e4 else f"{scaled:.4g}"
         return f"{number} {self.unit}" if self.unit else number
 
 

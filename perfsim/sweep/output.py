@@ -57,14 +57,15 @@ def selected_points(
 ) -> list[int]:
     """Point indices worth a full report, best first by the first objective.
 
-    The feasible designs on the Pareto front of ``objectives`` (more than ``limit``: the best
-    on each objective, then evenly spread along the first), topped up with the next best
-    designs by the first objective to `MIN_REPORTS`. The fastest and the most
+    The feasible designs (all of them when none is) on the Pareto front of ``objectives``
+    (more than ``limit``: the best on each objective, then evenly spread along the first),
+    topped up with the next best designs by the first objective to `MIN_REPORTS`. The fastest and the most
     energy-efficient come first (the sweep's rooflines use them).
     """
+    from perfsim.report.dashboard import feasible
     from perfsim.report.sweep_plots import maximized, pareto_front
 
-    shown = frame[frame["feasible"].astype(bool)] if "feasible" in frame.columns else frame
+    shown = feasible(frame)
     objectives = [o for o in objectives if o in shown.columns]
     if shown.empty or not objectives:
         return []
