@@ -39,7 +39,7 @@ def hover_cards(
             for axis in overrides
             if axis in frame.columns
         ]
-        lines += [f"{units[c].title.split(' (')[0]}: {units[c].text(row[c])}" for c in columns]
+        lines += [f"{column_name(c)}: {units[c].text(row[c])}" for c in columns]
         cards.append("<br>".join(lines))
     return cards
 
@@ -223,7 +223,7 @@ def slice_heatmap(
     )
     names = short_names([x, y])
     figure.update_layout(
-        title={"text": f"{unit.title.split(' (')[0]}: {names[y]} x {names[x]}"},
+        title={"text": f"{column_name(metric)}: {names[y]} x {names[x]}"},
         xaxis={"title": x, "type": "category"},
         yaxis={"title": y, "type": "category"},
         height=440,
