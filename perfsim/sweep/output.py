@@ -59,8 +59,8 @@ def selected_points(
 
     The feasible designs (all of them when none is) on the Pareto front of ``objectives``
     (more than ``limit``: the best on each objective, then evenly spread along the first),
-    topped up with the next best designs by the first objective to `MIN_REPORTS`. The fastest and the most
-    energy-efficient come first (the sweep's rooflines use them).
+    topped up with the next best designs by the first objective to `MIN_REPORTS`. The
+    fastest and the most energy-efficient come first (the sweep's rooflines use them).
     """
     from perfsim.report.dashboard import feasible
     from perfsim.report.sweep_plots import maximized, pareto_front
