@@ -1,96 +1,64 @@
-"""A sweep's plots as HTML files beside its results, and one ``index.html`` linking them.
+"""A sweep's pages beside its results: the ``index.html`` dashboard and one page per topic.
 
 Rendered in memory first and written all or nothing (`perfsim.report.files.write_outputs`).
 The pages share one ``plotly.min.js`` in the same folder, so they open offline and stay
-small.
+small; the per-design reports (``designs/point-<n>/report.html``, written by
+`perfsim.sweep.output`) use the same copy.
+
+- ``index.html``: the dashboard: Pareto chart (hover cards, click to open a design's
+  report), parallel coordinates over every axis and metric, the chosen designs with links,
+  two-axis heatmap slices and the chosen designs' category breakdown;
+- ``pareto.html``, ``heatmap.html``, ``breakdown.html``: those parts on their own;
+- ``line_<axis>.html``: latency and energy per inference over each numeric axis (the best
+  over the axes not drawn), a line per value of the next axis;
+- ``roofline.html``: the ops of the fastest and the most energy-efficient designs.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 
-from perfsim.report.sweep_plots import breakdown_plot, heatmap, line_plot, pareto_plot
+from perfsim.report.dashboard import Dashboard, build_dashboard, feasible, numeric_axes
+from perfsim.report.dashboard_plots import best_line
+from perfsim.report.html_page import figure_html, page, section
 from perfsim.sweep.pareto import DEFAULT_OBJECTIVES
 
 PLOTLY_JS = "plotly.min.js"
 
 
-def _page(title: str, figures: Sequence[go.Figure], note: str = "") -> str:
-    body = "\n".join(figure.to_html(full_html=False, include_plotlyjs=False) for figure in figures)
+def _grid(figures: Sequence[go.Figure]) -> str:
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        f"<script src='{PLOTLY_JS}'></script></head><body><h1>{html.escape(title)}</h1>"
-        f"<p>{note}</p>{body}</body></html>"
+        "<div class='grid'>" + "".join(f"<div>{figure_html(f)}</div>" for f in figures) + "</div>"
     )
 
 
-def _numeric_axes(frame: pd.DataFrame, axes: Sequence[str]) -> list[str]:
-    return [
-        axis
-        for axis in axes
-        if axis in frame.columns
-        and pd.api.types.is_numeric_dtype(frame[axis])
-        and frame[axis].nunique() > 1
+def _index(name: str, description: str, board: Dashboard, pages: Mapping[str, str]) -> str:
+    nav = "".join(f"<a href='{file}'>{html.escape(title)}</a>" for file, title in pages.items())
+    nav += "<a href='results.csv'>results.csv</a><a href='spec.yaml'>spec.yaml</a>"
+    sections = [
+        f"<nav>{nav}</nav>",
+        section("Pareto front", figure_html(board.pareto, clickable=True), "pareto"),
+        section("All designs, every axis and metric", figure_html(board.parallel), "parallel"),
+        section(
+            "Design reports (Pareto front and fastest designs)", board.designs_table, "designs"
+        ),
     ]
-
-
-def sweep_figures(
-    frame: pd.DataFrame, axes: Sequence[str], rooflines: Sequence[tuple[str, go.Figure]] = ()
-) -> dict[str, tuple[str, list[go.Figure]]]:
-    """File name → (title, figures) for a sweep's standard plots.
-
-    - ``pareto.html``: latency vs energy per inference, colored (and ranked) by die area
-      (`perfsim.sweep.pareto.DEFAULT_OBJECTIVES`; on-chip bytes for a table without area);
-    - ``heatmap.html``: latency over the first two numeric axes (best over the others);
-    - ``line_<axis>.html``: latency over each numeric axis, a line per value of the next;
-    - ``breakdown.html``: latency per operator category across designs;
-    - ``roofline.html``: the ops of the selected designs on their rooflines.
-
-    Only feasible designs (constraints met) are plotted when the table says which.
-    """
-    shown = frame[frame["feasible"]] if "feasible" in frame.columns else frame
-    if shown.empty:
-        shown = frame
-    x, y, color = DEFAULT_OBJECTIVES
-    if color not in shown.columns:  # a table written before the area model
-        color = "on_chip_bytes"
-    pages: dict[str, tuple[str, list[go.Figure]]] = {
-        "pareto.html": (
-            f"Pareto front: latency, energy per inference, {color}",
-            [pareto_plot(shown, x, y, color)],
+    if board.heatmaps:
+        sections.append(
+            section(
+                "Two-axis slices",
+                f"<p class='note'>{board.heatmap_rule}</p>{_grid(board.heatmaps)}",
+                "heatmaps",
+            )
         )
-    }
-    numeric = _numeric_axes(shown, axes)
-    if len(numeric) >= 2:
-        pages["heatmap.html"] = (
-            f"Latency over {numeric[0]} x {numeric[1]}",
-            [
-                heatmap(shown, numeric[0], numeric[1], "latency_s"),
-                heatmap(shown, numeric[0], numeric[1], "energy_per_inference_j"),
-            ],
-        )
-    for axis in numeric:
-        others = [a for a in axes if a != axis and a in shown.columns and shown[a].nunique() > 1]
-        color = others[0] if others else None
-        pages[f"line_{axis.replace('.', '-')}.html"] = (
-            f"Latency over {axis}",
-            [line_plot(shown, axis, "latency_s", color), line_plot(shown, axis, "energy_j", color)],
-        )
-    pages["breakdown.html"] = (
-        "Latency by operator category across designs",
-        [breakdown_plot(shown)],
-    )
-    if rooflines:
-        pages["roofline.html"] = (
-            "Rooflines of selected designs",
-            [figure for _, figure in rooflines],
-        )
-    return pages
+    if board.breakdown is not None:
+        sections.append(section("Where the time goes", figure_html(board.breakdown), "breakdown"))
+    intro = (html.escape(description) + "<br>" if description else "") + board.summary
+    return page(f"Sweep {name}", sections, PLOTLY_JS, intro)
 
 
 def render_sweep_pages(
@@ -98,28 +66,64 @@ def render_sweep_pages(
     frame: pd.DataFrame,
     axes: Sequence[str],
     rooflines: Sequence[tuple[str, go.Figure]] = (),
+    *,
+    objectives: Sequence[str] = DEFAULT_OBJECTIVES,
+    links: Mapping[int, str] | None = None,
+    description: str = "",
+    extra_metrics: Sequence[str] = (),
 ) -> dict[str, str]:
-    """File name → HTML text: every page, ``index.html`` and the shared ``plotly.min.js``."""
+    """File name → HTML text: ``index.html``, the topic pages and the shared ``plotly.min.js``.
+
+    Args:
+        name: the sweep's name (page titles).
+        frame: the results table, one row per design point (SI columns).
+        axes: the axes to plot (zip followers left out).
+        rooflines: (design, roofline figure) of designs worth a roofline.
+        objectives: the Pareto objectives (x, y, colour, then hover only); those the table
+            lacks are skipped.
+        links: point index → path of that design's report, relative to the sweep folder.
+        description: the spec's description, under the title.
+        extra_metrics: the spec's own metric columns (shown in the parallel coordinates).
+    """
     from plotly.offline import get_plotlyjs
 
-    pages = sweep_figures(frame, axes, rooflines)
-    contents = {file: _page(title, figures) for file, (title, figures) in pages.items()}
-    feasible = int(frame["feasible"].sum()) if "feasible" in frame.columns else len(frame)
-    best = frame.loc[frame["latency_s"].idxmin()] if len(frame) else None
-    links = "".join(
-        f"<li><a href='{file}'>{html.escape(title)}</a></li>" for file, (title, _) in pages.items()
+    board = build_dashboard(frame, axes, objectives, links or {}, extra_metrics)
+    shown = feasible(frame)
+    contents: dict[str, str] = {}
+    titles: dict[str, str] = {"pareto.html": "Pareto front"}
+    contents["pareto.html"] = page(
+        f"{name}: Pareto front",
+        [section("Pareto front", figure_html(board.pareto, clickable=True))],
+        PLOTLY_JS,
+        board.summary,
     )
-    summary: Any = (
-        f"{len(frame)} designs, {feasible} meet the constraints. Fastest: "
-        f"{html.escape(str(best['design']))} ({best['latency_s'] * 1e3:.4g} ms)"
-        if best is not None and "design" in frame.columns
-        else f"{len(frame)} designs"
-    )
-    contents["index.html"] = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(name)}</title>"
-        f"</head><body><h1>Sweep {html.escape(name)}</h1><p>{summary}</p><ul>{links}</ul>"
-        "<p>Table: <a href='results.csv'>results.csv</a>, results.parquet; "
-        "spec: <a href='spec.yaml'>spec.yaml</a></p></body></html>"
-    )
+    if board.heatmaps:
+        titles["heatmap.html"] = "Heatmaps"
+        contents["heatmap.html"] = page(
+            f"{name}: two-axis slices", [_grid(board.heatmaps)], PLOTLY_JS, board.heatmap_rule
+        )
+    if board.breakdown is not None:
+        titles["breakdown.html"] = "Breakdown"
+        contents["breakdown.html"] = page(
+            f"{name}: latency by operator category", [figure_html(board.breakdown)], PLOTLY_JS
+        )
+    for axis in numeric_axes(shown, axes):
+        others = [a for a in axes if a != axis and a in shown.columns and shown[a].nunique() > 1]
+        color = others[0] if others else None
+        file = f"line_{axis.replace('.', '-')}.html"
+        titles[file] = f"Over {axis}"
+        charts = [
+            best_line(shown, axis, "latency_s", color),
+            best_line(shown, axis, "energy_per_inference_j", color),
+        ]
+        contents[file] = page(f"{name}: latency and energy over {axis}", [_grid(charts)], PLOTLY_JS)
+    if rooflines:
+        titles["roofline.html"] = "Rooflines"
+        contents["roofline.html"] = page(
+            f"{name}: rooflines of the fastest and most efficient designs",
+            [figure_html(figure) for _, figure in rooflines],
+            PLOTLY_JS,
+        )
+    contents["index.html"] = _index(name, description, board, titles)
     contents[PLOTLY_JS] = get_plotlyjs()
     return contents

@@ -14,9 +14,11 @@ import plotly.graph_objects as go
 
 from perfsim.errors import PerfsimError
 from perfsim.ir import Category
+from perfsim.report.display import unit_for
 from perfsim.sweep.pareto import pareto_mask
 
 KINDS = ("line", "heatmap", "pareto", "breakdown")
+_LEGEND_ON_TOP = {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0}
 _MAXIMIZED = (
     "throughput",
     "perf_per_w",
@@ -106,17 +108,18 @@ def pareto_plot(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -
     front = pareto_front(frame, objectives)
     labels = _labels(frame)
     figure = go.Figure()
+    unit = unit_for(color, frame[color]) if color else None
     for on_front, name, size in ((False, "dominated", 7), (True, "Pareto front", 11)):
         part = frame[front == on_front].sort_values(x)
         marker: dict[str, object] = {"size": size}
-        if color:
-            marker.update(color=part[color], colorscale="Viridis", showscale=on_front)
-            marker["colorbar"] = {"title": color}
+        if unit is not None:
+            # one colour axis for both traces: one scale, one bar (in the column's unit)
+            marker.update(color=unit.scale(part[str(color)]), coloraxis="coloraxis")
         if not on_front:
             marker["opacity"] = 0.35
         else:
             marker["line"] = {"width": 2, "color": "black"}
-        extra = f"<br>{color}=%{{marker.color:.4g}}" if color else ""
+        extra = f"<br>{unit.title}: %{{marker.color:.4g}}" if unit is not None else ""
         figure.add_scatter(
             x=part[x],
             y=part[y],
@@ -128,9 +131,14 @@ def pareto_plot(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -
         )
     figure.update_layout(
         title=f"Pareto front: {', '.join(objectives)} ({int(front.sum())} of {len(frame)})",
-        xaxis_title=x,
-        yaxis_title=y,
+        xaxis={"title": x, "exponentformat": "SI"},
+        yaxis={"title": y, "exponentformat": "SI"},
+        legend=_LEGEND_ON_TOP,
     )
+    if unit is not None and color is not None:
+        from perfsim.report.dashboard_plots import colour_axis
+
+        figure.update_layout(coloraxis=colour_axis(unit, frame[color]))
     return figure
 
 
@@ -167,9 +175,10 @@ def breakdown_plot(frame: pd.DataFrame, x: str | None = None, limit: int = 60) -
     figure.update_layout(
         barmode="stack",
         title="Latency by operator category across designs",
-        xaxis={"title": x or "design", "type": "category"},
+        xaxis={"title": x or "design", "type": "category", "tickangle": -60, "automargin": True},
         yaxis_title="latency (µs)",
-        legend_title="category",
+        legend=_LEGEND_ON_TOP,
+        height=700,
     )
     return figure
 
