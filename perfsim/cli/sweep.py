@@ -82,9 +82,11 @@ def sweep(
     )
     if len(feasible):
         front = pareto_front(feasible, DEFAULT_OBJECTIVES)
+        engines = feasible["engine"].nunique() if "engine" in feasible.columns else 1
         screen.print(
-            f"Pareto front ({' x '.join(DEFAULT_OBJECTIVES)}): {int(front.sum())} of "
-            f"{len(feasible)} feasible designs"
+            f"Pareto front ({' x '.join(DEFAULT_OBJECTIVES)}"
+            + (f", one per engine over {engines} engines" if engines > 1 else "")
+            + f"): {int(front.sum())} of {len(feasible)} feasible designs"
         )
     screen.print(
         f"wrote {outcome.out_dir}/results.parquet, results.csv, spec.yaml"

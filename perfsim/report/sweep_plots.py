@@ -94,12 +94,20 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, z: str) -> go.Figure:
 
 
 def pareto_front(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.Series:
-    """True for the designs on the Pareto front of ``objectives`` (direction by name)."""
+    """True for the designs on the Pareto front of ``objectives`` (direction by name).
+
+    When the table holds more than one cost model (an ``engine`` column with several
+    values), each engine's designs form their own front: the roofline is a lower bound of
+    the cycle model, so a mixed front would only say which model is more optimistic.
+    """
     check_columns(frame, *objectives)
-    mask = pareto_mask(
-        frame[list(objectives)].to_numpy(dtype=float), [maximized(c) for c in objectives]
-    )
-    return pd.Series(mask, index=frame.index)
+    mask = pd.Series(False, index=frame.index)
+    groups = frame.groupby("engine", sort=False) if "engine" in frame.columns else [(None, frame)]
+    for _, group in groups:
+        mask[group.index] = pareto_mask(
+            group[list(objectives)].to_numpy(dtype=float), [maximized(c) for c in objectives]
+        )
+    return mask
 
 
 def pareto_plot(frame: pd.DataFrame, x: str, y: str, color: str | None = None) -> go.Figure:
