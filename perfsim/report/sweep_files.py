@@ -57,7 +57,8 @@ def sweep_figures(
     if shown.empty:
         shown = frame
     x, y, color = DEFAULT_OBJECTIVES
-    if color not in shown.columns:  # a table written before the area model
+    # a table written before the area model, or of files without an area estimate
+    if color not in shown.columns or shown[color].isna().all():
         color = "on_chip_bytes"
     pages: dict[str, tuple[str, list[go.Figure]]] = {
         "pareto.html": (

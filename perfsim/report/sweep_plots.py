@@ -92,8 +92,14 @@ def heatmap(frame: pd.DataFrame, x: str, y: str, z: str) -> go.Figure:
 
 
 def pareto_front(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.Series:
-    """True for the designs on the Pareto front of ``objectives`` (direction by name)."""
+    """True for the designs on the Pareto front of ``objectives`` (direction by name).
+
+    An objective no design has a value for (``area_mm2`` of a file without an area
+    estimate: all None) is left out rather than emptying the front; a design missing a
+    value the others have is never on it.
+    """
     check_columns(frame, *objectives)
+    objectives = [c for c in objectives if frame[c].notna().any()] or list(objectives)
     mask = pareto_mask(
         frame[list(objectives)].to_numpy(dtype=float), [maximized(c) for c in objectives]
     )
