@@ -95,7 +95,7 @@ SRAM_MACRO_MAX_BYTES: Final = 512 * 1024
 # one Aladdin 40 nm register, 5.98 um^2 (accelergy-aladdin-plug-in data/reg.csv, "a 1 stage
 # register"; its reg_estimate_area is that area x width), scaled to the node as logic. The
 # model takes the smaller of this and the SRAM macro estimate (area.model.storage_area_m2),
-# as a designer would: flip-flops win below about 6 KiB.
+# as a designer would: flip-flops win below 8 KiB (16 KiB at 4 nm, where SRAM barely shrank).
 REGISTER_FILE_BIT_M2: Final = _REGISTER_BIT_UM2 * UM2
 REGISTER_FILE_NODE_M: Final = 40e-9  # source: Aladdin's data are 40 nm (plug-in README)
 

@@ -112,7 +112,8 @@ def register_file_area_m2(capacity_bytes: float, node_m: float) -> float:
 
 def storage_area_m2(capacity_bytes: float, node_m: float) -> float:
     """Area of on-chip storage of ``capacity_bytes``: the cheaper of an SRAM macro and a
-    flip-flop register file (65 nm: 520 B -> register file, 4 KiB and up -> SRAM), m^2."""
+    flip-flop register file (flip-flops below 8 KiB, 16 KiB at 4 nm; 65 nm, 520 B: 0.049
+    mm^2 of flip-flops), m^2."""
     return min(sram_area_m2(capacity_bytes, node_m), register_file_area_m2(capacity_bytes, node_m))
 
 
