@@ -36,6 +36,17 @@ ACCELERATORS: Final[dict[str, tuple[float, str, str]]] = {
     ),
 }
 
+# Edge NPUs with a published area, reported: the estimate runs low (README "Area and power")
+EDGE_NPUS: Final[dict[str, tuple[float, str, str]]] = {
+    "exynos2400-npu": (
+        12.0,
+        "Exynos 2400 NPU, two cores (2 x (8192 + 512) MACs), 6 MB NPUMEM, Samsung 4 nm",
+        "Park et al., 'An On-Device Generative AI Focused Neural Processing Unit in 4nm "
+        "Flagship Mobile SoC with Fan-Out Wafer-Level Package', ISSCC 2025, as summarised by "
+        "chipcraft.app 'Exynos 2400 NPU' (12 mm^2, 41.64 TOPS, 3.48 TOPS/mm^2)",
+    ),
+}
+
 # GPUs, estimates: the files leave out texture, raster and media blocks the dies have (see
 # README); asserted within 25 % only where they land there (`GPUS_WITHIN_25`)
 REPORTED: Final[dict[str, tuple[float, str, str]]] = {
