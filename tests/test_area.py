@@ -17,6 +17,7 @@ from perfsim.area import (
     area_breakdown,
     design_metrics,
     die_area,
+    die_units,
     mac_area_m2,
     memory_interface_count,
     register_file_area_m2,
@@ -154,11 +155,12 @@ def test_storage_area_grows_with_capacity(capacity: float, factor: float) -> Non
     assert 0 < small <= large * (1 + 1e-12)
 
 
-def test_die_units_below_the_enabled_units_is_rejected(tmp_path: Path) -> None:
-    path = tmp_path / "bad.yaml"
-    path.write_text(POWER_FILE + "area: {die_units: 1}\n", encoding="utf-8")
-    with pytest.raises(SpecError, match="die_units"):
-        load_hardware(path)
+def test_die_units_never_below_the_enabled_units() -> None:
+    # a sweep raising A100's 108 SMs past the die's 128 grows the die with them
+    a100 = resolve_hardware("a100")
+    assert die_units(a100) == 128
+    assert die_units(override(a100, "compute.units", 256)) == 256
+    assert die_units(override(a100, "compute.units", 64)) == 128
 
 
 def test_memory_interfaces_counted_from_bandwidth() -> None:
@@ -385,3 +387,27 @@ def test_sweep_rows_and_constraints_on_area_and_power(tmp_path: Path, graph_cach
         assert row["area_mm2"] == pytest.approx(area_breakdown(hw).total_mm2)
         metrics = design_metrics(hw, row.to_dict())
         assert math.isclose(metrics["peak_power_w"], row["peak_power_w"])
+
+
+HOST_SWEEP = """\
+version: 1
+name: host-area
+base: {model: bert-tiny, hw: host, batch: 1, seq: 32}
+axes:
+  compute.clock: ["1 GHz", "2 GHz"]
+constraints: ["area_mm2 <= 350"]
+"""
+
+
+def test_sweep_over_a_file_without_area(tmp_path: Path, graph_cache: Path) -> None:
+    # no area: NaN in the table, an area budget is not met, the front leaves area out
+    from perfsim.cache import GraphStore
+    from perfsim.report.sweep_plots import pareto_front
+    from perfsim.sweep.pareto import DEFAULT_OBJECTIVES
+
+    path = tmp_path / "host.yaml"
+    path.write_text(HOST_SWEEP, encoding="utf-8")
+    frame = run_sweep(path, write=False, store=GraphStore(graph_cache)).frame
+    assert frame["area_mm2"].isna().all() and frame["perf_per_mm2"].isna().all()
+    assert not frame["feasible"].any()
+    assert pareto_front(frame, DEFAULT_OBJECTIVES).tolist() == [False, True]  # 2 GHz wins

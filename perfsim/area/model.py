@@ -140,9 +140,10 @@ def memory_interface_kind(hw: HardwareSpec) -> str:
 
 
 def die_units(hw: HardwareSpec) -> int:
-    """Compute units on the die: ``area.die_units`` where given, else ``compute.units``."""
+    """Compute units on the die: ``area.die_units`` where given, never fewer than the
+    enabled ``compute.units`` (a sweep that raises the units past the die grows it)."""
     if hw.area is not None and hw.area.die_units is not None:
-        return hw.area.die_units
+        return max(hw.area.die_units, hw.compute.units)
     return hw.compute.units
 
 

@@ -286,7 +286,8 @@ class AreaInputs(_Frozen):
     lie outside it); ``extra_sram``: on-chip SRAM the performance model leaves out (a cache
     level not modelled), bytes; ``register_file``: register file per compute unit (a GPU
     SM's), bytes; ``die_units``: compute units on the die when the part enables fewer
-    (GA100: 128 SMs, A100 enables 108): per-unit blocks are costed for all of them.
+    (GA100: 128 SMs, A100 enables 108): per-unit blocks are costed for all of them (never
+    fewer than ``compute.units``: a sweep that raises the units grows the die).
     """
 
     estimate: bool = True
@@ -335,12 +336,6 @@ class HardwareSpec(_Frozen):
                 raise ValueError(
                     f"energy.vector_op needs an entry for vector dtype {dtype} (no default)"
                 )
-        die_units = self.area.die_units if self.area is not None else None
-        if die_units is not None and die_units < self.compute.units:
-            raise ValueError(
-                f"area.die_units ({die_units}) must be at least compute.units "
-                f"({self.compute.units}): the die holds every enabled unit"
-            )
         if self.tdp is not None and self.tdp <= self.energy.static_power:
             raise ValueError(
                 f"tdp ({self.tdp} W) must exceed energy.static_power ({self.energy.static_power} W)"
