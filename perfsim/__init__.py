@@ -33,6 +33,7 @@ from perfsim.scenario import Parallelism, Scenario, SequenceLengths, TrainingOpt
 from perfsim.workload import Workload, load_workload
 
 __all__ = [
+    "AreaBreakdown",
     "Category",
     "GraphStore",
     "HardwareSpec",
@@ -54,6 +55,7 @@ __all__ = [
     "apply_precision",
     "available",
     "compare",
+    "die_area",
     "estimate",
     "estimate_graph",
     "estimate_whatif",
@@ -77,6 +79,8 @@ __all__ = [
 _LAZY = {
     "trace_model": "perfsim.trace",
     "compare": "perfsim.compare",
+    "AreaBreakdown": "perfsim.area",
+    "die_area": "perfsim.area",
     "estimate_whatif": "perfsim.whatif",
     "parse_whatifs": "perfsim.whatif",
     "run_sweep": "perfsim.sweep",

@@ -70,7 +70,10 @@ def model_catalog(store: GraphStore | None = None) -> list[dict[str, Any]]:
 
 
 def hardware_catalog() -> list[dict[str, Any]]:
-    """Built-in hardware: peak FLOP/s per precision, farthest-level bandwidth, on-chip bytes."""
+    """Built-in hardware: peak FLOP/s per precision, farthest-level bandwidth, on-chip bytes,
+    die-area estimate (mm^2, `perfsim.area`; "-" for a file without one)."""
+    from perfsim.area import die_area
+
     records = []
     for name, path in available_hardware().items():
         spec = load_hardware(path)
@@ -86,6 +89,7 @@ def hardware_catalog() -> list[dict[str, Any]]:
                 **peaks,
                 "dram_gbps": round(spec.level_bandwidth(spec.dram) / 1e9, 1),
                 "on_chip_mib": round(spec.on_chip_bytes / 2**20, 1),
+                "area_mm2": "-" if (area := die_area(spec)) is None else round(area.total_mm2),
                 "native": spec.native_precision,
             }
         )

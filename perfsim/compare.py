@@ -30,6 +30,7 @@ SHOWN = {
     "flops_utilization": ("of peak", "%", 100.0),
     "dram_bytes": ("DRAM traffic", "MB", 1e-6),
     "on_chip_bytes": ("on-chip", "MiB", 1 / 2**20),
+    "area_mm2": ("die area", "mm^2", 1.0),
 }
 
 
@@ -48,7 +49,8 @@ def compare(
 
     Columns: ``model, hw, precision, engine, batch, seq, latency_s,
     throughput_samples_per_s, flops, energy_j, energy_per_inference_j,
-    achieved_flops_per_s, peak_flops_per_s, flops_utilization, dram_bytes, on_chip_bytes``
+    achieved_flops_per_s, peak_flops_per_s, flops_utilization, dram_bytes, on_chip_bytes,
+    area_mm2, perf_per_mm2`` (`perfsim.area`; None for a file without an area estimate)
     and ``latency_<category>_s`` for every category.
     """
     import pandas as pd
@@ -83,6 +85,10 @@ def compare(
                     ),
                     "dram_bytes": summary["memory_traffic_bytes"][result.hw.dram.name],
                     "on_chip_bytes": result.hw.on_chip_bytes,
+                    "area_mm2": summary["area_mm2"],
+                    "perf_per_mm2": _per_mm2(
+                        summary["throughput_samples_per_s"], summary["area_mm2"]
+                    ),
                     **{
                         f"latency_{c.value}_s": by_category.get(c.value, {}).get("latency_s", 0.0)
                         for c in Category
@@ -92,13 +98,20 @@ def compare(
     return pd.DataFrame(rows)
 
 
+def _per_mm2(throughput: float, area_mm2: float | None) -> float | None:
+    """Samples/s per mm^2 of die, None without an area."""
+    return None if area_mm2 is None else ratio(throughput, area_mm2)
+
+
 def display_records(frame: pd.DataFrame) -> list[dict[str, str]]:
     """The side-by-side table as strings in human units (see `SHOWN`)."""
     records = []
     for row in frame.to_dict("records"):
         record = {"model": str(row["model"]), "hw": str(row["hw"]), "precision": row["precision"]}
         for column, (label, unit, scale) in SHOWN.items():
-            record[f"{label} ({unit})"] = f"{row[column] * scale:.4g}"
+            value = row[column]
+            missing = value is None or value != value  # None, or NaN once in a frame
+            record[f"{label} ({unit})"] = "-" if missing else f"{value * scale:.4g}"
         records.append(record)
     return records
 

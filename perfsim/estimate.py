@@ -119,14 +119,15 @@ class Result:
 
     def _design_summary(self, latency_s: float, energy_j: float) -> dict[str, Any]:
         """Die area (`perfsim.area`), peak power with every unit busy, the workload's average
-        power (joules over seconds) and the file's power limit (None without one)."""
-        from perfsim.area import area_breakdown
+        power (joules over seconds) and the file's power limit (None without one). Area is
+        None where the file has no estimate (``area.estimate: false``)."""
+        from perfsim.area import die_area
         from perfsim.engines.power import peak_power_w
 
-        area = area_breakdown(self.hw)
+        area = die_area(self.hw)
         return {
-            "area_mm2": area.total_mm2,
-            "area_breakdown_mm2": area.breakdown_mm2(),
+            "area_mm2": None if area is None else area.total_mm2,
+            "area_breakdown_mm2": None if area is None else area.breakdown_mm2(),
             "peak_power_w": peak_power_w(self.hw),
             "average_power_w": ratio(energy_j, latency_s),
             "tdp_w": self.hw.tdp,

@@ -207,6 +207,15 @@ def test_yaml_round_trips_the_measurements(measured: Calibration, tmp_path: Path
         assert spec.level_bandwidth(level) == pytest.approx(aggregate, rel=1e-5)
 
 
+def test_calibrated_file_asks_for_no_die_area(measured: Calibration, tmp_path: Path) -> None:
+    # the node is a stated default, not the part's: no area rather than a made-up one
+    from perfsim.area import die_area
+
+    spec = _load_text(calibration_yaml(measured), tmp_path)
+    assert spec.area is not None and spec.area.estimate is False
+    assert die_area(spec) is None
+
+
 def test_derived_peaks_equal_the_measurements(measured: Calibration, tmp_path: Path) -> None:
     spec = _load_text(calibration_yaml(measured), tmp_path)
     for dtype in measured.gemm_dtypes:

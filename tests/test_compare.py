@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from perfsim.cache import GraphStore
 from perfsim.cli import main
-from perfsim.compare import compare, compare_chart
+from perfsim.compare import compare, compare_chart, display_records
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
 
@@ -30,6 +31,18 @@ def test_compare_rows_equal_single_runs(store: GraphStore) -> None:
     # three panels (latency, energy, FLOP/s), one bar group per model, one bar per device
     assert len(chart.data) == 3 and list(chart.data[0].x) == ["npu", "a100"]
     assert list(chart.data[0].y) == pytest.approx((frame["latency_s"] * 1e3).tolist())
+
+
+def test_compare_carries_the_die_area(store: GraphStore) -> None:
+    # a file with an area estimate: its mm^2 and samples/s per mm^2; a calibrated one: None
+    frame = compare(["bert-tiny"], ["npu", "host"], Scenario("bert-tiny", seq=64), store=store)
+    npu, host = frame.to_dict("records")
+    assert npu["area_mm2"] == pytest.approx(326.48, rel=1e-3)
+    assert npu["perf_per_mm2"] == pytest.approx(npu["throughput_samples_per_s"] / 326.48, 1e-3)
+    # None in the rows; a frame column with numbers beside it holds it as NaN
+    assert math.isnan(host["area_mm2"]) and math.isnan(host["perf_per_mm2"])
+    shown = display_records(frame)
+    assert shown[0]["die area (mm^2)"] == "326.5" and shown[1]["die area (mm^2)"] == "-"
 
 
 def test_several_models_on_one_device(store: GraphStore) -> None:

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from perfsim.cli import main
-from perfsim.report.sweep_plots import breakdown_plot, heatmap, line_plot, pareto_plot
+from perfsim.report.sweep_plots import (
+    breakdown_plot,
+    heatmap,
+    line_plot,
+    pareto_front,
+    pareto_plot,
+)
 from perfsim.sweep import pareto_mask
 
 
@@ -69,6 +75,15 @@ def table() -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+def test_pareto_front_leaves_out_an_objective_no_design_has() -> None:
+    # area_mm2 None for every design (calibrated files): the front is latency x energy
+    frame = pd.DataFrame(
+        {"latency_s": [1.0, 2.0, 3.0], "energy_j": [3.0, 1.0, 4.0], "area_mm2": [None] * 3}
+    )
+    front = pareto_front(frame, ["latency_s", "energy_j", "area_mm2"])
+    assert front.tolist() == [True, True, False]
 
 
 def test_pareto_plot_highlights_the_front_and_names_designs(table: pd.DataFrame) -> None:

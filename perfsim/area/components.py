@@ -18,6 +18,7 @@ as shipped in Accelergy-Project/accelergy-aladdin-plug-in data/reg.csv).
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 MM2: Final = 1e-6  # m^2 per mm^2
@@ -88,6 +89,16 @@ SRAM_ARRAY_EFFICIENCY: Final[tuple[tuple[int, float], ...]] = (
 )
 SRAM_MACRO_MAX_BYTES: Final = 512 * 1024
 
+# ---- register files ------------------------------------------------------------------------
+# A small array (a PE's scratchpad of a few hundred bytes) is built of flip-flops, not of an
+# SRAM macro whose decoders and sense amplifiers would dwarf its few bitcells: one bit costs
+# one Aladdin 40 nm register, 5.98 um^2 (accelergy-aladdin-plug-in data/reg.csv, "a 1 stage
+# register"; its reg_estimate_area is that area x width), scaled to the node as logic. The
+# model takes the smaller of this and the SRAM macro estimate (area.model.storage_area_m2),
+# as a designer would: flip-flops win below 8 KiB (16 KiB at 4 nm, where SRAM barely shrank).
+REGISTER_FILE_BIT_M2: Final = _REGISTER_BIT_UM2 * UM2
+REGISTER_FILE_NODE_M: Final = 40e-9  # source: Aladdin's data are 40 nm (plug-in README)
+
 # ---- off-chip memory interfaces -----------------------------------------------------------
 # kind -> (bytes/s of one interface, PHY m^2 (analog: does not shrink with the node),
 #          controller transistors). PHY and controller figures: LLMCompass cost_model.py
@@ -112,6 +123,9 @@ MEMORY_INTERFACES: Final[dict[str, tuple[float, float, float]]] = {
     # source: PCIe Gen4 lane 16 GT/s x 128/130 / 8 = 1.97 GB/s per direction; LLMCompass pcie4 PHY
     # 0.48 mm^2/lane, controller 3.96 M transistors/lane
     "pcie": (1.969e9, 0.48 * MM2, 3.96e6),
+    # no PHY or controller inside the area the file describes (a core whose pads and bus
+    # drivers sit in the pad ring outside it, as Eyeriss's 3.5 x 3.5 mm core)
+    "none": (math.inf, 0.0, 0.0),
 }
 
 # ---- device-to-device links -----------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from perfsim.area.model import area_breakdown
+from perfsim.area.model import die_area
 from perfsim.engines.power import peak_power_w
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.totals import ratio
@@ -18,15 +18,17 @@ def design_metrics(hw: HardwareSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     ``row`` (``latency_s``, ``energy_j``, ``throughput_samples_per_s``).
 
     ``average_power_w = energy_j / latency_s``; ``perf_per_mm2`` is samples/s per mm^2 and
-    ``perf_per_w`` samples/s per watt of average power (samples per joule).
+    ``perf_per_w`` samples/s per watt of average power (samples per joule). A file without
+    an area estimate (``area.estimate: false``) gives ``area_mm2`` and ``perf_per_mm2`` None.
     """
-    area = area_breakdown(hw).total_mm2
+    breakdown = die_area(hw)
+    area = None if breakdown is None else breakdown.total_mm2
     average = ratio(row["energy_j"], row["latency_s"])
     throughput = row["throughput_samples_per_s"]
     return {
         "area_mm2": area,
         "peak_power_w": peak_power_w(hw),
         "average_power_w": average,
-        "perf_per_mm2": ratio(throughput, area),
+        "perf_per_mm2": None if area is None else ratio(throughput, area),
         "perf_per_w": ratio(throughput, average),
     }

@@ -10,10 +10,14 @@ node scaling in `perfsim.area.technology`):
   of the dtype's MAC to the int8 one (Horowitz 2014), scaled to the node as logic.
 - ``vector``: ``flops_per_cycle / 2`` FMA lanes per unit (one FMA is 2 FLOPs), each the
   area of a MAC of that dtype; the largest over dtypes (shared ALUs).
-- one entry per on-chip memory level (every level but the farthest) and ``extra_sram``:
-  bytes x TPU v1's Unified Buffer density (28 nm, 512 KiB-class macros), scaled by the
-  node's SRAM bitcell area and by the array efficiency of the level's macro size (small
-  buffers pay for their periphery: banking overhead).
+- one entry per on-chip memory level (every level but the farthest), ``extra_sram`` and
+  ``register_file`` (per unit): bytes x TPU v1's Unified Buffer density (28 nm, 512
+  KiB-class macros), scaled by the node's SRAM bitcell area and by the array efficiency
+  of the level's macro size (small buffers pay for their periphery: banking overhead),
+  or, where smaller, a register file of flip-flops (Aladdin's register per bit, scaled
+  as logic): a few hundred bytes are not worth an SRAM macro.
+- per-unit blocks (matrix, vector, per-unit levels, register files) are costed for
+  ``area.die_units`` where the die holds more units than the part enables.
 - ``memory_interface``: ``ceil(bandwidth / one interface's bandwidth)`` interfaces of the
   off-chip memory's kind (HBM stacks, GDDR6 x32 devices, DDR channels, PCIe lanes), each
   a PHY (not node-scaled: analog and bump-limited) and a controller (logic).
@@ -21,9 +25,12 @@ node scaling in `perfsim.area.technology`):
   bandwidth against an NVLink3 link.
 - ``uncore``: control, clocking, test and white space: `UNCORE_FRACTION` of the die.
 
-NB: what a hardware file does not describe has no area: GPU register files, texture
-units, caches the file leaves out (unless ``area.extra_sram`` names them), PCIe on parts
-whose host link is not an interconnect entry. Estimates for GPUs run low for that reason.
+A file with ``area.estimate: false`` (no known process node) has no area: `die_area`
+returns None.
+
+NB: what a hardware file does not describe has no area: texture, raster and media units,
+caches the file leaves out (unless ``area.extra_sram`` names them), PCIe on parts whose
+host link is not an interconnect entry. Estimates for GPUs run low for that reason.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from perfsim.area.components import (
     MEMORY_INTERFACES,
     MM2,
     REFERENCE_DENSITY_NODE_M,
+    REGISTER_FILE_BIT_M2,
+    REGISTER_FILE_NODE_M,
     SRAM_28NM_M2_PER_BYTE,
     SRAM_ARRAY_EFFICIENCY,
     SRAM_MACRO_MAX_BYTES,
@@ -95,6 +104,19 @@ def sram_area_m2(capacity_bytes: float, node_m: float) -> float:
     return capacity_bytes * SRAM_28NM_M2_PER_BYTE * bitcell * reference_efficiency / efficiency
 
 
+def register_file_area_m2(capacity_bytes: float, node_m: float) -> float:
+    """Area of a flip-flop register file of ``capacity_bytes`` at ``node_m``, m^2."""
+    scale = logic_area_scale(node_m) / logic_area_scale(REGISTER_FILE_NODE_M)
+    return capacity_bytes * 8 * REGISTER_FILE_BIT_M2 * scale
+
+
+def storage_area_m2(capacity_bytes: float, node_m: float) -> float:
+    """Area of on-chip storage of ``capacity_bytes``: the cheaper of an SRAM macro and a
+    flip-flop register file (flip-flops below 8 KiB, 16 KiB at 4 nm; 65 nm, 520 B: 0.049
+    mm^2 of flip-flops), m^2."""
+    return min(sram_area_m2(capacity_bytes, node_m), register_file_area_m2(capacity_bytes, node_m))
+
+
 def controller_area_m2(transistors: float, node_m: float) -> float:
     """Area of ``transistors`` of standard-cell logic at ``node_m``, m^2."""
     scale = logic_area_scale(node_m) / logic_area_scale(REFERENCE_DENSITY_NODE_M)
@@ -117,20 +139,28 @@ def memory_interface_kind(hw: HardwareSpec) -> str:
     return "ddr4"
 
 
+def die_units(hw: HardwareSpec) -> int:
+    """Compute units on the die: ``area.die_units`` where given, never fewer than the
+    enabled ``compute.units`` (a sweep that raises the units past the die grows it)."""
+    if hw.area is not None and hw.area.die_units is not None:
+        return max(hw.area.die_units, hw.compute.units)
+    return hw.compute.units
+
+
 def _matrix_m2(hw: HardwareSpec) -> float:
     matrix = hw.compute.matrix
     if matrix is None:
         return 0.0
     area = _mac_areas_m2(hw.technology_node)
     widest = max(n * area[dtype] for dtype, n in matrix.macs_per_cycle.items())
-    return widest * hw.compute.units
+    return widest * die_units(hw)
 
 
 def _vector_m2(hw: HardwareSpec) -> float:
     area = _mac_areas_m2(hw.technology_node)
     lanes = hw.compute.vector.flops_per_cycle
     widest = max(n / 2 * area[dtype] for dtype, n in lanes.items())
-    return widest * hw.compute.units
+    return widest * die_units(hw)
 
 
 def memory_interface_count(hw: HardwareSpec) -> int:
@@ -140,7 +170,10 @@ def memory_interface_count(hw: HardwareSpec) -> int:
 
     NB: parts that clock their memory below the top bin get one interface too few (V100's
     900 GB/s over 4 HBM2 stacks counts 3)."""
-    per_interface = MEMORY_INTERFACES[memory_interface_kind(hw)][0]
+    kind = memory_interface_kind(hw)
+    if kind == "none":
+        return 0
+    per_interface = MEMORY_INTERFACES[kind][0]
     # 1e-9 relative slack: a bandwidth of exactly n interfaces is n, not n + 1
     return max(1, math.ceil(hw.dram.bandwidth / per_interface * (1 - 1e-9)))
 
@@ -161,16 +194,29 @@ def _interconnect_m2(hw: HardwareSpec) -> float:
 
 
 def area_breakdown(hw: HardwareSpec) -> AreaBreakdown:
-    """Die area of ``hw`` per block (module docstring), the uncore included."""
+    """Die area of ``hw`` per block (module docstring), the uncore included, whether or
+    not the file asks for an estimate (reports use `die_area`)."""
     node = hw.technology_node
+    units = die_units(hw)
     parts: dict[str, float] = {"matrix": _matrix_m2(hw), "vector": _vector_m2(hw)}
     for level in hw.memory[:-1]:
-        copies = hw.compute.units if level.per_unit else 1
-        parts[level.name] = copies * sram_area_m2(level.capacity, node)
-    if hw.area is not None and hw.area.extra_sram is not None:
-        parts["extra_sram"] = sram_area_m2(hw.area.extra_sram, node)
+        copies = units if level.per_unit else 1
+        parts[level.name] = copies * storage_area_m2(level.capacity, node)
+    inputs = hw.area
+    if inputs is not None and inputs.register_file is not None:
+        parts["register_file"] = units * storage_area_m2(inputs.register_file, node)
+    if inputs is not None and inputs.extra_sram is not None:
+        parts["extra_sram"] = storage_area_m2(inputs.extra_sram, node)
     parts["memory_interface"] = _memory_interface_m2(hw)
     parts["interconnect"] = _interconnect_m2(hw)
     blocks = sum(parts.values())
     parts["uncore"] = blocks * UNCORE_FRACTION / (1 - UNCORE_FRACTION)
     return AreaBreakdown(parts)
+
+
+def die_area(hw: HardwareSpec) -> AreaBreakdown | None:
+    """`area_breakdown` of ``hw``, or None where its file sets ``area.estimate: false`` (no
+    process node to price it at, e.g. a calibrated host)."""
+    if hw.area is not None and not hw.area.estimate:
+        return None
+    return area_breakdown(hw)

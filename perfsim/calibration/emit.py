@@ -379,6 +379,14 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             ASSUMED + "not measured by perfsim calibrate (per-action energies come from "
             "perfsim.energy.defaults at technology_node)",
         ),
+        "area:",
+        _line(
+            2,
+            "estimate",
+            "false",
+            ASSUMED + "no die area: the process node above is a stated default, not the "
+            "part's, and the measured memory's kind is not known (perfsim.area)",
+        ),
     ]
     return "\n".join(lines) + "\n"
 

@@ -303,14 +303,23 @@ class Interconnect(_Frozen):
 class AreaInputs(_Frozen):
     """What the die-area model (`perfsim.area`) needs beyond the performance description.
 
+    ``estimate``: False where the file cannot be priced honestly (no known process node,
+    e.g. a `perfsim calibrate` file measured on a VM): no die area, ``area_mm2`` None.
     ``memory_interface``: the off-chip memory's interface kind (None: from the farthest
     level's name: ``hbm*`` -> hbm2, ``gddr*`` -> gddr6, ``host``/``pcie*`` -> pcie, else
-    ddr4); ``extra_sram``: on-chip SRAM the performance model leaves out (a cache level
-    not modelled), bytes.
+    ddr4; ``none``: no PHY or controller inside the measured area, e.g. a core whose pads
+    lie outside it); ``extra_sram``: on-chip SRAM the performance model leaves out (a cache
+    level not modelled), bytes; ``register_file``: register file per compute unit (a GPU
+    SM's), bytes; ``die_units``: compute units on the die when the part enables fewer
+    (GA100: 128 SMs, A100 enables 108): per-unit blocks are costed for all of them (never
+    fewer than ``compute.units``: a sweep that raises the units grows the die).
     """
 
-    memory_interface: Literal["hbm2", "hbm3", "gddr6", "ddr4", "ddr3", "pcie"] | None = None
+    estimate: bool = True
+    memory_interface: Literal["hbm2", "hbm3", "gddr6", "ddr4", "ddr3", "pcie", "none"] | None = None
     extra_sram: Bytes | None = None
+    register_file: Bytes | None = None
+    die_units: PositiveInt | None = None
 
 
 class HardwareSpec(_Frozen):

@@ -99,8 +99,12 @@ def pareto_front(frame: pd.DataFrame, objectives: Sequence[str]) -> pd.Series:
     When the table holds more than one cost model (an ``engine`` column with several
     values), each engine's designs form their own front: the roofline is a lower bound of
     the cycle model, so a mixed front would only say which model is more optimistic.
+    An objective no design has a value for (``area_mm2`` of a file without an area
+    estimate: all None) is left out rather than emptying the front; a design missing a
+    value the others have is never on it.
     """
     check_columns(frame, *objectives)
+    objectives = [c for c in objectives if frame[c].notna().any()] or list(objectives)
     mask = pd.Series(False, index=frame.index)
     groups = frame.groupby("engine", sort=False) if "engine" in frame.columns else [(None, frame)]
     for _, group in groups:

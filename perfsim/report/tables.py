@@ -77,10 +77,12 @@ def _design_rows(summary: Mapping[str, Any]) -> list[Row]:
         return []
     tdp = summary.get("tdp_w")
     limit = f", TDP {tdp:,.0f} W" if tdp is not None else ""
+    area = summary["area_mm2"]
+    die = "no die area (no process node)" if area is None else f"{area:,.1f} mm^2 (estimate)"
     return [
         (
             "area / power",
-            f"{summary['area_mm2']:,.1f} mm^2 (estimate); peak {summary['peak_power_w']:,.1f} W, "
+            f"{die}; peak {summary['peak_power_w']:,.1f} W, "
             f"average {summary['average_power_w']:,.1f} W{limit}",
         )
     ]

@@ -45,7 +45,8 @@ def pareto_objectives(spec: SweepSpec, frame: pd.DataFrame) -> list[str]:
     requested = getattr(spec, "objectives", None) or DEFAULT_OBJECTIVES
     chosen: list[str] = []
     for objective in requested:
-        column = objective if objective in frame.columns else _STAND_INS.get(objective)
+        present = objective in frame.columns and frame[objective].notna().any()
+        column = objective if present else _STAND_INS.get(objective)
         if column is not None and column in frame.columns and column not in chosen:
             chosen.append(column)
     return chosen

@@ -159,7 +159,13 @@ def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
     latency_s``, ``perf_per_w = throughput_samples_per_s / avg_power_w`` (inferences per
     joule), ``flops_utilization = achieved_flops_per_s / peak_flops_per_s``.
     """
+    import pandas as pd
+
     frame = frame.copy()
+    # a file without an area estimate gives None: NaN, so an area budget is simply not met
+    for column in ("area_mm2", "perf_per_mm2"):
+        if column in frame.columns:
+            frame[column] = pd.to_numeric(frame[column])
     frame["energy_per_inference_j"] = frame["energy_j"] / frame["batch"]
     frame["avg_power_w"] = frame["energy_j"] / frame["latency_s"]
     frame["perf_per_w"] = frame["throughput_samples_per_s"] / frame["avg_power_w"]
