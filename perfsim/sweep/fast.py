@@ -77,10 +77,26 @@ def _group(meta: GraphMeta, all_ops: tuple[OpNode, ...]) -> GroupedGraph:
     return GroupedGraph(meta, tuple(ops), tuple(counts), len(all_ops))
 
 
+def device_row(metrics: dict[str, Any], hw: HardwareSpec) -> dict[str, Any]:
+    """A point's row: its metrics plus the columns that depend only on the device.
+
+    The one place per row where per-design columns (area, power, ... of ``hw``) are
+    merged; every path (`point_metrics`, `perfsim.sweep.batch.batch_metrics`,
+    `result_metrics`) ends here, once per point, so per-hw work belongs here and never
+    in the per-op cost loops.
+    """
+    return metrics
+
+
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
     """The totals of `perfsim.estimate.Result.summary` for one device, as one flat row
     (`perfsim.totals.Totals.metrics`: latency, throughput, FLOPs, rates, energy and traffic
     per part, latency per category, ``n_ops``, cycle totals with the cycle engine)."""
+    return device_row(point_totals(grouped, hw, engine), hw)
+
+
+def point_totals(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
+    """`point_metrics` without the per-design columns (`device_row`)."""
     model = get_cost_model(engine)
     grouped = grouped.on_device(hw)  # activations kept on chip, as estimate_graph does
     # the very post-pass estimate_graph runs: costs priced at the sustained clock
@@ -104,4 +120,4 @@ def result_metrics(result: Result) -> dict[str, Any]:
     totals = result.totals()
     row = totals.metrics((meta.batch or 1) * instances, result.peak_flops_per_s())
     row["achieved_flops_per_s"] = ratio(totals.flops * instances, totals.latency_s)
-    return row
+    return device_row(row, result.hw)

@@ -23,8 +23,9 @@ from perfsim.ir import OpGraph
 from perfsim.pipeline import cost_scenario_graph, scenario_graph
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
+from perfsim.sweep.batch import batch_metrics
 from perfsim.sweep.expr import parse_expression
-from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics, result_metrics
+from perfsim.sweep.fast import GroupedGraph, group_graph, result_metrics
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import append_journal, read_journal, write_table
@@ -62,8 +63,20 @@ class SweepOutcome:
 
 
 def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers)."""
-    return [{"point_id": item[0], **point_metrics(grouped, item[1], item[2])} for item in items]
+    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers).
+
+    Points are costed together per engine (`perfsim.sweep.batch.batch_metrics`: the
+    roofline vectorized over devices), each row equal to `point_metrics`'s.
+    """
+    by_engine: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_engine.setdefault(item[2], []).append(index)
+    rows: list[dict[str, Any]] = [{} for _ in items]
+    for engine, members in by_engine.items():
+        found = batch_metrics(grouped, [items[i][1] for i in members], engine)
+        for index, metrics in zip(members, found, strict=True):
+            rows[index] = {"point_id": items[index][0], **metrics}
+    return rows
 
 
 def cost_whatif_batch(graph: OpGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
