@@ -50,29 +50,57 @@ def _patched(
     resolved: Mapping[str, Keys],
     memo: dict[Any, Any],
 ) -> HardwareSpec:
-    owners: dict[Keys, list[str]] = {}
-    for path in values:
-        owners.setdefault(_owner(spec, resolved[path]), []).append(path)
-    if () in owners:  # a top-level field: nothing smaller to validate
-        raise TypeError("a top-level field")
+    owners = memo.get(("owners", *values))
+    if owners is None:  # the same few paths at every point of a sweep
+        found: dict[Keys, list[str]] = {}
+        for path in values:
+            found.setdefault(_owner(spec, resolved[path]), []).append(path)
+        if () in found:  # a top-level field: nothing smaller to validate
+            raise TypeError("a top-level field")
+        owners = memo["owners", *values] = [(o, sorted(paths)) for o, paths in found.items()]
     children: dict[Keys, Any] = {}
     data: dict[str, Any] | None = None
-    for owner, paths in owners.items():
-        key = (owner, tuple((path, values[path]) for path in sorted(paths)))
+    for owner, paths in owners:
+        key = (owner, *[values[path] for path in paths])
         child = memo.get(key)
         if child is None:
-            if data is None:  # the dict override_many validates, systolic rescale and all
-                data = dumped
-                for path, value in values.items():
-                    data = _write_copy(data, resolved[path], value)
-                data = _rescale_systolic(spec, data, resolved)
             node = _read(spec, owner)
-            child = type(node).model_validate(_read_dict(data, owner), context={"si": True})
+            leaves = [resolved[path][len(owner) :] for path in paths]
+            if owner != _MATRIX and all(len(leaf) == 1 for leaf in leaves):
+                # fields of this model itself: its dict with them set, nothing else moves
+                sub = dict(_read_dict(dumped, owner))
+                for path, leaf in zip(paths, leaves, strict=True):
+                    sub[str(leaf[0])] = values[path]
+            else:
+                if data is None:  # the dict override_many validates, systolic rescale and all
+                    data = dumped
+                    for path, value in values.items():
+                        data = _write_copy(data, resolved[path], value)
+                    data = _rescale_systolic(spec, data, resolved)
+                sub = _read_dict(data, owner)
+            child = type(node).model_validate(sub, context={"si": True})
             memo[key] = child
         children[owner] = child
-    if any(a != b and b[: len(a)] == a for a in children for b in children):
-        raise TypeError("nested owners")  # e.g. compute and compute.matrix: keep it simple
-    return _rebuild(spec, (), children)  # type: ignore[no-any-return]
+    tree = memo.get(("tree", tuple(children)))
+    if tree is None:
+        if any(a != b and b[: len(a)] == a for a in children for b in children):
+            raise TypeError("nested owners")  # e.g. compute and compute.matrix: keep it simple
+        tree = memo["tree", tuple(children)] = _tree(children)
+    return _rebuild(spec, (), children, tree)  # type: ignore[no-any-return]
+
+
+_MATRIX: Keys = ("compute", "matrix")  # where override_many rescales a systolic array
+
+
+def _tree(children: Mapping[Keys, Any]) -> dict[Keys, tuple[str | int, ...]]:
+    """For each prefix of the children's keys, the keys one level below it."""
+    tree: dict[Keys, list[str | int]] = {}
+    for keys in children:
+        for depth in range(len(keys)):
+            below = tree.setdefault(keys[:depth], [])
+            if keys[depth] not in below:
+                below.append(keys[depth])
+    return {prefix: tuple(below) for prefix, below in tree.items()}
 
 
 def _owner(spec: HardwareSpec, keys: Keys) -> Keys:
@@ -98,15 +126,17 @@ def _read_dict(data: Any, keys: Keys) -> Any:
     return data
 
 
-def _rebuild(node: Any, at: Keys, children: Mapping[Keys, Any]) -> Any:
+def _rebuild(
+    node: Any, at: Keys, children: Mapping[Keys, Any], tree: Mapping[Keys, tuple[str | int, ...]]
+) -> Any:
     """``node`` (at keys ``at``) with ``children`` put in; every model on the way is
     copied and its ``after`` model validators run again (other kinds: unsupported)."""
     if at in children:
         return children[at]
-    below = {keys[len(at)] for keys in children if keys[: len(at)] == at}
+    below = tree[at]
     if isinstance(node, BaseModel):
         update = {
-            str(key): _rebuild(getattr(node, str(key)), (*at, key), children) for key in below
+            str(key): _rebuild(getattr(node, str(key)), (*at, key), children, tree) for key in below
         }
         copy = node.model_copy(update=update)
         for decorator in type(node).__pydantic_decorators__.model_validators.values():
@@ -117,6 +147,6 @@ def _rebuild(node: Any, at: Keys, children: Mapping[Keys, Any]) -> Any:
     if isinstance(node, tuple):
         items = list(node)
         for key in below:
-            items[key] = _rebuild(items[key], (*at, key), children)  # type: ignore[index]
+            items[key] = _rebuild(items[key], (*at, key), children, tree)  # type: ignore[index]
         return tuple(items)
     raise TypeError(f"cannot patch a {type(node).__name__}")
