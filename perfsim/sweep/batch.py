@@ -13,14 +13,14 @@ devices the batch engine does not vectorize, duty-cycled devices) takes `point_m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from perfsim.engines.power_batch import Priced, Prices, priced, sustained_ratios, weighted_sum
+from perfsim.engines.power_batch import Prices, priced, sustained_ratios, weighted_sum
 from perfsim.engines.roofline_batch import (
     Devices,
-    OpArrays,
     matrix_dtype,
     op_arrays,
     peak_flops,
@@ -58,11 +58,79 @@ def batch_metrics(
     ]
 
 
-def roofline_totals(
-    grouped: GroupedGraph, hws: Sequence[HardwareSpec]
-) -> list[dict[str, Any] | None]:
-    """`point_totals` of the roofline for devices of one structure on an already
-    device-grouped graph (None for a device the scalar pass must duty-cycle)."""
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """`perfsim.totals.Totals` of many devices as arrays (one entry per device), summed
+    op by op in `Totals.of`'s order; ``duty`` marks devices left to the scalar pass."""
+
+    latency_s: np.ndarray
+    flops: int
+    energy_j: np.ndarray
+    energy_breakdown_j: dict[str, np.ndarray]
+    traffic_bytes: dict[str, np.ndarray]
+    by_category: dict[str, np.ndarray]  # latency per category present
+    duty: np.ndarray
+    devices: Devices
+    dtype: str  # the first matrix op's dtype (the peak's)
+
+    def __add__(self, other: Columns) -> Columns:
+        """Both sets of runs (`Totals.__add__`), on the first one's devices."""
+
+        def add(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = out[key] + value if key in out else value
+            return out
+
+        return Columns(
+            self.latency_s + other.latency_s,
+            self.flops + other.flops,
+            self.energy_j + other.energy_j,
+            add(self.energy_breakdown_j, other.energy_breakdown_j),
+            add(self.traffic_bytes, other.traffic_bytes),
+            add(self.by_category, other.by_category),
+            self.duty | other.duty,
+            self.devices,
+            self.dtype,
+        )
+
+    def rows(
+        self, samples: int, instances: int, peak: np.ndarray, n_ops: int
+    ) -> list[dict[str, Any]]:
+        """`Totals.metrics` per device (``samples`` per step, throughput and achieved
+        FLOP/s counting ``instances`` concurrent copies, as `result_metrics`)."""
+        latency = self.latency_s
+        positive = latency != 0
+        safe = np.where(positive, latency, 1.0)
+        columns: dict[str, Any] = {
+            "latency_s": latency,
+            "throughput_samples_per_s": np.where(positive, samples / safe, 0.0),
+            "achieved_flops_per_s": np.where(positive, self.flops * instances / safe, 0.0),
+            "peak_flops_per_s": peak,
+            "energy_j": self.energy_j,
+        }
+        columns.update({f"energy_{k}_j": v for k, v in self.energy_breakdown_j.items()})
+        columns.update({f"traffic_{k}_bytes": v for k, v in self.traffic_bytes.items()})
+        for category in _CATEGORIES:
+            columns[f"latency_{category}_s"] = self.by_category.get(category, 0.0)
+        size = len(latency)
+        lists = {
+            k: np.broadcast_to(np.asarray(v, dtype=np.float64), size).tolist()
+            for k, v in columns.items()
+        }
+        order = ["latency_s", "throughput_samples_per_s", "flops", "achieved_flops_per_s"]
+        order += [k for k in columns if k not in order]
+        out = []
+        for index in range(size):
+            row = {k: (self.flops if k == "flops" else lists[k][index]) for k in order}
+            row["n_ops"] = n_ops
+            out.append(row)
+        return out
+
+
+def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Columns:
+    """The roofline's totals of devices of one structure on an already device-grouped
+    graph, each device at its sustained clock (`perfsim.engines.power_batch`)."""
     ops = grouped.ops
     counts = np.array([[float(n)] for n in grouped.counts], dtype=np.float64)
     devices = Devices.of(hws)
@@ -70,56 +138,36 @@ def roofline_totals(
     prices = Prices.of(hws, arrays)
     tdp = None if hws[0].tdp is None else np.array([hw.tdp for hw in hws], dtype=np.float64)
     ratio, duty, boost = sustained_ratios(counts, arrays, devices, prices, tdp)
-    final = boost
+    result = boost
     if (ratio != 1.0).any():
-        final = priced(arrays, devices, prices, ratio, boost.latency)
-    dtype = matrix_dtype(ops, arrays, grouped.meta.precision or "fp32")
-    rows = _rows(grouped, counts, final, arrays, devices.names, peak_flops(devices, dtype))
-    return [None if skip else row for row, skip in zip(rows, duty.tolist(), strict=True)]
-
-
-def _rows(
-    grouped: GroupedGraph,
-    counts: np.ndarray,
-    result: Priced,
-    arrays: OpArrays,
-    levels: Sequence[str],
-    peak: np.ndarray,
-) -> list[dict[str, Any]]:
-    """`perfsim.totals.Totals.of` then ``metrics`` per device, in their order of sums."""
-    latency = weighted_sum(result.latency, counts)
-    positive = latency != 0
-    safe = np.where(positive, latency, 1.0)
-    flops = sum(n * op.flops for n, op in zip(grouped.counts, grouped.ops, strict=True))
-    batch = grouped.meta.batch or 1
-    columns: dict[str, Any] = {
-        "latency_s": latency,
-        "throughput_samples_per_s": np.where(positive, batch / safe, 0.0),
-        "achieved_flops_per_s": np.where(positive, flops / safe, 0.0),
-        "peak_flops_per_s": peak,
-        "energy_j": weighted_sum(result.joules, counts),
-    }
-    for name, value in result.parts.items():
-        columns[f"energy_{name}_j"] = weighted_sum(value, counts)
-    for index, name in enumerate(levels):
-        columns[f"traffic_{name}_bytes"] = weighted_sum(arrays.traffic[index], counts)
-    categories = [op.category.value for op in grouped.ops]
-    for category in _CATEGORIES:
+        result = priced(arrays, devices, prices, ratio, boost.latency)
+    categories = [op.category.value for op in ops]
+    by_category = {}
+    for category in dict.fromkeys(categories):
         rows = [k for k, found in enumerate(categories) if found == category]
-        columns[f"latency_{category}_s"] = (
-            weighted_sum(result.latency[rows], counts[rows]) if rows else 0.0
-        )
-    size = len(latency)
-    lists = {
-        k: np.broadcast_to(np.asarray(v, dtype=np.float64), size).tolist()
-        for k, v in columns.items()
-    }
-    order = ["latency_s", "throughput_samples_per_s", "flops", "achieved_flops_per_s"]
-    order += [k for k in columns if k not in order]
-    n_ops = grouped.n_ops
-    out = []
-    for index in range(size):
-        row = {k: (flops if k == "flops" else lists[k][index]) for k in order}
-        row["n_ops"] = n_ops
-        out.append(row)
-    return out
+        by_category[category] = weighted_sum(result.latency[rows], counts[rows])
+    return Columns(
+        latency_s=weighted_sum(result.latency, counts),
+        flops=sum(n * op.flops for n, op in zip(grouped.counts, ops, strict=True)),
+        energy_j=weighted_sum(result.joules, counts),
+        energy_breakdown_j={k: weighted_sum(v, counts) for k, v in result.parts.items()},
+        traffic_bytes={
+            name: weighted_sum(arrays.traffic[index], counts)
+            for index, name in enumerate(devices.names)
+        },
+        by_category=by_category,
+        duty=duty,
+        devices=devices,
+        dtype=matrix_dtype(ops, arrays, grouped.meta.precision or "fp32"),
+    )
+
+
+def roofline_totals(
+    grouped: GroupedGraph, hws: Sequence[HardwareSpec]
+) -> list[dict[str, Any] | None]:
+    """`point_totals` of the roofline for devices of one structure on an already
+    device-grouped graph (None for a device the scalar pass must duty-cycle)."""
+    columns = roofline_columns(grouped, hws)
+    peak = peak_flops(columns.devices, columns.dtype)
+    rows = columns.rows(grouped.meta.batch or 1, 1, peak, grouped.n_ops)
+    return [None if skip else row for row, skip in zip(rows, columns.duty.tolist(), strict=True)]

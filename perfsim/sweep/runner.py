@@ -26,6 +26,7 @@ from perfsim.scenario import Scenario
 from perfsim.sweep.batch import batch_metrics
 from perfsim.sweep.expr import parse_expression
 from perfsim.sweep.fast import GroupedGraph, group_graph, result_metrics
+from perfsim.sweep.placed import WhatIfGraph, placed_batch, prepare
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import append_journal, read_journal, write_table
@@ -79,12 +80,28 @@ def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, A
     return rows
 
 
-def cost_whatif_batch(graph: OpGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost what-if points on one untyped graph (`perfsim.pipeline.cost_scenario_graph`)."""
+def cost_whatif_batch(
+    graphs: tuple[OpGraph, WhatIfGraph | None], items: Sequence[Item]
+) -> list[dict[str, Any]]:
+    """Cost what-if points of one setting: on its transformed graph, placement by
+    placement (`perfsim.sweep.placed`), else the whole pipeline on the untyped graph
+    (`perfsim.pipeline.cost_scenario_graph`)."""
+    graph, prepared = graphs
+    found: list[dict[str, Any] | None] = [None] * len(items)
+    if prepared is not None:  # one setting: engine and runtime vary only with the spec's axes
+        by_kind: dict[tuple[str, str | None], list[int]] = {}
+        for index, (_, _, engine, scenario) in enumerate(items):
+            by_kind.setdefault((engine, scenario.runtime), []).append(index)
+        for (engine, runtime), members in by_kind.items():
+            hws = [items[index][1] for index in members]
+            batch = placed_batch(prepared, hws, engine, runtime)
+            for index, row in zip(members, batch, strict=True):
+                found[index] = row
     rows = []
-    for point_id, hw, engine, scenario in items:
-        result = cost_scenario_graph(graph, scenario, hw, engine)
-        rows.append({"point_id": point_id, **result_metrics(result)})
+    for (point_id, hw, engine, scenario), row in zip(items, found, strict=True):
+        if row is None:
+            row = result_metrics(cost_scenario_graph(graph, scenario, hw, engine))
+        rows.append({"point_id": point_id, **row})
     return rows
 
 
@@ -104,13 +121,22 @@ def _graphs(points: Sequence[Point], store: GraphStore) -> dict[tuple[Any, ...],
 
 
 def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size: int) -> list[Task]:
+    """Batches of at most ``size`` points that share one graph (and one what-if setting)."""
     by_graph: dict[tuple[Any, ...], list[Point]] = {}
     for point in points:
-        by_graph.setdefault(point.graph_key, []).append(point)
+        key = point.graph_key
+        if not isinstance(graphs[key], GroupedGraph):  # what-ifs: one batch per setting
+            key = (*key, point.whatifs, point.precision)
+        by_graph.setdefault(key, []).append(point)
     tasks: list[Task] = []
-    for key, members in by_graph.items():
-        graph = graphs[key]
-        function = cost_batch if isinstance(graph, GroupedGraph) else cost_whatif_batch
+    for members in by_graph.values():
+        first = members[0]
+        graph = graphs[first.graph_key]
+        function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]] = cost_batch
+        if not isinstance(graph, GroupedGraph):
+            prepared = prepare(graph, first.whatifs, first.precision)
+            graph = (graph, prepared)
+            function = cost_whatif_batch
         for start in range(0, len(members), size):
             items = [
                 (p.point_id, p.hw, p.engine, p.scenario) for p in members[start : start + size]
