@@ -1,11 +1,13 @@
 """Run a sweep: plan → trace once per workload → cost batches of points → journal → table.
 
 Batches of points run in this process (``Workers(jobs=1)``), in local worker processes
-(``Workers(jobs=N)``, the default is one per core), or on a Dask cluster
-(``Workers(dask_address=...)``). Every batch
-carries the grouped graph it needs, so workers never trace, never touch the graph cache
-and never import torch; the three ways run the same function on the same inputs and give
-the same table. Each finished batch is appended to the journal before the next is awaited.
+(``Workers(jobs=N)``; by default one per core once the costing is long enough to repay
+starting them, `AUTO_PARALLEL_SECONDS`), or on a Dask cluster
+(``Workers(dask_address=...)``). Workers get the sweep's grouped graphs (and prepared
+what-if graphs) once, when they start (a Dask cluster: scattered once), so they never
+trace, never touch the graph cache and never import torch, and a batch carries only its
+points; the three ways run the same function on the same inputs and give the same table.
+Each finished batch is appended to the journal before the next is awaited.
 """
 
 from __future__ import annotations
@@ -37,7 +39,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-AUTO_PARALLEL_POINTS = 5000  # below this many points to cost, jobs=None runs in this process
+# jobs=None starts worker processes only when the costing alone would take this long in
+# this process: a spawned worker costs about 0.5-1 s to start (a fresh interpreter importing
+# numpy, pydantic and perfsim's costing modules), and planning, journaling and writing the
+# table stay in this process whatever the workers do
+AUTO_PARALLEL_SECONDS = 4.0
+# seconds of costing per point in this process, roughly (bert-base on one core; see
+# results/benchmarks/sweep.json): batched roofline, cycle engine, what-if points
+_POINT_SECONDS = {"roofline": 5e-5, "cycle": 2e-3, "whatif": 1e-3}
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 
@@ -45,7 +54,7 @@ Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[It
 @dataclass(frozen=True, slots=True)
 class Workers:
     """Where a sweep's batches run: ``jobs`` local processes (None: one per core when at
-    least `AUTO_PARALLEL_POINTS` points are left to cost, else this process), or a Dask
+    least `AUTO_PARALLEL_SECONDS` of costing are left, else this process), or a Dask
     cluster at ``dask_address`` (None: the spec's ``dask.address``, if any)."""
 
     jobs: int | None = None
@@ -150,14 +159,37 @@ def _serial(tasks: Sequence[Task]) -> Iterator[list[dict[str, Any]]]:
         yield function(graph, items)
 
 
+# In a worker process only: the graphs of the sweep it serves, installed once when the
+# worker starts (`_install`), so a batch carries a key instead of a pickled graph and the
+# worker's caches (residency lifetimes, groupings per device) stay warm across batches.
+_WORKER_GRAPHS: dict[int, Any] = {}
+
+
+def _install(graphs: dict[int, Any]) -> None:
+    _WORKER_GRAPHS.clear()
+    _WORKER_GRAPHS.update(graphs)
+
+
+def _run_installed(
+    function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]], key: int, items: list[Item]
+) -> list[dict[str, Any]]:
+    return function(_WORKER_GRAPHS[key], items)
+
+
 def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    graphs = {id(graph): graph for _, graph, _ in tasks}
     # spawn: clean workers that import only perfsim's costing modules (never torch)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(function, graph, items) for function, graph, items in tasks]
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_install, initargs=(graphs,)
+    ) as pool:
+        futures = [
+            pool.submit(_run_installed, function, id(graph), items)
+            for function, graph, items in tasks
+        ]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -184,6 +216,15 @@ def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[dict[str, Any]]]
         except BaseException:
             client.cancel(futures)
             raise
+
+
+def _costing_seconds(points: Sequence[Point]) -> float:
+    """A rough estimate of the seconds ``points`` take to cost in this process."""
+    seconds = 0.0
+    for point in points:
+        engine = "cycle" if point.engine == "cycle" else "roofline"
+        seconds += _POINT_SECONDS[engine] + (0.0 if point.fast else _POINT_SECONDS["whatif"])
+    return seconds
 
 
 def _batch_size(todo: int, jobs: int) -> int:
@@ -278,7 +319,7 @@ def run_sweep(
     address = where.dask_address or (spec.dask.address if spec.dask else None)
     jobs = where.jobs
     if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
-        jobs = (os.cpu_count() or 1) if len(todo) >= AUTO_PARALLEL_POINTS else 1
+        jobs = (os.cpu_count() or 1) if _costing_seconds(todo) >= AUTO_PARALLEL_SECONDS else 1
     tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
     if address:
         batches = _dask(tasks, address)
