@@ -8,13 +8,17 @@ Figures per engine, each a median over repeats:
 
 1. ``estimate_graph`` per point (the full per-op `Result`);
 2. the scalar fast path per point (`perfsim.sweep.point_metrics` on a grouped graph: what
-   a sweep ran per point before the batched path, the "old path");
-3. the batched path per point (`perfsim.sweep.batch.batch_metrics` over the sweep's
-   devices: the roofline vectorized over devices);
+   a sweep ran per point before the batched path, the "old path"), on the shipped device
+   and over the sweep's first devices;
+3. the batched path per point (`perfsim.sweep.batch.batch_metrics` over those devices:
+   the roofline vectorized over devices);
 4. a whole ``run_sweep`` (Latin hypercube over array size, SRAM and DRAM bandwidth):
    planning and validating every overridden hardware spec, costing, journaling and
    writing the table, with ``jobs=1`` and ``jobs=N`` worker processes (their start-up
    included). Points per second = points / wall-clock seconds.
+
+With ``--before COMMIT``, the same ``run_sweep`` (jobs=1) with perfsim as of COMMIT, in a
+child process, for the ratio against the previous code on the same machine and specs.
 
 And for what-if points (``whatif.fusion`` x ``whatif.prune_ffn`` x SRAM x DRAM bandwidth,
 random points, roofline): the full pipeline per point (`cost_scenario_graph` then
@@ -32,6 +36,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -95,6 +101,47 @@ def _sweep_seconds(spec_path: Path, jobs: int, repeats: int) -> tuple[float, flo
     return statistics.median(times), statistics.median(cpu)
 
 
+_BEFORE = """\
+import statistics, sys, tempfile, time
+from pathlib import Path
+from perfsim.sweep import Workers, run_sweep
+spec, repeats = sys.argv[1], int(sys.argv[2])
+run_sweep(spec, workers=Workers(jobs=1), out_dir=Path(tempfile.mkdtemp()))  # warm-up
+times = []
+for _ in range(repeats):
+    started = time.perf_counter()
+    run_sweep(spec, workers=Workers(jobs=1), out_dir=Path(tempfile.mkdtemp()))
+    times.append(time.perf_counter() - started)
+print(statistics.median(times))
+"""
+
+
+def _before_seconds(checkout: Path, spec_path: Path, repeats: int) -> float:
+    """Median wall-clock seconds of ``run_sweep`` (jobs=1) with an earlier perfsim: a
+    child process importing the ``checkout`` (a `git archive` of that commit)."""
+    found = subprocess.run(
+        [sys.executable, "-c", _BEFORE, str(spec_path), str(repeats)],
+        env={**os.environ, "PYTHONPATH": str(checkout)},
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return float(found.stdout.split()[-1])
+
+
+def _checkout(commit: str, folder: Path) -> Path:
+    """``perfsim`` (and the shipped files it reads) as of ``commit``, under ``folder``."""
+    archive = subprocess.run(
+        ["git", "archive", commit, "perfsim", "hwconfigs", "workloads"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
 def _devices(spec_path: Path) -> list[HardwareSpec]:
     return [point.hw for point in plan(load_sweep_spec(spec_path))]
 
@@ -108,6 +155,11 @@ def main() -> None:
     parser.add_argument("--cycle-points", type=int, default=1000, help="cycle sweep size")
     parser.add_argument("--whatif-points", type=int, default=1000, help="what-if sweep size")
     parser.add_argument("--sweep-repeats", type=int, default=3)
+    parser.add_argument(
+        "--before",
+        metavar="COMMIT",
+        help="also time run_sweep (jobs=1) with perfsim as of COMMIT, on the same specs",
+    )
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     hw = resolve_hardware(args.hw)
@@ -122,6 +174,10 @@ def main() -> None:
         "python": platform.python_version(),
         "jobs": args.jobs,
     }
+    checkout = None
+    if args.before:
+        checkout = _checkout(args.before, Path(tempfile.mkdtemp(prefix="perfsim-before-")))
+        figures["before_commit"] = args.before
     for engine, samples in (("roofline", args.points), ("cycle", args.cycle_points)):
         estimate_graph(graph, hw, engine)  # warm-up
         baseline = _median_time(
@@ -136,17 +192,23 @@ def main() -> None:
             )
             devices = _devices(spec_path)[: 512 if engine == "roofline" else 64]
             batch_metrics(grouped, devices, engine)  # warm-up: residency groupings
+            repeats = max(3, args.repeats // 4)
             batched = _median_time(
-                lambda e=engine, d=devices: batch_metrics(grouped, d, e), max(3, args.repeats // 4)
+                lambda e=engine, d=devices: batch_metrics(grouped, d, e), repeats
+            ) / len(devices)
+            scalar = _median_time(
+                lambda e=engine, d=devices: [point_metrics(grouped, hw, e) for hw in d], repeats
             ) / len(devices)
             serial, serial_cpu = _sweep_seconds(spec_path, 1, args.sweep_repeats)
             parallel, _ = _sweep_seconds(spec_path, args.jobs, args.sweep_repeats)
+            before = _before_seconds(checkout, spec_path, args.sweep_repeats) if checkout else None
         row = {
             "estimate_graph_s_per_point": baseline,
             "fast_path_s_per_point": fast,
             "fast_path_speedup": baseline / fast,
+            "fast_path_sweep_devices_s_per_point": scalar,
             "batch_s_per_point": batched,
-            "batch_speedup_over_fast_path": fast / batched,
+            "batch_speedup_over_fast_path": scalar / batched,
             "sweep_points": samples,
             "sweep_jobs1_s": serial,
             "sweep_jobs1_points_per_s": samples / serial,
@@ -154,11 +216,16 @@ def main() -> None:
             f"sweep_jobs{args.jobs}_s": parallel,
             f"sweep_jobs{args.jobs}_points_per_s": samples / parallel,
         }
+        if before is not None:
+            row["before_commit"] = args.before
+            row["before_sweep_jobs1_points_per_s"] = samples / before
+            row["speedup_over_before"] = before / serial
+            print(f"{engine:9s} before: {samples / before:7.0f}/s, x{before / serial:.1f}")
         figures[engine] = row
         print(
             f"{engine:9s} estimate_graph {baseline * 1e3:7.3f} ms/point ({1 / baseline:7.0f}/s)  "
-            f"fast path {fast * 1e3:7.3f} ms/point  batch {batched * 1e3:7.3f} ms/point "
-            f"(x{fast / batched:.1f})  run_sweep {samples} points: jobs=1 "
+            f"fast path {scalar * 1e3:7.3f} ms/point  batch {batched * 1e3:7.3f} ms/point "
+            f"(x{scalar / batched:.1f})  run_sweep {samples} points: jobs=1 "
             f"{samples / serial:7.0f}/s (cpu {samples / serial_cpu:7.0f}/s), "
             f"jobs={args.jobs} {samples / parallel:7.0f}/s"
         )
