@@ -89,13 +89,20 @@ def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, A
     return rows
 
 
-def cost_whatif_batch(
-    graphs: tuple[OpGraph, WhatIfGraph | None], items: Sequence[Item]
-) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class WhatIfGraphs:
+    """What a batch of what-if points of one setting needs: the untyped graph (the full
+    pipeline's input) and its prepared transform (None: the full pipeline for all)."""
+
+    graph: OpGraph
+    prepared: WhatIfGraph | None
+
+
+def cost_whatif_batch(graphs: WhatIfGraphs, items: Sequence[Item]) -> list[dict[str, Any]]:
     """Cost what-if points of one setting: on its transformed graph, placement by
     placement (`perfsim.sweep.placed`), else the whole pipeline on the untyped graph
     (`perfsim.pipeline.cost_scenario_graph`)."""
-    graph, prepared = graphs
+    graph, prepared = graphs.graph, graphs.prepared
     found: list[dict[str, Any] | None] = [None] * len(items)
     if prepared is not None:  # one setting: engine and runtime vary only with the spec's axes
         by_kind: dict[tuple[str, str | None], list[int]] = {}
@@ -144,7 +151,7 @@ def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size:
         function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]] = cost_batch
         if not isinstance(graph, GroupedGraph):
             prepared = prepare(graph, first.whatifs, first.precision)
-            graph = (graph, prepared)
+            graph = WhatIfGraphs(graph, prepared)
             function = cost_whatif_batch
         for start in range(0, len(members), size):
             items = [
