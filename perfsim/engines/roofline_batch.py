@@ -1,7 +1,7 @@
 """The roofline over many devices at once: numpy over (devices x distinct ops).
 
 A vectorized twin of `perfsim.engines.roofline` and `perfsim.engines.traffic` for the
-sweep's fast path (`perfsim.sweep.fast.batch_metrics`). The scalar engine stays the
+sweep's batched path (`perfsim.sweep.batch.batch_metrics`). The scalar engine stays the
 reference: every expression here is the scalar one, in the same order of IEEE operations,
 applied to arrays, so the numbers are the scalar engine's to the last bit (the property
 tests in tests/test_sweep_batch.py compare them). Only what varies between devices of one
