@@ -46,6 +46,7 @@ Progress = Callable[[int, int], None]
 AUTO_PARALLEL_SECONDS = 4.0
 # seconds of costing per point in this process, roughly (bert-base on one core; see
 # results/benchmarks/sweep.json): batched roofline, cycle engine, what-if points
+BATCH_SECONDS = 0.5
 _POINT_SECONDS = {"roofline": 5e-5, "cycle": 2e-3, "whatif": 1e-3}
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
@@ -234,9 +235,15 @@ def _costing_seconds(points: Sequence[Point]) -> float:
     return seconds
 
 
-def _batch_size(todo: int, jobs: int) -> int:
-    """Enough batches to balance the workers, few enough to keep per-batch overhead small."""
-    return max(16, min(512, todo // max(1, 8 * jobs) or 1))
+def _batch_size(points: Sequence[Point], jobs: int, parallel: bool) -> int:
+    """About `BATCH_SECONDS` of costing per batch (each batch is one journal write and one
+    progress step; bigger batches amortize the batched roofline's per-batch work), and, on
+    workers, enough batches to balance them (8 per worker)."""
+    per_point = _costing_seconds(points) / max(1, len(points))
+    size = max(16, int(BATCH_SECONDS / per_point) if per_point else len(points))
+    if parallel:
+        size = min(size, max(16, len(points) // (8 * jobs)))
+    return size
 
 
 def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
@@ -327,7 +334,8 @@ def run_sweep(
     jobs = where.jobs
     if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
         jobs = (os.cpu_count() or 1) if _costing_seconds(todo) >= AUTO_PARALLEL_SECONDS else 1
-    tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
+    parallel = bool(address) or jobs > 1
+    tasks = _tasks(todo, graphs, _batch_size(todo, 1 if address else jobs, parallel))
     if address:
         batches = _dask(tasks, address)
     elif jobs > 1 and len(tasks) > 1:
