@@ -236,14 +236,12 @@ def _costing_seconds(points: Sequence[Point]) -> float:
 
 
 def _batch_size(points: Sequence[Point], jobs: int, parallel: bool) -> int:
-    """About `BATCH_SECONDS` of costing per batch (each batch is one journal write and one
-    progress step; bigger batches amortize the batched roofline's per-batch work), and, on
-    workers, enough batches to balance them (8 per worker)."""
+    """At most about `BATCH_SECONDS` of costing per batch and at least 4 batches (each batch
+    is one journal write and one progress step; bigger batches amortize the batched
+    roofline's per-batch work), or, on workers, 8 batches per worker to balance them."""
     per_point = _costing_seconds(points) / max(1, len(points))
-    size = max(16, int(BATCH_SECONDS / per_point) if per_point else len(points))
-    if parallel:
-        size = min(size, max(16, len(points) // (8 * jobs)))
-    return size
+    by_time = int(BATCH_SECONDS / per_point) if per_point else len(points)
+    return max(16, min(by_time, len(points) // (8 * jobs if parallel else 4)))
 
 
 def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
