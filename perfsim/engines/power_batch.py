@@ -10,6 +10,7 @@ not handled: the caller costs them with the scalar engine.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -118,8 +119,9 @@ def _energy_prices(hw: HardwareSpec) -> EnergyPrices:
     key = price_key(hw)
     found = _PRICES.get(key)
     if found is None:
-        if len(_PRICES) >= _PRICES_SIZE:
-            _PRICES.pop(next(iter(_PRICES)))
+        if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _PRICES.pop(next(iter(_PRICES)), None)
         found = _PRICES[key] = energy_prices(hw)
     return found
 

@@ -6,7 +6,10 @@ building the per-op `Result`, because a design point only needs the totals. The 
 model and the energy prices are the very functions `estimate_graph` calls (no second copy
 of any formula; both run `perfsim.engines.power.sustained_prices`, the power-limit post-pass):
 `point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to rounding
-(tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
+(tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines). It is the
+reference for the batched path (`perfsim.sweep.batch`: many devices at once) and
+`result_metrics` for the what-if path (`perfsim.sweep.placed`); every row of every path
+passes through `device_row` once.
 """
 
 from __future__ import annotations
