@@ -147,6 +147,14 @@ def priced(
     latency = latencies(arrays, devices, ratio)
     if ratio is not None and boost is not None:
         latency = np.where(latency < boost, boost, latency)
+    return price_latencies(arrays, devices, prices, latency, ratio)
+
+
+def price_latencies(
+    arrays: OpArrays, devices: Devices, prices: Prices, latency: Array, ratio: Array | None
+) -> Priced:
+    """`perfsim.energy.prices.price` of each op's actions (MACs or vector FLOPs, and the
+    roofline's bytes per level) with ``latency`` for static power, at ``ratio`` x boost."""
     arithmetic, operands, issue = prices.arithmetic, prices.operands, prices.issue
     level = prices.level
     if ratio is not None:

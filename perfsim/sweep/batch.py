@@ -37,7 +37,7 @@ def batch_metrics(
     grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
 ) -> list[dict[str, Any]]:
     """``[point_metrics(grouped, hw, engine) for hw in hws]``, computed together."""
-    if engine != "roofline":
+    if engine not in ("roofline", "cycle"):
         return [point_metrics(grouped, hw, engine) for hw in hws]
     totals: list[dict[str, Any] | None] = [None] * len(hws)
     batches: dict[tuple[Any, ...], tuple[GroupedGraph, list[int]]] = {}
@@ -49,7 +49,12 @@ def batch_metrics(
         key = (id(on_device), shape)
         batches.setdefault(key, (on_device, []))[1].append(index)
     for on_device, members in batches.values():
-        rows = roofline_totals(on_device, [hws[i] for i in members])
+        if engine == "cycle":
+            from perfsim.sweep.cycle_batch import cycle_totals  # it builds on this module
+
+            rows = cycle_totals(on_device, [hws[i] for i in members])
+        else:
+            rows = roofline_totals(on_device, [hws[i] for i in members])
         for index, row in zip(members, rows, strict=True):
             totals[index] = row
     return [
