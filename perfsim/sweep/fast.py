@@ -6,7 +6,10 @@ building the per-op `Result`, because a design point only needs the totals. The 
 model and the energy prices are the very functions `estimate_graph` calls (no second copy
 of any formula; both run `perfsim.engines.power.sustained_prices`, the power-limit post-pass):
 `point_metrics` equals ``estimate_graph(graph, hw, engine).summary()`` to rounding
-(tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines).
+(tests/test_sweep_fast.py checks 1e-9 relative on several devices and engines). It is the
+reference for the batched path (`perfsim.sweep.batch`: many devices at once) and
+`result_metrics` for the what-if path (`perfsim.sweep.placed`); every row of every path
+passes through `device_row` once.
 """
 
 from __future__ import annotations
@@ -78,10 +81,26 @@ def _group(meta: GraphMeta, all_ops: tuple[OpNode, ...]) -> GroupedGraph:
     return GroupedGraph(meta, tuple(ops), tuple(counts), len(all_ops))
 
 
+def device_row(metrics: dict[str, Any], hw: HardwareSpec) -> dict[str, Any]:
+    """A point's row: its metrics plus the columns that depend only on the device.
+
+    The one place per row where per-design columns (area, power, ... of ``hw``) are
+    merged; every path (`point_metrics`, `perfsim.sweep.batch.batch_metrics`,
+    `result_metrics`) ends here, once per point, so per-hw work belongs here and never
+    in the per-op cost loops.
+    """
+    return {**metrics, **design_metrics(hw, metrics)}  # area, power, perf per mm^2 and per W
+
+
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
     """The totals of `perfsim.estimate.Result.summary` for one device, as one flat row
     (`perfsim.totals.Totals.metrics`: latency, throughput, FLOPs, rates, energy and traffic
     per part, latency per category, ``n_ops``, cycle totals with the cycle engine)."""
+    return device_row(point_totals(grouped, hw, engine), hw)
+
+
+def point_totals(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
+    """`point_metrics` without the per-design columns (`device_row`)."""
     model = get_cost_model(engine)
     grouped = grouped.on_device(hw)  # activations kept on chip, as estimate_graph does
     # the very post-pass estimate_graph runs: costs priced at the sustained clock
@@ -92,8 +111,7 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
         grouped.meta.precision or "fp32",
     )
     peak = hw.matrix_peak_flops(matrix_dtype) or hw.vector_peak_flops(matrix_dtype)
-    row = totals.metrics(grouped.meta.batch or 1, peak)
-    return {**row, **design_metrics(hw, row)}  # area, power, perf per mm^2 and per W
+    return totals.metrics(grouped.meta.batch or 1, peak)
 
 
 def result_metrics(result: Result) -> dict[str, Any]:
@@ -106,4 +124,4 @@ def result_metrics(result: Result) -> dict[str, Any]:
     totals = result.totals()
     row = totals.metrics((meta.batch or 1) * instances, result.peak_flops_per_s())
     row["achieved_flops_per_s"] = ratio(totals.flops * instances, totals.latency_s)
-    return {**row, **design_metrics(result.hw, row)}  # area, power, perf per mm^2 and per W
+    return device_row(row, result.hw)

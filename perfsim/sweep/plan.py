@@ -24,7 +24,8 @@ from perfsim.hardware import available_hardware, resolve_hardware
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.pipeline import checked_precision
 from perfsim.scenario import Scenario
-from perfsim.sweep.override import override_many, read_path, resolve_path
+from perfsim.sweep.override import read_path, resolve_path
+from perfsim.sweep.patch import patched
 from perfsim.sweep.sampling import Axis, Range, grid, latin_hypercube, random_points, zipped
 from perfsim.sweep.spec import WORKLOAD_AXES, RangeAxis, SweepSpec
 from perfsim.units import parse_quantity
@@ -33,6 +34,7 @@ from perfsim.workload import ModelSpec, resolve_model
 
 RESULTS_VERSION = 2  # bump when the row a point produces changes meaning: re-runs recompute
 WHATIF_PREFIX = "whatif."
+UNTYPED = "untyped for what-ifs"
 _DIMENSIONS = ("bytes", "bandwidth", "frequency", "time", "energy", "power", "length")
 
 
@@ -47,6 +49,8 @@ class Point:
     engine: str
     hw: HardwareSpec
     design: str = ""  # the axis values as the spec wrote them, for hover text and tables
+    # computed once per distinct scenario by the planner (None: from the scenario)
+    key: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def precision(self) -> str:
@@ -59,13 +63,15 @@ class Point:
     @property
     def fast(self) -> bool:
         """No what-if knob: the grouped fast path applies (`perfsim.sweep.fast`)."""
-        return self.whatifs.is_empty
+        return self.graph_key[-1] != UNTYPED if self.key is not None else self.whatifs.is_empty
 
     @property
     def graph_key(self) -> tuple[Any, ...]:
         """Points with equal keys share one graph: typed and grouped, or untyped for what-ifs
         (a training step is traced in its precision, so that is always part of the key)."""
-        return graph_key(self.scenario, self.fast)
+        if self.key is not None:
+            return self.key
+        return graph_key(self.scenario, self.whatifs.is_empty)
 
 
 def graph_key(scenario: Scenario, typed: bool) -> tuple[Any, ...]:
@@ -80,7 +86,7 @@ def graph_key(scenario: Scenario, typed: bool) -> tuple[Any, ...]:
         scenario.seq,
         scenario.mode,
         traced,
-        scenario.precision if typed else "untyped for what-ifs",
+        scenario.precision if typed else UNTYPED,
     )
 
 
@@ -145,6 +151,7 @@ class _Device:
     dumped: dict[str, Any]
     digest: str
     paths: dict[str, tuple[str | int, ...]]
+    parts: dict[Any, Any] = field(default_factory=dict)  # validated sub-models (patched)
 
 
 def _device(spec: HardwareSpec) -> _Device:
@@ -152,7 +159,12 @@ def _device(spec: HardwareSpec) -> _Device:
     return _Device(spec, spec.model_dump(), hashlib.sha256(text.encode()).hexdigest(), {})
 
 
-def _point_id(point_scenario: Scenario, model: ModelSpec, engine: str, device: str) -> str:
+_HW_MARK = "\x00hw\x00"  # stands for the device identity in a point's identity text
+
+
+def _identity_text(point_scenario: Scenario, model: ModelSpec, engine: str) -> tuple[str, str]:
+    """A point's identity as JSON around its device (``before + json(device) + after``):
+    the same text as one `json.dumps` of the whole identity, built once per scenario."""
     identity = {
         "version": RESULTS_VERSION,
         "model": [model.name, model.config_hash],
@@ -161,10 +173,17 @@ def _point_id(point_scenario: Scenario, model: ModelSpec, engine: str, device: s
         "mode": point_scenario.mode,
         "precision": point_scenario.precision,
         "engine": engine,
-        "hw": device,
+        "hw": _HW_MARK,
         "whatif": dict(sorted(point_scenario.whatifs.applied().items())),
     }
     text = json.dumps(identity, sort_keys=True, default=str)
+    before, _, after = text.partition(json.dumps(_HW_MARK))
+    return before, after
+
+
+def _point_id(identity: tuple[str, str], device: str) -> str:
+    """A digest of what sets a point's numbers (its scenario, engine and device)."""
+    text = identity[0] + json.dumps(device) + identity[1]
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -192,15 +211,77 @@ def _split(spec: SweepSpec, values: Mapping[str, Any]) -> _Values:
     return _Values(fields, whatif, hw_values)
 
 
+@dataclass(frozen=True, slots=True)
+class _Override:
+    """A base device with a point's hardware axis values applied."""
+
+    hw: HardwareSpec
+    identity: str  # the base file's digest and the SI values, as JSON
+    values: dict[str, Any]  # each axis's SI value, read back from ``hw``
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    """A setting on devices of one precision support: the point's scenario and keys."""
+
+    scenario: Scenario
+    identity: tuple[str, str]  # `_identity_text`
+    graph_key: tuple[Any, ...]
+    inputs: dict[str, Any]  # the table's workload input columns
+
+
+@dataclass(frozen=True, slots=True)
+class _Setting:
+    """One distinct (workload fields, what-ifs) of a sweep: its checked base scenario."""
+
+    base: Scenario
+    model: ModelSpec
+    engine: str
+    by_support: dict[tuple[Any, ...], _Resolved]
+
+    def resolved(self, hw: HardwareSpec, hw_name: str) -> _Resolved:
+        """The scenario at its precision on ``hw`` (checked: `checked_precision`), once
+        per distinct precision support (all `checked_precision` reads of ``hw``)."""
+        matrix = hw.compute.matrix
+        support = (
+            hw_name,
+            hw.name,
+            hw.native_precision,
+            tuple(matrix.macs_per_cycle) if matrix is not None else (),
+            tuple(hw.compute.vector.flops_per_cycle),
+        )
+        found = self.by_support.get(support)
+        if found is None:
+            scenario = self.base.but(precision=checked_precision(self.base, hw, hw_name))
+            typed = scenario.whatifs.is_empty
+            inputs = {
+                "model": scenario.model_name,
+                "hw": hw_name,
+                "batch": scenario.batch,
+                "seq": scenario.seq,
+                "precision": scenario.precision,
+                "mode": scenario.mode,
+                "engine": self.engine,
+            }
+            found = self.by_support[support] = _Resolved(
+                scenario,
+                _identity_text(scenario, self.model, self.engine),
+                graph_key(scenario, typed),
+                inputs,
+            )
+        return found
+
+
 @dataclass
 class _Planner:
     """What points of one sweep share: base devices, overridden devices, checked engines."""
 
     spec: SweepSpec
     hardware: dict[str, _Device] = field(default_factory=dict)
-    overridden: dict[str, tuple[HardwareSpec, str]] = field(default_factory=dict)
+    overridden: dict[Any, _Override] = field(default_factory=dict)
     engines: set[str] = field(default_factory=set)
     models: dict[str, ModelSpec] = field(default_factory=dict)
+    settings: dict[Any, _Setting] = field(default_factory=dict)
 
     def model(self, name: str) -> ModelSpec:
         if name not in self.models:
@@ -213,7 +294,7 @@ class _Planner:
             self.hardware[hw_name] = _device(spec_hw)
         return self.hardware[hw_name]
 
-    def hardware_at(self, hw_name: str, hw_values: Mapping[str, Any]) -> tuple[HardwareSpec, str]:
+    def hardware_at(self, hw_name: str, hw_values: Mapping[str, Any]) -> _Override:
         """The overridden device of a point and its identity (base file + SI overrides)."""
         device = self.device(hw_name)
         for name in hw_values:
@@ -222,15 +303,23 @@ class _Planner:
                     device.paths[name] = resolve_path(device.spec, name)
                 except SpecError as error:
                     raise SpecError(f"axes.{error}") from None
-        key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
-        if key not in self.overridden:
+        try:  # values are hashable scalars (numbers, unit strings) in every spec seen
+            key: Any = (hw_name, tuple(hw_values.items()))
+            found = self.overridden.get(key)
+        except TypeError:
+            key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
+            found = self.overridden.get(key)
+        if found is None:
             hw = device.spec
             if hw_values:
                 resolved = {name: device.paths[name] for name in hw_values}
-                hw = override_many(hw, dict(hw_values), dumped=device.dumped, resolved=resolved)
+                hw = patched(
+                    hw, hw_values, dumped=device.dumped, resolved=resolved, memo=device.parts
+                )
             changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
-            self.overridden[key] = (hw, json.dumps([device.digest, changed], default=str))
-        return self.overridden[key]
+            identity = json.dumps([device.digest, changed], default=str)
+            found = self.overridden[key] = _Override(hw, identity, changed)
+        return found
 
     def engine(self, name: str) -> str:
         if name not in self.engines:
@@ -238,56 +327,57 @@ class _Planner:
             self.engines.add(name)
         return name
 
+    def setting(self, fields: Mapping[str, Any], whatif: Mapping[str, Any]) -> _Setting:
+        """The scenario of a point before its precision is resolved, checked once per
+        distinct workload fields and what-ifs."""
+        try:
+            key: Any = (tuple(fields.items()), tuple(whatif.items()))
+            found = self.settings.get(key)
+        except TypeError:
+            key = json.dumps([fields, whatif], sort_keys=True, default=str)
+            found = self.settings.get(key)
+        if found is None:
+            model = self.model(str(fields["model"]))
+            base = Scenario(
+                model,
+                batch=int(fields["batch"]),
+                seq=int(fields["seq"]),
+                mode=str(fields["mode"]),
+                precision=fields["precision"],
+                whatifs=parse_whatifs(whatif),
+            )
+            base.workload()  # batch, seq and mode checked before anything runs
+            engine = self.engine(str(fields["engine"]))
+            found = self.settings[key] = _Setting(base, model, engine, {})
+        return found
+
     def point(self, index: int, values: Mapping[str, Any]) -> Point:
         split = _split(self.spec, values)
         fields = split.fields
         hw_name = str(fields["hw"])
-        hw, hw_identity = self.hardware_at(hw_name, split.hw_values)
-        model = self.model(str(fields["model"]))
-        base = Scenario(
-            model,
-            batch=int(fields["batch"]),
-            seq=int(fields["seq"]),
-            mode=str(fields["mode"]),
-            precision=fields["precision"],
-            whatifs=parse_whatifs(split.whatif),
-        )
-        base.workload()  # batch, seq and mode checked before anything runs
-        point_scenario = base.but(precision=checked_precision(base, hw, hw_name))
-        engine = self.engine(str(fields["engine"]))
-        return Point(
-            index=index,
-            point_id=_point_id(point_scenario, model, engine, hw_identity),
-            inputs=self.inputs(point_scenario, hw_name, hw, engine, split),
-            scenario=point_scenario,
-            engine=engine,
-            hw=hw,
-            design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
-        )
-
-    def inputs(
-        self, point_scenario: Scenario, hw_name: str, hw: HardwareSpec, engine: str, split: _Values
-    ) -> dict[str, Any]:
-        """The table's input columns of a point (SI values for hardware axes)."""
-        inputs: dict[str, Any] = {
-            "model": point_scenario.model_name,
-            "hw": hw_name,
-            "batch": point_scenario.batch,
-            "seq": point_scenario.seq,
-            "precision": point_scenario.precision,
-            "mode": point_scenario.mode,
-            "engine": engine,
-        }
-        paths = self.device(hw_name).paths
+        device = self.hardware_at(hw_name, split.hw_values)
+        hw = device.hw
+        setting = self.setting(fields, split.whatif)
+        resolved = setting.resolved(hw, hw_name)
+        inputs = dict(resolved.inputs)
         for name in self.spec.axes:
             if name in WORKLOAD_AXES:
                 continue
             if name.startswith(WHATIF_PREFIX):
                 inputs[name] = split.whatif[name.removeprefix(WHATIF_PREFIX)]
             else:
-                inputs[name] = read_path(hw, paths[name])
+                inputs[name] = device.values[name]
         inputs["on_chip_bytes"] = hw.on_chip_bytes
-        return inputs
+        return Point(
+            index=index,
+            point_id=_point_id(resolved.identity, device.identity),
+            inputs=inputs,
+            scenario=resolved.scenario,
+            engine=setting.engine,
+            hw=hw,
+            design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
+            key=resolved.graph_key,
+        )
 
 
 def plan(spec: SweepSpec) -> list[Point]:

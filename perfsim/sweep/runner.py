@@ -1,11 +1,13 @@
 """Run a sweep: plan → trace once per workload → cost batches of points → journal → table.
 
 Batches of points run in this process (``Workers(jobs=1)``), in local worker processes
-(``Workers(jobs=N)``, the default is one per core), or on a Dask cluster
-(``Workers(dask_address=...)``). Every batch
-carries the grouped graph it needs, so workers never trace, never touch the graph cache
-and never import torch; the three ways run the same function on the same inputs and give
-the same table. Each finished batch is appended to the journal before the next is awaited.
+(``Workers(jobs=N)``; by default one per core once the costing is long enough to repay
+starting them, `AUTO_PARALLEL_SECONDS`), or on a Dask cluster
+(``Workers(dask_address=...)``). Workers get the sweep's grouped graphs (and prepared
+what-if graphs) once, when they start (a Dask cluster: scattered once), so they never
+trace, never touch the graph cache and never import torch, and a batch carries only its
+points; the three ways run the same function on the same inputs and give the same table.
+Each finished batch is appended to the journal before the next is awaited.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from perfsim.ir import OpGraph
 from perfsim.pipeline import cost_scenario_graph, scenario_graph
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
+from perfsim.sweep.batch import batch_metrics
 from perfsim.sweep.expr import parse_expression
-from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics, result_metrics
+from perfsim.sweep.fast import GroupedGraph, group_graph, result_metrics
+from perfsim.sweep.placed import WhatIfGraph, placed_batch, prepare
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import append_journal, read_journal, write_table
@@ -35,7 +39,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-AUTO_PARALLEL_POINTS = 5000  # below this many points to cost, jobs=None runs in this process
+# jobs=None starts worker processes only when the costing alone would take this long in
+# this process: a spawned worker costs about 0.5-1 s to start (a fresh interpreter importing
+# numpy, pydantic and perfsim's costing modules), and planning, journaling and writing the
+# table stay in this process whatever the workers do
+AUTO_PARALLEL_SECONDS = 4.0
+# seconds of costing per point in this process, roughly (bert-base on one core; see
+# results/benchmarks/sweep.json): batched roofline, cycle engine, what-if points
+BATCH_SECONDS = 0.5
+_POINT_SECONDS = {"roofline": 5e-5, "cycle": 1e-3, "whatif": 1e-3}
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 
@@ -43,7 +55,7 @@ Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[It
 @dataclass(frozen=True, slots=True)
 class Workers:
     """Where a sweep's batches run: ``jobs`` local processes (None: one per core when at
-    least `AUTO_PARALLEL_POINTS` points are left to cost, else this process), or a Dask
+    least `AUTO_PARALLEL_SECONDS` of costing are left, else this process), or a Dask
     cluster at ``dask_address`` (None: the spec's ``dask.address``, if any)."""
 
     jobs: int | None = None
@@ -62,16 +74,51 @@ class SweepOutcome:
 
 
 def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers)."""
-    return [{"point_id": item[0], **point_metrics(grouped, item[1], item[2])} for item in items]
+    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers).
+
+    Points are costed together per engine (`perfsim.sweep.batch.batch_metrics`: the
+    roofline vectorized over devices), each row equal to `point_metrics`'s.
+    """
+    by_engine: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        by_engine.setdefault(item[2], []).append(index)
+    rows: list[dict[str, Any]] = [{} for _ in items]
+    for engine, members in by_engine.items():
+        found = batch_metrics(grouped, [items[i][1] for i in members], engine)
+        for index, metrics in zip(members, found, strict=True):
+            rows[index] = {"point_id": items[index][0], **metrics}
+    return rows
 
 
-def cost_whatif_batch(graph: OpGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost what-if points on one untyped graph (`perfsim.pipeline.cost_scenario_graph`)."""
+@dataclass(frozen=True, slots=True)
+class WhatIfGraphs:
+    """What a batch of what-if points of one setting needs: the untyped graph (the full
+    pipeline's input) and its prepared transform (None: the full pipeline for all)."""
+
+    graph: OpGraph
+    prepared: WhatIfGraph | None
+
+
+def cost_whatif_batch(graphs: WhatIfGraphs, items: Sequence[Item]) -> list[dict[str, Any]]:
+    """Cost what-if points of one setting: on its transformed graph, placement by
+    placement (`perfsim.sweep.placed`), else the whole pipeline on the untyped graph
+    (`perfsim.pipeline.cost_scenario_graph`)."""
+    graph, prepared = graphs.graph, graphs.prepared
+    found: list[dict[str, Any] | None] = [None] * len(items)
+    if prepared is not None:  # one setting: engine and runtime vary only with the spec's axes
+        by_kind: dict[tuple[str, str | None], list[int]] = {}
+        for index, (_, _, engine, scenario) in enumerate(items):
+            by_kind.setdefault((engine, scenario.runtime), []).append(index)
+        for (engine, runtime), members in by_kind.items():
+            hws = [items[index][1] for index in members]
+            batch = placed_batch(prepared, hws, engine, runtime)
+            for index, row in zip(members, batch, strict=True):
+                found[index] = row
     rows = []
-    for point_id, hw, engine, scenario in items:
-        result = cost_scenario_graph(graph, scenario, hw, engine)
-        rows.append({"point_id": point_id, **result_metrics(result)})
+    for (point_id, hw, engine, scenario), row in zip(items, found, strict=True):
+        if row is None:
+            row = result_metrics(cost_scenario_graph(graph, scenario, hw, engine))
+        rows.append({"point_id": point_id, **row})
     return rows
 
 
@@ -91,13 +138,22 @@ def _graphs(points: Sequence[Point], store: GraphStore) -> dict[tuple[Any, ...],
 
 
 def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size: int) -> list[Task]:
+    """Batches of at most ``size`` points that share one graph (and one what-if setting)."""
     by_graph: dict[tuple[Any, ...], list[Point]] = {}
     for point in points:
-        by_graph.setdefault(point.graph_key, []).append(point)
+        key = point.graph_key
+        if not isinstance(graphs[key], GroupedGraph):  # what-ifs: one batch per setting
+            key = (*key, point.whatifs, point.precision)
+        by_graph.setdefault(key, []).append(point)
     tasks: list[Task] = []
-    for key, members in by_graph.items():
-        graph = graphs[key]
-        function = cost_batch if isinstance(graph, GroupedGraph) else cost_whatif_batch
+    for members in by_graph.values():
+        first = members[0]
+        graph = graphs[first.graph_key]
+        function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]] = cost_batch
+        if not isinstance(graph, GroupedGraph):
+            prepared = prepare(graph, first.whatifs, first.precision)
+            graph = WhatIfGraphs(graph, prepared)
+            function = cost_whatif_batch
         for start in range(0, len(members), size):
             items = [
                 (p.point_id, p.hw, p.engine, p.scenario) for p in members[start : start + size]
@@ -111,14 +167,37 @@ def _serial(tasks: Sequence[Task]) -> Iterator[list[dict[str, Any]]]:
         yield function(graph, items)
 
 
+# In a worker process only: the graphs of the sweep it serves, installed once when the
+# worker starts (`_install`), so a batch carries a key instead of a pickled graph and the
+# worker's caches (residency lifetimes, groupings per device) stay warm across batches.
+_WORKER_GRAPHS: dict[int, Any] = {}
+
+
+def _install(graphs: dict[int, Any]) -> None:
+    _WORKER_GRAPHS.clear()
+    _WORKER_GRAPHS.update(graphs)
+
+
+def _run_installed(
+    function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]], key: int, items: list[Item]
+) -> list[dict[str, Any]]:
+    return function(_WORKER_GRAPHS[key], items)
+
+
 def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    graphs = {id(graph): graph for _, graph, _ in tasks}
     # spawn: clean workers that import only perfsim's costing modules (never torch)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(function, graph, items) for function, graph, items in tasks]
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_install, initargs=(graphs,)
+    ) as pool:
+        futures = [
+            pool.submit(_run_installed, function, id(graph), items)
+            for function, graph, items in tasks
+        ]
         try:
             for future in as_completed(futures):
                 yield future.result()
@@ -147,9 +226,22 @@ def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[dict[str, Any]]]
             raise
 
 
-def _batch_size(todo: int, jobs: int) -> int:
-    """Enough batches to balance the workers, few enough to keep per-batch overhead small."""
-    return max(16, min(512, todo // max(1, 8 * jobs) or 1))
+def _costing_seconds(points: Sequence[Point]) -> float:
+    """A rough estimate of the seconds ``points`` take to cost in this process."""
+    seconds = 0.0
+    for point in points:
+        engine = "cycle" if point.engine == "cycle" else "roofline"
+        seconds += _POINT_SECONDS[engine] + (0.0 if point.fast else _POINT_SECONDS["whatif"])
+    return seconds
+
+
+def _batch_size(points: Sequence[Point], jobs: int, parallel: bool) -> int:
+    """At most about `BATCH_SECONDS` of costing per batch and at least 4 batches (each batch
+    is one journal write and one progress step; bigger batches amortize the batched
+    roofline's per-batch work), or, on workers, 8 batches per worker to balance them."""
+    per_point = _costing_seconds(points) / max(1, len(points))
+    by_time = int(BATCH_SECONDS / per_point) if per_point else len(points)
+    return max(16, min(by_time, len(points) // (8 * jobs if parallel else 4)))
 
 
 def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
@@ -245,8 +337,9 @@ def run_sweep(
     address = where.dask_address or (spec.dask.address if spec.dask else None)
     jobs = where.jobs
     if jobs is None:  # worker start-up (about a second each) only pays off on big sweeps
-        jobs = (os.cpu_count() or 1) if len(todo) >= AUTO_PARALLEL_POINTS else 1
-    tasks = _tasks(todo, graphs, _batch_size(len(todo), 1 if address else jobs))
+        jobs = (os.cpu_count() or 1) if _costing_seconds(todo) >= AUTO_PARALLEL_SECONDS else 1
+    parallel = bool(address) or jobs > 1
+    tasks = _tasks(todo, graphs, _batch_size(todo, 1 if address else jobs, parallel))
     if address:
         batches = _dask(tasks, address)
     elif jobs > 1 and len(tasks) > 1:

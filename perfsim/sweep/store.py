@@ -9,6 +9,7 @@ each file through a temporary name and a rename, so a reader never sees half a t
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
@@ -80,12 +81,45 @@ def _replace_atomically(out_dir: Path, name: str, write: Any) -> None:
         raise
 
 
+_PLAIN = (str, float, int, bool, type(None))
+
+
+def _cells(series: pd.Series) -> list[Any] | None:
+    """A column's values as pandas' ``to_csv`` writes them (missing: empty), or None for
+    a column this writer does not know (then pandas writes the whole table)."""
+    if series.dtype.kind not in "iubfO":
+        return None
+    values = series.tolist()
+    if series.dtype.kind in "iub":
+        return values
+    if not all(type(value) in _PLAIN for value in values):
+        return None
+    return ["" if value is None or value != value else value for value in values]
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """``frame.to_csv(path, index=False)``, byte for byte, at a few times its speed.
+
+    pandas formats each float through numpy and writes with the `csv` module; Python's
+    ``repr`` of a float is the same shortest round-trip text, so the rows go straight to
+    `csv.writer` with pandas' dialect (minimal quoting, ``"`` doubled, ``\n`` lines).
+    """
+    columns = [_cells(frame[name]) for name in frame.columns]
+    if frame.columns.has_duplicates or any(column is None for column in columns):
+        frame.to_csv(path, index=False)
+        return
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(frame.columns)
+        writer.writerows(zip(*columns, strict=True))  # type: ignore[arg-type]
+
+
 def write_table(out_dir: Path, frame: pd.DataFrame, spec_text: str) -> list[Path]:
     """``results.parquet``, ``results.csv`` and ``spec.yaml``, each replaced atomically."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         _replace_atomically(out_dir, TABLE_PARQUET, lambda p: frame.to_parquet(p, index=False))
-        _replace_atomically(out_dir, TABLE_CSV, lambda p: frame.to_csv(p, index=False))
+        _replace_atomically(out_dir, TABLE_CSV, lambda p: write_csv(frame, p))
         _replace_atomically(
             out_dir, SPEC_COPY, lambda p: Path(p).write_text(spec_text, encoding="utf-8")
         )

@@ -1,0 +1,245 @@
+"""The sustained-clock post-pass (`perfsim.engines.power`) over many devices at once.
+
+The vectorized twin of `perfsim.engines.power.sustained_prices` and of the pricing it runs
+(`perfsim.energy.prices.price`) for the roofline batch (`perfsim.engines.roofline_batch`):
+the same regula falsi, step for step, on every device of a batch, each device with its own
+bracket and its own stopping point, and the same prices in the same order of operations.
+Devices the scalar pass would duty-cycle (DRAM energy alone above ``tdp``) are reported,
+not handled: the caller costs them with the scalar engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from perfsim.energy.prices import EnergyPrices, energy_prices
+from perfsim.engines.power import BISECTION_STEPS, CLOCK_TOLERANCE, MIN_CLOCK_RATIO
+from perfsim.engines.roofline_batch import Array, Devices, OpArrays, latencies
+from perfsim.hardware.spec import HardwareSpec
+
+
+def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
+    """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
+    energy = hw.energy
+    matrix = hw.compute.matrix
+    last = len(hw.memory) - 1
+    return (
+        hw.kind,
+        hw.technology_node,
+        tuple(energy.mac.items()),
+        tuple(energy.vector_op.items()),
+        energy.static_power,
+        tuple(energy.operands.items()),
+        energy.register_file,
+        energy.instruction,
+        energy.clock_share,
+        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
+        tuple(hw.compute.vector.flops_per_cycle.items()),
+        tuple(
+            (
+                level.name,
+                level.energy_per_byte,
+                level.capacity if level.energy_per_byte is None and i != last else None,
+            )
+            for i, level in enumerate(hw.memory)
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """Boost-clock joules per action of every device of a batch (`EnergyPrices` as
+    arrays): (op, device) for the core actions, (level, device) per byte."""
+
+    arithmetic: Array  # per MAC or vector FLOP of each op's action (0: none)
+    operands: Array
+    issue: Array
+    count: Array  # (op, 1): MACs or vector FLOPs of each op's action
+    level: Array  # J/byte
+    static_w: Array
+    share: Array  # clock tree share
+
+    @classmethod
+    def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
+        """Prices of ``hws`` for the actions of ``arrays`` (`energy_prices` once per
+        distinct `price_key`: the devices of a sweep repeat them)."""
+        found = [_energy_prices(hw) for hw in hws]
+
+        def column(get: Callable[[EnergyPrices], float]) -> Array:
+            return np.array([get(p) for p in found], dtype=np.float64)
+
+        zero = np.zeros(len(hws))
+        core: dict[tuple[str, str], tuple[Array, Array, Array]] = {}
+        rows: list[tuple[Array, Array, Array]] = []
+        for action, dtype in zip(arrays.action, arrays.dtype, strict=True):
+            if action is None:
+                rows.append((zero, zero, zero))
+                continue
+            key = (action[0], dtype)
+            if key not in core:
+                mac = action[0] == "mac"
+                core[key] = (
+                    column(lambda p, d=dtype, m=mac: (p.mac_j if m else p.vector_op_j)[d]),
+                    column(
+                        lambda p, d=dtype, m=mac: (
+                            p.mac_operands_j if m else p.vector_operands_j
+                        ).get(d, 0.0)
+                    ),
+                    column(
+                        lambda p, d=dtype, m=mac: (p.mac_issue_j if m else p.vector_issue_j).get(
+                            d, 0.0
+                        )
+                    ),
+                )
+            rows.append(core[key])
+        names = [level.name for level in hws[0].memory]
+        return cls(
+            arithmetic=np.array([row[0] for row in rows]),
+            operands=np.array([row[1] for row in rows]),
+            issue=np.array([row[2] for row in rows]),
+            count=np.array([[a[1] if a else 0.0] for a in arrays.action], dtype=np.float64),
+            level=np.array([column(lambda p, n=name: p.level_j_per_byte[n]) for name in names]),
+            static_w=column(lambda p: p.static_power_w),
+            share=column(lambda p: p.clock_share),
+        )
+
+
+# energy_prices by price_key, for the last few thousand distinct keys (the devices of a
+# sweep share most of them: only their matrix shape or an SRAM's size changes the prices)
+_PRICES: dict[tuple[Any, ...], EnergyPrices] = {}
+_PRICES_SIZE = 4096
+
+
+def _energy_prices(hw: HardwareSpec) -> EnergyPrices:
+    key = price_key(hw)
+    found = _PRICES.get(key)
+    if found is None:
+        if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _PRICES.pop(next(iter(_PRICES)), None)
+        found = _PRICES[key] = energy_prices(hw)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """(op, device) latency and joules per component (`price`'s keys, in its order)."""
+
+    latency: Array
+    parts: dict[str, Array]
+    joules: Array  # the sum of the parts, in their order
+
+
+def priced(
+    arrays: OpArrays,
+    devices: Devices,
+    prices: Prices,
+    ratio: Array | None,
+    boost: Array | None = None,
+) -> Priced:
+    """`sustained_prices`'s ``at(ratio)`` on every device (None: the boost clock; else no
+    op gets faster than its ``boost`` latency)."""
+    latency = latencies(arrays, devices, ratio)
+    if ratio is not None and boost is not None:
+        latency = np.where(latency < boost, boost, latency)
+    return price_latencies(arrays, devices, prices, latency, ratio)
+
+
+def price_latencies(
+    arrays: OpArrays, devices: Devices, prices: Prices, latency: Array, ratio: Array | None
+) -> Priced:
+    """`perfsim.energy.prices.price` of each op's actions (MACs or vector FLOPs, and the
+    roofline's bytes per level) with ``latency`` for static power, at ``ratio`` x boost."""
+    arithmetic, operands, issue = prices.arithmetic, prices.operands, prices.issue
+    level = prices.level
+    if ratio is not None:
+        volt2 = ratio**2  # E ~ C V^2, V ~ f
+        arithmetic, operands, issue = arithmetic * volt2, operands * volt2, issue * volt2
+        factor = np.ones_like(level)
+        factor[:-1] = volt2  # DRAM's energy stays at the memory clock's
+        level = level * factor
+    count = prices.count
+    parts = {"compute": count * arithmetic, "operands": count * operands, "issue": count * issue}
+    switching = parts["compute"] + parts["operands"] + parts["issue"]
+    parts["clock"] = switching * prices.share / (1.0 - prices.share)
+    for index, name in enumerate(devices.names):
+        parts[name] = arrays.traffic[index] * level[index]
+    parts["static"] = prices.static_w * latency
+    joules = np.zeros_like(latency)
+    for value in parts.values():
+        joules = joules + value
+    return Priced(latency, parts, joules)
+
+
+def weighted_sum(values: Array, counts: Array) -> Array:
+    """``sum(value * n)`` over ops (axis 0), added op after op as Python's ``sum`` does."""
+    return np.cumsum(values * counts, axis=0)[-1]
+
+
+def _power(result: Priced, counts: Array) -> Array:
+    """`perfsim.engines.power._power` per device: joules over seconds of the step."""
+    seconds = weighted_sum(result.latency, counts)
+    joules = weighted_sum(result.joules, counts)
+    return np.where(seconds > 0, joules / np.where(seconds > 0, seconds, 1.0), 0.0)
+
+
+def sustained_ratios(
+    counts: Array,
+    arrays: OpArrays,
+    devices: Devices,
+    prices: Prices,
+    tdp: Array | None,
+) -> tuple[Array, Array, Priced]:
+    """Each device's sustained clock ratio (1.0: boost), which devices need duty cycling
+    (left to the scalar pass), and the boost-clock prices.
+
+    The regula falsi with the Illinois modification of `perfsim.engines.power`, run on
+    every throttled device at once; each stops where the scalar one stops.
+    """
+    size = len(devices.hws)
+    boost = priced(arrays, devices, prices, None)
+    ratio = np.ones(size)
+    duty = np.zeros(size, dtype=bool)
+    if tdp is None:
+        return ratio, duty, boost
+    high_power = _power(boost, counts)
+    active = high_power > tdp
+    if not active.any():
+        return ratio, duty, boost
+    low = np.full(size, MIN_CLOCK_RATIO)
+    low_power = _power(priced(arrays, devices, prices, low, boost.latency), counts)
+    duty = active & (low_power > tdp)
+    active &= ~duty
+    best = np.where(active, MIN_CLOCK_RATIO, 1.0)
+    high = np.ones(size)
+    above, below = high_power - tdp, low_power - tdp
+    side = np.zeros(size)
+    for _ in range(BISECTION_STEPS):
+        if not active.any():
+            break
+        middle = high - above * (high - low) / np.where(active, above - below, 1.0)
+        middle = np.minimum(
+            np.maximum(middle, low + CLOCK_TOLERANCE / 4), high - CLOCK_TOLERANCE / 4
+        )
+        trial_ratio = np.where(active, middle, 1.0)
+        excess = _power(priced(arrays, devices, prices, trial_ratio, boost.latency), counts)
+        excess = excess - tdp
+        fits = active & (excess <= 0)
+        over = active & ~fits
+        low = np.where(fits, middle, low)
+        below = np.where(fits, excess, below)
+        best = np.where(fits, middle, best)
+        above = np.where(fits & (side == -1), above / 2, above)
+        high = np.where(over, middle, high)
+        above = np.where(over, excess, above)
+        below = np.where(over & (side == 1), below / 2, below)
+        side = np.where(fits, -1.0, np.where(over, 1.0, side))
+        close = fits & (-excess <= tdp * CLOCK_TOLERANCE)
+        active &= ~close
+        active &= ~(high - low <= CLOCK_TOLERANCE)
+    return best, duty, boost

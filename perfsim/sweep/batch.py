@@ -1,0 +1,178 @@
+"""Many design points on one grouped graph at once: `batch_metrics`.
+
+`perfsim.sweep.fast.point_metrics` costs one device: a Python loop over the distinct op
+shapes, the power post-pass, then `perfsim.totals.Totals`. A sweep asks that for thousands
+of devices that differ in a few numbers. Here the roofline runs as numpy over (devices x
+distinct ops) (`perfsim.engines.roofline_batch`, `perfsim.engines.power_batch`), and the
+totals are summed op by op in `Totals.of`'s order, so every row equals `point_metrics`'s
+to the last bit (tests/test_sweep_batch.py). Devices are batched by their structure and
+by their residency grouping (`GroupedGraph.on_device`); anything else (the cycle engine,
+devices the batch engine does not vectorize, duty-cycled devices) takes `point_metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from perfsim.engines.power_batch import Prices, priced, sustained_ratios, weighted_sum
+from perfsim.engines.roofline_batch import (
+    Devices,
+    matrix_dtype,
+    op_arrays,
+    peak_flops,
+    structure,
+)
+from perfsim.hardware.spec import HardwareSpec
+from perfsim.ir import Category
+from perfsim.sweep.fast import GroupedGraph, device_row, point_metrics, point_totals
+
+_CATEGORIES = tuple(category.value for category in Category)
+
+
+def batch_metrics(
+    grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
+) -> list[dict[str, Any]]:
+    """``[point_metrics(grouped, hw, engine) for hw in hws]``, computed together."""
+    if engine not in ("roofline", "cycle"):
+        return [point_metrics(grouped, hw, engine) for hw in hws]
+    totals: list[dict[str, Any] | None] = [None] * len(hws)
+    batches: dict[tuple[Any, ...], tuple[GroupedGraph, list[int]]] = {}
+    for index, hw in enumerate(hws):
+        shape = structure(hw)
+        if shape is None:
+            continue
+        on_device = grouped.on_device(hw)
+        key = (id(on_device), shape)
+        batches.setdefault(key, (on_device, []))[1].append(index)
+    for on_device, members in batches.values():
+        if engine == "cycle":
+            from perfsim.sweep.cycle_batch import cycle_totals  # it builds on this module
+
+            rows = cycle_totals(on_device, [hws[i] for i in members])
+        else:
+            rows = roofline_totals(on_device, [hws[i] for i in members])
+        for index, row in zip(members, rows, strict=True):
+            totals[index] = row
+    return [
+        device_row(row if row is not None else point_totals(grouped, hw, engine), hw)
+        for row, hw in zip(totals, hws, strict=True)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """`perfsim.totals.Totals` of many devices as arrays (one entry per device), summed
+    op by op in `Totals.of`'s order; ``duty`` marks devices left to the scalar pass."""
+
+    latency_s: np.ndarray
+    flops: int
+    energy_j: np.ndarray
+    energy_breakdown_j: dict[str, np.ndarray]
+    traffic_bytes: dict[str, np.ndarray]
+    by_category: dict[str, np.ndarray]  # latency per category present
+    duty: np.ndarray
+    devices: Devices
+    dtype: str  # the first matrix op's dtype (the peak's)
+
+    def __add__(self, other: Columns) -> Columns:
+        """Both sets of runs (`Totals.__add__`), on the first one's devices."""
+
+        def add(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            out = dict(a)
+            for key, value in b.items():
+                out[key] = out[key] + value if key in out else value
+            return out
+
+        return Columns(
+            self.latency_s + other.latency_s,
+            self.flops + other.flops,
+            self.energy_j + other.energy_j,
+            add(self.energy_breakdown_j, other.energy_breakdown_j),
+            add(self.traffic_bytes, other.traffic_bytes),
+            add(self.by_category, other.by_category),
+            self.duty | other.duty,
+            self.devices,
+            self.dtype,
+        )
+
+    def rows(
+        self, samples: int, instances: int, peak: np.ndarray, n_ops: int
+    ) -> list[dict[str, Any]]:
+        """`Totals.metrics` per device (``samples`` per step, throughput and achieved
+        FLOP/s counting ``instances`` concurrent copies, as `result_metrics`)."""
+        latency = self.latency_s
+        positive = latency != 0
+        safe = np.where(positive, latency, 1.0)
+        columns: dict[str, Any] = {
+            "latency_s": latency,
+            "throughput_samples_per_s": np.where(positive, samples / safe, 0.0),
+            "achieved_flops_per_s": np.where(positive, self.flops * instances / safe, 0.0),
+            "peak_flops_per_s": peak,
+            "energy_j": self.energy_j,
+        }
+        columns.update({f"energy_{k}_j": v for k, v in self.energy_breakdown_j.items()})
+        columns.update({f"traffic_{k}_bytes": v for k, v in self.traffic_bytes.items()})
+        for category in _CATEGORIES:
+            columns[f"latency_{category}_s"] = self.by_category.get(category, 0.0)
+        size = len(latency)
+        lists = {
+            k: np.broadcast_to(np.asarray(v, dtype=np.float64), size).tolist()
+            for k, v in columns.items()
+        }
+        order = ["latency_s", "throughput_samples_per_s", "flops", "achieved_flops_per_s"]
+        order += [k for k in columns if k not in order]
+        out = []
+        for index in range(size):
+            row = {k: (self.flops if k == "flops" else lists[k][index]) for k in order}
+            row["n_ops"] = n_ops
+            out.append(row)
+        return out
+
+
+def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Columns:
+    """The roofline's totals of devices of one structure on an already device-grouped
+    graph, each device at its sustained clock (`perfsim.engines.power_batch`)."""
+    ops = grouped.ops
+    counts = np.array([[float(n)] for n in grouped.counts], dtype=np.float64)
+    devices = Devices.of(hws)
+    arrays = op_arrays(ops, devices)
+    prices = Prices.of(hws, arrays)
+    tdp = None if hws[0].tdp is None else np.array([hw.tdp for hw in hws], dtype=np.float64)
+    ratio, duty, boost = sustained_ratios(counts, arrays, devices, prices, tdp)
+    result = boost
+    if (ratio != 1.0).any():
+        result = priced(arrays, devices, prices, ratio, boost.latency)
+    categories = [op.category.value for op in ops]
+    by_category = {}
+    for category in dict.fromkeys(categories):
+        rows = [k for k, found in enumerate(categories) if found == category]
+        by_category[category] = weighted_sum(result.latency[rows], counts[rows])
+    return Columns(
+        latency_s=weighted_sum(result.latency, counts),
+        flops=sum(n * op.flops for n, op in zip(grouped.counts, ops, strict=True)),
+        energy_j=weighted_sum(result.joules, counts),
+        energy_breakdown_j={k: weighted_sum(v, counts) for k, v in result.parts.items()},
+        traffic_bytes={
+            name: weighted_sum(arrays.traffic[index], counts)
+            for index, name in enumerate(devices.names)
+        },
+        by_category=by_category,
+        duty=duty,
+        devices=devices,
+        dtype=matrix_dtype(ops, arrays, grouped.meta.precision or "fp32"),
+    )
+
+
+def roofline_totals(
+    grouped: GroupedGraph, hws: Sequence[HardwareSpec]
+) -> list[dict[str, Any] | None]:
+    """`point_totals` of the roofline for devices of one structure on an already
+    device-grouped graph (None for a device the scalar pass must duty-cycle)."""
+    columns = roofline_columns(grouped, hws)
+    peak = peak_flops(columns.devices, columns.dtype)
+    rows = columns.rows(grouped.meta.batch or 1, 1, peak, grouped.n_ops)
+    return [None if skip else row for row, skip in zip(rows, columns.duty.tolist(), strict=True)]
