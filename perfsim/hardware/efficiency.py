@@ -24,6 +24,11 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 def log_weight(points: Sequence[float], x: float) -> tuple[int, float]:
@@ -65,3 +70,31 @@ def grid_at(
 
     low = along_m(fraction[j])
     return low if wn == 0.0 else low + wn * (along_m(fraction[j + 1]) - low)
+
+
+class EfficiencyGrid(BaseModel):
+    """Fraction of the matrix peak over GEMM shape (`perfsim.hardware.efficiency`): one row
+    of ``fraction`` per ``nk`` (``n * k``, ascending), one column per ``m`` (ascending)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    m: tuple[PositiveInt, ...] = Field(min_length=1)
+    nk: tuple[PositiveInt, ...] = Field(min_length=1)
+    fraction: tuple[tuple[Fraction, ...], ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> EfficiencyGrid:
+        for name, axis in (("m", self.m), ("nk", self.nk)):
+            if list(axis) != sorted(set(axis)):
+                raise ValueError(f"efficiency_grid.{name} must be ascending, got {list(axis)}")
+        shape = [len(row) for row in self.fraction]
+        if len(shape) != len(self.nk) or any(size != len(self.m) for size in shape):
+            raise ValueError(
+                f"efficiency_grid.fraction needs {len(self.nk)} rows (one per nk) of "
+                f"{len(self.m)} values (one per m), got rows of {shape}"
+            )
+        return self
+
+    def at(self, m: int, nk: int) -> float:
+        """The fraction at ``(m, nk)``: bilinear in log-log, clamped at the edges."""
+        return grid_at(self.m, self.nk, self.fraction, m, nk)

@@ -28,7 +28,7 @@ from pydantic import (
 
 from perfsim.dtypes import Precision, executable_precisions
 from perfsim.energy.defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
-from perfsim.hardware.efficiency import grid_at, ladder_at
+from perfsim.hardware.efficiency import EfficiencyGrid, ladder_at
 from perfsim.units import parse_quantity
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4"]
@@ -72,32 +72,6 @@ class Buffers(_Frozen):
     ifmap: Bytes
     filter: Bytes
     ofmap: Bytes
-
-
-class EfficiencyGrid(_Frozen):
-    """Fraction of the matrix peak over GEMM shape (`perfsim.hardware.efficiency`): one row
-    of ``fraction`` per ``nk`` (``n * k``, ascending), one column per ``m`` (ascending)."""
-
-    m: tuple[PositiveInt, ...] = Field(min_length=1)
-    nk: tuple[PositiveInt, ...] = Field(min_length=1)
-    fraction: tuple[tuple[Fraction, ...], ...]
-
-    @model_validator(mode="after")
-    def _check(self) -> EfficiencyGrid:
-        for name, axis in (("m", self.m), ("nk", self.nk)):
-            if list(axis) != sorted(set(axis)):
-                raise ValueError(f"efficiency_grid.{name} must be ascending, got {list(axis)}")
-        shape = [len(row) for row in self.fraction]
-        if len(shape) != len(self.nk) or any(size != len(self.m) for size in shape):
-            raise ValueError(
-                f"efficiency_grid.fraction needs {len(self.nk)} rows (one per nk) of "
-                f"{len(self.m)} values (one per m), got rows of {shape}"
-            )
-        return self
-
-    def at(self, m: int, nk: int) -> float:
-        """The fraction at ``(m, nk)``: bilinear in log-log, clamped at the edges."""
-        return grid_at(self.m, self.nk, self.fraction, m, nk)
 
 
 # one shipped threadblock tile: m, n, k, pipeline stages, warps along m, warps along n
