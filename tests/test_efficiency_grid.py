@@ -252,3 +252,10 @@ def test_calibrate_emits_the_grid_and_reloads_it(tmp_path: Path) -> None:
     assert grid.peak_flops_per_s == pytest.approx(
         max([*shapes.flops_per_s, *(2 * m * n * k / 5e-6 for m, n, k in grid_shapes(True))])
     )
+
+
+def test_dumps_round_trip_and_leave_an_unset_grid_out() -> None:
+    # a sweep hashes a device's dump: a file without the grid dumps as before it existed
+    assert "efficiency_grid" not in with_grid(None).model_dump()["compute"]["matrix"]
+    spec = with_grid()
+    assert HardwareSpec.from_si(spec.model_dump()) == spec

@@ -138,6 +138,15 @@ class MatrixEngine(_Frozen):
                 )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``efficiency_grid`` out of dumps where unset, so a file without it dumps
+        (and hashes, e.g. a sweep's device identity) as before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if self.efficiency_grid is None:
+            data.pop("efficiency_grid", None)
+        return data
+
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
         """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,
         ``n`` columns and depth ``k``; per instance for a batched GEMM) sustains.
