@@ -202,14 +202,14 @@ def measure_once(
     dispatch, framework, single, ladder, packing, grid = results[:6]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
-    assert isinstance(single, tuple)
+    assert isinstance(single, tuple) and isinstance(ladder, tuple) and isinstance(grid, tuple)
     overhead, overhead_how = framework
     fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
     shapes = next(r for r in fp32 if r.threads == units)
-    timed = tuple(((m, nk, nk), t) for m, nk, t in ladder) + grid  # type: ignore[operator, union-attr]
+    timed = tuple(((m, nk, nk), t) for m, nk, t in ladder) + grid
     table = efficiency_table(timed, dispatch, max(shapes.flops_per_s))
     # the ladder is the grid's n = k row, of the same peak (the best fp32 rate seen)
-    efficiency, efficiency_how = efficiency_points(ladder, table.peak_flops_per_s, dispatch)  # type: ignore[arg-type]
+    efficiency, efficiency_how = efficiency_points(ladder, table.peak_flops_per_s, dispatch)
     return Calibration(
         device="cpu",
         model_name=info.model_name,
