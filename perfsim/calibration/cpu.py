@@ -20,6 +20,7 @@ from typing import Final
 
 from perfsim.calibration.eager import gemm_ladder, packing_ladder
 from perfsim.calibration.framework import per_op_overhead
+from perfsim.calibration.gemm_shape import gemm_grid
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
     VECTOR_OPS,
@@ -190,6 +191,14 @@ def efficiency_ladder(threads: int, how: Effort, quick: bool) -> tuple[tuple[int
         return gemm_ladder(how, quick=quick)
 
 
+def efficiency_grid(
+    threads: int, how: Effort, quick: bool
+) -> tuple[tuple[tuple[int, int, int], float], ...]:
+    """fp32 GEMM call times over (m, n*k) beyond the ladder (`perfsim.calibration.gemm_shape`)."""
+    with torch_threads(threads):
+        return gemm_grid(how, quick=quick)
+
+
 def weight_packing(
     threads: int, how: Effort, pool_bytes: int, quick: bool
 ) -> tuple[tuple[int, int, float, float], ...]:
@@ -223,9 +232,9 @@ def weight_pool_bytes(memory: tuple[MemoryInfo, ...], spare_bytes: int, quick: b
 
 
 def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
-    """The calibration's steps in order: (label, measurement). The first five are the
-    dispatch cost, per-op framework time (all threads, then one), GEMM efficiency ladder
-    and weight packing."""
+    """The calibration's steps in order: (label, measurement). The first six are the
+    dispatch cost, per-op framework time (all threads, then one), GEMM efficiency ladder,
+    weight packing and GEMM efficiency over shape."""
     units, how, quick = plan.units, plan.how, plan.quick
     shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
     steps: list[tuple[str, Callable[[], object]]] = [
@@ -234,6 +243,7 @@ def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
         ("per-op framework time, 1 thread", partial(framework_overhead, 1, how)),
         ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
         ("GEMM weight packing", partial(weight_packing, units, how, plan.pool_bytes, quick)),
+        ("GEMM efficiency over shape", partial(efficiency_grid, units, how, quick)),
     ]
     steps += [
         (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))

@@ -12,6 +12,7 @@ The microbenchmarks behind the host file's ``compute.matrix.efficiency`` and
 * **GEMM efficiency over m.** ``x @ W^T`` at BERT-base's projection (n = k = 768) for a
   ladder of row counts m; each rate is ``2*m*n*k`` over the call time less one bare
   dispatch (``torch.add`` of 1-element tensors), as a fraction of the file's fp32 peak.
+  It is the n = k = 768 row of the grid over (m, n*k), `perfsim.calibration.gemm_shape`.
 """
 
 from __future__ import annotations
@@ -57,9 +58,10 @@ def efficiency_points(
     """((m, fraction of ``peak_flops_per_s``) per rung, how it was measured); pure.
 
     Each fraction is ``2*m*n*k / (t - dispatch_s) / peak``, to 4 digits and capped at 1
-    (the schema's bound: the peak is the file's median GEMM figure, which a long shape
-    may beat). The dispatch is taken off because the engines charge ``op_overhead``
-    separately; it never takes more than half the call.
+    (the schema's bound; `measure_host` passes the best fp32 rate seen, grid included
+    (`perfsim.calibration.gemm_shape`), so the cap binds only for other peaks). The
+    dispatch is taken off because the engines charge ``op_overhead`` separately; it never
+    takes more than half the call.
     """
     points, listed = [], []
     for m, nk, seconds in ladder:

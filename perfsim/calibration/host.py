@@ -28,6 +28,7 @@ from perfsim.calibration.cpu import (
     weight_pool_bytes,
 )
 from perfsim.calibration.eager import efficiency_points, packing_bandwidth
+from perfsim.calibration.gemm_shape import efficiency_table
 from perfsim.calibration.kernels import int8_skip_reason
 from perfsim.calibration.record import (
     CONTENTION_WARNING,
@@ -198,14 +199,17 @@ def measure_once(
     gemm_dtypes = tuple(d for d in GEMM_DTYPES if not (d == "int8" and skipped))
     plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
     results, others = run_watched(host_steps(plan), progress, tools, chosen.foreign_cpus)
-    dispatch, framework, single, ladder, packing = results[:5]
+    dispatch, framework, single, ladder, packing, grid = results[:6]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
-    assert isinstance(single, tuple)
+    assert isinstance(single, tuple) and isinstance(ladder, tuple) and isinstance(grid, tuple)
     overhead, overhead_how = framework
     fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
-    peak = next(r for r in fp32 if r.threads == units).median_flops_per_s
-    efficiency, efficiency_how = efficiency_points(ladder, peak, dispatch)  # type: ignore[arg-type]
+    shapes = next(r for r in fp32 if r.threads == units)
+    timed = tuple(((m, nk, nk), t) for m, nk, t in ladder) + grid
+    table = efficiency_table(timed, dispatch, max(shapes.flops_per_s))
+    # the ladder is the grid's n = k row, of the same peak (the best fp32 rate seen)
+    efficiency, efficiency_how = efficiency_points(ladder, table.peak_flops_per_s, dispatch)
     return Calibration(
         device="cpu",
         model_name=info.model_name,
@@ -228,6 +232,7 @@ def measure_once(
         op_overhead_serial=True,
         gemm_efficiency=efficiency,
         gemm_efficiency_how=efficiency_how,
+        gemm_efficiency_grid=table,
         weight_packing_bytes_per_s=packing_rate,
         weight_packing_how=packing_how,
         skipped=(skipped,) if skipped else (),

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
+
+if TYPE_CHECKING:
+    from perfsim.calibration.gemm_shape import EfficiencyTable
 
 CONTENTION_WARNING: Final = 0.05  # others' share of the CPUs above which figures are suspect
 
@@ -133,6 +136,9 @@ class Calibration:
     # (m, fraction of the fp32 GEMM peak) for GEMMs with m output rows, and how measured
     gemm_efficiency: tuple[tuple[int, float], ...] = ()
     gemm_efficiency_how: str = ""
+    # fraction of the fp32 peak over (m, n*k); where set, its peak (the best fp32 GEMM rate
+    # seen) is the file's fp32 peak and the ladder above is of that peak too
+    gemm_efficiency_grid: EfficiencyTable | None = None
     # bytes/s at which a GEMM's weight is brought from DRAM and packed (None: not measured)
     weight_packing_bytes_per_s: float | None = None
     weight_packing_how: str = ""
@@ -150,6 +156,21 @@ class Calibration:
             if result.dtype == dtype and result.threads == wanted:
                 return result
         raise KeyError(f"no GEMM result for {dtype} at {wanted} threads")
+
+    def gemm_peak_flops_per_s(self, dtype: str, threads: int | None = None) -> float:
+        """The peak the file writes for ``dtype`` at ``threads`` (default: all units), FLOP/s.
+
+        The median of the BERT shapes, except fp32 where the efficiency grid was measured:
+        there the grid's fractions are of the best fp32 GEMM rate seen, so the peak is that
+        rate (all threads) and the best of the shapes at one thread (the same definition).
+        NB: other dtypes keep the median; the grid, measured in fp32, scales them as well.
+        """
+        result = self.gemm_result(dtype, threads)
+        if dtype != "fp32" or self.gemm_efficiency_grid is None:
+            return result.median_flops_per_s
+        if result.threads == self.units:
+            return self.gemm_efficiency_grid.peak_flops_per_s
+        return max(result.flops_per_s)
 
     def vector_result(self, dtype: str, threads: int | None = None) -> VectorResult:
         """The element-wise record of ``dtype`` at ``threads`` (default: all units)."""

@@ -239,7 +239,7 @@ def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> G
     if not rows:
         return None
     if on_matrix:
-        rate = float(matrix.macs_per_cycle[dtype]) * hw.matrix_efficiency(op.dims["m"])  # type: ignore[index]
+        rate = float(matrix.macs_per_cycle[dtype]) * hw.gemm_efficiency(op.dims)  # type: ignore[index]
     else:
         rate = hw.compute.vector.flops_per_cycle.get(dtype, 0.0) / 2  # type: ignore[call-overload]
     if rate <= 0:

@@ -103,8 +103,9 @@ def weight_packing_s(op: OpNode, hw: HardwareSpec, dtype: str) -> float:
 def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     """GEMMs and attention GEMMs: matrix engine at the dtype's peak, else vector engine.
 
-    The matrix peak is scaled by the file's measured efficiency at the op's ``m`` (output
-    rows), 1 where the file has no table (`HardwareSpec.matrix_efficiency`); a CPU file's
+    The matrix peak is scaled by the file's measured efficiency at the op's shape (per
+    instance: ``m`` rows, and ``n * k`` where the file has an ``efficiency_grid``), 1 where
+    the file has no table (`HardwareSpec.gemm_efficiency`); a CPU file's
     weight packing (`weight_packing_s`) runs before the multiply and adds to its time
     (``compute_s``, recorded as ``details["packing_s"]``). Where the file lists the tiles
     its GPU library ships for the dtype (``compute.matrix.library_tiles``), the compute
@@ -112,7 +113,7 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     split-K), its shape in ``details``.
     """
     dtype = compute_dtype(op)
-    peak = hw.matrix_peak_flops(dtype) * hw.matrix_efficiency(op.dims.get("m", 0))
+    peak = hw.matrix_peak_flops(dtype) * hw.gemm_efficiency(op.dims)
     if peak > 0:
         packing_s = weight_packing_s(op, hw, dtype)
         plan = library_plan(op, hw, dtype, on_matrix=True)

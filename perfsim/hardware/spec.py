@@ -11,8 +11,7 @@ Peak figures are per unit per cycle, so a datasheet's TFLOP/s can be checked by 
 
 from __future__ import annotations
 
-import math
-from itertools import pairwise
+from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
@@ -29,6 +28,7 @@ from pydantic import (
 
 from perfsim.dtypes import Precision, executable_precisions
 from perfsim.energy.defaults import MAC_ENERGY_45NM_J, VECTOR_OP_ENERGY_45NM_J
+from perfsim.hardware.efficiency import EfficiencyGrid, ladder_at
 from perfsim.units import parse_quantity
 
 Dtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int32", "int8", "int4"]
@@ -97,6 +97,8 @@ class MatrixEngine(_Frozen):
     double_buffered: bool = True
     # (m, fraction of peak) points, m ascending: see `efficiency_at`
     efficiency: tuple[tuple[PositiveInt, Fraction], ...] | None = None
+    # fraction of peak over (m, n*k): see `efficiency_at`; takes precedence over the ladder
+    efficiency_grid: EfficiencyGrid | None = None
     # bytes/s at which a CPU BLAS packs a GEMM's weight operand (k x n) from memory before
     # its kernel runs, serial with the multiply; None: packing is not modelled
     weight_packing_bandwidth: Bandwidth | None = None
@@ -113,11 +115,13 @@ class MatrixEngine(_Frozen):
                 raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
             if (
                 self.efficiency is not None
+                or self.efficiency_grid is not None
                 or self.weight_packing_bandwidth is not None
                 or self.library_tiles is not None
             ):
                 raise ValueError(
-                    "efficiency, weight_packing_bandwidth and library_tiles are for "
+                    "efficiency, efficiency_grid, weight_packing_bandwidth and library_tiles "
+                    "are for "
                     "tensor_core / simd "
                     "engines (a systolic "
                     "array's utilization comes from its folds)"
@@ -134,24 +138,30 @@ class MatrixEngine(_Frozen):
                 )
         return self
 
-    def efficiency_at(self, m: int) -> float:
-        """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows sustains (1 if no table).
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``efficiency_grid`` out of dumps where unset, so a file without it dumps
+        (and hashes, e.g. a sweep's device identity) as before the field existed."""
+        data: dict[str, Any] = handler(self)
+        if self.efficiency_grid is None:
+            data.pop("efficiency_grid", None)
+        return data
+
+    def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
+        """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,
+        ``n`` columns and depth ``k``; per instance for a batched GEMM) sustains.
 
         CPU BLAS kernels amortize packing a weight panel over the rows of the activation,
-        so GEMMs with few rows (few tokens) run below peak. The table is measured (``perfsim
-        calibrate``); between points it is interpolated linearly in log(m), and outside them
-        it holds the end value.
+        and run short accumulation loops (small ``k``) or few column panels (small ``n``)
+        below peak. Both tables are measured (``perfsim calibrate``): the grid over
+        ``(m, n*k)`` where the file has one and ``n``, ``k`` are given, else the ladder over
+        ``m``, else 1 (`perfsim.hardware.efficiency`: log-log interpolation, ends held).
         """
+        if self.efficiency_grid is not None and n and k:
+            return self.efficiency_grid.at(m, n * k)
         if not self.efficiency:
             return 1.0
-        points = self.efficiency
-        if m <= points[0][0]:
-            return points[0][1]
-        for (m_lo, f_lo), (m_hi, f_hi) in pairwise(points):
-            if m <= m_hi:
-                where = math.log(m / m_lo) / math.log(m_hi / m_lo)
-                return f_lo + where * (f_hi - f_lo)
-        return points[-1][1]
+        return ladder_at(self.efficiency, m)
 
     @property
     def output_tile(self) -> tuple[int, int]:
@@ -391,10 +401,17 @@ class HardwareSpec(_Frozen):
             return 0.0
         return 2.0 * matrix.macs_per_cycle[dtype] * self.compute.units * self.compute.clock
 
-    def matrix_efficiency(self, m: int) -> float:
-        """Fraction of the matrix peak a GEMM with ``m`` output rows sustains (1 if no table)."""
+    def matrix_efficiency(self, m: int, n: int | None = None, k: int | None = None) -> float:
+        """Fraction of the matrix peak a GEMM of ``m`` x ``n`` x ``k`` (per instance)
+        sustains (`MatrixEngine.efficiency_at`; 1 without a table)."""
         matrix = self.compute.matrix
-        return 1.0 if matrix is None else matrix.efficiency_at(m)
+        return 1.0 if matrix is None else matrix.efficiency_at(m, n, k)
+
+    def gemm_efficiency(self, dims: Mapping[str, int]) -> float:
+        """`matrix_efficiency` of a matrix op from its ``dims`` (per instance: ``b`` does
+        not count); a fused attention op's ``v`` adds to its depth ``k``, as in its FLOPs."""
+        k = dims.get("k", 0) + dims.get("v", 0)
+        return self.matrix_efficiency(dims.get("m", 0), dims.get("n"), k or None)
 
     def weight_packing_s(self, weight_bytes: float) -> float:
         """Seconds to pack a GEMM's weight operand of ``weight_bytes`` (0 if not modelled)."""

@@ -16,7 +16,8 @@ from perfsim.hardware.spec import HardwareSpec, MemoryLevel
 def at_threads(spec: HardwareSpec, threads: int) -> HardwareSpec:
     """``spec`` for a run on ``threads`` threads (unchanged at ``units`` threads or more).
 
-    NB: the GEMM efficiency table stays the all-thread one (not measured per thread count).
+    NB: the GEMM efficiency tables (ladder and grid) stay the all-thread ones (not measured
+    per thread count).
     """
     compute = spec.compute
     if threads >= compute.units:

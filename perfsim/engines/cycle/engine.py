@@ -192,8 +192,8 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
 
     engines = TileEngines(
         units=hw.compute.units,
-        # the measured efficiency at few output rows (CPU BLAS), 1 without a table
-        macs_per_cycle=_macs(hw, roofline.dtype) * hw.matrix_efficiency(op.dims["m"]),
+        # the measured efficiency at this shape (CPU BLAS: few rows, small n*k), 1 without a table
+        macs_per_cycle=_macs(hw, roofline.dtype) * hw.gemm_efficiency(op.dims),
         fill_cycles=hw.dram.latency * clock,
         double_buffered=matrix.double_buffered,
         vector_lanes=lanes,
