@@ -35,6 +35,7 @@ def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     matrix = hw.compute.matrix
     if matrix is not None and (
         matrix.efficiency is not None
+        or matrix.efficiency_grid is not None
         or matrix.weight_packing_bandwidth is not None
         or matrix.library_tiles is not None
     ):
