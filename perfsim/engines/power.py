@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Final
 
-from perfsim.energy.prices import energy_prices, price
+from perfsim.energy.prices import cached_energy_prices, energy_prices, price
 from perfsim.engines import CostModel, OpCost
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode
@@ -175,7 +175,7 @@ def peak_power_w(hw: HardwareSpec) -> float:
     clock above (`sustained_prices`) is what keeps a workload's average power under tdp;
     reports show both figures.
     """
-    prices = energy_prices(hw)
+    prices = cached_energy_prices(hw)  # a sweep's batch priced this very device already
     units, clock = hw.compute.units, hw.compute.clock
 
     def watts(actions: dict[str, float]) -> float:

@@ -8,6 +8,7 @@ module turns those rules into stall cycles without replaying an address trace (s
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -16,11 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfsim.engines.cycle.folds import (
+    GEOMETRY_CACHE_SIZE,
     READ_BUFFER_SETS,
+    DataflowMapping,
     Folds,
     IntArray,
     Role,
     SystolicArray,
+    fold_mapping,
     operand_sram_words,
 )
 
@@ -76,6 +80,14 @@ def _write_timeline(role: Role, folds: Folds) -> _WriteTimeline:
         fold_kinds.append(kinds[(height, cu)])
     writes = [profiles[kind][-1] for kind in fold_kinds]
     return _WriteTimeline(folds.cycles, [0, *np.cumsum(writes).tolist()], fold_kinds, profiles)
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _shared_timeline(role: Role, mapping: DataflowMapping, rows: int, cols: int) -> _WriteTimeline:
+    """`_write_timeline` of the folds these fix (it reads nothing else), computed once:
+    the devices of a sweep differ in buffer sizes and bandwidth, not in fold geometry.
+    Callers only read it."""
+    return _write_timeline(role, fold_mapping(mapping, rows, cols))
 
 
 def _read_lateness(
@@ -166,6 +178,6 @@ def stall_cycles(
     # NB: the array writes at most `cols` words a cycle, which a port that wide drains in time
     # (CALC mode picks exactly that width), so only a narrower port can fill the buffer.
     if operand_sram_words(folds.mapping.ofmap, folds) > words // 2 and bw < array.cols:
-        timeline = _write_timeline(folds.mapping.ofmap, folds)
+        timeline = _shared_timeline(folds.mapping.ofmap, folds.mapping, folds.rows, folds.cols)
         stall = max(stall, _write_stall(timeline, words, bw, read_stall))
     return math.ceil(stall)
