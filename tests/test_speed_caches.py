@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from perfsim.area import design_metrics
 from perfsim.area.model import _mac_areas_m2
 from perfsim.area.technology import logic_area_scale, sram_bitcell_m2
-from perfsim.energy.prices import cached_energy_prices, energy_prices
+from perfsim.energy.prices import cached_energy_prices, energy_prices, price
 from perfsim.engines.cycle import memory
 from perfsim.engines.cycle.folds import SystolicArray, dataflow_mapping, fold_mapping
 from perfsim.engines.cycle.systolic import gemm_cycles
-from perfsim.hardware import resolve_hardware
+from perfsim.engines.power import peak_power_w
+from perfsim.hardware import HardwareSpec, available_hardware, resolve_hardware
 from perfsim.sweep import override_many
 
 
@@ -89,3 +90,40 @@ def test_cached_prices_and_design_metrics_equal_fresh_ones(name: str) -> None:
         sram_bitcell_m2.cache_clear()
         _mac_areas_m2.cache_clear()
         assert design_metrics(hw, row) == first
+
+
+def _peak_power_reference(hw: HardwareSpec) -> float:
+    """`peak_power_w` as written before its caches: `price` for every action."""
+    prices = energy_prices(hw)
+    units, clock = hw.compute.units, hw.compute.clock
+
+    def watts(actions: dict[str, float]) -> float:
+        parts = price(actions, 1.0, prices)
+        return sum(parts.values()) - parts["static"]
+
+    matrix = hw.compute.matrix
+    matrix_w = (
+        max(
+            (watts({f"mac.{d}": n * units * clock}) for d, n in matrix.macs_per_cycle.items()),
+            default=0.0,
+        )
+        if matrix is not None
+        else 0.0
+    )
+    vector_w = max(
+        watts({f"vector.{d}": n * units * clock})
+        for d, n in hw.compute.vector.flops_per_cycle.items()
+    )
+    memory = {
+        f"{level.name}.bytes": level.bandwidth * (units if level.per_unit else 1)
+        for level in hw.memory
+    }
+    return prices.static_power_w + matrix_w + vector_w + watts(memory)
+
+
+@pytest.mark.parametrize("name", available_hardware())
+def test_cached_peak_power_equals_the_uncached_one(name: str) -> None:
+    base = resolve_hardware(name)
+    for scale in (1.0, 2.0, 1.0):  # the last one all cache hits
+        hw = override_many(base, {"compute.clock": base.compute.clock * scale})
+        assert peak_power_w(hw) == _peak_power_reference(hw)
