@@ -16,6 +16,7 @@ from perfsim.area import design_metrics
 from perfsim.area.model import _mac_areas_m2
 from perfsim.area.technology import logic_area_scale, sram_bitcell_m2
 from perfsim.energy.prices import cached_energy_prices, energy_prices, price
+from perfsim.engines.cycle import folds as fold_module
 from perfsim.engines.cycle import memory
 from perfsim.engines.cycle.folds import SystolicArray, dataflow_mapping, fold_mapping
 from perfsim.engines.cycle.systolic import gemm_cycles
@@ -25,7 +26,12 @@ from perfsim.sweep import override_many
 
 
 def _fresh_caches() -> None:
-    for cached in (fold_mapping, dataflow_mapping, memory._shared_timeline):
+    for cached in (
+        fold_mapping,
+        dataflow_mapping,
+        memory._shared_timeline,
+        fold_module._geometry_fetches,
+    ):
         cached.cache_clear()
 
 
@@ -127,3 +133,25 @@ def test_cached_peak_power_equals_the_uncached_one(name: str) -> None:
     for scale in (1.0, 2.0, 1.0):  # the last one all cache hits
         hw = override_many(base, {"compute.clock": base.compute.clock * scale})
         assert peak_power_w(hw) == _peak_power_reference(hw)
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+@pytest.mark.parametrize("epoch", [1, 50, 700, 5000, 2**62])
+def test_cached_fetches_equal_fresh_ones(dataflow: str, epoch: int) -> None:
+    mapping = dataflow_mapping(dataflow, 130, 70, 90)  # type: ignore[arg-type]
+    folds = fold_mapping(mapping, 16, 8)
+    for role in ("tile", "row", "col"):
+        got = fold_module.dram_fetches(role, folds, epoch)  # type: ignore[arg-type]
+        t = mapping.t
+        if role == "tile":
+            want = np.tile(folds.row_used, folds.nc) * np.repeat(folds.col_used, folds.nr)
+        elif role == "row":
+            blocks = folds.row_used * t
+            want = (
+                np.concatenate([blocks, np.zeros(folds.count - folds.nr, dtype=np.int64)])
+                if blocks.sum() < epoch
+                else np.tile(blocks, folds.nc)
+            )
+        else:
+            want = fold_module._repeat_fetches(folds.col_used * t, folds.nr, epoch)
+        assert np.array_equal(got, want)

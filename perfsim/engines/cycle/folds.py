@@ -237,13 +237,24 @@ def _repeat_fetches(sizes: IntArray, repeats: int, epoch: int) -> IntArray:
 
 
 def dram_fetches(role: Role, folds: Folds, epoch: int) -> IntArray:
-    """DRAM words a GEMM input operand of this role fetches in each fold."""
-    t = folds.mapping.t
-    if role == "tile":  # every tile is used once
-        return folds.fold_rows() * folds.fold_cols()
-    if role == "row":  # blocks cycle once per column fold
-        blocks = folds.row_used * t
-        if blocks.sum() < epoch:
-            return np.concatenate([blocks, np.zeros(folds.count - folds.nr, dtype=np.int64)])
-        return np.tile(blocks, folds.nc)
-    return _repeat_fetches(folds.col_used * t, folds.nr, epoch)
+    """DRAM words a GEMM input operand of this role fetches in each fold (read-only for
+    the tile and row roles: those depend on the buffer only through ``fits`` below)."""
+    if role == "col":
+        return _repeat_fetches(folds.col_used * folds.mapping.t, folds.nr, epoch)
+    fits = role == "row" and folds.row_used.sum() * folds.mapping.t < epoch
+    return _geometry_fetches(role, folds.mapping, folds.rows, folds.cols, fits)
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _geometry_fetches(
+    role: Role, mapping: DataflowMapping, rows: int, cols: int, fits: bool
+) -> IntArray:
+    """`dram_fetches` of the tile and row roles: each tile is used once; row blocks cycle
+    once per column fold, read once in all if they fit in an epoch (``fits``)."""
+    folds = fold_mapping(mapping, rows, cols)
+    if role == "tile":
+        return _frozen(folds.fold_rows() * folds.fold_cols())
+    blocks = folds.row_used * mapping.t
+    if fits:
+        return _frozen(np.concatenate([blocks, np.zeros(folds.count - folds.nr, dtype=np.int64)]))
+    return _frozen(np.tile(blocks, folds.nc))
