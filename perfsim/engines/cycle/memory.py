@@ -164,10 +164,13 @@ def stall_cycles(
         need, late = _read_lateness(role, fetches[operand], folds, array.sram_words(operand), bw)
         needs.append(need)
         lateness.append(late)
-    need, late = np.concatenate(needs), np.concatenate(lateness)
-    order = np.argsort(need, kind="stable")
-    need_sorted = need[order].tolist()
-    worst = np.maximum.accumulate(np.maximum(late[order], 0)).tolist()
+    need_sorted: list[int] = []
+    worst: list[int] = []
+    if len(needs[0]) or len(needs[1]):  # else both inputs fit their active halves: no chunk
+        need, late = np.concatenate(needs), np.concatenate(lateness)
+        order = np.argsort(need, kind="stable")
+        need_sorted = need[order].tolist()
+        worst = np.maximum.accumulate(np.maximum(late[order], 0)).tolist()
 
     def read_stall(cycle: float) -> float:
         index = bisect_right(need_sorted, cycle)
