@@ -187,6 +187,44 @@ def test_csv_is_byte_identical_to_pandas(tmp_path: Path) -> None:
     assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes()
 
 
+_CELLS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(alphabet=st.sampled_from('ab ,"\n\r;x=.'), max_size=8),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    floats=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=0, max_size=6),
+    cells=st.lists(_CELLS, min_size=6, max_size=6),
+    texts=st.lists(
+        st.text(alphabet=st.sampled_from('ab ,"\n\r'), max_size=6), min_size=6, max_size=6
+    ),
+)
+def test_csv_is_byte_identical_to_pandas_on_any_cells(
+    tmp_path_factory: pytest.TempPathFactory,
+    floats: list[float],
+    cells: list[Any],
+    texts: list[str],
+) -> None:
+    size = len(floats)
+    frame = pd.DataFrame(
+        {"f": floats, "o": cells[:size], "s": texts[:size], "i": list(range(size))},
+        columns=["f", "o", "s", "i"],
+    )
+    folder = tmp_path_factory.mktemp("csv")
+    frame.to_csv(folder / "pandas.csv", index=False)
+    write_csv(frame, folder / "ours.csv")
+    assert (folder / "ours.csv").read_bytes() == (folder / "pandas.csv").read_bytes()
+    alone = frame[["s"]]  # one column: an empty cell alone on its line is quoted
+    alone.to_csv(folder / "pandas1.csv", index=False)
+    write_csv(alone, folder / "ours1.csv")
+    assert (folder / "ours1.csv").read_bytes() == (folder / "pandas1.csv").read_bytes()
+
+
 SPEC = """\
 version: 1
 name: cluster

@@ -35,9 +35,11 @@ host link is not an interconnect entry. Estimates for GPUs run low for that reas
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from perfsim.area.components import (
     INT8_PE_28NM_M2,
@@ -85,11 +87,13 @@ def mac_area_m2(dtype: str, node_m: float) -> float:
     return _mac_areas_m2(node_m)[dtype]
 
 
-def _mac_areas_m2(node_m: float) -> dict[str, float]:
-    """`mac_area_m2` of every dtype at ``node_m`` (one node scaling for all)."""
+@functools.lru_cache(maxsize=256)  # one node per device file: computed once, read per design
+def _mac_areas_m2(node_m: float) -> Mapping[str, float]:
+    """`mac_area_m2` of every dtype at ``node_m`` (one node scaling for all; read-only)."""
     node = logic_area_scale(node_m) / logic_area_scale(TPU_V1_NODE_M)
     int8 = MAC_GATE_AREA_45NM_UM2["int8"]
-    return {d: INT8_PE_28NM_M2 * node * a / int8 for d, a in MAC_GATE_AREA_45NM_UM2.items()}
+    areas = {d: INT8_PE_28NM_M2 * node * a / int8 for d, a in MAC_GATE_AREA_45NM_UM2.items()}
+    return MappingProxyType(areas)  # shared by every caller of the cache
 
 
 def sram_area_m2(capacity_bytes: float, node_m: float) -> float:

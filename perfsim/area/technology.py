@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from typing import Final
 
@@ -77,11 +78,15 @@ def _loglog(table: dict[float, float], node_nm: float, extrapolate_below: bool) 
     return table[lower] * (node_nm / lower) ** slope
 
 
+# pure functions of one float: a sweep prices thousands of designs at the same one or two
+# nodes, and the table walk (sort, bisect, log) cost more than the rest of an area estimate
+@functools.lru_cache(maxsize=256)
 def logic_area_scale(node_m: float) -> float:
     """Logic area at ``node_m`` (metres) relative to the same logic at 45 nm (7e-9 -> 0.059)."""
     return _loglog(LOGIC_AREA_VS_45NM, node_m * 1e9, extrapolate_below=True)
 
 
+@functools.lru_cache(maxsize=256)
 def sram_bitcell_m2(node_m: float) -> float:
     """6T SRAM bitcell area at ``node_m`` (metres), m^2 (7e-9 -> 0.027e-12)."""
     return _loglog(SRAM_BITCELL_UM2, node_m * 1e9, extrapolate_below=False) * 1e-12

@@ -25,8 +25,10 @@ Prices come from the hardware file where it gives them, else from the default ta
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from perfsim.energy.defaults import (
     CLOCK_TREE_SHARE,
@@ -99,6 +101,52 @@ def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
         vector_issue_j=_scaled(issue["vector"], volt2),
         clock_share=CLOCK_TREE_SHARE if hw.energy.clock_share is None else hw.energy.clock_share,
     )
+
+
+def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
+    """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
+    energy = hw.energy
+    matrix = hw.compute.matrix
+    last = len(hw.memory) - 1
+    return (
+        hw.kind,
+        hw.technology_node,
+        tuple(energy.mac.items()),
+        tuple(energy.vector_op.items()),
+        energy.static_power,
+        tuple(energy.operands.items()),
+        energy.register_file,
+        energy.instruction,
+        energy.clock_share,
+        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
+        tuple(hw.compute.vector.flops_per_cycle.items()),
+        tuple(
+            (
+                level.name,
+                level.energy_per_byte,
+                level.capacity if level.energy_per_byte is None and i != last else None,
+            )
+            for i, level in enumerate(hw.memory)
+        ),
+    )
+
+
+# energy_prices by price_key, for the last few thousand distinct keys (the devices of a
+# sweep share most of them: only their matrix shape or an SRAM's size changes the prices)
+_PRICES: dict[tuple[Any, ...], EnergyPrices] = {}
+_PRICES_SIZE = 4096
+
+
+def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
+    """``energy_prices(hw)`` (boost clock), kept by `price_key` (shared: read-only)."""
+    key = price_key(hw)
+    found = _PRICES.get(key)
+    if found is None:
+        if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
+            with contextlib.suppress(RuntimeError, StopIteration):
+                _PRICES.pop(next(iter(_PRICES)), None)
+        found = _PRICES[key] = energy_prices(hw)
+    return found
 
 
 def _delivery(

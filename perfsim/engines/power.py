@@ -32,11 +32,11 @@ Assumptions (each a stated model choice, not a fitted figure):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Final
+from typing import Any, Final
 
-from perfsim.energy.prices import energy_prices, price
+from perfsim.energy.prices import EnergyPrices, cached_energy_prices, energy_prices, price
 from perfsim.engines import CostModel, OpCost
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode
@@ -175,7 +175,7 @@ def peak_power_w(hw: HardwareSpec) -> float:
     clock above (`sustained_prices`) is what keeps a workload's average power under tdp;
     reports show both figures.
     """
-    prices = energy_prices(hw)
+    prices = cached_energy_prices(hw)  # a sweep's batch priced this very device already
     units, clock = hw.compute.units, hw.compute.clock
 
     def watts(actions: dict[str, float]) -> float:
@@ -185,14 +185,17 @@ def peak_power_w(hw: HardwareSpec) -> float:
     matrix = hw.compute.matrix
     matrix_w = (
         max(
-            (watts({f"mac.{d}": n * units * clock}) for d, n in matrix.macs_per_cycle.items()),
+            (
+                _core_watts(prices, "mac", d, n * units * clock, watts)
+                for d, n in matrix.macs_per_cycle.items()
+            ),
             default=0.0,
         )
         if matrix is not None
         else 0.0
     )
     vector_w = max(
-        watts({f"vector.{d}": n * units * clock})
+        _core_watts(prices, "vector", d, n * units * clock, watts)
         for d, n in hw.compute.vector.flops_per_cycle.items()
     )
     memory = {
@@ -200,3 +203,37 @@ def peak_power_w(hw: HardwareSpec) -> float:
         for level in hw.memory
     }
     return prices.static_power_w + matrix_w + vector_w + watts(memory)
+
+
+# `peak_power_w`'s watts of one core action, by every number `price` reads for it: the
+# designs of a sweep change memories, not the arithmetic's prices, so these repeat
+_CORE_WATTS: dict[tuple[Any, ...], float] = {}
+_CORE_WATTS_SIZE = 4096
+
+
+def _core_watts(
+    prices: EnergyPrices,
+    kind: str,
+    dtype: str,
+    count: float,
+    watts: Callable[[dict[str, float]], float],
+) -> float:
+    """``watts({f"{kind}.{dtype}": count})``, kept by the prices it reads."""
+    mac = kind == "mac"
+    key = (
+        kind,
+        dtype,
+        count,
+        (prices.mac_j if mac else prices.vector_op_j)[dtype],
+        (prices.mac_operands_j if mac else prices.vector_operands_j).get(dtype, 0.0),
+        (prices.mac_issue_j if mac else prices.vector_issue_j).get(dtype, 0.0),
+        prices.clock_share,
+        prices.static_power_w,
+        tuple(prices.level_j_per_byte),  # the names only: a core action has no level part
+    )
+    found = _CORE_WATTS.get(key)
+    if found is None:
+        if len(_CORE_WATTS) >= _CORE_WATTS_SIZE:
+            _CORE_WATTS.clear()
+        found = _CORE_WATTS[key] = watts({f"{kind}.{dtype}": count})
+    return found

@@ -10,45 +10,15 @@ not handled: the caller costs them with the scalar engine.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
-from perfsim.energy.prices import EnergyPrices, energy_prices
+from perfsim.energy.prices import EnergyPrices, cached_energy_prices
 from perfsim.engines.power import BISECTION_STEPS, CLOCK_TOLERANCE, MIN_CLOCK_RATIO
 from perfsim.engines.roofline_batch import Array, Devices, OpArrays, latencies
 from perfsim.hardware.spec import HardwareSpec
-
-
-def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
-    """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
-    energy = hw.energy
-    matrix = hw.compute.matrix
-    last = len(hw.memory) - 1
-    return (
-        hw.kind,
-        hw.technology_node,
-        tuple(energy.mac.items()),
-        tuple(energy.vector_op.items()),
-        energy.static_power,
-        tuple(energy.operands.items()),
-        energy.register_file,
-        energy.instruction,
-        energy.clock_share,
-        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
-        tuple(hw.compute.vector.flops_per_cycle.items()),
-        tuple(
-            (
-                level.name,
-                level.energy_per_byte,
-                level.capacity if level.energy_per_byte is None and i != last else None,
-            )
-            for i, level in enumerate(hw.memory)
-        ),
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +37,8 @@ class Prices:
     @classmethod
     def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
         """Prices of ``hws`` for the actions of ``arrays`` (`energy_prices` once per
-        distinct `price_key`: the devices of a sweep repeat them)."""
-        found = [_energy_prices(hw) for hw in hws]
+        distinct `perfsim.energy.prices.price_key`: the devices of a sweep repeat them)."""
+        found = [cached_energy_prices(hw) for hw in hws]
 
         def column(get: Callable[[EnergyPrices], float]) -> Array:
             return np.array([get(p) for p in found], dtype=np.float64)
@@ -107,23 +77,6 @@ class Prices:
             static_w=column(lambda p: p.static_power_w),
             share=column(lambda p: p.clock_share),
         )
-
-
-# energy_prices by price_key, for the last few thousand distinct keys (the devices of a
-# sweep share most of them: only their matrix shape or an SRAM's size changes the prices)
-_PRICES: dict[tuple[Any, ...], EnergyPrices] = {}
-_PRICES_SIZE = 4096
-
-
-def _energy_prices(hw: HardwareSpec) -> EnergyPrices:
-    key = price_key(hw)
-    found = _PRICES.get(key)
-    if found is None:
-        if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
-            with contextlib.suppress(RuntimeError, StopIteration):
-                _PRICES.pop(next(iter(_PRICES)), None)
-        found = _PRICES[key] = energy_prices(hw)
-    return found
 
 
 @dataclass(frozen=True, slots=True)

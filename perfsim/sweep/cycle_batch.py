@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from perfsim.energy.prices import price
+from perfsim.energy.prices import cached_energy_prices, price
 from perfsim.engines import get_cost_model
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
-from perfsim.engines.power_batch import Prices, _energy_prices, price_latencies, weighted_sum
+from perfsim.engines.power_batch import Prices, price_latencies, weighted_sum
 from perfsim.engines.roofline_batch import Devices, matrix_dtype, op_arrays, peak_flops
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode
@@ -77,7 +77,7 @@ def cycle_totals(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> list[dic
     matrix_cycles, matrix_busy = np.zeros_like(latency), np.zeros_like(latency)
     model = get_cost_model("cycle")
     for p, hw in enumerate(hws):
-        energy = _energy_prices(hw)
+        energy = cached_energy_prices(hw)
         for k in gemms:
             cost = model.op_cost(ops[k], hw)
             latency[k, p] = cost.latency_s

@@ -7,6 +7,7 @@ folds of which shape run; how many words each operand moves through SRAM and fro
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -104,6 +105,7 @@ class DataflowMapping:
     stationary_input: bool  # ws, is: an input tile is preloaded for `rows` cycles per fold
 
 
+@functools.lru_cache(maxsize=1024)  # a sweep's few GEMM shapes, once per point otherwise
 def dataflow_mapping(dataflow: Dataflow, m: int, n: int, k: int) -> DataflowMapping:
     """Map ``C[m x n] = A[m x k] @ B[k x n]`` onto (Sr, Sc, T) and operand roles.
 
@@ -124,6 +126,8 @@ class Folds:
     row_used: IntArray  # array rows used by each row fold, length nr
     col_used: IntArray  # array columns used by each column fold, length nc
     cycles: int  # cycles of every fold
+    per_fold_rows: IntArray  # `fold_rows`, computed once (folds are cached and shared)
+    per_fold_cols: IntArray
 
     @property
     def nr(self) -> int:
@@ -138,10 +142,12 @@ class Folds:
         return self.nr * self.nc
 
     def fold_rows(self) -> IntArray:
-        return np.tile(self.row_used, self.nc)
+        """Array rows used by each fold, in fold order (read-only)."""
+        return self.per_fold_rows
 
     def fold_cols(self) -> IntArray:
-        return np.repeat(self.col_used, self.nr)
+        """Array columns used by each fold, in fold order (read-only)."""
+        return self.per_fold_cols
 
     @property
     def preload(self) -> int:
@@ -152,14 +158,36 @@ def _used(extent: int, size: int) -> IntArray:
     """Elements of ``extent`` mapped onto each fold of ``size`` (last one partial)."""
     used = np.full(math.ceil(extent / size), size, dtype=np.int64)
     used[-1] = extent - size * (len(used) - 1)
-    return used
+    return _frozen(used)
 
 
+def _frozen(array: IntArray) -> IntArray:
+    array.setflags(write=False)  # shared by every caller of the cache: a write would leak
+    return array
+
+
+# A sweep costs the same few GEMM shapes on thousands of devices that differ mostly in SRAM
+# size and DRAM bandwidth, which the geometry does not read: it is computed once per
+# (shape, dataflow, array size) and shared (the arrays are read-only).
+GEOMETRY_CACHE_SIZE = 4096
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
 def fold_mapping(mapping: DataflowMapping, rows: int, cols: int) -> Folds:
     """The folds of a mapped GEMM on a ``rows x cols`` array; every fold lasts
     ``T + rows + cols - 2`` cycles, plus ``rows`` to preload a stationary input."""
     cycles = mapping.t + rows + cols - 2 + (rows if mapping.stationary_input else 0)
-    return Folds(mapping, rows, cols, _used(mapping.sr, rows), _used(mapping.sc, cols), cycles)
+    row_used, col_used = _used(mapping.sr, rows), _used(mapping.sc, cols)
+    return Folds(
+        mapping,
+        rows,
+        cols,
+        row_used,
+        col_used,
+        cycles,
+        _frozen(np.tile(row_used, len(col_used))),
+        _frozen(np.repeat(col_used, len(row_used))),
+    )
 
 
 def operand_sram_words(role: Role, folds: Folds) -> int:
@@ -209,13 +237,24 @@ def _repeat_fetches(sizes: IntArray, repeats: int, epoch: int) -> IntArray:
 
 
 def dram_fetches(role: Role, folds: Folds, epoch: int) -> IntArray:
-    """DRAM words a GEMM input operand of this role fetches in each fold."""
-    t = folds.mapping.t
-    if role == "tile":  # every tile is used once
-        return folds.fold_rows() * folds.fold_cols()
-    if role == "row":  # blocks cycle once per column fold
-        blocks = folds.row_used * t
-        if blocks.sum() < epoch:
-            return np.concatenate([blocks, np.zeros(folds.count - folds.nr, dtype=np.int64)])
-        return np.tile(blocks, folds.nc)
-    return _repeat_fetches(folds.col_used * t, folds.nr, epoch)
+    """DRAM words a GEMM input operand of this role fetches in each fold (read-only for
+    the tile and row roles: those depend on the buffer only through ``fits`` below)."""
+    if role == "col":
+        return _repeat_fetches(folds.col_used * folds.mapping.t, folds.nr, epoch)
+    fits = role == "row" and folds.row_used.sum() * folds.mapping.t < epoch
+    return _geometry_fetches(role, folds.mapping, folds.rows, folds.cols, fits)
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _geometry_fetches(
+    role: Role, mapping: DataflowMapping, rows: int, cols: int, fits: bool
+) -> IntArray:
+    """`dram_fetches` of the tile and row roles: each tile is used once; row blocks cycle
+    once per column fold, read once in all if they fit in an epoch (``fits``)."""
+    folds = fold_mapping(mapping, rows, cols)
+    if role == "tile":
+        return _frozen(folds.fold_rows() * folds.fold_cols())
+    blocks = folds.row_used * mapping.t
+    if fits:
+        return _frozen(np.concatenate([blocks, np.zeros(folds.count - folds.nr, dtype=np.int64)]))
+    return _frozen(np.tile(blocks, folds.nc))

@@ -8,6 +8,7 @@ module turns those rules into stall cycles without replaying an address trace (s
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable
@@ -16,11 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfsim.engines.cycle.folds import (
+    GEOMETRY_CACHE_SIZE,
     READ_BUFFER_SETS,
+    DataflowMapping,
     Folds,
     IntArray,
     Role,
     SystolicArray,
+    fold_mapping,
     operand_sram_words,
 )
 
@@ -76,6 +80,14 @@ def _write_timeline(role: Role, folds: Folds) -> _WriteTimeline:
         fold_kinds.append(kinds[(height, cu)])
     writes = [profiles[kind][-1] for kind in fold_kinds]
     return _WriteTimeline(folds.cycles, [0, *np.cumsum(writes).tolist()], fold_kinds, profiles)
+
+
+@functools.lru_cache(maxsize=GEOMETRY_CACHE_SIZE)
+def _shared_timeline(role: Role, mapping: DataflowMapping, rows: int, cols: int) -> _WriteTimeline:
+    """`_write_timeline` of the folds these fix (it reads nothing else), computed once:
+    the devices of a sweep differ in buffer sizes and bandwidth, not in fold geometry.
+    Callers only read it."""
+    return _write_timeline(role, fold_mapping(mapping, rows, cols))
 
 
 def _read_lateness(
@@ -152,10 +164,13 @@ def stall_cycles(
         need, late = _read_lateness(role, fetches[operand], folds, array.sram_words(operand), bw)
         needs.append(need)
         lateness.append(late)
-    need, late = np.concatenate(needs), np.concatenate(lateness)
-    order = np.argsort(need, kind="stable")
-    need_sorted = need[order].tolist()
-    worst = np.maximum.accumulate(np.maximum(late[order], 0)).tolist()
+    need_sorted: list[int] = []
+    worst: list[int] = []
+    if len(needs[0]) or len(needs[1]):  # else both inputs fit their active halves: no chunk
+        need, late = np.concatenate(needs), np.concatenate(lateness)
+        order = np.argsort(need, kind="stable")
+        need_sorted = need[order].tolist()
+        worst = np.maximum.accumulate(np.maximum(late[order], 0)).tolist()
 
     def read_stall(cycle: float) -> float:
         index = bisect_right(need_sorted, cycle)
@@ -166,6 +181,6 @@ def stall_cycles(
     # NB: the array writes at most `cols` words a cycle, which a port that wide drains in time
     # (CALC mode picks exactly that width), so only a narrower port can fill the buffer.
     if operand_sram_words(folds.mapping.ofmap, folds) > words // 2 and bw < array.cols:
-        timeline = _write_timeline(folds.mapping.ofmap, folds)
+        timeline = _shared_timeline(folds.mapping.ofmap, folds.mapping, folds.rows, folds.cols)
         stall = max(stall, _write_stall(timeline, words, bw, read_stall))
     return math.ceil(stall)
