@@ -118,6 +118,15 @@ def test_readme_quotes_what_the_csvs_hold(run: int) -> None:
     assert f"validation-run{run}.csv: {line}" in readme
 
 
+@pytest.mark.parametrize("name", ["cal1", "cal2"])
+def test_readme_quotes_the_session_4_runs(name: str) -> None:
+    """The quiet-machine checks of issue 13 quote `summarize`'s line for each CSV."""
+    path = RESULTS / "host-2threads-s4" / f"validation-{name}.csv"
+    line = summarize(csv_pairs(path)).text("the median run")
+    readme = (RESULTS / "README.md").read_text(encoding="utf-8")
+    assert f"validation-{name}.csv: {line}" in readme
+
+
 def test_default_threads_never_exceed_the_file() -> None:
     import torch
 
