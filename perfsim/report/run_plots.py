@@ -119,22 +119,43 @@ def _by_category(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 def level_traffic(frame: pd.DataFrame, levels: Sequence[str]) -> go.Figure:
     """Bytes served by each memory level (nearest first), stacked by operator category."""
     columns = [f"{level}_bytes" for level in levels if f"{level}_bytes" in frame.columns]
+    labels = [column.removesuffix("_bytes") for column in columns]
+    return _stacked_by_category(
+        frame,
+        columns,
+        labels,
+        "traffic_bytes",
+        "Traffic by memory level (nearest first)",
+        ("traffic", "memory level"),
+    )
+
+
+def _stacked_by_category(
+    frame: pd.DataFrame,
+    columns: list[str],
+    labels: list[str],
+    unit_column: str,
+    title: str,
+    axis_titles: tuple[str, str],
+) -> go.Figure:
+    """One bar per column (x: ``labels``), stacked by operator category, in the display unit
+    of ``unit_column``'s kind (y title ``axis_titles[0]`` with the unit, x ``axis_titles[1]``)."""
     table = _by_category(frame, columns)
-    unit = unit_for("traffic_bytes", table.sum(axis=0))
+    unit = unit_for(unit_column, table.sum(axis=0))
     figure = go.Figure()
     for category, row in table.iterrows():
         figure.add_bar(
             name=str(category),
-            x=[column.removesuffix("_bytes") for column in columns],
+            x=labels,
             y=unit.scale(row[columns]),
             marker={"color": CATEGORY_COLOURS.get(str(category))},
             hovertemplate=f"{category}<br>%{{x}}: %{{y:.4g}} {unit.unit}<extra></extra>",
         )
     figure.update_layout(
         barmode="stack",
-        title={"text": "Traffic by memory level (nearest first)"},
-        yaxis={"title": f"traffic ({unit.unit})"},
-        xaxis={"title": "memory level"},
+        title={"text": title},
+        yaxis={"title": f"{axis_titles[0]} ({unit.unit})"},
+        xaxis={"title": axis_titles[1]},
         legend=LEGEND_RIGHT,
         height=480,
         margin={"t": 60},
@@ -154,25 +175,12 @@ def level_energy(frame: pd.DataFrame) -> go.Figure:
     """Joules per component (compute, operands, each memory level, static, ...), stacked
     by operator category."""
     columns = energy_components(frame)
-    table = _by_category(frame, columns)
-    unit = unit_for("energy_j", table.sum(axis=0))
-    figure = go.Figure()
-    for category, row in table.iterrows():
-        figure.add_bar(
-            name=str(category),
-            x=[column.removeprefix("energy_").removesuffix("_j") for column in columns],
-            y=unit.scale(row[columns]),
-            marker={"color": CATEGORY_COLOURS.get(str(category))},
-            hovertemplate=f"{category}<br>%{{x}}: %{{y:.4g}} {unit.unit}<extra></extra>",
-        )
-    figure.update_layout(
-        barmode="stack",
-        title={"text": "Energy by component and memory level"},
-        yaxis={"title": f"energy ({unit.unit})"},
-        xaxis={"title": "component"},
-        legend=LEGEND_RIGHT,
-        height=480,
-        margin={"t": 60},
-        font=FONT,
+    labels = [column.removeprefix("energy_").removesuffix("_j") for column in columns]
+    return _stacked_by_category(
+        frame,
+        columns,
+        labels,
+        "energy_j",
+        "Energy by component and memory level",
+        ("energy", "component"),
     )
-    return figure
