@@ -58,6 +58,16 @@ PositiveCount = Annotated[float, Field(gt=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
+def _without_unset(model: BaseModel, data: dict[str, Any], *names: str) -> dict[str, Any]:
+    """``data`` (``model``'s dump) without the optional fields ``names`` that are None, so a
+    file without them dumps (and hashes, e.g. a sweep's device identity) as before those
+    fields existed."""
+    for name in names:
+        if getattr(model, name) is None:
+            data.pop(name, None)
+    return data
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -140,12 +150,8 @@ class MatrixEngine(_Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``efficiency_grid`` out of dumps where unset, so a file without it dumps
-        (and hashes, e.g. a sweep's device identity) as before the field existed."""
-        data: dict[str, Any] = handler(self)
-        if self.efficiency_grid is None:
-            data.pop("efficiency_grid", None)
-        return data
+        """Leave ``efficiency_grid`` out of dumps where unset (`_without_unset`)."""
+        return _without_unset(self, handler(self), "efficiency_grid")
 
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
         """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,
@@ -208,12 +214,8 @@ class ComputeSpec(_Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``single_thread`` out of dumps where unset, so a file without it dumps
-        (and hashes, e.g. a sweep's device identity) as before the field existed."""
-        data: dict[str, Any] = handler(self)
-        if self.single_thread is None:
-            data.pop("single_thread", None)
-        return data
+        """Leave ``single_thread`` out of dumps where unset (`_without_unset`)."""
+        return _without_unset(self, handler(self), "single_thread")
 
 
 class MemoryLevel(_Frozen):
