@@ -1,0 +1,551 @@
+"""Measure an NVIDIA GPU at BERT's shapes: the checks of issue 12 that need the real part.
+
+    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_checks.py OUT_DIR [--quick]
+
+Writes, one file per section, so a failure in one section keeps the others:
+
+- ``device.json``: name, SM count, L2, power limit, clocks (NVML), torch/CUDA versions.
+- ``gemm.csv``: ``torch.matmul`` at BERT's linear shapes (m = batch x seq tokens; n, k from
+  bert-base and bert-large) and one 8192^3 product, in fp32 (CUDA cores, TF32 off), tf32,
+  fp16, bf16 and int8 (``torch._int_mm``): median seconds per product and TFLOP/s.
+- ``attention.csv``: the two attention batched products and the fused SDPA kernel, fp16.
+- ``sustained.csv``: NVML power and SM clock sampled while one large fp16 product repeats
+  for about two seconds (does the part hold its boost clock under tensor load?).
+- ``inference.csv``: Hugging Face ``BertModel`` with random weights in fp16, eager and
+  replayed as a CUDA graph: median seconds per forward, and NVML energy per forward and
+  average power over a loop of about one second.
+- ``training.csv``: one masked-LM training step (fp16 autocast, fused AdamW): median seconds,
+  NVML energy per step and average power.
+- ``host_ops.csv``: eager bert-base b1 fp16: aten ops dispatched (top-level and nested, with
+  their CPU time) and kernels launched (with their GPU time) in one forward.
+
+These are checks, not inputs: perfsim's hardware files are datasheet figures, and
+``results/validation/gpu-h200-fp16/`` compares the model against what this writes.
+Nothing here is downloaded; weights are random.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import sys
+import threading
+import time
+import traceback
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+BERT = {
+    "bert-base": dict(
+        hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072
+    ),
+    "bert-large": dict(
+        hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096
+    ),
+}
+# (n, k) of nn.Linear(k -> n): QKV/output projections, FFN up, FFN down
+LINEAR_SHAPES = [(768, 768), (3072, 768), (768, 3072), (1024, 1024), (4096, 1024), (1024, 4096)]
+TOKENS = [128, 512, 2048, 4096, 12288, 16384]
+DTYPES = ["fp32", "tf32", "fp16", "bf16", "int8"]
+# one large square product: the part's sustained matrix rate, for reference
+SQUARE = 8192
+
+
+def _nvml():
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        return pynvml, pynvml.nvmlDeviceGetHandleByIndex(0)
+    except Exception:
+        return None, None
+
+
+NVML, HANDLE = _nvml()
+
+
+def energy_mj() -> float:
+    if NVML is None:
+        return float("nan")
+    return float(NVML.nvmlDeviceGetTotalEnergyConsumption(HANDLE))
+
+
+def sm_clock_mhz() -> float:
+    if NVML is None:
+        return float("nan")
+    return float(NVML.nvmlDeviceGetClockInfo(HANDLE, NVML.NVML_CLOCK_SM))
+
+
+def power_w() -> float:
+    if NVML is None:
+        return float("nan")
+    return NVML.nvmlDeviceGetPowerUsage(HANDLE) / 1e3
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    if not rows:
+        return
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {path} ({len(rows)} rows)", flush=True)
+
+
+def time_loop(fn, inner: int, outer: int = 5) -> float:
+    """Median over ``outer`` CUDA-event timings of ``inner`` back-to-back calls, per call (s)."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(outer):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(inner):
+            fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1e3 / inner)
+    return statistics.median(times)
+
+
+def graph_seconds(fn, inner: int, outer: int = 5) -> float:
+    """Like `time_loop`, but the ``inner`` calls are captured once as a CUDA graph and
+    replayed: the device's time per call, without the host's per-call dispatch (eager
+    PyTorch spends ~15 us per small op, longer than a small GEMM's kernel)."""
+
+    def calls() -> None:
+        for _ in range(inner):
+            fn()  # each result is dropped at once, so the graph's pool reuses its memory
+
+    return time_loop(graphed(calls), inner=1, outer=outer) / inner
+
+
+def operands(dtype: str, m: int, n: int, k: int):
+    torch.backends.cuda.matmul.allow_tf32 = dtype == "tf32"
+    if dtype == "int8":
+        a = torch.randint(-64, 64, (m, k), dtype=torch.int8, device="cuda")
+        b = torch.randint(-64, 64, (n, k), dtype=torch.int8, device="cuda").t()
+        return partial(torch._int_mm, a, b)
+    torch_dtype = {
+        "fp32": torch.float32,
+        "tf32": torch.float32,
+        "fp16": torch.float16,
+        "bf16": torch.bfloat16,
+    }[dtype]
+    a = torch.randn(m, k, dtype=torch_dtype, device="cuda")
+    # weights are stored (n, k) as nn.Linear keeps them: the product is a @ w.T, as F.linear runs it
+    w = torch.randn(n, k, dtype=torch_dtype, device="cuda")
+    return partial(F.linear, a, w)
+
+
+def gemm_rows(quick: bool) -> list[dict]:
+    rows = []
+    shapes = [(m, n, k) for m in TOKENS for n, k in LINEAR_SHAPES] + [(SQUARE, SQUARE, SQUARE)]
+    if quick:
+        shapes = shapes[:3] + shapes[-1:]
+    for dtype in DTYPES:
+        for m, n, k in shapes:
+            flops = 2.0 * m * n * k
+            fn = operands(dtype, m, n, k)
+            # about 20 ms of work per timing, at least 3 calls
+            probe = time_loop(fn, inner=3, outer=1)
+            inner = max(3, min(500, int(0.02 / max(probe, 1e-7))))
+            eager = time_loop(fn, inner=inner)
+            seconds = graph_seconds(fn, inner=inner)
+            rows.append(
+                dict(
+                    dtype=dtype,
+                    m=m,
+                    n=n,
+                    k=k,
+                    seconds=seconds,
+                    tflops=flops / seconds / 1e12,
+                    eager_seconds=eager,
+                    calls=inner,
+                )
+            )
+        print(f"gemm {dtype}: done", flush=True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return rows
+
+
+def attention_rows(quick: bool) -> list[dict]:
+    rows = []
+    cases = [
+        ("bert-base", 32, 128),
+        ("bert-base", 8, 512),
+        ("bert-large", 32, 384),
+        ("bert-large", 8, 512),
+        ("bert-base", 1, 128),
+    ]
+    if quick:
+        cases = cases[:1]
+    for model, batch, seq in cases:
+        heads, head_dim = (
+            BERT[model]["num_attention_heads"],
+            BERT[model]["hidden_size"] // BERT[model]["num_attention_heads"],
+        )
+        q, k, v = (
+            torch.randn(batch, heads, seq, head_dim, dtype=torch.float16, device="cuda")
+            for _ in range(3)
+        )
+        scores = torch.randn(batch, heads, seq, seq, dtype=torch.float16, device="cuda")
+        product_flops = 2.0 * batch * heads * seq * seq * head_dim
+        kernels = {
+            "qk_bmm": (partial(torch.matmul, q, k.transpose(-1, -2)), product_flops),
+            "pv_bmm": (partial(torch.matmul, scores, v), product_flops),
+            "softmax": (partial(torch.softmax, scores, dim=-1), 5.0 * batch * heads * seq * seq),
+            "sdpa": (partial(F.scaled_dot_product_attention, q, k, v), 2 * product_flops),
+        }
+        for name, (fn, flops) in kernels.items():
+            probe = time_loop(fn, inner=3, outer=1)
+            inner = max(3, min(500, int(0.02 / max(probe, 1e-7))))
+            seconds = graph_seconds(fn, inner=inner)
+            rows.append(
+                dict(
+                    model=model,
+                    batch=batch,
+                    seq=seq,
+                    kernel=name,
+                    seconds=seconds,
+                    tflops=flops / seconds / 1e12,
+                )
+            )
+    return rows
+
+
+def sustained_rows(duration_s: float) -> list[dict]:
+    """Power and SM clock, sampled every 50 ms, while SQUARE^3 products repeat, per dtype."""
+    rows = []
+    for dtype in DTYPES:
+        fn = operands(dtype, SQUARE, SQUARE, SQUARE)
+        samples: list[dict] = []
+        stop = threading.Event()
+
+        def sample(samples=samples, stop=stop) -> None:
+            t0 = time.perf_counter()
+            while not stop.is_set():
+                samples.append(
+                    dict(
+                        t_s=time.perf_counter() - t0, power_w=power_w(), sm_clock_mhz=sm_clock_mhz()
+                    )
+                )
+                time.sleep(0.05)
+
+        fn()
+        torch.cuda.synchronize()
+        sampler = threading.Thread(target=sample)
+        e0, t0 = energy_mj(), time.perf_counter()
+        sampler.start()
+        count = 0
+        while time.perf_counter() - t0 < duration_s:
+            for _ in range(10):
+                fn()
+            torch.cuda.synchronize()
+            count += 10
+        elapsed, e1 = time.perf_counter() - t0, energy_mj()
+        stop.set()
+        sampler.join()
+        tflops = 2.0 * SQUARE**3 * count / elapsed / 1e12
+        summary = dict(t_s=-1.0, power_w=(e1 - e0) / 1e3 / elapsed, sm_clock_mhz=float("nan"))
+        print(f"sustained {dtype} {SQUARE}^3: {tflops:.0f} TFLOP/s, {summary['power_w']:.0f} W")
+        rows += [dict(s, dtype=dtype, tflops=tflops) for s in [summary, *samples]]
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return rows
+
+
+def bert(model: str):
+    import transformers
+
+    config = transformers.BertConfig(**BERT[model], attn_implementation="sdpa")
+    torch.manual_seed(0)
+    return transformers.BertModel(config).to("cuda", torch.float16).eval()
+
+
+def energy_per_call(fn, min_s: float = 1.0) -> tuple[float, float, float]:
+    """(joules per call, average watts, SM clock MHz mid-run) over a loop of at least min_s."""
+    torch.cuda.synchronize()
+    e0, t0, calls, clock = energy_mj(), time.perf_counter(), 0, float("nan")
+    while True:
+        fn()
+        calls += 1
+        if calls == 3:
+            clock = sm_clock_mhz()
+        if calls % 4 == 0:
+            torch.cuda.synchronize()
+            if time.perf_counter() - t0 >= min_s:
+                break
+    elapsed, e1 = time.perf_counter() - t0, energy_mj()
+    joules = (e1 - e0) / 1e3
+    return joules / calls, joules / elapsed, clock
+
+
+def graphed(fn):
+    """``fn`` captured as a CUDA graph; replaying it issues every kernel with one launch."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        fn()
+    return graph.replay
+
+
+KERNEL_KINDS = (
+    ("attention", ("sdpa", "flash", "fmha", "attention", "attn")),
+    ("gemm", ("gemm", "nvjet", "cutlass", "xmma", "splitkreduce", "cublas")),
+    ("layernorm", ("layer_norm", "layernorm")),
+    ("softmax", ("softmax",)),
+    ("optimizer", ("adam", "multi_tensor", "foreach")),
+)
+
+
+def kernel_kind(name: str) -> str:
+    lowered = name.lower()
+    for kind, keys in KERNEL_KINDS:
+        if any(key in lowered for key in keys):
+            return kind
+    return "other"
+
+
+def kernel_profile(fn) -> dict:
+    """The GPU kernels of one call of ``fn`` (profiled): count, and seconds by kind."""
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    seconds = {f"{kind}_s": 0.0 for kind, _ in KERNEL_KINDS} | {"other_s": 0.0}
+    count = 0
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            seconds[f"{kernel_kind(event.name)}_s"] += event.device_time_total / 1e6
+            count += 1
+    return dict(kernels=count, kernel_s=sum(seconds.values()), **seconds)
+
+
+def inference_rows(quick: bool) -> list[dict]:
+    rows = []
+    cases = [
+        ("bert-base", 1, 128),
+        ("bert-base", 32, 128),
+        ("bert-base", 8, 512),
+        ("bert-large", 1, 128),
+        ("bert-large", 32, 128),
+        ("bert-large", 32, 384),
+        ("bert-large", 8, 512),
+    ]
+    if quick:
+        cases = cases[:2]
+    for model_name, batch, seq in cases:
+        model = bert(model_name)
+        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
+        with torch.inference_mode():
+            forward = partial(model, input_ids=ids)
+            runtimes = [("eager", forward)]
+            try:
+                runtimes.append(("cuda_graph", graphed(forward)))
+            except Exception:
+                traceback.print_exc()
+            for runtime, fn in runtimes:
+                for _ in range(3):
+                    fn()
+                torch.cuda.synchronize()
+                walls = []
+                for _ in range(15):
+                    t0 = time.perf_counter()
+                    fn()
+                    torch.cuda.synchronize()
+                    walls.append(time.perf_counter() - t0)
+                joules, watts, clock = energy_per_call(fn)
+                rows.append(
+                    dict(
+                        model=model_name,
+                        batch=batch,
+                        seq=seq,
+                        dtype="fp16",
+                        runtime=runtime,
+                        median_s=statistics.median(walls),
+                        min_s=min(walls),
+                        max_s=max(walls),
+                        energy_j=joules,
+                        average_power_w=watts,
+                        sm_clock_mhz=clock,
+                        **kernel_profile(fn),
+                    )
+                )
+                print(
+                    f"{model_name} b{batch} s{seq} {runtime}:"
+                    f" {rows[-1]['median_s'] * 1e3:.2f} ms, {watts:.0f} W",
+                    flush=True,
+                )
+        del model
+        torch.cuda.empty_cache()
+    return rows
+
+
+def train_step(model, optimizer, scaler, ids) -> None:
+    with torch.autocast("cuda", dtype=torch.float16):
+        loss = model(input_ids=ids, labels=ids).loss
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    optimizer.zero_grad(set_to_none=True)
+
+
+def training_rows(quick: bool) -> list[dict]:
+    """One masked-LM training step (forward, backward, fused AdamW) under fp16 autocast."""
+    import transformers
+
+    rows = []
+    cases = [("bert-base", 32, 128), ("bert-large", 32, 128), ("bert-large", 8, 512)]
+    for model_name, batch, seq in cases[:1] if quick else cases:
+        torch.manual_seed(0)
+        config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
+        model = transformers.BertForMaskedLM(config).to("cuda").train()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+        scaler = torch.amp.GradScaler("cuda")
+        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
+
+        step = partial(train_step, model, optimizer, scaler, ids)
+
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        walls = []
+        for _ in range(8):
+            t0 = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            walls.append(time.perf_counter() - t0)
+        joules, watts, clock = energy_per_call(step)
+        profiled = kernel_profile(step)
+        rows.append(
+            dict(
+                model=model_name,
+                batch=batch,
+                seq=seq,
+                dtype="fp16-amp",
+                optimizer="adamw-fused",
+                median_s=statistics.median(walls),
+                min_s=min(walls),
+                max_s=max(walls),
+                energy_j=joules,
+                average_power_w=watts,
+                sm_clock_mhz=clock,
+                **profiled,
+            )
+        )
+        print(
+            f"train {model_name} b{batch} s{seq}:"
+            f" {rows[-1]['median_s'] * 1e3:.1f} ms, {watts:.0f} W",
+            flush=True,
+        )
+        del model, optimizer
+        torch.cuda.empty_cache()
+    return rows
+
+
+def host_op_rows() -> list[dict]:
+    from torch.profiler import ProfilerActivity, profile
+
+    model = bert("bert-base")
+    ids = torch.randint(1, 30000, (1, 128), device="cuda")
+    with torch.inference_mode():
+        for _ in range(3):
+            model(input_ids=ids)
+        torch.cuda.synchronize()
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            model(input_ids=ids)
+            torch.cuda.synchronize()
+    counts: dict[tuple[str, str], list[float]] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kind, time_us = "kernel", event.device_time_total
+        elif event.name.startswith("aten::"):
+            # a top-level op is one Python dispatched; nested ones ran inside another op
+            kind = "aten-nested" if event.cpu_parent is not None else "aten-top"
+            time_us = event.cpu_time_total
+        else:
+            continue
+        counts.setdefault((kind, event.name), []).append(time_us)
+    return [
+        dict(kind=kind, name=name, count=len(times), total_us=sum(times))
+        for (kind, name), times in sorted(counts.items())
+    ]
+
+
+def device_info() -> dict:
+    props = torch.cuda.get_device_properties(0)
+    info = dict(
+        name=props.name,
+        sms=props.multi_processor_count,
+        total_memory_bytes=props.total_memory,
+        l2_bytes=getattr(props, "L2_cache_size", None),
+        torch=torch.__version__,
+        cuda=torch.version.cuda,
+    )
+    if NVML is not None:
+        for key, call in {
+            "power_limit_w": lambda: NVML.nvmlDeviceGetPowerManagementLimit(HANDLE) / 1e3,
+            "default_power_limit_w": lambda: (
+                NVML.nvmlDeviceGetPowerManagementDefaultLimit(HANDLE) / 1e3
+            ),
+            "max_sm_clock_mhz": lambda: NVML.nvmlDeviceGetMaxClockInfo(HANDLE, NVML.NVML_CLOCK_SM),
+            "max_mem_clock_mhz": lambda: NVML.nvmlDeviceGetMaxClockInfo(
+                HANDLE, NVML.NVML_CLOCK_MEM
+            ),
+            "app_sm_clock_mhz": lambda: NVML.nvmlDeviceGetApplicationsClock(
+                HANDLE, NVML.NVML_CLOCK_SM
+            ),
+            "idle_power_w": power_w,
+        }.items():
+            try:
+                info[key] = call()
+            except Exception as error:
+                info[key] = f"unavailable: {error}"
+    return info
+
+
+def main() -> int:
+    out = Path(sys.argv[1])
+    quick = "--quick" in sys.argv
+    out.mkdir(parents=True, exist_ok=True)
+    if not torch.cuda.is_available():
+        print("no CUDA device: nothing measured", file=sys.stderr)
+        return 1
+    sections = [
+        ("device.json", lambda: device_info()),
+        ("gemm.csv", lambda: gemm_rows(quick)),
+        ("attention.csv", lambda: attention_rows(quick)),
+        ("sustained.csv", lambda: sustained_rows(0.5 if quick else 1.5)),
+        ("inference.csv", lambda: inference_rows(quick)),
+        ("training.csv", lambda: training_rows(quick)),
+        ("host_ops.csv", host_op_rows),
+    ]
+    for name, section in sections:
+        t0 = time.perf_counter()
+        try:
+            result = section()
+        except Exception:
+            traceback.print_exc()
+            continue
+        if name.endswith(".json"):
+            (out / name).write_text(json.dumps(result, indent=2, default=str) + "\n")
+            print(json.dumps(result, default=str), flush=True)
+        else:
+            write_csv(out / name, result)
+        print(f"{name}: {time.perf_counter() - t0:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

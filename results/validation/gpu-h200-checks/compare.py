@@ -1,0 +1,188 @@
+"""The model against the H200 measurements of ``benchmarks/gpu_checks.py`` (issue 12).
+
+    python results/validation/gpu-h200-checks/compare.py    # writes compare-*.csv, compare.md
+
+The measurements (``gemm.csv``, ``sustained.csv``, ``inference.csv``, ``training.csv``) were
+taken once on a lent H200 SXM (``device.json``) with::
+
+    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_checks.py OUT
+
+They are checks, never inputs: every prediction here uses the datasheet file
+``hwconfigs/h200.yaml`` as shipped. Error is ``predicted / measured - 1`` in seconds (a
+negative error: the model is too fast) and in watts.
+"""
+
+from __future__ import annotations
+
+import csv
+import statistics
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from perfsim.engines import get_cost_model
+from perfsim.engines.power import average_power_w, sustained_costs
+from perfsim.hardware import resolve_hardware
+from perfsim.hardware.ideal import ideal_hardware
+from perfsim.ir import Category, OpNode, TensorSpec
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
+from perfsim.whatif.knobs import parse_whatifs
+from perfsim.workload import TrainingOptions, load_workload
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+HW_FILE = "hwconfigs/h200.yaml"
+ENGINES = ("roofline", "cycle")
+# the matrix dtype each measured dtype runs at in the model (TF32 is fp32 storage on the
+# tensor cores; plain fp32 runs on the CUDA cores)
+MODEL_DTYPE = {"fp32": "fp32", "tf32": "tf32", "fp16": "fp16", "bf16": "bf16", "int8": "int8"}
+
+
+def linear_op(m: int, n: int, k: int, dtype: str) -> OpNode:
+    """``F.linear`` of an (m, k) activation with an (n, k) weight, counted by hand."""
+    out_dtype = {"int8": "int32", "tf32": "fp32"}.get(dtype, dtype)
+    size = {"fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "int8": 1}[dtype]
+    out_size = 4 if dtype in ("int8", "fp32", "tf32") else 2
+    return OpNode(
+        name="linear",
+        category=Category.GEMM,
+        target="aten.mm.default",
+        scope="",
+        layer=-1,
+        phase="forward",
+        inputs=(TensorSpec((m, k), dtype), TensorSpec((k, n), dtype)),
+        outputs=(TensorSpec((m, n), out_dtype),),
+        dims={"b": 1, "m": m, "n": n, "k": k},
+        macs=m * n * k,
+        flops=2 * m * n * k,
+        bytes_read=(m * k + k * n) * size,
+        bytes_written=m * n * out_size,
+    )
+
+
+def gemm_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
+    hw = resolve_hardware(ROOT / HW_FILE)
+    ideal = ideal_hardware(hw)
+    rows = []
+    for case in measured:
+        m, n, k, dtype = int(case["m"]), int(case["n"]), int(case["k"]), case["dtype"]
+        op = linear_op(m, n, k, MODEL_DTYPE[dtype])
+        measured_s = float(case["seconds"])
+        row: dict[str, object] = dict(
+            dtype=dtype, m=m, n=n, k=k, measured_tflops=round(op.flops / measured_s / 1e12, 1)
+        )
+        for engine in ENGINES:
+            model = get_cost_model(engine)
+            (cost,) = sustained_costs([op], [1], hw, model)
+            row[f"{engine}_tflops"] = round(op.flops / cost.latency_s / 1e12, 1)
+            row[f"{engine}_error"] = round(cost.latency_s / measured_s - 1, 3)
+        (bound,) = sustained_costs([op], [1], ideal, get_cost_model("roofline"))
+        row["ideal_tflops"] = round(op.flops / bound.latency_s / 1e12, 1)
+        rows.append(row)
+    return rows
+
+
+def sustained_row(samples: Sequence[dict[str, str]]) -> dict[str, object]:
+    """The 8192^3 fp16 product run back to back: achieved rate, power, clock."""
+    summary = samples[0]
+    clocks = [float(s["sm_clock_mhz"]) for s in samples[1:] if float(s["t_s"]) > 0.5]
+    hw = resolve_hardware(ROOT / HW_FILE)
+    op = linear_op(8192, 8192, 8192, "fp16")
+    row: dict[str, object] = dict(
+        measured_tflops=round(float(summary["tflops"]), 1),
+        measured_power_w=round(float(summary["power_w"]), 1),
+        measured_sm_clock_mhz=round(statistics.median(clocks)),
+    )
+    for engine in ENGINES:
+        (cost,) = sustained_costs([op], [1], hw, get_cost_model(engine))
+        row[f"{engine}_tflops"] = round(op.flops / cost.latency_s / 1e12, 1)
+        row[f"{engine}_power_w"] = round(average_power_w([cost], [1]), 1)
+    return row
+
+
+def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list[dict[str, object]]:
+    """Whole-model rows: eager PyTorch (fused SDPA attention) or a replayed CUDA graph."""
+    hw = resolve_hardware(ROOT / HW_FILE)
+    rows = []
+    for case in measured:
+        batch, seq = int(case["batch"]), int(case["seq"])
+        runtime = case.get("runtime", "eager")
+        workload = load_workload(
+            case["model"],
+            batch=batch,
+            seq=seq,
+            precision="fp16",
+            # HF BertForMaskedLM: the masked-LM head alone, over every position
+            mode="training" if training else "inference",
+            training=TrainingOptions(head="pretraining", optimizer="adamw") if training else None,
+        )
+        scenario = Scenario.from_workload(workload).but(
+            runtime=runtime,
+            # eager PyTorch runs attention as one fused SDPA kernel (cuDNN flash on this
+            # part: host_ops.csv); the training step's optimizer is fused AdamW
+            whatifs=parse_whatifs({"fusion": "attention+optimizer" if training else "attention"}),
+        )
+        measured_s = float(case["median_s"])
+        measured_w = float(case["average_power_w"])
+        row: dict[str, object] = dict(
+            model=case["model"],
+            batch=batch,
+            seq=seq,
+            runtime=runtime,
+            measured_ms=round(measured_s * 1e3, 2),
+            measured_w=round(measured_w),
+        )
+        for engine in ENGINES:
+            result = simulate(scenario, hw, engine=engine)
+            row[f"{engine}_ms"] = round(result.latency_s * 1e3, 2)
+            row[f"{engine}_error"] = round(result.latency_s / measured_s - 1, 3)
+            row[f"{engine}_w"] = round(result.energy_j / result.latency_s)
+        rows.append(row)
+    return rows
+
+
+def read(name: str) -> list[dict[str, str]]:
+    with open(HERE / name, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write(name: str, rows: Sequence[dict[str, object]]) -> None:
+    with open(HERE / name, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def table(rows: Sequence[dict[str, object]]) -> str:
+    head = list(rows[0])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(row[key]) for key in head) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def error_summary(rows: Sequence[dict[str, object]], key: str) -> str:
+    errors = [abs(float(row[key])) for row in rows]  # type: ignore[arg-type]
+    return f"median |error| {statistics.median(errors):.0%}, worst {max(errors):.0%}"
+
+
+def main() -> None:
+    gemm = gemm_rows(read("gemm.csv"))
+    write("compare-gemm.csv", gemm)
+    sustained = [sustained_row(read("sustained.csv"))]
+    write("compare-sustained.csv", sustained)
+    inference = workload_rows(read("inference.csv"), training=False)
+    write("compare-inference.csv", inference)
+    training = workload_rows(read("training.csv"), training=True)
+    write("compare-training.csv", training)
+    for name, rows, key in (
+        ("GEMM", gemm, "roofline_error"),
+        ("GEMM", gemm, "cycle_error"),
+        ("inference", inference, "roofline_error"),
+        ("training", training, "roofline_error"),
+    ):
+        print(f"{name} {key}: {error_summary(rows, key)}")
+    print(table(sustained))
+
+
+if __name__ == "__main__":
+    main()
