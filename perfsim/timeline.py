@@ -5,7 +5,9 @@ With a runtime named (``Scenario.runtime``: ``eager`` PyTorch, ``cuda_graph`` re
 compiled ``engine`` such as TensorRT) and the hardware file's host issue cost for it
 (``host_issue.<runtime>``, seconds per kernel, `perfsim.hardware.spec.HostIssue`), the
 host issues kernel ``i`` at ``h_i = (i + 1) * host`` (one after another, never waiting for
-the device) and the device runs it from ``start_i = max(h_i, end_{i-1})`` to
+the device; under eager PyTorch ``host`` also carries each kernel's share of the metadata
+ops the tracer folded, ``host_issue.eager_view`` each) and the device runs it from
+``start_i = max(h_i, end_{i-1})`` to
 ``end_i = start_i + device_i``; the latency is ``end`` of the last kernel. ``device_i`` is
 the op's kernel time as the engine costed it, without the ``op_overhead`` floor the
 timeline replaces (`device_s`). Each op's ``latency_s`` becomes its step on the timeline,
@@ -87,6 +89,13 @@ def timeline(
     return tuple(timed)
 
 
+def views_per_kernel(folded_ops: int, kernels: int) -> float:
+    """Folded metadata ops the host dispatches per kernel it launches, spread evenly: eager
+    PyTorch interleaves its views and reshapes with the kernels (each linear's weight
+    transpose, each attention's head split), so each launch carries its share."""
+    return folded_ops / kernels if kernels else 0.0
+
+
 def apply_runtime(result: Result, runtime: str | None) -> Result:
     """``result`` on the host/device timeline of ``runtime`` (unchanged without one, on a
     serial host, or where the hardware file has no issue cost for it)."""
@@ -95,6 +104,9 @@ def apply_runtime(result: Result, runtime: str | None) -> Result:
     if host_s is None or hw.op_overhead_serial:
         return result
     launched = [cost.overhead_s > 0 or hw.op_overhead == 0 for cost in result.costs]
+    host_s += views_per_kernel(result.graph.meta.folded_ops, sum(launched)) * hw.host_view_s(
+        runtime
+    )
     costs = timeline(result.costs, host_s, launched, energy_prices(hw).static_power_w)
     graph = OpGraph(result.graph.ops, result.graph.meta.but(runtime=runtime))
     return replace(result, graph=graph, costs=costs)

@@ -19,7 +19,7 @@ from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
 from perfsim.pipeline import cost_scenario_graph, simulate
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
-from perfsim.timeline import apply_runtime, timeline
+from perfsim.timeline import apply_runtime, timeline, views_per_kernel
 
 KB = 1000  # each tensor of the hand-made chain: 250 fp32 values = 1000 bytes
 
@@ -179,6 +179,29 @@ def test_eager_timeline_on_h100(store: Any) -> None:
     result = simulate(Scenario("bert-tiny", runtime="eager"), "h100", store=store)
     assert result.latency_s >= len(result.costs) * 10e-6 * (1 - 1e-9)
     assert result.graph.meta.runtime == "eager"
+
+
+def test_eager_dispatches_the_folded_views(store: Any) -> None:
+    # h100.yaml: 10 us per launch plus 4 us per folded metadata op, spread over launches;
+    # bert-tiny b1 is host-bound, so the eager latency is launches x 10 us + views x 4 us
+    hw = resolve_hardware("h100")
+    assert hw.host_view_s("eager") == pytest.approx(4e-6)
+    assert hw.host_view_s("cuda_graph") == 0.0 and hw.host_view_s(None) == 0.0
+    eager = simulate(Scenario("bert-tiny", runtime="eager"), hw, store=store)
+    launches = sum(1 for cost in eager.costs if cost.overhead_s > 0)
+    folded = eager.graph.meta.folded_ops
+    assert folded > launches > 0
+    host = launches * 10e-6 + folded * 4e-6
+    device = sum(max(c.latency_s - c.details["host_wait_s"], 0.0) for c in eager.costs)
+    assert host <= eager.latency_s <= host + device
+    # a replayed graph dispatches no views: one 1 us replay node per kernel
+    graph = simulate(Scenario("bert-tiny", runtime="cuda_graph"), hw, store=store)
+    assert graph.latency_s < eager.latency_s - folded * 4e-6
+
+
+def test_views_per_kernel() -> None:
+    assert views_per_kernel(461, 177) == pytest.approx(461 / 177)
+    assert views_per_kernel(5, 0) == 0.0
 
 
 # ---- properties --------------------------------------------------------------------------

@@ -23,6 +23,7 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "host_issue.eager",
     "host_issue.cuda_graph",
     "host_issue.engine",
+    "host_issue.eager_view",
 )
 
 

@@ -245,11 +245,23 @@ class HostIssue(_Frozen):
     (PyTorch eager: Python, dispatcher, launch), ``cuda_graph`` (one graph replay, per
     kernel node) and ``engine`` (a compiled engine such as TensorRT launching from C++).
     A file without this block keeps ``op_overhead`` for every runtime; a runtime the block
-    leaves out (None) costs the host nothing: the device never waits (the ideal bound)."""
+    leaves out (None) costs the host nothing: the device never waits (the ideal bound).
+
+    ``eager_view``: host seconds per metadata op (view, reshape, transpose, expand, an
+    inference dropout) that eager PyTorch dispatches without launching a kernel; the tracer
+    folds these away (``OpGraph.meta.folded_ops``). Graph replay and compiled engines
+    never dispatch them. None: free.
+    """
 
     eager: Seconds | None = None
     cuda_graph: Seconds | None = None
     engine: Seconds | None = None
+    eager_view: Seconds | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``eager_view`` out of dumps where unset (`_without_unset`)."""
+        return _without_unset(self, handler(self), "eager_view")
 
 
 class EnergyTable(_Frozen):
@@ -451,6 +463,13 @@ class HardwareSpec(_Frozen):
             return None
         seconds = getattr(self.host_issue, runtime)
         return 0.0 if seconds is None else float(seconds)
+
+    def host_view_s(self, runtime: str | None) -> float:
+        """Host seconds per folded metadata op under ``runtime``: ``host_issue.eager_view``
+        for eager PyTorch, 0 otherwise (replayed graphs and engines dispatch no views)."""
+        if runtime != "eager" or self.host_issue is None:
+            return 0.0
+        return float(self.host_issue.eager_view or 0.0)
 
     def level_capacity(self, level: MemoryLevel) -> float:
         """Aggregate capacity of a level, bytes."""
