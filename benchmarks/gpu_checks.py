@@ -1,6 +1,6 @@
 """Measure an NVIDIA GPU at BERT's shapes: the checks of issue 12 that need the real part.
 
-    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_checks.py OUT_DIR [--quick]
+    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_checks.py OUT_DIR [--quick] [--only=a.csv,b.csv]
 
 Writes, one file per section, so a failure in one section keeps the others:
 
@@ -16,6 +16,12 @@ Writes, one file per section, so a failure in one section keeps the others:
   average power over a loop of about one second.
 - ``training.csv``: one masked-LM training step (fp16 autocast, fused AdamW): median seconds,
   NVML energy per step and average power.
+- ``inference-eager-attention.csv``: as ``inference.csv`` with Hugging Face's unfused
+  attention (``attn_implementation="eager"``: matmul, softmax, matmul), so the graph
+  replay runs the same kernels as eager and as perfsim's traced graph.
+- ``training-master.csv``: a half model with fp32 master weights and fused AdamW (DeepSpeed's
+  fp16 optimizer, the step perfsim traces), as ``training.csv``.
+- ``copy.csv``: a 4 GiB device-to-device copy repeated: HBM bytes per second and power.
 - ``host_ops.csv``: eager bert-base b1 fp16: aten ops dispatched (top-level and nested, with
   their CPU time) and kernels launched (with their GPU time) in one forward.
 
@@ -258,10 +264,12 @@ def sustained_rows(duration_s: float) -> list[dict]:
     return rows
 
 
-def bert(model: str):
+def bert(model: str, attention: str = "sdpa"):
+    """Hugging Face's BertModel, random weights, fp16 on the GPU; ``attention`` is its
+    ``attn_implementation`` (``sdpa``: one fused kernel; ``eager``: matmul, softmax, matmul)."""
     import transformers
 
-    config = transformers.BertConfig(**BERT[model], attn_implementation="sdpa")
+    config = transformers.BertConfig(**BERT[model], attn_implementation=attention)
     torch.manual_seed(0)
     return transformers.BertModel(config).to("cuda", torch.float16).eval()
 
@@ -332,7 +340,7 @@ def kernel_profile(fn) -> dict:
     return dict(kernels=count, kernel_s=sum(seconds.values()), **seconds)
 
 
-def inference_rows(quick: bool) -> list[dict]:
+def inference_rows(quick: bool, attention: str = "sdpa") -> list[dict]:
     rows = []
     cases = [
         ("bert-base", 1, 128),
@@ -346,7 +354,7 @@ def inference_rows(quick: bool) -> list[dict]:
     if quick:
         cases = cases[:2]
     for model_name, batch, seq in cases:
-        model = bert(model_name)
+        model = bert(model_name, attention)
         ids = torch.randint(1, 30000, (batch, seq), device="cuda")
         with torch.inference_mode():
             forward = partial(model, input_ids=ids)
@@ -372,6 +380,7 @@ def inference_rows(quick: bool) -> list[dict]:
                         batch=batch,
                         seq=seq,
                         dtype="fp16",
+                        attention=attention,
                         runtime=runtime,
                         median_s=statistics.median(walls),
                         min_s=min(walls),
@@ -454,6 +463,99 @@ def training_rows(quick: bool) -> list[dict]:
     return rows
 
 
+def master_step(model, masters, optimizer, ids, scale: float = 1024.0) -> None:
+    """DeepSpeed-style fp16 step, as perfsim traces it (`perfsim.trace.train_step`): a half
+    model, fp32 master weights and optimizer; master gradients, unscale, step, copy back."""
+    loss = model(input_ids=ids, labels=ids).loss
+    (loss * scale).backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    for master, param in zip(masters, params, strict=True):
+        master.grad = param.grad.float().mul_(1.0 / scale)
+        param.grad = None
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for master, param in zip(masters, params, strict=True):
+            param.copy_(master)
+
+
+def master_training_rows(quick: bool) -> list[dict]:
+    import transformers
+
+    rows = []
+    cases = [("bert-base", 32, 128), ("bert-large", 32, 128), ("bert-large", 8, 512)]
+    for model_name, batch, seq in cases[:1] if quick else cases:
+        torch.manual_seed(0)
+        config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
+        model = transformers.BertForMaskedLM(config).to("cuda", torch.float16).train()
+        masters = [p.detach().float().requires_grad_() for p in model.parameters()]
+        optimizer = torch.optim.AdamW(masters, lr=1e-5, fused=True)
+        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
+        step = partial(master_step, model, masters, optimizer, ids)
+        for _ in range(3):
+            step()
+        torch.cuda.synchronize()
+        walls = []
+        for _ in range(8):
+            t0 = time.perf_counter()
+            step()
+            torch.cuda.synchronize()
+            walls.append(time.perf_counter() - t0)
+        joules, watts, clock = energy_per_call(step)
+        profiled = kernel_profile(step)
+        rows.append(
+            dict(
+                model=model_name,
+                batch=batch,
+                seq=seq,
+                dtype="fp16-master",
+                optimizer="adamw-fused",
+                median_s=statistics.median(walls),
+                min_s=min(walls),
+                max_s=max(walls),
+                energy_j=joules,
+                average_power_w=watts,
+                sm_clock_mhz=clock,
+                **profiled,
+            )
+        )
+        print(f"train-master {model_name} b{batch} s{seq}: {rows[-1]['median_s'] * 1e3:.1f} ms")
+        del model, optimizer, masters
+        torch.cuda.empty_cache()
+    return rows
+
+
+def copy_power_rows(duration_s: float = 1.5) -> list[dict]:
+    """A device-to-device copy of 4 GiB repeated: achieved HBM bandwidth and its power."""
+    source = torch.empty(4 * 2**30, dtype=torch.uint8, device="cuda")
+    target = torch.empty_like(source)
+    target.copy_(source)
+    torch.cuda.synchronize()
+    e0, t0, count = energy_mj(), time.perf_counter(), 0
+    clock = float("nan")
+    while time.perf_counter() - t0 < duration_s:
+        for _ in range(5):
+            target.copy_(source)
+        if count == 5:
+            clock = sm_clock_mhz()
+        torch.cuda.synchronize()
+        count += 5
+    elapsed, e1 = time.perf_counter() - t0, energy_mj()
+    moved = 2.0 * source.numel() * count  # read and written
+    row = dict(
+        bytes_per_s=moved / elapsed,
+        average_power_w=(e1 - e0) / 1e3 / elapsed,
+        idle_power_w=float("nan"),
+        sm_clock_mhz=clock,
+    )
+    del source, target
+    torch.cuda.empty_cache()
+    time.sleep(1.0)
+    row["idle_power_w"] = power_w()
+    print(f"copy: {row['bytes_per_s'] / 1e12:.2f} TB/s at {row['average_power_w']:.0f} W")
+    return [row]
+
+
 def host_op_rows() -> list[dict]:
     from torch.profiler import ProfilerActivity, profile
 
@@ -530,7 +632,13 @@ def main() -> int:
         ("inference.csv", lambda: inference_rows(quick)),
         ("training.csv", lambda: training_rows(quick)),
         ("host_ops.csv", host_op_rows),
+        ("inference-eager-attention.csv", lambda: inference_rows(quick, attention="eager")),
+        ("training-master.csv", lambda: master_training_rows(quick)),
+        ("copy.csv", copy_power_rows),
     ]
+    chosen = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--only=")), "")
+    if chosen:  # --only=a.csv,b.csv: those sections alone
+        sections = [(name, run) for name, run in sections if name in chosen.split(",")]
     for name, section in sections:
         t0 = time.perf_counter()
         try:

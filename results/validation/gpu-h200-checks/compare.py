@@ -107,6 +107,40 @@ def sustained_rows(samples: Sequence[dict[str, str]]) -> list[dict[str, object]]
     return rows
 
 
+def copy_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
+    """A 4 GiB device-to-device copy: bandwidth and power, against a copy op costed alone."""
+    hw = resolve_hardware(ROOT / HW_FILE)
+    rows = []
+    for case in measured:
+        size = 4 * 2**30
+        op = OpNode(
+            name="copy",
+            category=Category.ELEMENTWISE,
+            target="aten.copy_.default",
+            scope="",
+            layer=-1,
+            phase="forward",
+            inputs=(TensorSpec((size,), "int8"),),
+            outputs=(TensorSpec((size,), "int8"),),
+            dims={},
+            macs=0,
+            flops=0,
+            bytes_read=size,
+            bytes_written=size,
+        )
+        (cost,) = sustained_costs([op], [1], hw, get_cost_model("roofline"))
+        rows.append(
+            dict(
+                measured_tb_per_s=round(float(case["bytes_per_s"]) / 1e12, 2),
+                measured_power_w=round(float(case["average_power_w"])),
+                measured_idle_after_w=round(float(case["idle_power_w"])),
+                roofline_tb_per_s=round(2 * size / cost.latency_s / 1e12, 2),
+                roofline_power_w=round(average_power_w([cost], [1])),
+            )
+        )
+    return rows
+
+
 def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list[dict[str, object]]:
     """Whole-model rows: eager PyTorch (fused SDPA attention) or a replayed CUDA graph."""
     hw = resolve_hardware(ROOT / HW_FILE)
@@ -128,9 +162,10 @@ def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list
         # capture Hugging Face's BERT builds its mask and takes the unfused attention path
         # (the profile shows softmax kernels and no SDPA kernel), as perfsim traces it
         fusion = "attention+optimizer" if training else "attention"
+        if runtime == "cuda_graph" or case.get("attention") == "eager":
+            fusion = "none"  # HF's unfused attention: matmul, softmax, matmul as traced
         scenario = Scenario.from_workload(workload).but(
-            runtime=runtime,
-            whatifs=parse_whatifs({"fusion": "none" if runtime == "cuda_graph" else fusion}),
+            runtime=runtime, whatifs=parse_whatifs({"fusion": fusion})
         )
         measured_s = float(case["median_s"])
         measured_w = float(case["average_power_w"])
@@ -139,6 +174,8 @@ def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list
             batch=batch,
             seq=seq,
             runtime=runtime,
+            attention=case.get("attention", "sdpa"),
+            dtype=case["dtype"],
             measured_ms=round(measured_s * 1e3, 2),
             measured_kernel_ms=round(float(case["kernel_s"]) * 1e3, 2),
             measured_w=round(measured_w),
@@ -186,9 +223,13 @@ def main() -> None:
     sustained = sustained_rows(read("sustained.csv"))
     write("compare-sustained.csv", sustained)
     inference = workload_rows(read("inference.csv"), training=False)
+    inference += workload_rows(read("inference-eager-attention.csv"), training=False)
     write("compare-inference.csv", inference)
     training = workload_rows(read("training.csv"), training=True)
+    training += workload_rows(read("training-master.csv"), training=True)
     write("compare-training.csv", training)
+    copy = copy_rows(read("copy.csv"))
+    write("compare-copy.csv", copy)
     batched = [row for row in gemm if int(row["m"]) >= 2048]  # type: ignore[call-overload]
     eager = [row for row in inference if row["runtime"] == "eager"]
     lines = [
@@ -211,6 +252,7 @@ def main() -> None:
         lines.append(f"- {title}: {error_summary(rows, key)}")
     for title, rows in (
         ("Sustained 8192^3 products", sustained),
+        ("4 GiB device-to-device copy", copy),
         ("Inference (fp16)", inference),
         ("Training steps", training),
         ("GEMMs", gemm),
