@@ -1,0 +1,72 @@
+"""The model against the measurements of a real H200 (results/validation/gpu-h200-checks).
+
+The CSVs were measured once on a lent H200 by ``benchmarks/gpu_checks.py``; the model
+costs each row from the shipped datasheet file ``hwconfigs/h200.yaml``. What agrees is
+asserted; what is a known miss (issue 12) is a strict xfail, so a fix shows up here.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+CHECKS = Path(__file__).resolve().parents[1] / "results" / "validation" / "gpu-h200-checks"
+
+
+def _compare() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gpu_h200_compare", CHECKS / "compare.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    with open(CHECKS / name, encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_hbm_copy_bandwidth_within_5_percent() -> None:
+    # 4 GiB device-to-device copy: 4.24 TB/s measured; the file's achievable fraction 0.88
+    (row,) = _compare().copy_rows(_read("copy.csv"))
+    assert row["roofline_tb_per_s"] == pytest.approx(row["measured_tb_per_s"], rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("measured", "within"),
+    # the host's speed differs between lent machines (bert-base b1: 3.80 ms on the first,
+    # 5.46 ms on the second); the model has one host figure per runtime
+    [("inference-machine1.csv", 0.10), ("inference.csv", 0.40)],
+)
+def test_eager_batch1_host_bound(measured: str, within: float) -> None:
+    # bert-base and bert-large b1 fp16, eager PyTorch, SDPA attention: host-bound, so the
+    # host's launches and folded-view dispatch set the time (perfsim.timeline)
+    rows = [row for row in _read(measured) if row["runtime"] == "eager" and row["batch"] == "1"]
+    compared = _compare().workload_rows(rows, training=False)
+    assert len(compared) == 2
+    for row in compared:
+        assert abs(float(row["roofline_error"])) <= within, row
+
+
+def test_eager_batched_kernel_time_within_20_percent() -> None:
+    # the device's own time (the profiled kernels) of the batched SDPA rows
+    rows = [
+        row for row in _read("inference.csv") if row["runtime"] == "eager" and row["batch"] != "1"
+    ]
+    for row in _compare().workload_rows(rows, training=False):
+        assert abs(float(row["roofline_kernel_error"])) <= 0.20, row
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12: the H200 runs dense fp16 products at its 700 W limit at ~1,440 MHz; "
+    "the model's energy per action is about half the real one, so it keeps 1,830 MHz",
+)
+def test_dense_fp16_product_within_15_percent() -> None:
+    rows = [row for row in _read("sustained.csv") if row["dtype"] == "fp16"]
+    (fp16,) = [row for row in _compare().sustained_rows(rows) if row["dtype"] == "fp16"]
+    assert fp16["roofline_tflops"] == pytest.approx(fp16["measured_tflops"], rel=0.15)
