@@ -25,9 +25,7 @@ axes:
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_run_sweep_restores_the_collector(
-    graph_cache: Path, tmp_path: Path, enabled: bool
-) -> None:
+def test_run_sweep_restores_the_collector(graph_cache: Path, tmp_path: Path, enabled: bool) -> None:
     path = tmp_path / "gc.yaml"
     path.write_text(SPEC, encoding="utf-8")
     seen: list[bool] = []
