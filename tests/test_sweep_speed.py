@@ -3,6 +3,7 @@
 - die area and peak power over many devices at once (`perfsim.area.batch`,
   `perfsim.engines.power_batch.peak_powers_w`) equal the scalar functions bit for bit,
   on every shipped hardware file and random designs of it, mixed in one call;
+- `cached_energy_prices` keeps each spec's own prices (by object, then by key);
 - `run_sweep` pauses the cyclic garbage collector while it runs and leaves it as it
   found it, enabled or not, also when the sweep fails.
 """
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 from perfsim.area import die_area
 from perfsim.area.batch import die_areas_mm2
 from perfsim.cache import GraphStore
+from perfsim.energy.prices import cached_energy_prices, energy_prices
 from perfsim.engines.power import peak_power_w
 from perfsim.engines.power_batch import peak_powers_w
 from perfsim.errors import PerfsimError
@@ -115,3 +117,15 @@ def test_run_sweep_restores_the_collector(graph_cache: Path, tmp_path: Path, ena
         assert gc.isenabled() is enabled
     finally:
         gc.enable() if was else gc.disable()
+
+
+@settings(max_examples=20, deadline=None)
+@given(designs=st.lists(_DESIGN, min_size=1, max_size=6))
+def test_prices_cached_by_spec_are_each_specs_own(
+    designs: list[tuple[str, float, float, float]],
+) -> None:
+    """The by-object cache of `cached_energy_prices` answers a spec's own prices, asked
+    once or twice, whatever other specs were asked in between."""
+    hws = [_design(design) for design in designs]
+    for hw in [*hws, *reversed(hws)]:
+        assert cached_energy_prices(hw) == energy_prices(hw)
