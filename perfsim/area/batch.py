@@ -10,7 +10,7 @@ whose blocks would collide by name (a memory level called ``matrix``) take the s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -98,12 +98,20 @@ def _storage_m2(capacity: Array, node_m: float) -> Array:
     sram = capacity * SRAM_28NM_M2_PER_BYTE * bitcell * reference_efficiency / efficiency
     scale = logic_area_scale(node_m) / logic_area_scale(REGISTER_FILE_NODE_M)
     flops = capacity * 8 * REGISTER_FILE_BIT_M2 * scale
-    return np.minimum(sram, flops)
+    cheaper: Array = np.minimum(sram, flops)
+    return cheaper
 
 
-def _widest(per_dtype: dict[str, Array]) -> Array:
+def _area_input(hw: HardwareSpec, name: str) -> float:
+    """``hw.area.<name>``, bytes: set on every device of a layout that prices it."""
+    value = getattr(hw.area, name)
+    assert value is not None, name  # `layout` groups devices by which inputs are set
+    return float(value)
+
+
+def _widest(per_dtype: Iterable[Array]) -> Array:
     """The largest of the per-dtype areas (`max` over dtypes in the model)."""
-    values = list(per_dtype.values())
+    values = list(per_dtype)
     widest = values[0]
     for value in values[1:]:
         widest = np.maximum(widest, value)
@@ -125,21 +133,21 @@ def _total_mm2(hws: Sequence[HardwareSpec]) -> Array:
             d: _column([hw.compute.matrix.macs_per_cycle[d] for hw in hws]) * mac[d]  # type: ignore[union-attr]
             for d in matrix.macs_per_cycle
         }
-        parts.append(_widest(macs) * units)
+        parts.append(_widest(macs.values()) * units)
     lanes = {
         d: _column([hw.compute.vector.flops_per_cycle[d] for hw in hws]) / 2 * mac[d]
         for d in first.compute.vector.flops_per_cycle
     }
-    parts.append(_widest(lanes) * units)
+    parts.append(_widest(lanes.values()) * units)
     for index, level in enumerate(first.memory[:-1]):
         storage = _storage_m2(_column([hw.memory[index].capacity for hw in hws]), node)
         parts.append(units * storage if level.per_unit else storage)
     inputs = first.area
     if inputs is not None and inputs.register_file is not None:
-        files = _column([hw.area.register_file for hw in hws])  # type: ignore[union-attr]
+        files = _column([_area_input(hw, "register_file") for hw in hws])
         parts.append(units * _storage_m2(files, node))
     if inputs is not None and inputs.extra_sram is not None:
-        extra = _column([hw.area.extra_sram for hw in hws])  # type: ignore[union-attr]
+        extra = _column([_area_input(hw, "extra_sram") for hw in hws])
         parts.append(_storage_m2(extra, node))
     kind = memory_interface_kind(first)
     per_interface_bytes, phy, controller = MEMORY_INTERFACES[kind]
