@@ -137,8 +137,17 @@ _PRICES: dict[tuple[Any, ...], EnergyPrices] = {}
 _PRICES_SIZE = 4096
 
 
+# the same, by the spec object itself (specs are frozen): a sweep batch asks for each of
+# its devices' prices twice (costing, then peak power), and `price_key` reads the whole
+# spec; the spec is kept with its prices so an id is never matched to a newer object
+_BY_SPEC: dict[int, tuple[HardwareSpec, EnergyPrices]] = {}
+
+
 def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
     """``energy_prices(hw)`` (boost clock), kept by `price_key` (shared: read-only)."""
+    seen = _BY_SPEC.get(id(hw))
+    if seen is not None and seen[0] is hw:
+        return seen[1]
     key = price_key(hw)
     found = _PRICES.get(key)
     if found is None:
@@ -146,6 +155,9 @@ def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
             with contextlib.suppress(RuntimeError, StopIteration):
                 _PRICES.pop(next(iter(_PRICES)), None)
         found = _PRICES[key] = energy_prices(hw)
+    if len(_BY_SPEC) >= _PRICES_SIZE:  # start over: a batch's two asks are close together
+        _BY_SPEC.clear()
+    _BY_SPEC[id(hw)] = (hw, found)
     return found
 
 

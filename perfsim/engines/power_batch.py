@@ -12,11 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from perfsim.energy.prices import EnergyPrices, cached_energy_prices
-from perfsim.engines.power import BISECTION_STEPS, CLOCK_TOLERANCE, MIN_CLOCK_RATIO
+from perfsim.engines.power import (
+    BISECTION_STEPS,
+    CLOCK_TOLERANCE,
+    MIN_CLOCK_RATIO,
+    peak_power_w,
+)
 from perfsim.engines.roofline_batch import Array, Devices, OpArrays, latencies
 from perfsim.hardware.spec import HardwareSpec
 
@@ -196,3 +202,100 @@ def sustained_ratios(
         active &= ~close
         active &= ~(high - low <= CLOCK_TOLERANCE)
     return best, duty, boost
+
+
+# names price() reads otherwise: its parts, and the action kinds before a "."
+_PRICE_PARTS = frozenset({"compute", "operands", "issue", "clock", "static", "mac", "vector"})
+
+
+def peak_powers_w(hws: Sequence[HardwareSpec]) -> list[float]:
+    """``[peak_power_w(hw) for hw in hws]``: devices of one memory and dtype layout at
+    once, with `perfsim.energy.prices.price`'s operations in its order (bit for bit)."""
+    out = [0.0] * len(hws)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, hw in enumerate(hws):
+        names = [level.name for level in hw.memory]
+        if (
+            len(set(names)) < len(names)
+            or _PRICE_PARTS.intersection(names)
+            or any("." in name for name in names)
+        ):
+            out[index] = peak_power_w(hw)  # names price() would read as something else
+            continue
+        matrix = hw.compute.matrix
+        key = (
+            tuple(matrix.macs_per_cycle) if matrix is not None else None,
+            tuple(hw.compute.vector.flops_per_cycle),
+            tuple((level.name, level.per_unit) for level in hw.memory),
+        )
+        groups.setdefault(key, []).append(index)
+    for members in groups.values():
+        found = _peaks([hws[i] for i in members]).tolist()
+        for index, watts in zip(members, found, strict=True):
+            out[index] = watts
+    return out
+
+
+def _peaks(hws: Sequence[HardwareSpec]) -> Array:
+    """`peak_power_w` of devices of one layout (W)."""
+    prices = [cached_energy_prices(hw) for hw in hws]
+
+    def column(values: Sequence[float]) -> Array:
+        return np.array(values, dtype=np.float64)
+
+    first = hws[0]
+    units = column([hw.compute.units for hw in hws])
+    clock = column([hw.compute.clock for hw in hws])
+    static = column([p.static_power_w for p in prices])
+    share = column([p.clock_share for p in prices])
+    zeros = np.zeros(len(hws))
+    levels = len(first.memory)
+
+    def dynamic(compute: Array, operands: Array, issue: Array, level_parts: list[Array]) -> Array:
+        # price(): clock tree on the switching joules, then sum(parts) - static, in order
+        tree = (compute + operands + issue) * share / (1.0 - share)
+        total = compute + operands + issue + tree
+        for part in level_parts:
+            total = total + part
+        return total + static - static
+
+    def core(kind: str, dtype: str, per_cycle: Array) -> Array:
+        mac = kind == "mac"
+        count = per_cycle * units * clock
+        arithmetic = column([(p.mac_j if mac else p.vector_op_j)[dtype] for p in prices])
+        operands = column(
+            [(p.mac_operands_j if mac else p.vector_operands_j).get(dtype, 0.0) for p in prices]
+        )
+        issue = column(
+            [(p.mac_issue_j if mac else p.vector_issue_j).get(dtype, 0.0) for p in prices]
+        )
+        return dynamic(count * arithmetic, count * operands, count * issue, [zeros] * levels)
+
+    def widest(found: list[Array]) -> Array:
+        out = found[0]
+        for value in found[1:]:
+            out = np.maximum(out, value)
+        return out
+
+    matrix_w = zeros
+    if first.compute.matrix is not None and first.compute.matrix.macs_per_cycle:
+        matrix_w = widest(
+            [
+                core("mac", d, column([hw.compute.matrix.macs_per_cycle[d] for hw in hws]))  # type: ignore[union-attr]
+                for d in first.compute.matrix.macs_per_cycle
+            ]
+        )
+    vector_w = widest(
+        [
+            core("vector", d, column([hw.compute.vector.flops_per_cycle[d] for hw in hws]))
+            for d in first.compute.vector.flops_per_cycle
+        ]
+    )
+    level_parts = []
+    for index, level in enumerate(first.memory):
+        streamed = column([hw.memory[index].bandwidth for hw in hws])
+        if level.per_unit:
+            streamed = streamed * units
+        level_parts.append(streamed * column([p.level_j_per_byte[level.name] for p in prices]))
+    memory_w = dynamic(zeros, zeros, zeros, level_parts)
+    return static + matrix_w + vector_w + memory_w

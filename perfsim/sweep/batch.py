@@ -28,7 +28,7 @@ from perfsim.engines.roofline_batch import (
 )
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category
-from perfsim.sweep.fast import GroupedGraph, device_row, point_metrics, point_totals
+from perfsim.sweep.fast import GroupedGraph, device_rows, point_metrics, point_totals
 
 _CATEGORIES = tuple(category.value for category in Category)
 
@@ -57,10 +57,11 @@ def batch_metrics(
             rows = roofline_totals(on_device, [hws[i] for i in members])
         for index, row in zip(members, rows, strict=True):
             totals[index] = row
-    return [
-        device_row(row if row is not None else point_totals(grouped, hw, engine), hw)
+    found = [
+        row if row is not None else point_totals(grouped, hw, engine)
         for row, hw in zip(totals, hws, strict=True)
     ]
+    return device_rows(found, hws)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,8 @@ def _cells(series: pd.Series) -> list[str] | None:
     if kind in "iub":
         return list(map(str, values))
     if kind == "f":
+        if not series.isna().any():  # the common case: one C-level map, no test per cell
+            return list(map(repr, values))
         return ["" if value != value else repr(value) for value in values]
     cells = []
     for value in values:
