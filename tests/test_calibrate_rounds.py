@@ -194,13 +194,17 @@ def test_busy_host_gets_more_rounds() -> None:
     assert "10-45 rounds per figure" in chosen.note
 
 
-def test_oversubscribed_host_gets_fewer_threads_unless_they_were_asked_for() -> None:
+def test_oversubscribed_host_refuses_unless_the_threads_were_asked_for() -> None:
     how = effort(False)
     chosen = adapt(2, 2, 1.0, how, fixed_threads=False)
-    assert chosen.units == 1 and chosen.how.rounds == 2 * how.rounds
-    assert "calibrated for 1 thread(s) instead of 2" in chosen.note
+    assert chosen.refusal.startswith("other processes kept 1.0 of 2 CPUs busy, so 2-thread")
+    assert "nothing written" in chosen.refusal and "--threads 1" in chosen.refusal
+    assert "\n" not in chosen.refusal
     fixed = adapt(2, 2, 1.0, how, fixed_threads=True)
-    assert fixed.units == 2 and fixed.how.rounds == 2 * how.rounds
+    assert fixed.units == 2 and fixed.how.rounds == 2 * how.rounds and not fixed.refusal
+    # a neighbour on half a CPU of 8 leaves all 8 to us: more rounds, no refusal
+    roomy = adapt(8, 8, 0.5, how, fixed_threads=False)
+    assert roomy.units == 8 and not roomy.refusal and roomy.how.rounds == 2 * how.rounds
 
 
 def _busy_tools(timer: Callable[[Call, int], float], foreign: float) -> Instruments:
@@ -215,16 +219,46 @@ def _busy_tools(timer: Callable[[Call, int], float], foreign: float) -> Instrume
 def test_a_busy_run_adapts_and_says_so() -> None:
     import torch
 
-    cal = measure_host(quick=True, tools=_busy_tools(steady(), foreign=1.0))
     cpus = len(__import__("os").sched_getaffinity(0))
-    expected = min(torch.get_num_threads(), free_cpus(cpus, 1.0))
-    if torch.get_num_threads() > expected:
-        assert cal.units == expected
-        assert f"calibrated for {expected} thread(s)" in cal.adaptation
+    free = free_cpus(cpus, 1.0)
+    threads = min(torch.get_num_threads(), free)  # the CPUs left free: no refusal
+    cal = measure_host(quick=True, tools=_busy_tools(steady(), foreign=1.0), threads=threads)
+    assert cal.units == threads
     assert "rounds per figure" in cal.adaptation
     assert "Adapted to a busy host" in calibration_yaml(cal)
     # quick: 2 rounds planned, doubled on a busy host
     assert "each the best of 4 rounds" in cal.rounds
+
+
+def test_an_oversubscribed_run_refuses_with_one_line() -> None:
+    # one CPU of two kept busy by another process, all threads asked for (the default)
+    cpus = len(__import__("os").sched_getaffinity(0))
+    with pytest.raises(UnstableCalibrationError) as caught:
+        measure_host(quick=True, tools=_busy_tools(steady(), foreign=1.0), threads=None)
+    if free_cpus(cpus, 1.0) >= __import__("torch").get_num_threads():
+        pytest.skip("this host has CPUs to spare beside one busy neighbour")
+    message = str(caught.value)
+    assert "\n" not in message and "nothing written" in message
+
+
+def test_cli_refuses_an_oversubscribed_host(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    cpus = len(__import__("os").sched_getaffinity(0))
+    foreign = float(cpus)  # every CPU busy with someone else's work: never enough free
+    if torch.get_num_threads() <= free_cpus(cpus, foreign):
+        pytest.skip("one thread asked for: it always has a CPU")
+    monkeypatch.setattr(
+        "perfsim.calibration.host.Instruments", lambda: _busy_tools(steady(), foreign=foreign)
+    )
+    out = tmp_path / "host.yaml"
+    result = CliRunner().invoke(cli, ["calibrate", "--quick", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("calibrate: other processes kept")
+    assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
 # ---- refusing, and a file that depends only on the measurements -------------------------
@@ -287,7 +321,9 @@ def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
         return state["busy"], state["total"]
 
     tools = replace(quiet_tools(timer), cpu_seconds=cpu_seconds)
-    cal = measure_host(quick=True, tools=tools, how=checked(timer))
+    # one thread asked for: half the CPUs busy leaves it a CPU on any host (all threads
+    # would be refused: test_an_oversubscribed_run_refuses_with_one_line)
+    cal = measure_host(quick=True, tools=tools, how=checked(timer), threads=1)
     assert state["reads"] == 6  # two attempts
     assert "rounds per figure" in cal.adaptation
     assert "each the best of 6 rounds" in cal.rounds  # 3 planned, doubled when busy

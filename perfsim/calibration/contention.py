@@ -7,10 +7,13 @@ CPUs. `adapt` then decides how to measure:
 * quiet (foreign load under `BUSY_CPUS`): as planned;
 * busy: more rounds per figure and shorter loops (`perfsim.calibration.timing.contended`),
   so best-of-N finds the moments the neighbours leave the CPUs alone;
-* oversubscribed (our threads plus the foreign load exceed the CPUs): also **fewer
-  threads**, one per CPU left free, unless the caller fixed the thread count. A thread
-  that shares its CPU with a busy neighbour stalls every OpenMP barrier of the others, so
-  all-thread figures measured then are the neighbour's, not the machine's.
+* oversubscribed (our threads plus the foreign load exceed the CPUs): **refuse**, unless
+  the caller fixed the thread count. A thread that shares its CPU with a busy neighbour
+  stalls every OpenMP barrier of the others, so all-thread figures measured then are the
+  neighbour's, not the machine's; and a file for the fewer CPUs left free describes
+  another machine (its predictions of all-thread runs were 62% off a quiet file's, in
+  results/validation/README.md, session 4). The refusal says how to go on: calibrate
+  again when the machine is quieter, or ask for the free CPUs with ``--threads``.
 
 Every reading goes through `Instruments`, so tests inject scripted clocks and loads.
 """
@@ -102,6 +105,7 @@ class Adaptation:
     how: Effort
     foreign_cpus: float | None
     note: str  # one line for the file's header and the user; "" when nothing changed
+    refusal: str = ""  # why not to calibrate at all (one line); "" to go on
 
 
 def free_cpus(cpus: int, foreign: float) -> int:
@@ -129,6 +133,10 @@ def adapt(
     seen = f"other processes kept {foreign:.1f} of {cpus} CPUs busy"
     free = free_cpus(cpus, foreign)
     if units > free and not fixed_threads:
-        note = f"{seen}: calibrated for {free} thread(s) instead of {units}, {rounds}"
-        return Adaptation(free, busier, foreign, note)
+        refusal = (
+            f"{seen}, so {units}-thread figures measured now would be theirs, not this "
+            f"machine's: nothing written; calibrate again when it is quieter, or pass "
+            f"--threads {free} to calibrate the CPU(s) left free"
+        )
+        return Adaptation(units, busier, foreign, f"{seen}: {rounds}", refusal)
     return Adaptation(units, busier, foreign, f"{seen}: {rounds}")

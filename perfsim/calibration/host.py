@@ -103,6 +103,8 @@ def plan_threads(
     foreign = sample_foreign_cpus(tools, os.cpu_count() or cpus, 0.05 if quick else WINDOW_S)
     units = threads or torch.get_num_threads()
     chosen = adapt(units, cpus, foreign, how, fixed_threads=threads is not None)
+    if chosen.refusal:
+        raise UnstableCalibrationError(chosen.refusal, None)
     if chosen.note:
         logger.warning("%s", chosen.note)
     return chosen
@@ -131,6 +133,8 @@ def replan(
         return Adaptation(chosen.units, more, chosen.foreign_cpus, note)
     units = threads or torch.get_num_threads()
     again = adapt(units, cpus, foreign, how, fixed_threads=threads is not None)
+    if again.refusal:
+        raise UnstableCalibrationError(again.refusal, failed.foreign_share)
     if again.units >= chosen.units and again.how.rounds <= chosen.how.rounds:
         return None
     logger.warning("figures did not settle; measuring again: %s", again.note)
@@ -155,7 +159,8 @@ def measure_host(
 
     Args:
         threads: threads to calibrate for (the file's ``compute.units``); default
-            ``torch.get_num_threads()``, fewer where other processes keep CPUs busy.
+            ``torch.get_num_threads()``, and then a refusal where other processes keep
+            the CPUs those threads need busy (`perfsim.calibration.contention.adapt`).
         quick: tiny sizes and few repetitions (seconds, for tests); the figures are then
             not representative, and their spread is not checked.
         progress: called as ``progress(step, fraction_done)`` before each step and with
@@ -169,7 +174,8 @@ def measure_host(
     Raises:
         UnstableCalibrationError: some figure's fastest rounds still disagreed by more
             than the tolerance after the most rounds allowed (a busy machine), also
-            after a second attempt adapted to the load seen during the first.
+            after a second attempt adapted to the load seen during the first; or other
+            processes keep busy CPUs the threads asked for need (not given ``threads``).
     """
     tools = tools or Instruments()
     start = tools.clock()
