@@ -42,7 +42,7 @@ filter reads a sawtooth in SRAM size.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,6 +73,7 @@ __all__ = [
     "conv_ofmap_size",
     "dataflow_mapping",
     "gemm_cycles",
+    "gemm_cycles_many",
     "im2col_addresses",
 ]
 
@@ -120,6 +121,14 @@ def gemm_cycles(m: int, n: int, k: int, array: SystolicArray) -> GemmCycles:
     if min(m, n, k) < 1:
         raise ValueError(f"GEMM dimensions must be positive, got m={m}, n={n}, k={k}")
     return _cycles(m, n, k, array, dram_fetches)
+
+
+def gemm_cycles_many(
+    m: int, n: Sequence[int], k: int, arrays: Sequence[SystolicArray]
+) -> list[GemmCycles]:
+    """``[gemm_cycles(m, n_i, k, array_i) ...]``: one GEMM shape (up to its columns) on
+    many arrays, as a sweep batch asks it."""
+    return [gemm_cycles(m, columns, k, array) for columns, array in zip(n, arrays, strict=True)]
 
 
 def conv_ofmap_size(ifmap: int, filt: int, stride: int) -> int:
