@@ -79,10 +79,7 @@ def systolic_columns(op: OpNode, devices: Devices, arrays: OpArrays, index: int)
         dram.append(
             jobs
             * (
-                (
-                    one.ifmap_dram_reads * (not on_chip[0])
-                    + one.filter_dram_reads * (not on_chip[1])
-                )
+                (one.ifmap_dram_reads * (not on_chip[0]) + one.filter_dram_reads * (not on_chip[1]))
                 * word_bytes
                 + one.ofmap_dram_writes * (not on_chip[2]) * out_bytes
             )
