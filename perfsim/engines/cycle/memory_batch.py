@@ -124,7 +124,7 @@ def stall_cycles_many(
     device = segment // len(_INPUTS)
     worst_late = np.zeros(len(arrays), dtype=np.int64)
     np.maximum.at(worst_late, device, late)  # the scalar's max(worst, default=0), >= 0
-    stalls: list[int] = worst_late.tolist()
+    stalls = [float(late) for late in worst_late.tolist()]  # exact: below 2**53
     bounds = np.searchsorted(device, np.arange(len(arrays) + 1)).tolist()
     for p, (array, fold, bw) in enumerate(zip(arrays, folds, bws, strict=True)):
         words = array.sram_words("ofmap")
