@@ -1,7 +1,8 @@
 """The sweep's batched paths give the reference numbers: random design points, both ways.
 
 - `batch_metrics` (the roofline vectorized over devices) equals `point_metrics` bit for
-  bit, and the cycle engine's batch equals it too (it runs point by point);
+  bit, and the cycle engine's batch equals it too (vector ops and systolic GEMMs as
+  arrays over devices, tile-engine GEMMs point by point);
 - what-if points on their transformed graph (`perfsim.sweep.placed`) equal the full
   pipeline's `result_metrics` to 1e-12 (totals summed per placement, not in op order);
 - `patched` builds the very spec `override_many` builds, and fails where it fails;
@@ -94,6 +95,24 @@ def test_batch_rows_equal_point_rows(
     hws = [_device(base, point) for point in points]
     expected = [point_metrics(grouped, hw, engine) for hw in hws]
     assert batch_metrics(grouped, hws, engine) == expected  # every key, every bit
+
+
+SYSTOLIC = ("npu", "edge-npu", "eyeriss", "exynos2400-npu", "tpu-v1", "tpu-v3")
+
+
+@settings(max_examples=20, deadline=None)
+@given(device=st.sampled_from(SYSTOLIC), points=st.lists(_POINT, min_size=2, max_size=8))
+def test_cycle_batch_of_systolic_arrays_equals_point_rows(
+    traced: Callable[..., OpGraph], device: str, points: list[Any]
+) -> None:
+    """The systolic GEMMs of a cycle batch (`perfsim.sweep.cycle_gemm`: fold model and
+    stalls of all arrays together) give every device's scalar row, bit for bit."""
+    base = _base(device)
+    graph = apply_precision(traced("bert-tiny", batch=2, seq=64), base.native_precision)
+    grouped = group_graph(graph)
+    hws = [_device(base, point) for point in points]
+    expected = [point_metrics(grouped, hw, "cycle") for hw in hws]
+    assert batch_metrics(grouped, hws, "cycle") == expected
 
 
 _KNOBS = st.fixed_dictionaries(

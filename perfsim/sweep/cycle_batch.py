@@ -1,20 +1,23 @@
-"""The cycle engine over many devices: vector ops as numpy over devices, GEMMs per device.
+"""The cycle engine over many devices: vector ops and systolic GEMMs as numpy over devices.
 
 `perfsim.engines.cycle.engine` costs a GEMM with its systolic fold model (or a tile
 schedule) and every other op as vector slots against the roofline's traffic. Here the
 vector ops of all devices of a batch run at once (`perfsim.engines.cycle.engine.vector_cost`
 written over arrays, on the roofline's batched traffic, `perfsim.engines.roofline_batch`);
-the GEMMs still run the scalar engine, device by device. Prices and totals are summed op by
-op in `Totals.of`'s order, so rows equal `perfsim.sweep.fast.point_metrics`'s to the last
-bit (tests/test_sweep_batch.py). Only devices that sustain their boost clock are done
-here: one whose step exceeds its power limit (the sustained-clock search re-costs every
-GEMM at trial clocks) is left to the scalar pass (None).
+the systolic GEMMs run their fold model for all devices at once and are assembled as
+arrays (`perfsim.sweep.cycle_gemm`); tile-engine GEMMs still run the scalar engine, device
+by device. Prices and totals are summed op by op in `Totals.of`'s order, so rows equal
+`perfsim.sweep.fast.point_metrics`'s to the last bit (tests/test_sweep_batch.py).
+Only devices that sustain their boost clock are done here: one whose step exceeds its power
+limit (the sustained-clock search re-costs every GEMM at trial clocks) is left to the
+scalar pass (None).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,7 @@ from perfsim.engines.roofline_batch import Devices, matrix_dtype, op_arrays, pea
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpNode
 from perfsim.sweep.batch import Columns
+from perfsim.sweep.cycle_gemm import systolic_columns, systolic_ready
 from perfsim.sweep.fast import GroupedGraph
 
 
@@ -53,10 +57,18 @@ def cycle_totals(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> list[dic
     zero = np.zeros_like(clock)
     latency = np.zeros((len(ops), len(hws)))
     total_cycles, stall_cycles = np.zeros_like(latency), np.zeros_like(latency)
+    matrix_cycles, matrix_busy = np.zeros_like(latency), np.zeros_like(latency)
+    traffic = arrays.traffic.copy()
     gemms = []
     for k, op in enumerate(ops):
         if hws[0].compute.matrix is not None and op.category.is_matrix and "m" in op.dims:
-            gemms.append(k)
+            if not systolic_ready(op, devices, arrays, k):
+                gemms.append(k)  # tile engines, GEMMs on the vector units: scalar engine
+                continue
+            gemm = systolic_columns(op, devices, arrays, k)
+            latency[k], traffic[:, k, :] = gemm.latency_s, gemm.traffic
+            total_cycles[k], stall_cycles[k] = gemm.total_cycles, gemm.stall_cycles
+            matrix_cycles[k], matrix_busy[k] = gemm.total_cycles, gemm.overall_utilization
             continue
         slots = _slots(op)
         dtype = arrays.dtype[k]
@@ -72,9 +84,8 @@ def cycle_totals(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> list[dic
             devices.overhead + busy if devices.serial else np.maximum(devices.overhead, busy)
         )
         total_cycles[k], stall_cycles[k] = total, total - compute
-    result = price_latencies(arrays, devices, prices, latency, None)
-    traffic = arrays.traffic.copy()
-    matrix_cycles, matrix_busy = np.zeros_like(latency), np.zeros_like(latency)
+    # the systolic GEMMs' actions are the roofline's with their simulated bytes
+    result = price_latencies(replace(arrays, traffic=traffic), devices, prices, latency, None)
     model = get_cost_model("cycle")
     for p, hw in enumerate(hws):
         energy = cached_energy_prices(hw)

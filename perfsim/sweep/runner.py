@@ -49,7 +49,7 @@ AUTO_PARALLEL_SECONDS = 4.0
 # seconds of costing per point in this process, roughly (bert-base on one core; see
 # results/benchmarks/sweep.json): batched roofline, cycle engine, what-if points
 BATCH_SECONDS = 0.5
-_POINT_SECONDS = {"roofline": 5e-5, "cycle": 1e-3, "whatif": 1e-3}
+_POINT_SECONDS = {"roofline": 5e-5, "cycle": 4e-4, "whatif": 1e-3}
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
 Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
 

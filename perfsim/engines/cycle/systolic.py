@@ -42,7 +42,7 @@ filter reads a sawtooth in SRAM size.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +62,7 @@ from perfsim.engines.cycle.folds import (
     operand_sram_words,
 )
 from perfsim.engines.cycle.memory import stall_cycles
+from perfsim.engines.cycle.memory_batch import stall_cycles_many
 
 __all__ = [
     "ConvLayer",
@@ -73,14 +74,17 @@ __all__ = [
     "conv_ofmap_size",
     "dataflow_mapping",
     "gemm_cycles",
+    "gemm_cycles_many",
     "im2col_addresses",
 ]
 
 FetchModel = Callable[[Role, Folds, int], IntArray]
 
 
-def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchModel) -> GemmCycles:
-    """The report for a GEMM whose ifmap DRAM fetches per fold come from ``ifmap_fetches``."""
+def _fetches(
+    m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchModel
+) -> tuple[DataflowMapping, Folds, dict[str, IntArray]]:
+    """The mapping, the folds and each input's DRAM words per fold of a GEMM."""
     mapping = dataflow_mapping(array.dataflow, m, n, k)
     folds = fold_mapping(mapping, array.rows, array.cols)
     user_mode = array.dram_words_per_cycle is not None
@@ -88,10 +92,21 @@ def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchMo
     for operand, model in (("ifmap", ifmap_fetches), ("filter", dram_fetches)):
         epoch = epoch_words(array.sram_words(operand), user_mode)
         fetches[operand] = model(getattr(mapping, operand), folds, epoch)
+    return mapping, folds, fetches
+
+
+def _report(
+    m: int,
+    n: int,
+    k: int,
+    array: SystolicArray,
+    folds: Folds,
+    fetches: dict[str, IntArray],
+    stall: int,
+) -> GemmCycles:
+    """SCALE-Sim's report of a GEMM from its folds, DRAM fetches and stall cycles."""
+    mapping = folds.mapping
     compute = folds.count * folds.cycles
-    stall = 0
-    if array.dram_words_per_cycle is not None:
-        stall = stall_cycles(array, folds, fetches, array.dram_words_per_cycle)
     pes = array.rows * array.cols
     ofmap_writes = operand_sram_words(mapping.ofmap, folds)
     return GemmCycles(
@@ -111,6 +126,15 @@ def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchMo
     )
 
 
+def _cycles(m: int, n: int, k: int, array: SystolicArray, ifmap_fetches: FetchModel) -> GemmCycles:
+    """The report for a GEMM whose ifmap DRAM fetches per fold come from ``ifmap_fetches``."""
+    _, folds, fetches = _fetches(m, n, k, array, ifmap_fetches)
+    stall = 0
+    if array.dram_words_per_cycle is not None:
+        stall = stall_cycles(array, folds, fetches, array.dram_words_per_cycle)
+    return _report(m, n, k, array, folds, fetches, stall)
+
+
 def gemm_cycles(m: int, n: int, k: int, array: SystolicArray) -> GemmCycles:
     """Cycles and traffic of ``C[m x n] = A[m x k] @ B[k x n]`` on ``array``.
 
@@ -120,6 +144,34 @@ def gemm_cycles(m: int, n: int, k: int, array: SystolicArray) -> GemmCycles:
     if min(m, n, k) < 1:
         raise ValueError(f"GEMM dimensions must be positive, got m={m}, n={n}, k={k}")
     return _cycles(m, n, k, array, dram_fetches)
+
+
+def gemm_cycles_many(
+    m: int, n: Sequence[int], k: int, arrays: Sequence[SystolicArray]
+) -> list[GemmCycles]:
+    """``[gemm_cycles(m, n_i, k, array_i) ...]``: one GEMM shape (up to its columns) on
+    many arrays, as a sweep batch asks it; the USER-mode stalls of all arrays are
+    simulated together (`perfsim.engines.cycle.memory_batch.stall_cycles_many`)."""
+    if min(m, k, *n, 1) < 1:
+        raise ValueError(f"GEMM dimensions must be positive, got m={m}, n={list(n)}, k={k}")
+    found = [
+        _fetches(m, columns, k, array, dram_fetches)
+        for columns, array in zip(n, arrays, strict=True)
+    ]
+    stalls = [0] * len(arrays)
+    user = [p for p, array in enumerate(arrays) if array.dram_words_per_cycle is not None]
+    simulated = stall_cycles_many(
+        [arrays[p] for p in user],
+        [found[p][1] for p in user],
+        [found[p][2] for p in user],
+        [arrays[p].dram_words_per_cycle or 0.0 for p in user],
+    )
+    for p, stall in zip(user, simulated, strict=True):
+        stalls[p] = stall
+    return [
+        _report(m, columns, k, array, folds, fetches, stall)
+        for columns, array, (_, folds, fetches), stall in zip(n, arrays, found, stalls, strict=True)
+    ]
 
 
 def conv_ofmap_size(ifmap: int, filt: int, stride: int) -> int:
