@@ -340,6 +340,35 @@ def kernel_profile(fn) -> dict:
     return dict(kernels=count, kernel_s=sum(seconds.values()), **seconds)
 
 
+def measured_call(fn, repeats: int) -> dict:
+    """One call of ``fn`` measured: wall seconds (median, min, max over ``repeats`` after
+    3 warm-ups), NVML energy and power over a loop of about a second, SM clock, and the
+    kernels of one profiled call (`kernel_profile`)."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    walls = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        walls.append(time.perf_counter() - t0)
+    joules, watts, clock = energy_per_call(fn)
+    return dict(
+        median_s=statistics.median(walls),
+        min_s=min(walls),
+        max_s=max(walls),
+        energy_j=joules,
+        average_power_w=watts,
+        sm_clock_mhz=clock,
+        **kernel_profile(fn),
+    )
+
+
+def report(label: str, row: dict) -> None:
+    print(f"{label}: {row['median_s'] * 1e3:.2f} ms, {row['average_power_w']:.0f} W", flush=True)
+
+
 def inference_rows(quick: bool, attention: str = "sdpa") -> list[dict]:
     rows = []
     cases = [
@@ -364,103 +393,62 @@ def inference_rows(quick: bool, attention: str = "sdpa") -> list[dict]:
             except Exception:
                 traceback.print_exc()
             for runtime, fn in runtimes:
-                for _ in range(3):
-                    fn()
-                torch.cuda.synchronize()
-                walls = []
-                for _ in range(15):
-                    t0 = time.perf_counter()
-                    fn()
-                    torch.cuda.synchronize()
-                    walls.append(time.perf_counter() - t0)
-                joules, watts, clock = energy_per_call(fn)
-                rows.append(
-                    dict(
-                        model=model_name,
-                        batch=batch,
-                        seq=seq,
-                        dtype="fp16",
-                        attention=attention,
-                        runtime=runtime,
-                        median_s=statistics.median(walls),
-                        min_s=min(walls),
-                        max_s=max(walls),
-                        energy_j=joules,
-                        average_power_w=watts,
-                        sm_clock_mhz=clock,
-                        **kernel_profile(fn),
-                    )
-                )
-                print(
-                    f"{model_name} b{batch} s{seq} {runtime}:"
-                    f" {rows[-1]['median_s'] * 1e3:.2f} ms, {watts:.0f} W",
-                    flush=True,
-                )
+                labels = dict(model=model_name, batch=batch, seq=seq, dtype="fp16")
+                row = labels | dict(attention=attention, runtime=runtime)
+                rows.append(row | measured_call(fn, repeats=15))
+                report(f"{model_name} b{batch} s{seq} {runtime}", rows[-1])
         del model
         torch.cuda.empty_cache()
     return rows
 
 
+TRAINING_CASES = [("bert-base", 32, 128), ("bert-large", 32, 128), ("bert-large", 8, 512)]
+
+
+def autocast_trainee(model_name: str, ids):
+    """fp32 weights, fp16 autocast, GradScaler, fused AdamW: the usual PyTorch AMP step."""
+    import transformers
+
+    config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
+    model = transformers.BertForMaskedLM(config).to("cuda").train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
+    return partial(train_step, model, optimizer, torch.amp.GradScaler("cuda"), ids)
+
+
+def master_trainee(model_name: str, ids):
+    """A half model with fp32 master weights and fused AdamW over them (`master_step`)."""
+    import transformers
+
+    config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
+    model = transformers.BertForMaskedLM(config).to("cuda", torch.float16).train()
+    masters = [p.detach().float().requires_grad_() for p in model.parameters()]
+    optimizer = torch.optim.AdamW(masters, lr=1e-5, fused=True)
+    return partial(master_step, model, masters, optimizer, ids)
+
+
+def training_rows(quick: bool, trainee=autocast_trainee, dtype: str = "fp16-amp") -> list[dict]:
+    """One masked-LM training step per case (Hugging Face BertForMaskedLM), measured."""
+    rows = []
+    for model_name, batch, seq in TRAINING_CASES[:1] if quick else TRAINING_CASES:
+        torch.manual_seed(0)
+        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
+        step = trainee(model_name, ids)
+        labels = dict(model=model_name, batch=batch, seq=seq, dtype=dtype)
+        rows.append(labels | dict(optimizer="adamw-fused") | measured_call(step, repeats=8))
+        report(f"train {dtype} {model_name} b{batch} s{seq}", rows[-1])
+        del step
+        torch.cuda.empty_cache()
+    return rows
+
+
 def train_step(model, optimizer, scaler, ids) -> None:
+    """An autocast step: fp16 forward, scaled backward, unscale-and-step, scaler update."""
     with torch.autocast("cuda", dtype=torch.float16):
         loss = model(input_ids=ids, labels=ids).loss
     scaler.scale(loss).backward()
     scaler.step(optimizer)
     scaler.update()
     optimizer.zero_grad(set_to_none=True)
-
-
-def training_rows(quick: bool) -> list[dict]:
-    """One masked-LM training step (forward, backward, fused AdamW) under fp16 autocast."""
-    import transformers
-
-    rows = []
-    cases = [("bert-base", 32, 128), ("bert-large", 32, 128), ("bert-large", 8, 512)]
-    for model_name, batch, seq in cases[:1] if quick else cases:
-        torch.manual_seed(0)
-        config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
-        model = transformers.BertForMaskedLM(config).to("cuda").train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=True)
-        scaler = torch.amp.GradScaler("cuda")
-        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
-
-        step = partial(train_step, model, optimizer, scaler, ids)
-
-        for _ in range(3):
-            step()
-        torch.cuda.synchronize()
-        walls = []
-        for _ in range(8):
-            t0 = time.perf_counter()
-            step()
-            torch.cuda.synchronize()
-            walls.append(time.perf_counter() - t0)
-        joules, watts, clock = energy_per_call(step)
-        profiled = kernel_profile(step)
-        rows.append(
-            dict(
-                model=model_name,
-                batch=batch,
-                seq=seq,
-                dtype="fp16-amp",
-                optimizer="adamw-fused",
-                median_s=statistics.median(walls),
-                min_s=min(walls),
-                max_s=max(walls),
-                energy_j=joules,
-                average_power_w=watts,
-                sm_clock_mhz=clock,
-                **profiled,
-            )
-        )
-        print(
-            f"train {model_name} b{batch} s{seq}:"
-            f" {rows[-1]['median_s'] * 1e3:.1f} ms, {watts:.0f} W",
-            flush=True,
-        )
-        del model, optimizer
-        torch.cuda.empty_cache()
-    return rows
 
 
 def master_step(model, masters, optimizer, ids, scale: float = 1024.0) -> None:
@@ -477,52 +465,6 @@ def master_step(model, masters, optimizer, ids, scale: float = 1024.0) -> None:
     with torch.no_grad():
         for master, param in zip(masters, params, strict=True):
             param.copy_(master)
-
-
-def master_training_rows(quick: bool) -> list[dict]:
-    import transformers
-
-    rows = []
-    cases = [("bert-base", 32, 128), ("bert-large", 32, 128), ("bert-large", 8, 512)]
-    for model_name, batch, seq in cases[:1] if quick else cases:
-        torch.manual_seed(0)
-        config = transformers.BertConfig(**BERT[model_name], attn_implementation="sdpa")
-        model = transformers.BertForMaskedLM(config).to("cuda", torch.float16).train()
-        masters = [p.detach().float().requires_grad_() for p in model.parameters()]
-        optimizer = torch.optim.AdamW(masters, lr=1e-5, fused=True)
-        ids = torch.randint(1, 30000, (batch, seq), device="cuda")
-        step = partial(master_step, model, masters, optimizer, ids)
-        for _ in range(3):
-            step()
-        torch.cuda.synchronize()
-        walls = []
-        for _ in range(8):
-            t0 = time.perf_counter()
-            step()
-            torch.cuda.synchronize()
-            walls.append(time.perf_counter() - t0)
-        joules, watts, clock = energy_per_call(step)
-        profiled = kernel_profile(step)
-        rows.append(
-            dict(
-                model=model_name,
-                batch=batch,
-                seq=seq,
-                dtype="fp16-master",
-                optimizer="adamw-fused",
-                median_s=statistics.median(walls),
-                min_s=min(walls),
-                max_s=max(walls),
-                energy_j=joules,
-                average_power_w=watts,
-                sm_clock_mhz=clock,
-                **profiled,
-            )
-        )
-        print(f"train-master {model_name} b{batch} s{seq}: {rows[-1]['median_s'] * 1e3:.1f} ms")
-        del model, optimizer, masters
-        torch.cuda.empty_cache()
-    return rows
 
 
 def copy_power_rows(duration_s: float = 1.5) -> list[dict]:
@@ -633,7 +575,7 @@ def main() -> int:
         ("training.csv", lambda: training_rows(quick)),
         ("host_ops.csv", host_op_rows),
         ("inference-eager-attention.csv", lambda: inference_rows(quick, attention="eager")),
-        ("training-master.csv", lambda: master_training_rows(quick)),
+        ("training-master.csv", lambda: training_rows(quick, master_trainee, "fp16-master")),
         ("copy.csv", copy_power_rows),
     ]
     chosen = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--only=")), "")
