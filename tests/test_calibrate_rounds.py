@@ -119,6 +119,11 @@ def test_rounds_stop_at_the_ceiling_and_the_run_stops() -> None:
         "no stable figures: gemm fp32: its fastest 2 of 5 rounds differ by 100% (at most 10% "
         "allowed); other processes: quiet; nothing written, rerun on a quieter machine"
     )
+    # nobody else was busy: the advice is to run again, not to find a quieter machine
+    assert refusal(figure, 0.1, "other processes: quiet", quiet=True).endswith(
+        "nothing written, rerun: no other process was busy, so this machine's own speed "
+        "moved (a virtual machine's host, frequency scaling)"
+    )
     # without a tolerance nothing is judged: the figure is returned as measured
     values = iter([1.0, 2.0, 3.0])
     assert in_rounds("x", lambda: next(values), replace(ROUNDS)).best == 1.0
@@ -269,6 +274,20 @@ def test_noisy_timer_refuses_with_one_line() -> None:
     assert "\n" not in message
     assert message.startswith("no stable figures:")
     assert "nothing written" in message and "(at most 10% allowed)" in message
+
+
+def test_a_refusal_on_an_idle_host_says_to_run_again() -> None:
+    # /proc/stat readable and idle (no busy CPU time passes), yet the figures jitter
+    ticks = iter(float(n) for n in range(0, 10**6, 2))
+    tools = replace(quiet_tools(noisy(1)), cpu_seconds=lambda: (0.0, next(ticks)))
+    with pytest.raises(UnstableCalibrationError) as caught:
+        measure_host(quick=True, tools=tools, how=checked(noisy(1)), threads=1)
+    message = str(caught.value)
+    assert "0.0 of" in message and "0% of the CPU time during" in message
+    assert message.endswith(
+        "nothing written, rerun: no other process was busy, so this "
+        "machine's own speed moved (a virtual machine's host, frequency scaling)"
+    )
 
 
 def test_steady_timer_passes_the_same_check() -> None:

@@ -76,8 +76,9 @@ def run_watched(
         results = run_steps(steps, progress)
     except UnsettledFigureError as stop:
         during = others()
-        load = _load_text(foreign_before, during, os.cpu_count() or 1)
-        message = refusal(stop.figure, stop.tolerance, load)
+        cpus = os.cpu_count() or 1
+        load = _load_text(foreign_before, during, cpus)
+        message = refusal(stop.figure, stop.tolerance, load, _quiet(foreign_before, during, cpus))
         raise UnstableCalibrationError(message, during) from None
     share = others()
     if share is not None and share > CONTENTION_WARNING:
@@ -139,6 +140,14 @@ def replan(
         return None
     logger.warning("figures did not settle; measuring again: %s", again.note)
     return again
+
+
+def _quiet(before: float | None, during: float | None, cpus: int) -> bool:
+    """No other process was busy, before (busy CPUs) or during (a share of the CPU time):
+    both readable and under `BUSY_CPUS` of a CPU."""
+    if before is None or during is None:
+        return False
+    return before < BUSY_CPUS and during * cpus < BUSY_CPUS
 
 
 def _load_text(before: float | None, during: float | None, cpus: int) -> str:

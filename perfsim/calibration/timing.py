@@ -298,13 +298,25 @@ def slope_rate(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: 
     return Figure(label, (rate,), higher_is_better=True)
 
 
-def refusal(figure: Figure, tolerance: float, load: str) -> str:
-    """The one-line reason a calibration whose ``figure`` did not settle writes nothing."""
+QUIET_MACHINE_ADVICE: Final = (
+    "rerun: no other process was busy, so this machine's own speed moved (a virtual "
+    "machine's host, frequency scaling)"
+)
+BUSY_MACHINE_ADVICE: Final = "rerun on a quieter machine"
+
+
+def refusal(figure: Figure, tolerance: float, load: str, quiet: bool = False) -> str:
+    """The one-line reason a calibration whose ``figure`` did not settle writes nothing.
+
+    ``quiet``: no other process was busy before or during the attempt, so the advice is
+    not to find a quieter machine (there is none) but to run again.
+    """
     k = min(MAX_AGREEING, max(2, math.ceil(len(figure.rounds) / 3)))
+    advice = QUIET_MACHINE_ADVICE if quiet else BUSY_MACHINE_ADVICE
     return (
         f"no stable figures: {figure.label}: its fastest {k} of {len(figure.rounds)} rounds "
         f"differ by {figure.spread:.0%} (at most {tolerance:.0%} allowed); {load}; nothing "
-        "written, rerun on a quieter machine"
+        f"written, {advice}"
     )
 
 
