@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError
-from perfsim.hardware import HardwareSpec, load_hardware
+from perfsim.hardware import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.pipeline import cost_scenario_graph
 from perfsim.precision import apply_precision
@@ -36,16 +36,10 @@ from perfsim.sweep.placed import placed_batch, prepare
 from perfsim.sweep.store import write_csv
 from perfsim.whatif import parse_whatifs
 from perfsim.workload import resolve_model
+from tests.shipped_hardware import shipped
 
-HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
 DEVICES = ("npu", "a100", "xeon-8380", "t4", "edge-npu")
-_LOADED: dict[str, HardwareSpec] = {}
-
-
-def _base(name: str) -> HardwareSpec:
-    if name not in _LOADED:
-        _LOADED[name] = load_hardware(HWCONFIGS / f"{name}.yaml")
-    return _LOADED[name]
+_base = shipped  # each shipped file loaded once
 
 
 # one design point: scales of the nearest level's capacity, DRAM bandwidth, the clock (or

@@ -25,19 +25,12 @@ from perfsim.energy.prices import cached_energy_prices, energy_prices
 from perfsim.engines.power import peak_power_w
 from perfsim.engines.power_batch import peak_powers_w
 from perfsim.errors import PerfsimError
-from perfsim.hardware import HardwareSpec, load_hardware
+from perfsim.hardware import HardwareSpec
 from perfsim.sweep import Workers, run_sweep
 from perfsim.sweep.override import override_many
+from tests.shipped_hardware import FILES, shipped
 
-HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
-FILES = tuple(sorted(path.stem for path in HWCONFIGS.glob("*.yaml")))
-_LOADED: dict[str, HardwareSpec] = {}
-
-
-def _base(name: str) -> HardwareSpec:
-    if name not in _LOADED:
-        _LOADED[name] = load_hardware(HWCONFIGS / f"{name}.yaml")
-    return _LOADED[name]
+_base = shipped  # each shipped file loaded once
 
 
 # a design: the file, scales of its nearest level's capacity, its DRAM bandwidth and its
