@@ -22,6 +22,11 @@ Writes, one file per section, so a failure in one section keeps the others:
 - ``training-master.csv``: a half model with fp32 master weights and fused AdamW (DeepSpeed's
   fp16 optimizer, the step perfsim traces), as ``training.csv``.
 - ``copy.csv``: a 4 GiB device-to-device copy repeated: HBM bytes per second and power.
+- ``duty.csv``: energy per action at a known clock. One large product per dtype (and the
+  4 GiB copy) in short bursts with idle gaps, at several duty levels (0 to 100%): average
+  power against achieved MAC/s (or bytes/s) and the SM clock. Where the clock holds, power
+  is a line in the rate: its slope is joules per MAC (per byte) at that clock, its
+  intercept the baseline power with the clocks up; the 100% row shows the power limit.
 - ``host_ops.csv``: eager bert-base b1 fp16: aten ops dispatched (top-level and nested, with
   their CPU time) and kernels launched (with their GPU time) in one forward.
 
@@ -498,6 +503,94 @@ def copy_power_rows(duration_s: float = 1.5) -> list[dict]:
     return [row]
 
 
+DUTY_LEVELS = (0.0, 0.15, 0.3, 0.5, 0.75, 1.0)
+BURST_S = 0.004  # short bursts: the power controller averages over longer windows
+
+
+class ClockSampler:
+    """SM clock and power sampled every 10 ms on a thread, between start() and stop()."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((sm_clock_mhz(), power_w()))
+            time.sleep(0.01)
+
+    def __enter__(self) -> ClockSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def duty_row(label: str, fn, work_per_call: float, level: float, window_s: float) -> dict:
+    """Average power, work per second and SM clock with ``fn`` busy ``level`` of the time."""
+    call_s = time_loop(fn, inner=3, outer=3) if level > 0 else 0.0
+    burst = max(1, round(BURST_S / call_s)) if level > 0 else 0
+    torch.cuda.synchronize()
+    e0, t0, calls = energy_mj(), time.perf_counter(), 0
+    with ClockSampler() as sampler:
+        while time.perf_counter() - t0 < window_s:
+            start = time.perf_counter()
+            if burst:
+                for _ in range(burst):
+                    fn()
+                torch.cuda.synchronize()
+                calls += burst
+            if level < 1.0:
+                period = burst * call_s / level if level > 0 else 0.05
+                time.sleep(max(0.0, period - (time.perf_counter() - start)))
+        elapsed, e1 = time.perf_counter() - t0, energy_mj()
+    clocks = sorted(c for c, _ in sampler.samples)
+    powers = sorted(p for _, p in sampler.samples)
+    row = dict(
+        kind=label,
+        level=level,
+        calls=calls,
+        work_per_s=calls * work_per_call / elapsed,
+        seconds=elapsed,
+        average_power_w=(e1 - e0) / 1e3 / elapsed,
+        clock_median_mhz=statistics.median(clocks) if clocks else float("nan"),
+        clock_max_mhz=clocks[-1] if clocks else float("nan"),
+        clock_min_mhz=clocks[0] if clocks else float("nan"),
+        power_max_w=powers[-1] if powers else float("nan"),
+        temperature_c=NVML.nvmlDeviceGetTemperature(HANDLE, NVML.NVML_TEMPERATURE_GPU),
+    )
+    print(
+        f"duty {label} {level:.2f}: {row['work_per_s']:.3g}/s {row['average_power_w']:.0f} W"
+        f" clock {row['clock_min_mhz']:.0f}-{row['clock_max_mhz']:.0f} MHz",
+        flush=True,
+    )
+    return row
+
+
+def duty_rows(quick: bool) -> list[dict]:
+    """`duty_row` per duty level for one large product per dtype (MACs) and the copy (bytes)."""
+    window = 0.6 if quick else 2.0
+    cases = []
+    for dtype in DTYPES:
+        side = 4096 if dtype == "fp32" else SQUARE  # fp32 on CUDA cores: ~3 ms per call
+        cases.append((f"mac.{dtype}", operands(dtype, side, side, side), float(side) ** 3))
+    source = torch.empty(2**30, dtype=torch.uint8, device="cuda")
+    target = torch.empty_like(source)
+    cases.append(("hbm.bytes", partial(target.copy_, source), 2.0 * source.numel()))
+    rows = []
+    for label, fn, work in cases:
+        torch.backends.cuda.matmul.allow_tf32 = label == "mac.tf32"
+        fn()
+        for level in DUTY_LEVELS:
+            rows.append(duty_row(label, fn, work, level, window))
+        time.sleep(0.5)  # let the clocks and temperature settle between cases
+    torch.backends.cuda.matmul.allow_tf32 = False
+    return rows
+
+
 def host_op_rows() -> list[dict]:
     from torch.profiler import ProfilerActivity, profile
 
@@ -577,6 +670,7 @@ def main() -> int:
         ("inference-eager-attention.csv", lambda: inference_rows(quick, attention="eager")),
         ("training-master.csv", lambda: training_rows(quick, master_trainee, "fp16-master")),
         ("copy.csv", copy_power_rows),
+        ("duty.csv", lambda: duty_rows(quick)),
     ]
     chosen = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--only=")), "")
     if chosen:  # --only=a.csv,b.csv: those sections alone

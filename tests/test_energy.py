@@ -206,3 +206,32 @@ def _core_per_mac(prices, dtype: str) -> float:
     """A MAC's arithmetic, operand delivery and issue, with the clock tree's share."""
     switching = prices.mac_j[dtype] + prices.mac_operands_j[dtype] + prices.mac_issue_j[dtype]
     return switching / (1 - prices.clock_share)
+
+
+def test_whole_core_mac_is_priced_as_measured_with_the_clock_share_carved_out() -> None:
+    """A measured whole-core MAC (mac_whole_core) costs exactly the file's figure per MAC:
+    no bottom-up operands or issue; the clock rule's 32% of it reported as ``clock``."""
+    energy = {"mac": {"fp32": "2 pJ"}, "vector_op": {"fp32": "0.5 pJ"}, "static_power": "0 W"}
+    bottom_up = energy_prices(device(energy=energy))
+    measured = energy_prices(device(energy={**energy, "mac_whole_core": True}))
+    assert bottom_up.mac_operands_j["fp32"] > 0  # the same file without the flag adds delivery
+    assert measured.mac_j["fp32"] == pytest.approx(2e-12 * (1 - 0.32))
+    assert measured.mac_operands_j["fp32"] == 0.0 and measured.mac_issue_j["fp32"] == 0.0
+    parts = price({"mac.fp32": 1e6}, 0.0, measured)
+    assert parts["compute"] + parts["clock"] == pytest.approx(1e6 * 2e-12)
+    assert parts["clock"] == pytest.approx(1e6 * 2e-12 * 0.32)
+    # vector work keeps the bottom-up delivery: the flag is about MACs alone
+    assert measured.vector_operands_j == bottom_up.vector_operands_j
+    # at a lower clock the measured figure scales like every on-chip action (ratio^2)
+    slow = energy_prices(device(energy={**energy, "mac_whole_core": True}), clock_ratio=0.5)
+    assert slow.mac_j["fp32"] == pytest.approx(measured.mac_j["fp32"] * 0.25)
+
+
+def test_shipped_whole_core_parts_quote_the_measured_fp16_figure() -> None:
+    """h100 / h200 / a100 carry Antepara et al.'s measured matrix fp16 energy, 2 FLOPs per
+    MAC: GH200 0.52 pJ/FLOP, A100 0.70 pJ/FLOP, whole core."""
+    for name, per_flop in {"h100": 0.52, "h200": 0.52, "a100": 0.70}.items():
+        hw = load_hardware(HWCONFIGS / f"{name}.yaml")
+        assert hw.energy.mac_whole_core
+        prices = energy_prices(hw)
+        assert _core_per_mac(prices, "fp16") == pytest.approx(2 * per_flop * 1e-12)

@@ -12,7 +12,10 @@ Around each MAC and vector FLOP the core also spends energy the arithmetic does 
 ``operands`` (register-file reads and writes per op, as the engine's instruction or array
 reuses them), ``issue`` (instruction fetch, decode and control per issue slot) and
 ``clock`` (the clock tree's share of that switching energy); the figures and their
-sources are in `perfsim.energy.defaults`, each overridable in the hardware file.
+sources are in `perfsim.energy.defaults`, each overridable in the hardware file. A file
+whose ``energy.mac`` figures were measured whole (``energy.mac_whole_core``: GEMM power
+less its memory energy, e.g. Antepara et al., SC'25) gets no bottom-up operands or issue
+on its MACs; the clock rule's share of the measured figure is reported as ``clock``.
 
 Dynamic energy follows the supply voltage: at a clock ``ratio`` of the boost clock (the
 power limit's sustained clock, `perfsim.engines.power`) every on-chip action costs
@@ -90,6 +93,9 @@ def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
     dram = hw.memory[-1].name
     levels = {name: value * (1.0 if name == dram else volt2) for name, value in levels.items()}
     operands, issue = _delivery(hw, mac, scale)
+    share = CLOCK_TREE_SHARE if hw.energy.clock_share is None else hw.energy.clock_share
+    if hw.energy.mac_whole_core:
+        _carve_whole_core(hw.energy.mac, mac, operands["mac"], issue["mac"], share)
     return EnergyPrices(
         mac_j=_scaled(mac, volt2),
         vector_op_j=_scaled(vector, volt2),
@@ -99,8 +105,28 @@ def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
         vector_operands_j=_scaled(operands["vector"], volt2),
         mac_issue_j=_scaled(issue["mac"], volt2),
         vector_issue_j=_scaled(issue["vector"], volt2),
-        clock_share=CLOCK_TREE_SHARE if hw.energy.clock_share is None else hw.energy.clock_share,
+        clock_share=share,
     )
+
+
+def _carve_whole_core(
+    measured: Mapping[Any, float],
+    mac: dict[str, float],
+    operands: dict[str, float],
+    issue: dict[str, float],
+    share: float,
+) -> None:
+    """Price each measured whole-core MAC as arithmetic alone, less the clock tree's share.
+
+    `price` adds ``share / (1 - share)`` of the core's switching energy for the clock tree,
+    so arithmetic of ``(1 - share)`` x the measured figure, with no operands or issue,
+    sums back to exactly the measured figure per MAC (split as the clock rule splits it).
+    """
+    for dtype, joules in measured.items():
+        key = str(dtype)
+        mac[key] = joules * (1.0 - share)
+        operands[key] = 0.0
+        issue[key] = 0.0
 
 
 def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
@@ -118,6 +144,7 @@ def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
         energy.register_file,
         energy.instruction,
         energy.clock_share,
+        energy.mac_whole_core,
         (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
         tuple(hw.compute.vector.flops_per_cycle.items()),
         tuple(

@@ -279,6 +279,10 @@ class EnergyTable(_Frozen):
     register_file: Joules | None = None  # per byte of register-file operand traffic
     instruction: Joules | None = None  # per issued instruction (fetch, decode, control)
     clock_share: Annotated[float, Field(ge=0, lt=1)] | None = None  # of core switching power
+    # the file's ``mac`` figures are whole-core joules per MAC, measured on the part (GEMM
+    # power less its memory energy): operand delivery, issue and the clock tree included,
+    # so `perfsim.energy.prices` adds no bottom-up operands or issue to them
+    mac_whole_core: bool = False
 
 
 class ScaleOut(_Frozen):
