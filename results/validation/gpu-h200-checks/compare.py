@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import average_power_w, sustained_costs
 from perfsim.hardware import resolve_hardware
@@ -113,21 +114,7 @@ def copy_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
     rows = []
     for case in measured:
         size = 4 * 2**30
-        op = OpNode(
-            name="copy",
-            category=Category.ELEMENTWISE,
-            target="aten.copy_.default",
-            scope="",
-            layer=-1,
-            phase="forward",
-            inputs=(TensorSpec((size,), "int8"),),
-            outputs=(TensorSpec((size,), "int8"),),
-            dims={},
-            macs=0,
-            flops=0,
-            bytes_read=size,
-            bytes_written=size,
-        )
+        op = copy_op(size)
         (cost,) = sustained_costs([op], [1], hw, get_cost_model("roofline"))
         rows.append(
             dict(
@@ -195,6 +182,73 @@ def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list
     return rows
 
 
+def copy_op(size: int) -> OpNode:
+    """A device-to-device copy of ``size`` bytes: read once, written once."""
+    return OpNode(
+        name="copy",
+        category=Category.ELEMENTWISE,
+        target="aten.copy_.default",
+        scope="",
+        layer=-1,
+        phase="forward",
+        inputs=(TensorSpec((size,), "int8"),),
+        outputs=(TensorSpec((size,), "int8"),),
+        dims={},
+        macs=0,
+        flops=0,
+        bytes_read=size,
+        bytes_written=size,
+    )
+
+
+def slope(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares line through (x, y) points: (slope, intercept)."""
+    n = len(points)
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
+    return sxy / sxx, mean_y - sxy / sxx * mean_x
+
+
+def duty_rows(measured: Sequence[dict[str, str]]) -> list[dict[str, object]]:
+    """Joules per MAC (per byte copied) at a held clock: the slope of average power over
+    the duty levels whose SM clock never left its top, against the model's dynamic energy
+    per action of the same op at boost, scaled to the held clock by its (f / f_boost)^2."""
+    hw = resolve_hardware(ROOT / HW_FILE)
+    prices = energy_prices(hw)
+    rows: list[dict[str, object]] = []
+    for kind in dict.fromkeys(case["kind"] for case in measured):
+        mine = [case for case in measured if case["kind"] == kind]
+        top = max(float(case["clock_max_mhz"]) for case in mine)
+        held = [case for case in mine if float(case["clock_min_mhz"]) >= top - 20]
+        per_action, baseline = slope(
+            [(float(case["work_per_s"]), float(case["average_power_w"])) for case in held]
+        )
+        if kind == "hbm.bytes":
+            op, actions = copy_op(2**30), 2.0 * 2**30
+        else:
+            dtype = kind.split(".", 1)[1]
+            side = 4096 if dtype == "fp32" else 8192
+            op, actions = linear_op(side, side, side, MODEL_DTYPE[dtype]), float(side) ** 3
+        cost = with_energy(get_cost_model("roofline").op_cost(op, hw), prices)
+        dynamic = cost.energy_j - cost.energy_breakdown_j["static"]
+        to_held = (top * 1e6 / hw.compute.clock) ** 2
+        model = dynamic / actions * (to_held if kind != "hbm.bytes" else 1.0)
+        rows.append(
+            dict(
+                action=kind,
+                held_clock_mhz=round(top),
+                levels_held=len(held),
+                measured_pj=round(per_action * 1e12, 2),
+                baseline_w=round(baseline),
+                model_pj=round(model * 1e12, 2),
+                model_error=round(model / per_action - 1, 3),
+            )
+        )
+    return rows
+
+
 def read(name: str) -> list[dict[str, str]]:
     with open(HERE / name, encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
@@ -232,6 +286,8 @@ def main() -> None:
     write("compare-training.csv", training)
     copy = copy_rows(read("copy.csv"))
     write("compare-copy.csv", copy)
+    duty = duty_rows(read("duty.csv"))
+    write("compare-duty.csv", duty)
     batched = [row for row in gemm if int(row["m"]) >= 2048]  # type: ignore[call-overload]
     eager = [row for row in inference if row["runtime"] == "eager"]
     lines = [
@@ -255,6 +311,7 @@ def main() -> None:
     for title, rows in (
         ("Sustained 8192^3 products", sustained),
         ("4 GiB device-to-device copy", copy),
+        ("Energy per action at a held clock (duty.csv)", duty),
         ("Inference (fp16)", inference),
         ("Training steps", training),
         ("GEMMs", gemm),
