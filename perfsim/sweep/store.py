@@ -22,8 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from perfsim.errors import PerfsimError
 from perfsim.sweep.block import Block, by_id, decode, encode
+from perfsim.sweep.float_text import float_cells
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -141,12 +144,12 @@ def _cells(series: pd.Series) -> list[str] | None:
     kind = series.dtype.kind
     if kind not in "iubfO":
         return None
+    if kind == "f" and not series.isna().any():  # the common case: no test per cell
+        return float_cells(np.ascontiguousarray(series.to_numpy(dtype=np.float64)))
     values = series.tolist()
     if kind in "iub":
         return list(map(str, values))
     if kind == "f":
-        if not series.isna().any():  # the common case: one C-level map, no test per cell
-            return list(map(repr, values))
         return ["" if value != value else repr(value) for value in values]
     cells = []
     for value in values:
