@@ -151,15 +151,18 @@ def _cells(series: pd.Series) -> list[str] | None:
         return list(map(str, values))
     if kind == "f":
         return ["" if value != value else repr(value) for value in values]
+    if set(map(type, values)) == {str}:  # names, ids, designs: the marks looked for once
+        joined = "".join(values)
+        if "\r" in joined:
+            return None
+        return list(map(_quoted, values)) if any(m in joined for m in _QUOTED) else values
     cells = []
     for value in values:
         kind_of = type(value)
         if kind_of is str:
             if "\r" in value:
                 return None
-            if any(mark in value for mark in _QUOTED):
-                value = '"' + value.replace('"', '""') + '"'
-            cells.append(value)
+            cells.append(_quoted(value))
         elif kind_of is float:
             cells.append("" if value != value else repr(value))
         elif value is None:
@@ -169,6 +172,13 @@ def _cells(series: pd.Series) -> list[str] | None:
         else:
             return None
     return cells
+
+
+def _quoted(text: str) -> str:
+    """A string cell as csv's minimal quoting writes it (no ``\\r`` in it)."""
+    if "," in text or '"' in text or "\n" in text:  # _QUOTED
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
