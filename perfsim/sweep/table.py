@@ -40,7 +40,7 @@ def assemble(points: Sequence[Point], finished: Mapping[str, tuple[Block, int]])
     blocks: dict[int, Block] = {}
     starts: dict[int, int] = {}
     order: list[int] = []  # each point's row in the blocks laid end to end
-    shapes: dict[tuple[Any, ...], tuple[Sequence[str], Block]] = {}
+    shapes: dict[tuple[Any, ...], tuple[tuple[str, ...], Block]] = {}
     for point in points:
         block, row = finished[point.point_id]
         start = starts.get(id(block))
@@ -51,9 +51,9 @@ def assemble(points: Sequence[Point], finished: Mapping[str, tuple[Block, int]])
         inputs = tuple(point.inputs)
         shapes.setdefault((inputs, id(block)), (inputs, block))
     keys: dict[str, None] = dict.fromkeys(("point", "point_id", "design"))
-    for inputs, block in shapes.values():  # each key where a record first has it
-        keys.update(dict.fromkeys((*inputs, *block.columns, "dram_bytes")))
-    fixed = {
+    for names, block in shapes.values():  # each key where a record first has it
+        keys.update(dict.fromkeys((*names, *block.columns, "dram_bytes")))
+    fixed: dict[str, list[Any]] = {
         "point": [p.index for p in points],
         "point_id": [p.point_id for p in points],
         "design": [p.design for p in points],
