@@ -41,19 +41,34 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise SpecError(f"{path}: cannot read ({error.strerror})") from None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        duplicate = _duplicate_key(root) if root is not None else None
-        if duplicate:
-            raise SpecError(f"{path}: {duplicate}")
-        data = yaml.safe_load(text)
+        try:
+            duplicate, data = _load(text, getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError:  # libyaml words its errors its own way: report the Python one
+            duplicate, data = _load(text, yaml.SafeLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or "invalid syntax"
         raise SpecError(f"{path}: malformed YAML{where}: {problem}") from None
+    if duplicate:
+        raise SpecError(f"{path}: {duplicate}")
     if not isinstance(data, dict):
         raise SpecError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def _load(text: str, loader_class: Any) -> tuple[str | None, Any]:
+    """The first duplicate key of ``text`` (`_duplicate_key`), else its document, parsed
+    once (with the C parser where PyYAML has libyaml: about 10x faster)."""
+    loader = loader_class(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None, None
+        duplicate = _duplicate_key(root)
+        return duplicate, None if duplicate else loader.construct_document(root)
+    finally:
+        loader.dispose()
 
 
 def validation_message(path: Path | str, error: ValidationError) -> str:

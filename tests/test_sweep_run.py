@@ -168,12 +168,13 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing_points(
             store=GraphStore(graph_cache),
             progress=stop_after_first_batch,
         )
-    finished = read_journal(out)
+    finished = read_journal(out).finished()
     assert 0 < len(finished) < N_POINTS  # some points kept, the table not yet written
     assert not (out / "results.parquet").exists()
-    # a kill in the middle of a write leaves a torn last line: it is ignored, not fatal
-    with (out / JOURNAL).open("a", encoding="utf-8") as stream:
-        stream.write('{"point_id": "torn", "latency')
+    # a kill in the middle of a write leaves a torn last record: it is dropped, not fatal
+    whole = (out / JOURNAL).read_bytes()
+    with (out / JOURNAL).open("ab") as stream:
+        stream.write(whole[: len(whole) // 2])
     outcome = run_sweep(
         spec_path, workers=Workers(jobs=1), out_dir=out, store=GraphStore(graph_cache)
     )
@@ -185,7 +186,8 @@ def test_interrupted_sweep_resumes_without_recomputing_or_losing_points(
     )
     assert again.computed == 0 and again.reused == N_POINTS
     _same(again.frame, reference)
-    assert len(read_journal(out)) == N_POINTS
+    assert len(read_journal(out).finished()) == N_POINTS
+    assert read_journal(out).size == (out / JOURNAL).stat().st_size  # the torn half gone
 
 
 def test_changed_axes_reuse_the_points_they_share(

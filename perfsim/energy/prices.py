@@ -29,6 +29,7 @@ Prices come from the hardware file where it gives them, else from the default ta
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -166,14 +167,16 @@ _PRICES_SIZE = 4096
 
 # the same, by the spec object itself (specs are frozen): a sweep batch asks for each of
 # its devices' prices twice (costing, then peak power), and `price_key` reads the whole
-# spec; the spec is kept with its prices so an id is never matched to a newer object
-_BY_SPEC: dict[int, tuple[HardwareSpec, EnergyPrices]] = {}
+# spec; a weak reference to the spec is kept with its prices, so an id is never matched
+# to a newer object and the cache never keeps a sweep's thousands of specs alive (left
+# alive, each sweep's cyclic collection walks them all: about 10% of a roofline sweep)
+_BY_SPEC: dict[int, tuple[weakref.ref[HardwareSpec], EnergyPrices]] = {}
 
 
 def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
     """``energy_prices(hw)`` (boost clock), kept by `price_key` (shared: read-only)."""
     seen = _BY_SPEC.get(id(hw))
-    if seen is not None and seen[0] is hw:
+    if seen is not None and seen[0]() is hw:
         return seen[1]
     key = price_key(hw)
     found = _PRICES.get(key)
@@ -184,7 +187,7 @@ def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
         found = _PRICES[key] = energy_prices(hw)
     if len(_BY_SPEC) >= _PRICES_SIZE:  # start over: a batch's two asks are close together
         _BY_SPEC.clear()
-    _BY_SPEC[id(hw)] = (hw, found)
+    _BY_SPEC[id(hw)] = (weakref.ref(hw), found)
     return found
 
 

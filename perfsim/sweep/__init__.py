@@ -10,9 +10,10 @@ from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics
 from perfsim.sweep.override import override, override_many
 from perfsim.sweep.pareto import pareto_mask
 from perfsim.sweep.plan import Point, expand, plan
-from perfsim.sweep.runner import SweepOutcome, Workers, derive, run_sweep
+from perfsim.sweep.runner import SweepOutcome, Workers, run_sweep
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import read_table
+from perfsim.sweep.table import derive
 
 __all__ = [
     "Expression",

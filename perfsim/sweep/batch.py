@@ -124,14 +124,15 @@ class Columns:
             k: np.broadcast_to(np.asarray(v, dtype=np.float64), size).tolist()
             for k, v in columns.items()
         }
+        lists["flops"] = [self.flops] * size
+        lists["n_ops"] = [n_ops] * size
         order = ["latency_s", "throughput_samples_per_s", "flops", "achieved_flops_per_s"]
-        order += [k for k in columns if k not in order]
-        out = []
-        for index in range(size):
-            row = {k: (self.flops if k == "flops" else lists[k][index]) for k in order}
-            row["n_ops"] = n_ops
-            out.append(row)
-        return out
+        order += [k for k in lists if k not in order]
+        # one dict per device from its column values (zip and dict run in C)
+        return [
+            dict(zip(order, values, strict=True))
+            for values in zip(*map(lists.get, order), strict=True)
+        ]
 
 
 def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Columns:

@@ -86,7 +86,7 @@ def _patched(
         if any(a != b and b[: len(a)] == a for a in children for b in children):
             raise TypeError("nested owners")  # e.g. compute and compute.matrix: keep it simple
         tree = memo["tree", tuple(children)] = _tree(children)
-    return _rebuild(spec, (), children, tree)  # type: ignore[no-any-return]
+    return _rebuild(spec, (), children, tree, memo)  # type: ignore[no-any-return]
 
 
 _MATRIX: Keys = ("compute", "matrix")  # where override_many rescales a systolic array
@@ -127,26 +127,39 @@ def _read_dict(data: Any, keys: Keys) -> Any:
 
 
 def _rebuild(
-    node: Any, at: Keys, children: Mapping[Keys, Any], tree: Mapping[Keys, tuple[str | int, ...]]
+    node: Any,
+    at: Keys,
+    children: Mapping[Keys, Any],
+    tree: Mapping[Keys, tuple[str | int, ...]],
+    memo: dict[Any, Any],
 ) -> Any:
     """``node`` (at keys ``at``) with ``children`` put in; every model on the way is
-    copied and its ``after`` model validators run again (other kinds: unsupported)."""
+    copied and its ``after`` model validators run again (other kinds: unsupported). A
+    model below the top with the very same new parts is built once (``memo``: e.g. the
+    compute section of every point that shares an array size)."""
     if at in children:
         return children[at]
     below = tree[at]
     if isinstance(node, BaseModel):
         update = {
-            str(key): _rebuild(getattr(node, str(key)), (*at, key), children, tree) for key in below
+            str(key): _rebuild(getattr(node, str(key)), (*at, key), children, tree, memo)
+            for key in below
         }
-        copy = node.model_copy(update=update)
-        for decorator in type(node).__pydantic_decorators__.model_validators.values():
-            if decorator.info.mode != "after":
-                raise TypeError("a model validator that is not an after validator")
-            decorator.func(copy)  # raises ValueError as the full validation would
+        # the memo keeps the copy, and so its parts: their ids stay theirs
+        key = ("copy", at, *map(id, update.values())) if at else None
+        copy = memo.get(key) if key else None
+        if copy is None:
+            copy = node.model_copy(update=update)
+            for decorator in type(node).__pydantic_decorators__.model_validators.values():
+                if decorator.info.mode != "after":
+                    raise TypeError("a model validator that is not an after validator")
+                decorator.func(copy)  # raises ValueError as the full validation would
+            if key:
+                memo[key] = copy
         return copy
     if isinstance(node, tuple):
         items = list(node)
-        for key in below:
-            items[key] = _rebuild(items[key], (*at, key), children, tree)  # type: ignore[index]
+        for index in below:
+            items[index] = _rebuild(items[index], (*at, index), children, tree, memo)  # type: ignore[index]
         return tuple(items)
     raise TypeError(f"cannot patch a {type(node).__name__}")

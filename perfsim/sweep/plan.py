@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -282,6 +282,10 @@ class _Planner:
     engines: set[str] = field(default_factory=set)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     settings: dict[Any, _Setting] = field(default_factory=dict)
+    # `json.dumps(..., default=str)` builds an encoder per call: one for the whole sweep
+    to_json: Callable[[Any], str] = field(
+        default_factory=lambda: json.JSONEncoder(default=str).encode
+    )
 
     def model(self, name: str) -> ModelSpec:
         if name not in self.models:
@@ -317,7 +321,7 @@ class _Planner:
                     hw, hw_values, dumped=device.dumped, resolved=resolved, memo=device.parts
                 )
             changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
-            identity = json.dumps([device.digest, changed], default=str)
+            identity = self.to_json([device.digest, changed])
             found = self.overridden[key] = _Override(hw, identity, changed)
         return found
 

@@ -28,12 +28,13 @@ from perfsim.pipeline import cost_scenario_graph, scenario_graph
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
 from perfsim.sweep.batch import batch_metrics
-from perfsim.sweep.expr import parse_expression
+from perfsim.sweep.block import blocks_of, by_id
 from perfsim.sweep.fast import GroupedGraph, group_graph, result_metrics
 from perfsim.sweep.placed import WhatIfGraph, placed_batch, prepare
 from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
-from perfsim.sweep.store import append_journal, read_journal, write_table
+from perfsim.sweep.store import Journal, append_journal, read_journal, trim_journal, write_table
+from perfsim.sweep.table import assemble, check_expressions, derive
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -246,60 +247,6 @@ def _batch_size(points: Sequence[Point], jobs: int, parallel: bool) -> int:
     return max(16, min(by_time, len(points) // (8 * jobs if parallel else 4)))
 
 
-def derive(frame: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
-    """Add the built-in derived metrics, the spec's own metrics, and ``feasible``.
-
-    Built in: ``energy_per_inference_j = energy_j / batch``, ``avg_power_w = energy_j /
-    latency_s``, ``perf_per_w = throughput_samples_per_s / avg_power_w`` (inferences per
-    joule), ``flops_utilization = achieved_flops_per_s / peak_flops_per_s``.
-    """
-    import pandas as pd
-
-    frame = frame.copy()
-    # a file without an area estimate gives None: NaN, so an area budget is simply not met
-    for column in ("area_mm2", "perf_per_mm2"):
-        if column in frame.columns:
-            frame[column] = pd.to_numeric(frame[column])
-    frame["energy_per_inference_j"] = frame["energy_j"] / frame["batch"]
-    frame["avg_power_w"] = frame["energy_j"] / frame["latency_s"]
-    frame["perf_per_w"] = frame["throughput_samples_per_s"] / frame["avg_power_w"]
-    frame["flops_utilization"] = frame["achieved_flops_per_s"] / frame["peak_flops_per_s"]
-    where = spec.source or spec.name
-    for name, text in spec.metrics.items():
-        expression = parse_expression(text, f"{where}: metrics.{name}")
-        frame[name] = _evaluate(expression, frame, f"{where}: metrics.{name}")
-    feasible = frame["latency_s"] == frame["latency_s"]  # all True, same index
-    for index, text in enumerate(spec.constraints):
-        expression = parse_expression(text, f"{where}: constraints[{index}]")
-        feasible &= _evaluate(expression, frame, f"{where}: constraints[{index}]").astype(bool)
-    frame["feasible"] = feasible
-    return frame
-
-
-def _evaluate(expression: Any, frame: pd.DataFrame, where: str) -> Any:
-    import pandas as pd
-
-    from perfsim.errors import SpecError
-
-    missing = sorted(name for name in expression.names if name not in frame.columns)
-    if missing:
-        raise SpecError(
-            f"{where}: unknown column {missing[0]!r}; "
-            f"columns are {', '.join(map(str, frame.columns))}"
-        )
-    value = expression({name: frame[name] for name in expression.names})
-    return value if isinstance(value, pd.Series) else pd.Series(value, index=frame.index)
-
-
-def check_expressions(spec: SweepSpec) -> None:
-    """Parse every metric and constraint up front (names are checked once the table exists)."""
-    where = spec.source or spec.name
-    for name, text in spec.metrics.items():
-        parse_expression(text, f"{where}: metrics.{name}")
-    for index, text in enumerate(spec.constraints):
-        parse_expression(text, f"{where}: constraints[{index}]")
-
-
 def run_sweep(
     spec: SweepSpec | str | Path,
     *,
@@ -351,17 +298,17 @@ def _run_sweep(
     progress: Progress | None,
     write: bool,
 ) -> SweepOutcome:
-    import pandas as pd
 
     if not isinstance(spec, SweepSpec):
         spec = load_sweep_spec(spec)
     check_expressions(spec)
     points = plan(spec)
     out = out_dir or Path("results") / spec.name
-    done = read_journal(out) if write else {}
-    reused = sum(1 for p in points if p.point_id in done)
+    journal = read_journal(out) if write else Journal()
+    finished = journal.finished()
+    reused = sum(1 for p in points if p.point_id in finished)
     todo: list[Point] = []
-    seen = set(done)
+    seen = set(finished)
     for point in points:  # points with equal ids (equal designs) are costed once
         if point.point_id not in seen:
             seen.add(point.point_id)
@@ -380,28 +327,21 @@ def _run_sweep(
         batches = _processes(tasks, min(jobs, len(tasks)))
     else:
         batches = _serial(tasks)
-    finished = reused
+    count = reused
     total = reused + len(todo)
     if progress:
-        progress(finished, total)
+        progress(count, total)
+    if write:
+        trim_journal(out, journal.size)  # a record torn by a kill would hide the new ones
     for rows in batches:
+        blocks = blocks_of(rows)
         if write:
-            append_journal(out, rows)
-        done.update({row["point_id"]: row for row in rows})
-        finished += len(rows)
+            append_journal(out, blocks)
+        finished.update(by_id(blocks))
+        count += len(rows)
         if progress:
-            progress(finished, total)
-    records = [
-        {
-            "point": p.index,
-            "point_id": p.point_id,
-            "design": p.design,
-            **p.inputs,
-            **_outputs(p, done),
-        }
-        for p in points
-    ]
-    frame = derive(pd.DataFrame(records), spec)
+            progress(count, total)
+    frame = derive(assemble(points, finished), spec)
     files: tuple[Path, ...] = ()
     if write:
         spec_text = (
@@ -411,9 +351,3 @@ def _run_sweep(
         )
         files = tuple(write_table(out, frame, spec_text))
     return SweepOutcome(frame, out if write else None, len(todo), reused, files)
-
-
-def _outputs(point: Point, done: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
-    row = {k: v for k, v in done[point.point_id].items() if k != "point_id"}
-    row["dram_bytes"] = row.get(f"traffic_{point.hw.dram.name}_bytes", 0.0)
-    return row

@@ -1,66 +1,116 @@
-"""Resumable results: an append-only JSON-lines journal, compacted into Parquet and CSV.
+"""Resumable results: an append-only binary journal, compacted into Parquet and CSV.
 
-Each finished point is one line ``{"point_id": ..., <outputs>}`` appended (and flushed to
-disk) as soon as its batch returns, so a sweep killed at any moment keeps every point that
-finished; a line cut short by the kill is ignored on reading. Re-running the sweep reads
-the journal and skips the ids already there. The final table is written only at the end,
-each file through a temporary name and a rename, so a reader never sees half a table.
+Each finished batch is one record of the journal, appended (and flushed to disk) as soon
+as the batch returns, so a sweep killed at any moment keeps every batch that finished. A
+record is a 4-byte mark, the body's length (8 bytes) and CRC-32 (4 bytes), then the body:
+a `perfsim.sweep.block.Block` (its floats as raw doubles: no float is formatted twice). A
+record cut short by a kill, or garbled, ends the journal: what follows is dropped
+(`trim_journal`) before new records are appended. Re-running the sweep reads the journal
+and skips the ids already there (the last record wins). The final table is written only at
+the end, each file through a temporary name and a rename, so a reader never sees half a
+table.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import tempfile
-from collections.abc import Iterable, Mapping
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from perfsim.errors import PerfsimError
+from perfsim.sweep.block import Block, by_id, decode, encode
+from perfsim.sweep.float_text import float_cells
 
 if TYPE_CHECKING:
     import pandas as pd
 
-JOURNAL = "points.jsonl"
+JOURNAL = "points.journal"
+OLD_JOURNAL = "points.jsonl"  # perfsim before the binary journal: refused, not read
 TABLE_PARQUET = "results.parquet"
 TABLE_CSV = "results.csv"
 SPEC_COPY = "spec.yaml"
+_MARK = b"PSJ\x01"
+_HEAD = 16  # mark, body length (u64), body CRC-32 (u32), little-endian
 
 
-def read_journal(out_dir: Path) -> dict[str, dict[str, Any]]:
-    """Finished points by id (the last line wins); a torn or garbled line is skipped."""
-    path = out_dir / JOURNAL
-    rows: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True, slots=True)
+class Journal:
+    """The finished batches of a journal, and the bytes its whole records take."""
+
+    blocks: tuple[Block, ...] = ()
+    size: int = 0
+
+    def finished(self) -> dict[str, tuple[Block, int]]:
+        """Each finished point id → its block and row there (the last record wins)."""
+        return by_id(self.blocks)
+
+
+def read_journal(out_dir: Path) -> Journal:
+    """The journal's whole records, up to the first torn or garbled one.
+
+    Raises:
+        PerfsimError: ``out_dir`` holds a journal of an earlier perfsim (JSON lines).
+    """
+    old = out_dir / OLD_JOURNAL
+    if old.exists():
+        raise PerfsimError(
+            f"{old}: a journal of an earlier perfsim (JSON lines), not read by this one; "
+            "remove it to recompute its points, or choose another --out"
+        )
     try:
-        text = path.read_text(encoding="utf-8")
+        data = (out_dir / JOURNAL).read_bytes()
     except FileNotFoundError:
-        return rows
-    for line in text.splitlines():
+        return Journal()
+    blocks: list[Block] = []
+    offset = 0
+    while offset + _HEAD <= len(data) and data[offset : offset + 4] == _MARK:
+        length = int.from_bytes(data[offset + 4 : offset + 12], "little")
+        body = data[offset + _HEAD : offset + _HEAD + length]
+        if len(body) != length or zlib.crc32(body) != int.from_bytes(
+            data[offset + 12 : offset + 16], "little"
+        ):
+            break
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict) and isinstance(row.get("point_id"), str):
-            rows[row["point_id"]] = row
-    return rows
+            blocks.append(decode(body))
+        except (ValueError, KeyError, TypeError):
+            break
+        offset += _HEAD + length
+    return Journal(tuple(blocks), offset)
 
 
-def append_journal(out_dir: Path, rows: Iterable[Mapping[str, Any]]) -> None:
-    """Append finished points and push them to disk before returning."""
-    lines = "".join(json.dumps(dict(row)) + "\n" for row in rows)
-    if not lines:
-        return
+def trim_journal(out_dir: Path, size: int) -> None:
+    """Drop whatever follows the first ``size`` bytes (a record torn by a kill), so the
+    next record appended is read back."""
     path = out_dir / JOURNAL
+    try:
+        if path.stat().st_size > size:
+            os.truncate(path, size)
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise PerfsimError(f"--out: cannot write to {out_dir} ({error.strerror})") from None
+
+
+def append_journal(out_dir: Path, blocks: Iterable[Block]) -> None:
+    """Append finished points (one record per block) and push them to disk."""
+    records = []
+    for block in blocks:
+        body = encode(block)
+        head = _MARK + len(body).to_bytes(8, "little") + zlib.crc32(body).to_bytes(4, "little")
+        records.append(head + body)
+    if not records:
+        return
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with path.open("a+", encoding="utf-8") as stream:
-            # a line torn by an earlier kill must not swallow the first new one
-            if stream.tell() > 0:
-                stream.seek(stream.tell() - 1)
-                if stream.read(1) != "\n":
-                    stream.write("\n")
-            stream.write(lines)
+        with (out_dir / JOURNAL).open("ab") as stream:
+            stream.write(b"".join(records))
             stream.flush()
             os.fsync(stream.fileno())
     except OSError as error:
@@ -94,22 +144,25 @@ def _cells(series: pd.Series) -> list[str] | None:
     kind = series.dtype.kind
     if kind not in "iubfO":
         return None
+    if kind == "f" and not series.isna().any():  # the common case: no test per cell
+        return float_cells(np.ascontiguousarray(series.to_numpy(dtype=np.float64)))
     values = series.tolist()
     if kind in "iub":
         return list(map(str, values))
     if kind == "f":
-        if not series.isna().any():  # the common case: one C-level map, no test per cell
-            return list(map(repr, values))
         return ["" if value != value else repr(value) for value in values]
+    if set(map(type, values)) == {str}:  # names, ids, designs: the marks looked for once
+        joined = "".join(values)
+        if "\r" in joined:
+            return None
+        return list(map(_quoted, values)) if any(m in joined for m in _QUOTED) else values
     cells = []
     for value in values:
         kind_of = type(value)
         if kind_of is str:
             if "\r" in value:
                 return None
-            if any(mark in value for mark in _QUOTED):
-                value = '"' + value.replace('"', '""') + '"'
-            cells.append(value)
+            cells.append(_quoted(value))
         elif kind_of is float:
             cells.append("" if value != value else repr(value))
         elif value is None:
@@ -119,6 +172,13 @@ def _cells(series: pd.Series) -> list[str] | None:
         else:
             return None
     return cells
+
+
+def _quoted(text: str) -> str:
+    """A string cell as csv's minimal quoting writes it (no ``\\r`` in it)."""
+    if "," in text or '"' in text or "\n" in text:  # _QUOTED
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
