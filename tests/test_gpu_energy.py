@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from perfsim.calibration.gpu_energy import (
     DUTY_LEVELS,
-    dvfs_exponent,
     duty_point,
+    dvfs_exponent,
     fit_action,
     fit_line,
 )
