@@ -534,6 +534,33 @@ def test_synthetic_cuda_yaml(tmp_path: Path) -> None:
         assert "measured by perfsim calibrate" in note or "assumed" in note, line
 
 
+def test_synthetic_cuda_yaml_with_measured_power(tmp_path: Path) -> None:
+    """NVML's figures land in the file: whole-core MAC energies, the DRAM byte, the
+    baseline as static power, the enforced limit as tdp and the DVFS exponent (the median
+    over the throttled MAC actions); every number still says where it came from."""
+    from perfsim.calibration.gpu_energy import ActionEnergy, DutyPoint, PowerCalibration
+
+    point = DutyPoint(0.0, 0.0, 125.0, 1.98e9, 1.98e9)
+    actions = (
+        ActionEnergy("mac.fp16", 2.24e-12, 127.0, 1.98e9, 0.6, (point,)),
+        ActionEnergy("mac.bf16", 2.16e-12, 125.0, 1.98e9, 0.8, (point,)),
+        ActionEnergy("mac.fp32", 22.3e-12, 123.0, 1.98e9, None, (point,)),
+        ActionEnergy("dram.bytes", 81.5e-12, 122.0, 1.98e9, None, (point,)),
+    )
+    cal = replace(_synthetic("cuda"), power=PowerCalibration(actions, 700.0))
+    text = calibration_yaml(cal, name="gpu")
+    spec = _load_text(text, tmp_path)
+    assert spec.tdp == pytest.approx(700.0)
+    assert spec.energy.mac_whole_core
+    assert spec.energy.mac["fp16"] == pytest.approx(2.24e-12)
+    assert spec.energy.mac["fp32"] == pytest.approx(22.3e-12)
+    assert spec.energy.static_power == pytest.approx(124.0)  # median of 127, 125, 123, 122
+    assert spec.energy.dvfs_exponent == pytest.approx(0.7)  # median of 0.6 and 0.8
+    assert spec.memory[-1].energy_per_byte == pytest.approx(81.5e-12)
+    for line, note in _number_lines(text):
+        assert "measured by perfsim calibrate" in note or "assumed" in note, line
+
+
 def test_single_thread_bandwidth_never_grows_outward(tmp_path: Path) -> None:
     # 1 thread: l1d 150, l2 90, l3 95 (noise: faster than l2) -> l3 written as 90 GB/s
     cal = _synthetic("cpu")

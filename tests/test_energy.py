@@ -235,3 +235,13 @@ def test_shipped_whole_core_parts_quote_the_measured_fp16_figure() -> None:
         assert hw.energy.mac_whole_core
         prices = energy_prices(hw)
         assert _core_per_mac(prices, "fp16") == pytest.approx(2 * per_flop * 1e-12)
+
+
+def test_a_measured_dvfs_exponent_replaces_the_v_proportional_to_f_rule() -> None:
+    energy = {"mac": {"fp32": "2 pJ"}, "vector_op": {"fp32": "0.5 pJ"}, "static_power": "0 W"}
+    rule = energy_prices(device(energy=energy), clock_ratio=0.25)
+    measured = energy_prices(device(energy={**energy, "dvfs_exponent": 0.5}), clock_ratio=0.25)
+    boost = energy_prices(device(energy=energy))
+    assert rule.mac_j["fp32"] == pytest.approx(boost.mac_j["fp32"] * 0.25**2)
+    assert measured.mac_j["fp32"] == pytest.approx(boost.mac_j["fp32"] * 0.25**0.5)
+    assert measured.dvfs_exponent == 0.5 and rule.dvfs_exponent == 2.0

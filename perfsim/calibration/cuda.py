@@ -16,6 +16,14 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Final
 
+from perfsim.calibration.gpu_energy import (
+    BURST_S,
+    ActionEnergy,
+    Meter,
+    PowerCalibration,
+    measure_action,
+    nvml_meter,
+)
 from perfsim.calibration.kernels import (
     VECTOR_OPS,
     copy_call,
@@ -46,6 +54,8 @@ CUDA_GEMM_DTYPES: Final = ("fp32", "tf32", "fp16", "bf16", "int8")
 CUDA_VECTOR_DTYPES: Final = ("fp32", "fp16", "bf16")
 MAX_GRAPH_CALLS: Final = 200
 GRAPH_BELOW_S: Final = 50e-6  # shorter kernels are timed inside a CUDA graph
+GEMM_REST: Final = 2.0  # idle batch-times after each GEMM batch: a third duty holds the clock
+ENERGY_WINDOW_S: Final = 1.5  # seconds per duty level of an energy measurement
 
 
 @contextmanager
@@ -85,12 +95,14 @@ def _repeated(call: Call, calls: int) -> None:
         call()
 
 
-def cuda_time_s(call: Call, how: Effort) -> float:
+def cuda_time_s(call: Call, how: Effort, rest: float = 0.0) -> float:
     """Median seconds per call, CUDA events around ``calls`` back-to-back calls.
 
     Kernels shorter than ``GRAPH_BELOW_S`` are captured in a CUDA graph so launch gaps do
     not hide them; longer ones run eagerly. NB: a same-dtype ``copy_`` becomes a memcpy
-    node in a graph, which ran at half the bandwidth of a kernel on an H200.
+    node in a graph, which ran at half the bandwidth of a kernel on an H200. ``rest``:
+    idle this many times a batch's time after it (the power limit then keeps its hands
+    off the clock: `perfsim.engines.power` models the limit from the measured energies).
     """
     import torch
 
@@ -116,6 +128,8 @@ def cuda_time_s(call: Call, how: Effort) -> float:
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end) * 1e-3 / calls)
+        if rest > 0:
+            time.sleep(rest * times[-1] * calls)
     return float(statistics.median(times))
 
 
@@ -147,11 +161,14 @@ def launch_overhead_s(how: Effort) -> float:
     return float(statistics.median(times))
 
 
-def cuda_gemm(dtype: str, units: int, shapes: tuple[Shape, ...], how: Effort) -> GemmResult:
-    """GEMM FLOP/s per shape on the device (fp32: no TF32; tf32: fp32 storage, TF32 math)."""
+def cuda_gemm(
+    dtype: str, units: int, shapes: tuple[Shape, ...], how: Effort, rest: float = 0.0
+) -> GemmResult:
+    """GEMM FLOP/s per shape on the device (fp32: no TF32; tf32: fp32 storage, TF32 math),
+    resting ``rest`` x each batch's time after it (`cuda_time_s`)."""
     with matmul_precision(dtype):
         rates = tuple(
-            2.0 * math.prod(shape) / cuda_time_s(gemm_call(dtype, shape, "cuda"), how)
+            2.0 * math.prod(shape) / cuda_time_s(gemm_call(dtype, shape, "cuda"), how, rest)
             for shape in shapes
         )
     op = "torch._int_mm" if dtype == "int8" else "torch.mm"
@@ -180,6 +197,49 @@ def cuda_bandwidth(level: str, units: int, hi_bytes: int, how: Effort) -> Bandwi
     return BandwidthResult(level, units, copy, triad, (lo, hi_bytes))
 
 
+def energy_gemm_call(dtype: str, side: int) -> Call:
+    """A ``side``^3 product with random full-range operands (switching as real data does)."""
+    import torch
+
+    if dtype != "int8":
+        return gemm_call(dtype, (side, side, side), "cuda")
+    a = torch.randint(-128, 128, (side, side), dtype=torch.int8, device="cuda")
+    w = torch.randint(-128, 128, (side, side), dtype=torch.int8, device="cuda")
+    return partial(torch._int_mm, a, w.t())
+
+
+def _bursts(call: Call, work_per_call: float) -> tuple[Callable[[], None], float, float]:
+    """(one synchronized burst of about `BURST_S`, its seconds, its work) for ``call``."""
+    import torch
+
+    call()
+    torch.cuda.synchronize()
+    probe = cuda_effort(quick=False)
+    once = cuda_time_s(call, Effort(batches=3, target_s=probe.target_s, budget_s=0.1))
+    calls = max(1, round(BURST_S / once))
+
+    def burst() -> None:
+        for _ in range(calls):
+            call()
+        torch.cuda.synchronize()
+
+    return burst, calls * once, calls * work_per_call
+
+
+def cuda_action_energy(action: str, meter: Meter, window_s: float) -> ActionEnergy:
+    """`measure_action` for ``mac.<dtype>`` (an 8192^3 product; 4096^3 in fp32 on the CUDA
+    cores) or ``dram.bytes`` (a 1 GiB copy, bytes read plus written)."""
+    kind, _, dtype = action.partition(".")
+    if kind == "dram":
+        call, moved = copy_call(2**30, "cuda")
+        burst, seconds, work = _bursts(call, moved)
+        return measure_action(action, burst, seconds, work, meter, window_s)
+    side = 4096 if dtype == "fp32" else 8192
+    with matmul_precision(dtype):
+        burst, seconds, work = _bursts(energy_gemm_call(dtype, side), float(side) ** 3)
+        return measure_action(action, burst, seconds, work, meter, window_s)
+
+
 def measure_cuda(*, quick: bool = False, progress: Progress | None = None) -> Calibration:
     """Measure the current CUDA device; the figures follow `measure_host`'s conventions.
 
@@ -199,17 +259,26 @@ def measure_cuda(*, quick: bool = False, progress: Progress | None = None) -> Ca
     shapes = QUICK_CUDA_GEMM_SHAPES if quick else CUDA_GEMM_SHAPES
     elements = 2**20 if quick else 2**26
     hbm_bytes = 2**26 if quick else max(8 * l2.capacity_bytes, 2**30)
+    # with a power meter the GEMMs are timed at the top clock (two idle batch-times after
+    # each batch) and the limit is modelled from the measured energies; without one, the
+    # rates are what back-to-back runs sustain
+    meter = nvml_meter()
+    rest = GEMM_REST if meter is not None else 0.0
+    energies = [f"mac.{d}" for d in dtypes] + ["dram.bytes"] if meter is not None else []
+    window = 0.3 if quick else ENERGY_WINDOW_S
     steps: list[tuple[str, Callable[[], object]]] = [
         ("launch overhead", partial(launch_overhead_s, how)),
-        *((f"GEMM {d}", partial(cuda_gemm, d, units, shapes, how)) for d in dtypes),
+        *((f"GEMM {d}", partial(cuda_gemm, d, units, shapes, how, rest)) for d in dtypes),
         *(
             (f"element-wise {d}", partial(cuda_vector, d, units, elements, how))
             for d in CUDA_VECTOR_DTYPES
         ),
         ("bandwidth l2", partial(cuda_bandwidth, "l2", units, l2.capacity_bytes // 2, how)),
         ("bandwidth dram", partial(cuda_bandwidth, "dram", units, hbm_bytes, how)),
+        *((f"energy {a}", partial(cuda_action_energy, a, meter, window)) for a in energies),
     ]
     results = run_steps(steps, progress)
+    actions = tuple(r for r in results if isinstance(r, ActionEnergy))
     overhead = results[0]
     assert isinstance(overhead, float)
     return Calibration(
@@ -241,4 +310,5 @@ def measure_cuda(*, quick: bool = False, progress: Progress | None = None) -> Ca
         skipped=(skipped,) if skipped else (),
         quick=quick,
         wall_s=time.perf_counter() - start,
+        power=PowerCalibration(actions, meter.power_limit_w()) if meter and actions else None,
     )

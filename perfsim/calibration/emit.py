@@ -12,6 +12,7 @@ import json
 import re
 from typing import Final
 
+from perfsim.calibration.gpu_energy import ActionEnergy
 from perfsim.calibration.record import (
     CONTENTION_WARNING,
     BandwidthResult,
@@ -130,9 +131,22 @@ def _header(cal: Calibration) -> list[str]:
         "FLOP/s / (2 x units x clock)",
         "# and flops_per_cycle = FLOP/s / (units x clock), so the derived peaks equal the "
         "measurements.",
-        "# Not measured: latencies (schema default 0), per-action energies "
-        "(perfsim.energy.defaults at",
-        "# technology_node), static power, interconnect.",
+        *(
+            [
+                "# Not measured: latencies (schema default 0), per-action energies "
+                "(perfsim.energy.defaults at",
+                "# technology_node), static power, interconnect.",
+            ]
+            if cal.power is None
+            else [
+                "# Measured by NVML: energy per MAC and per DRAM byte at the held top clock, "
+                "the baseline",
+                "# power, the power limit and the DVFS exponent. Not measured: latencies "
+                "(schema default 0),",
+                "# vector and L2 energies (perfsim.energy.defaults at technology_node), "
+                "interconnect.",
+            ]
+        ),
     ]
     if cal.contention is not None:
         lines.append(
@@ -339,6 +353,92 @@ def _memory(cal: Calibration) -> list[str]:
             lines.append(
                 _line(4, "per_unit", "true", f"{MEASURED}one instance per core ({level.source})")
             )
+        dram = _action(cal, "dram.bytes")
+        if dram is not None and level is cal.memory[-1]:
+            lines.append(
+                _line(
+                    4,
+                    "energy_per_byte",
+                    f'"{dram.joules * 1e12:.4g} pJ"',
+                    f"{MEASURED}1 GiB device copy, per byte read or written, whole stack "
+                    f"(L2, crossbar and DRAM): {dram.how()}",
+                )
+            )
+    return lines
+
+
+def _action(cal: Calibration, action: str) -> ActionEnergy | None:
+    """The measured energy of ``action`` (e.g. ``dram.bytes``), None if not measured."""
+    if cal.power is None:
+        return None
+    return next((a for a in cal.power.actions if a.action == action), None)
+
+
+def _energy(cal: Calibration) -> list[str]:
+    """The ``energy`` section and ``tdp``: measured where NVML was read, else static 0 W."""
+    power = cal.power
+    if power is None:
+        return [
+            "energy:",
+            _line(
+                2,
+                "static_power",
+                '"0 W"',
+                ASSUMED + "not measured by perfsim calibrate (per-action energies come from "
+                "perfsim.energy.defaults at technology_node)",
+            ),
+        ]
+    macs = [a for a in power.actions if a.action.startswith("mac.")]
+    lines = ["energy:"]
+    if macs:
+        lines += [
+            _line(
+                2,
+                "mac_whole_core",
+                "true",
+                "# the mac figures are whole-core energies measured on the device",
+            ),
+            "  mac:",
+        ]
+        for action in macs:
+            dtype = action.action.removeprefix("mac.")
+            where = "the CUDA cores" if dtype == "fp32" else "tensor cores"
+            lines.append(
+                _line(
+                    4,
+                    dtype,
+                    f'"{action.joules * 1e12:.4g} pJ"',
+                    f"{MEASURED}one large {dtype} product on {where}, random data: {action.how()}",
+                )
+            )
+    exponent = power.dvfs_exponent
+    if exponent is not None:
+        throttled = [a.action for a in macs if a.dvfs_exponent is not None]
+        lines.append(
+            _line(
+                2,
+                "dvfs_exponent",
+                f"{exponent:.3g}",
+                f"{MEASURED}median over {', '.join(throttled)} of ln(E_full / E_top) / "
+                "ln(f_full / f_top), the energy per MAC at full duty (clock lowered by the "
+                "power limit) against the held top clock's",
+            )
+        )
+    lines += [
+        _line(
+            2,
+            "static_power",
+            f'"{power.baseline_w:.4g} W"',
+            f"{MEASURED}median intercept of the energy fits: the board's power with its "
+            "clocks up and no work (NVML)",
+        ),
+        _line(
+            0,
+            "tdp",
+            f'"{power.power_limit_w:.4g} W"',
+            f"{MEASURED}NVML enforced power limit",
+        ),
+    ]
     return lines
 
 
@@ -369,8 +469,13 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             0,
             "technology_node",
             f'"{TECHNOLOGY_NODE}"',
-            ASSUMED + "software cannot read the process node; a stated default (only "
-            "energy defaults use it, and energy is not calibrated)",
+            ASSUMED
+            + "software cannot read the process node; a stated default (only "
+            + (
+                "the energy defaults of what NVML did not measure use it: vector ops, L2)"
+                if cal.power is not None
+                else "energy defaults use it, and energy is not calibrated)"
+            ),
         ),
         _line(0, "native_precision", "fp16" if gpu else "fp32", ASSUMED + precision_source),
         _line(
@@ -387,14 +492,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         *_vector(cal),
         *_single_thread(cal),
         *_memory(cal),
-        "energy:",
-        _line(
-            2,
-            "static_power",
-            '"0 W"',
-            ASSUMED + "not measured by perfsim calibrate (per-action energies come from "
-            "perfsim.energy.defaults at technology_node)",
-        ),
+        *_energy(cal),
         "area:",
         _line(
             2,

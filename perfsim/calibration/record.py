@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from perfsim.calibration.gemm_shape import EfficiencyTable
+    from perfsim.calibration.gpu_energy import PowerCalibration
 
 CONTENTION_WARNING: Final = 0.05  # others' share of the CPUs above which figures are suspect
 
@@ -148,6 +149,8 @@ class Calibration:
     rounds: str = ""
     # what the foreign load changed (fewer threads, more rounds); "" on a quiet host
     adaptation: str = ""
+    # a GPU's energy per action, baseline power and power limit (None: not measured)
+    power: PowerCalibration | None = None
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

@@ -19,7 +19,8 @@ on its MACs; the clock rule's share of the measured figure is reported as ``cloc
 
 Dynamic energy follows the supply voltage: at a clock ``ratio`` of the boost clock (the
 power limit's sustained clock, `perfsim.engines.power`) every on-chip action costs
-``ratio**2`` as much (E ~ C V^2 with V proportional to f over the DVFS range); DRAM and
+``ratio**2`` as much (E ~ C V^2 with V proportional to f over the DVFS range; a file's
+``energy.dvfs_exponent`` replaces the 2 with what its device was measured to do); DRAM and
 static power do not scale.
 
 Prices come from the hardware file where it gives them, else from the default table
@@ -32,7 +33,7 @@ import contextlib
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from perfsim.energy.defaults import (
     CLOCK_TREE_SHARE,
@@ -50,6 +51,8 @@ from perfsim.energy.defaults import (
 from perfsim.energy.technology import energy_scale
 from perfsim.engines import OpCost
 from perfsim.hardware.spec import HardwareSpec
+
+DVFS_EXPONENT: Final = 2.0  # E ~ C V^2 with V ~ f over the DVFS range (perfsim.engines.power)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class EnergyPrices:
     mac_issue_j: Mapping[str, float] = field(default_factory=dict)
     vector_issue_j: Mapping[str, float] = field(default_factory=dict)
     clock_share: float = 0.0
+    dvfs_exponent: float = DVFS_EXPONENT  # on-chip energy at r x boost: r ** this x boost's
 
 
 def _scaled(table: Mapping[str, float], factor: float) -> dict[str, float]:
@@ -90,7 +94,8 @@ def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
             levels[level.name] = DRAM_ENERGY_PER_BYTE_J
         else:
             levels[level.name] = sram_energy_per_byte_45nm(level.capacity) * scale
-    volt2 = clock_ratio**2  # E ~ C V^2, V ~ f (module docstring)
+    exponent = DVFS_EXPONENT if hw.energy.dvfs_exponent is None else hw.energy.dvfs_exponent
+    volt2 = clock_ratio**exponent  # E ~ C V^2, V ~ f unless measured (module docstring)
     dram = hw.memory[-1].name
     levels = {name: value * (1.0 if name == dram else volt2) for name, value in levels.items()}
     operands, issue = _delivery(hw, mac, scale)
@@ -107,6 +112,7 @@ def energy_prices(hw: HardwareSpec, clock_ratio: float = 1.0) -> EnergyPrices:
         mac_issue_j=_scaled(issue["mac"], volt2),
         vector_issue_j=_scaled(issue["vector"], volt2),
         clock_share=share,
+        dvfs_exponent=exponent,
     )
 
 
@@ -146,6 +152,7 @@ def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
         energy.instruction,
         energy.clock_share,
         energy.mac_whole_core,
+        energy.dvfs_exponent,
         (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
         tuple(hw.compute.vector.flops_per_cycle.items()),
         tuple(

@@ -39,6 +39,7 @@ class Prices:
     level: Array  # J/byte
     static_w: Array
     share: Array  # clock tree share
+    dvfs: Array  # on-chip energy at r x boost is r ** this x boost's
 
     @classmethod
     def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
@@ -82,6 +83,7 @@ class Prices:
             level=np.array([column(lambda p, n=name: p.level_j_per_byte[n]) for name in names]),
             static_w=column(lambda p: p.static_power_w),
             share=column(lambda p: p.clock_share),
+            dvfs=column(lambda p: p.dvfs_exponent),
         )
 
 
@@ -117,7 +119,7 @@ def price_latencies(
     arithmetic, operands, issue = prices.arithmetic, prices.operands, prices.issue
     level = prices.level
     if ratio is not None:
-        volt2 = ratio**2  # E ~ C V^2, V ~ f
+        volt2 = ratio**prices.dvfs  # E ~ C V^2, V ~ f unless the file measured otherwise
         arithmetic, operands, issue = arithmetic * volt2, operands * volt2, issue * volt2
         factor = np.ones_like(level)
         factor[:-1] = volt2  # DRAM's energy stays at the memory clock's

@@ -283,6 +283,10 @@ class EnergyTable(_Frozen):
     # power less its memory energy): operand delivery, issue and the clock tree included,
     # so `perfsim.energy.prices` adds no bottom-up operands or issue to them
     mac_whole_core: bool = False
+    # on-chip energy per action at a clock ``r`` x boost is ``r ** dvfs_exponent`` x its
+    # boost figure (None: 2, the V ~ f rule of `perfsim.engines.power`); a calibrated file
+    # carries the exponent its device showed under its power limit
+    dvfs_exponent: Annotated[float, Field(ge=0, le=3)] | None = None
 
 
 class ScaleOut(_Frozen):
