@@ -22,7 +22,9 @@ from perfsim.calibration.record import (
     measured_aggregate_bandwidth,
     per_cycle,
 )
-from perfsim.units import format_quantity
+from perfsim.energy.defaults import sram_energy_per_byte_45nm
+from perfsim.energy.technology import energy_scale
+from perfsim.units import format_quantity, parse_quantity
 
 MEASURED: Final = "# source: measured by perfsim calibrate: "
 ASSUMED: Final = "# source: assumed: "
@@ -355,16 +357,26 @@ def _memory(cal: Calibration) -> list[str]:
             )
         dram = _action(cal, "dram.bytes")
         if dram is not None and level is cal.memory[-1]:
+            nearer = nearer_levels_j_per_byte(cal)
             lines.append(
                 _line(
                     4,
                     "energy_per_byte",
-                    f'"{dram.joules * 1e12:.4g} pJ"',
-                    f"{MEASURED}1 GiB device copy, per byte read or written, whole stack "
-                    f"(L2, crossbar and DRAM): {dram.how()}",
+                    f'"{(dram.joules - nearer) * 1e12:.4g} pJ"',
+                    f"{MEASURED}1 GiB device copy: {dram.joules * 1e12:.4g} pJ per byte read "
+                    f"or written, whole stack, less the {nearer * 1e12:.3g} pJ the nearer "
+                    f"levels' default energies charge the same byte: {dram.how()}",
                 )
             )
     return lines
+
+
+def nearer_levels_j_per_byte(cal: Calibration) -> float:
+    """Joules per byte the levels in front of DRAM charge by default (no energy of their
+    own in the file: `perfsim.energy.prices` prices them as SRAMs of their capacity at
+    ``TECHNOLOGY_NODE``), so a measured whole-stack DRAM byte is not counted twice."""
+    scale = energy_scale(parse_quantity(TECHNOLOGY_NODE, "length"))
+    return sum(sram_energy_per_byte_45nm(level.capacity_bytes) for level in cal.memory[:-1]) * scale
 
 
 def _action(cal: Calibration, action: str) -> ActionEnergy | None:

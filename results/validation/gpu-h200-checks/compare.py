@@ -1,6 +1,9 @@
 """The model against the H200 measurements of ``benchmarks/gpu_checks.py`` (issue 12).
 
-    python results/validation/gpu-h200-checks/compare.py    # writes compare-*.csv, compare.md
+    python results/validation/gpu-h200-checks/compare.py [HW_FILE]   # compare-*.csv, compare.md
+
+(a file other than the shipped ``hwconfigs/h200.yaml`` writes ``compare-<stem>-*.csv`` and
+``compare-<stem>.md``).
 
 The measurements (``gemm.csv``, ``sustained.csv``, ``inference.csv``, ``training.csv``) were
 taken once on a lent H200 SXM (``device.json``) with::
@@ -16,13 +19,14 @@ from __future__ import annotations
 
 import csv
 import statistics
+import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import average_power_w, sustained_costs
-from perfsim.hardware import resolve_hardware
+from perfsim.hardware import HardwareSpec, resolve_hardware
 from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import Category, OpNode, TensorSpec
 from perfsim.pipeline import simulate
@@ -62,8 +66,7 @@ def linear_op(m: int, n: int, k: int, dtype: str) -> OpNode:
     )
 
 
-def gemm_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
-    hw = resolve_hardware(ROOT / HW_FILE)
+def gemm_rows(measured: Iterable[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
     ideal = ideal_hardware(hw)
     rows = []
     for case in measured:
@@ -84,10 +87,9 @@ def gemm_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
     return rows
 
 
-def sustained_rows(samples: Sequence[dict[str, str]]) -> list[dict[str, object]]:
+def sustained_rows(samples: Sequence[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
     """The 8192^3 product of each dtype run back to back: achieved rate, power, SM clock
     (the median of NVML's samples after the first half second), against the model."""
-    hw = resolve_hardware(ROOT / HW_FILE)
     rows: list[dict[str, object]] = []
     for dtype in dict.fromkeys(sample["dtype"] for sample in samples):
         mine = [sample for sample in samples if sample["dtype"] == dtype]
@@ -108,9 +110,8 @@ def sustained_rows(samples: Sequence[dict[str, str]]) -> list[dict[str, object]]
     return rows
 
 
-def copy_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
+def copy_rows(measured: Iterable[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
     """A 4 GiB device-to-device copy: bandwidth and power, against a copy op costed alone."""
-    hw = resolve_hardware(ROOT / HW_FILE)
     rows = []
     for case in measured:
         size = 4 * 2**30
@@ -128,9 +129,10 @@ def copy_rows(measured: Iterable[dict[str, str]]) -> list[dict[str, object]]:
     return rows
 
 
-def workload_rows(measured: Iterable[dict[str, str]], *, training: bool) -> list[dict[str, object]]:
+def workload_rows(
+    measured: Iterable[dict[str, str]], hw: HardwareSpec, *, training: bool
+) -> list[dict[str, object]]:
     """Whole-model rows: eager PyTorch (fused SDPA attention) or a replayed CUDA graph."""
-    hw = resolve_hardware(ROOT / HW_FILE)
     rows = []
     for case in measured:
         batch, seq = int(case["batch"]), int(case["seq"])
@@ -211,11 +213,10 @@ def slope(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
     return sxy / sxx, mean_y - sxy / sxx * mean_x
 
 
-def duty_rows(measured: Sequence[dict[str, str]]) -> list[dict[str, object]]:
+def duty_rows(measured: Sequence[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
     """Joules per MAC (per byte copied) at a held clock: the slope of average power over
     the duty levels whose SM clock never left its top, against the model's dynamic energy
     per action of the same op at boost, scaled to the held clock by its (f / f_boost)^2."""
-    hw = resolve_hardware(ROOT / HW_FILE)
     prices = energy_prices(hw)
     rows: list[dict[str, object]] = []
     for kind in dict.fromkeys(case["kind"] for case in measured):
@@ -254,7 +255,7 @@ def read(name: str) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def write(name: str, rows: Sequence[dict[str, object]]) -> None:
+def write_csv(name: str, rows: Sequence[dict[str, object]]) -> None:
     with open(HERE / name, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -273,27 +274,36 @@ def error_summary(rows: Sequence[dict[str, object]], key: str) -> str:
     return f"median |error| {statistics.median(errors):.0%}, worst {max(errors):.0%}"
 
 
-def main() -> None:
-    gemm = gemm_rows(read("gemm.csv"))
+def main(argv: Sequence[str] = ()) -> None:
+    """Compare against ``argv[0]`` (default the shipped ``hwconfigs/h200.yaml``); another
+    file's outputs carry its name: ``compare-<stem>-*.csv``, ``compare-<stem>.md``."""
+    hw_file = argv[0] if argv else HW_FILE
+    hw = resolve_hardware(ROOT / hw_file)
+    tag = "" if hw_file == HW_FILE else f"-{Path(hw_file).stem}"
+
+    def write(name: str, rows: Sequence[dict[str, object]]) -> None:
+        write_csv(name.replace("compare-", f"compare{tag}-"), rows)
+
+    gemm = gemm_rows(read("gemm.csv"), hw)
     write("compare-gemm.csv", gemm)
-    sustained = sustained_rows(read("sustained.csv"))
+    sustained = sustained_rows(read("sustained.csv"), hw)
     write("compare-sustained.csv", sustained)
-    inference = workload_rows(read("inference.csv"), training=False)
-    inference += workload_rows(read("inference-eager-attention.csv"), training=False)
+    inference = workload_rows(read("inference.csv"), hw, training=False)
+    inference += workload_rows(read("inference-eager-attention.csv"), hw, training=False)
     write("compare-inference.csv", inference)
-    training = workload_rows(read("training.csv"), training=True)
-    training += workload_rows(read("training-master.csv"), training=True)
+    training = workload_rows(read("training.csv"), hw, training=True)
+    training += workload_rows(read("training-master.csv"), hw, training=True)
     write("compare-training.csv", training)
-    copy = copy_rows(read("copy.csv"))
+    copy = copy_rows(read("copy.csv"), hw)
     write("compare-copy.csv", copy)
-    duty = duty_rows(read("duty.csv"))
+    duty = duty_rows(read("duty.csv"), hw)
     write("compare-duty.csv", duty)
     batched = [row for row in gemm if int(row["m"]) >= 2048]  # type: ignore[call-overload]
     eager = [row for row in inference if row["runtime"] == "eager"]
     lines = [
-        "# H200: the model (hwconfigs/h200.yaml as shipped) against the measurements",
+        f"# H200: the model ({hw_file}) against the measurements",
         "",
-        "    python results/validation/gpu-h200-checks/compare.py",
+        f"    python results/validation/gpu-h200-checks/compare.py {'' if not tag else hw_file}",
         "",
         "Error: predicted / measured - 1 (negative: the model is too fast).",
         "",
@@ -317,9 +327,9 @@ def main() -> None:
         ("GEMMs", gemm),
     ):
         lines += ["", f"## {title}", "", table(rows)]
-    (HERE / "compare.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (HERE / f"compare{tag}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines[:16]))
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
