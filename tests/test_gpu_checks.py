@@ -14,7 +14,14 @@ from types import ModuleType
 
 import pytest
 
-CHECKS = Path(__file__).resolve().parents[1] / "results" / "validation" / "gpu-h200-checks"
+from perfsim.hardware import HardwareSpec, resolve_hardware
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKS = ROOT / "results" / "validation" / "gpu-h200-checks"
+
+
+def _hw(name: str = "h200") -> HardwareSpec:
+    return resolve_hardware(ROOT / "hwconfigs" / f"{name}.yaml")
 
 
 def _compare() -> ModuleType:
@@ -32,7 +39,7 @@ def _read(name: str) -> list[dict[str, str]]:
 
 def test_hbm_copy_bandwidth_within_5_percent() -> None:
     # 4 GiB device-to-device copy: 4.24 TB/s measured; the file's achievable fraction 0.88
-    (row,) = _compare().copy_rows(_read("copy.csv"))
+    (row,) = _compare().copy_rows(_read("copy.csv"), _hw())
     assert row["roofline_tb_per_s"] == pytest.approx(row["measured_tb_per_s"], rel=0.05)
 
 
@@ -46,7 +53,7 @@ def test_eager_batch1_host_bound(measured: str, within: float) -> None:
     # bert-base and bert-large b1 fp16, eager PyTorch, SDPA attention: host-bound, so the
     # host's launches and folded-view dispatch set the time (perfsim.timeline)
     rows = [row for row in _read(measured) if row["runtime"] == "eager" and row["batch"] == "1"]
-    compared = _compare().workload_rows(rows, training=False)
+    compared = _compare().workload_rows(rows, _hw(), training=False)
     assert len(compared) == 2
     for row in compared:
         assert abs(float(row["roofline_error"])) <= within, row
@@ -57,16 +64,38 @@ def test_eager_batched_kernel_time_within_20_percent() -> None:
     rows = [
         row for row in _read("inference.csv") if row["runtime"] == "eager" and row["batch"] != "1"
     ]
-    for row in _compare().workload_rows(rows, training=False):
+    for row in _compare().workload_rows(rows, _hw(), training=False):
         assert abs(float(row["roofline_kernel_error"])) <= 0.20, row
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="issue 12: the H200 runs dense fp16 products at its 700 W limit at ~1,440 MHz; "
-    "the model's energy per action is about half the real one, so it keeps 1,830 MHz",
+    "with the measured whole-core energies (Antepara et al.) the model now throttles too, "
+    "but to 850 TFLOP/s against 644: its energy per MAC is still 20% short at the held "
+    "clock and its V ~ f rule overstates what a lower clock saves",
 )
 def test_dense_fp16_product_within_15_percent() -> None:
     rows = [row for row in _read("sustained.csv") if row["dtype"] == "fp16"]
-    (fp16,) = [row for row in _compare().sustained_rows(rows) if row["dtype"] == "fp16"]
+    (fp16,) = [row for row in _compare().sustained_rows(rows, _hw()) if row["dtype"] == "fp16"]
     assert fp16["roofline_tflops"] == pytest.approx(fp16["measured_tflops"], rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["h200", "h200-calibrated"])
+def test_energy_per_action_at_the_held_clock(name: str) -> None:
+    """duty.csv: joules per MAC and per HBM byte at 1980 MHz (the slope of power over rate).
+    The datasheet file's measured whole-core energies (GH200, Antepara et al.) land within
+    35% for the tensor-core dtypes it quotes and the HBM byte; the file calibrated on other
+    lent H200 boards by `perfsim calibrate --device cuda` within 10% of every action."""
+    rows = {row["action"]: row for row in _compare().duty_rows(_read("duty.csv"), _hw(name))}
+    assert set(rows) == {f"mac.{d}" for d in ("fp32", "tf32", "fp16", "bf16", "int8")} | {
+        "hbm.bytes"
+    }
+    checked = (
+        rows
+        if name == "h200-calibrated"
+        else {key: rows[key] for key in ("mac.fp16", "mac.bf16", "mac.tf32", "hbm.bytes")}
+    )
+    within = 0.10 if name == "h200-calibrated" else 0.35
+    for action, row in checked.items():
+        assert abs(float(row["model_error"])) <= within, (action, row)
