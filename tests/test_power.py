@@ -78,6 +78,16 @@ def test_power_limit_clock_by_hand() -> None:
     assert average_power_w([cost], [1]) == pytest.approx(20e-3, rel=1e-3)
 
 
+def test_power_limit_clock_with_a_measured_dvfs_exponent_by_hand() -> None:
+    # as above, with energy.dvfs_exponent 1 (a calibrated file's measured slope): on-chip
+    # joules x s, so dynamic power 19 mW x s^2: 10 + 19 s^2 = 20 -> s = (10 / 19)^(1/2)
+    hw = throttled(energy__dvfs_exponent=1.0)
+    (cost,) = sustained_costs([square_gemm(64)], [1], hw, get_cost_model("roofline"))
+    # within the search's stopping tolerance (perfsim.engines.power.CLOCK_TOLERANCE)
+    assert cost.latency_s == pytest.approx(16.384e-6 / (10 / 19) ** 0.5, rel=1e-3)
+    assert average_power_w([cost], [1]) == pytest.approx(20e-3, rel=1e-3)
+
+
 def test_memory_bound_time_keeps_the_memory_clock() -> None:
     # a vector add is DRAM-bound: slowing the core does not move DRAM time
     hw = throttled(tdp="10.001 mW", memory__1__energy_per_byte="10 pJ")
@@ -123,10 +133,13 @@ def _graph(sizes: list[int]) -> OpGraph:
     tdp_mw=st.floats(10.5, 60.0),
     lower=st.floats(0.3, 1.0),
     engine=st.sampled_from(["roofline", "cycle"]),
+    dvfs=st.one_of(st.none(), st.floats(0.0, 3.0)),
 )
-def test_power_limit_properties(sizes, tdp_mw: float, lower: float, engine: str) -> None:
+def test_power_limit_properties(
+    sizes, tdp_mw: float, lower: float, engine: str, dvfs: float | None
+) -> None:
     graph = _graph(sizes)
-    hw = throttled(tdp=f"{tdp_mw} mW")
+    hw = throttled(tdp=f"{tdp_mw} mW", energy__dvfs_exponent=dvfs)
     result = estimate_graph(graph, hw, engine)
     # average power never above TDP; energy never negative
     assert result.energy_j / result.latency_s <= hw.tdp * (1 + 1e-9)
@@ -134,7 +147,9 @@ def test_power_limit_properties(sizes, tdp_mw: float, lower: float, engine: str)
     # a lower TDP never makes anything faster (roofline: the cycle engine's own latency is
     # not monotone in the clock, see perfsim.engines.power; each op keeps its boost time)
     low_tdp = 10.0 + (tdp_mw - 10.0) * lower
-    slower = estimate_graph(graph, throttled(tdp=f"{low_tdp} mW"), engine)
+    slower = estimate_graph(
+        graph, throttled(tdp=f"{low_tdp} mW", energy__dvfs_exponent=dvfs), engine
+    )
     boost = estimate_graph(graph, ideal_hardware(hw), engine)
     if engine == "roofline":
         assert slower.latency_s >= result.latency_s * (1 - 1e-9)
