@@ -24,9 +24,9 @@ And for what-if points (``whatif.fusion`` x ``whatif.prune_ffn`` x SRAM x DRAM b
 random points, roofline): the full pipeline per point (`cost_scenario_graph` then
 `result_metrics`, what every what-if point ran before) and a whole ``run_sweep``.
 
-The machine is shared: every figure is a median, and CPU seconds of this process are
-recorded next to wall-clock ones. Writes results/benchmarks/sweep.json. The graph is
-traced once (cached) before timing.
+The machine is shared: every figure is a median, CPU seconds of this process are
+recorded next to wall-clock ones, and so are the load averages before and after. Writes
+results/benchmarks/sweep.json. The graph is traced once (cached) before timing.
 """
 
 from __future__ import annotations
@@ -173,6 +173,8 @@ def main() -> None:
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "jobs": args.jobs,
+        # the machine may be shared: 1, 5 and 15-minute load averages before and after
+        "load_average_start": os.getloadavg(),
     }
     checkout = None
     if args.before:
@@ -230,6 +232,7 @@ def main() -> None:
             f"jobs={args.jobs} {samples / parallel:7.0f}/s"
         )
     figures["whatif"] = _whatif_figures(args, hw)
+    figures["load_average_end"] = os.getloadavg()
     out = ROOT / "results" / "benchmarks"
     out.mkdir(parents=True, exist_ok=True)
     (out / "sweep.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

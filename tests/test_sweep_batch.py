@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from perfsim.cache import GraphStore
 from perfsim.errors import PerfsimError
@@ -183,6 +184,23 @@ def test_patched_spec_equals_override_many(
     assert got == want
     if isinstance(want, HardwareSpec):
         assert got.model_dump() == want.model_dump()
+        _assert_fields_set(got, want, base)
+        again = patched(base, values, dumped=dumped, resolved=resolved, memo={})
+        assert again == want  # a second point on a fresh memo: the same spec
+
+
+def _assert_fields_set(got: Any, want: Any, base: Any) -> None:
+    """Each model ``got`` builds anew (not shared with the ``base`` spec) has the fields
+    set full validation gives ``want``'s."""
+    if got is base:
+        return
+    if isinstance(got, tuple):
+        for a, b, c in zip(got, want, base, strict=True):
+            _assert_fields_set(a, b, c)
+    if isinstance(got, BaseModel):
+        assert got.model_fields_set == want.model_fields_set, type(got).__name__
+        for name in type(got).model_fields:
+            _assert_fields_set(getattr(got, name), getattr(want, name), getattr(base, name))
 
 
 def test_csv_is_byte_identical_to_pandas(tmp_path: Path) -> None:

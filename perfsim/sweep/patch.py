@@ -1,27 +1,35 @@
-"""`perfsim.sweep.override.override_many`, validating only the sub-models an override touches.
+"""`perfsim.sweep.override.override_many`, validating only the values an override sets.
 
 A sweep builds one hardware spec per point, and validating a whole spec (every level,
 engine and energy table) costs far more than the costing that follows. A point changes a
-few leaves: here only the innermost sub-models holding them (a `MemoryLevel`, the
-`MatrixEngine`) are validated again, from the very dict `override_many` would validate;
-their ancestors are copied with the new children and their ``after`` model validators
-(the cross-field checks, e.g. `HardwareSpec._check`) run again. The result equals
-`override_many`'s (tests/test_sweep_batch.py); anything unexpected (a validation error,
-an ancestor with another kind of model validator, a value that is itself a section)
-falls back to `override_many`, so errors read exactly as before.
+few leaves. Here each new value is validated alone, by its field's own schema (the very
+annotation, unit parser and bounds the model applies to it, `_field_check`), and put into
+a copy of the already-validated model that holds it; the models above it are copied with
+their new children, and every copied model's ``after`` validators (the cross-field
+checks, e.g. `HardwareSpec._check`) run again, as full validation would run them. A
+matrix engine whose systolic size changes (its MACs rescale, `_rescale_systolic`) or a
+leaf inside a plain container is validated from the very dict `override_many` would
+validate. Copies get the ``model_fields_set`` full validation gives them: the keys of
+their dumped dict.
+
+The result equals `override_many`'s, fields set included (tests/test_sweep_batch.py);
+anything unexpected (a validation error, a model with another kind of validator, a value
+that is itself a section) falls back to `override_many`, so errors read exactly as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.sweep.override import _rescale_systolic, _write_copy, override_many
 
 Keys = tuple[str | int, ...]
+Check = Callable[[Any], Any]
 
 
 def patched(
@@ -34,13 +42,81 @@ def patched(
 ) -> HardwareSpec:
     """``override_many(spec, values, dumped=dumped, resolved=resolved)``, faster.
 
-    ``memo`` (one per base ``spec``) keeps validated sub-models by the values that set
-    them: points that share, say, an array size share its `MatrixEngine`.
+    ``memo`` (one per base ``spec``) keeps what points share: per set of paths, how to
+    patch them (`_Recipe`), and validated sub-models by the values that set them (points
+    that share, say, an array size share its compute section).
     """
     try:
-        return _patched(spec, values, dumped, resolved, {} if memo is None else memo)
+        if memo is None:
+            memo = {}
+        recipe = memo.get(("recipe", *values))
+        if recipe is None:  # the same few paths at every point of a sweep
+            recipe = memo["recipe", *values] = _recipe(spec, values, dumped, resolved)
+        return _patched(spec, values, dumped, resolved, recipe, memo)
     except Exception:
         return override_many(spec, dict(values), dumped=dumped, resolved=resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class _Owner:
+    """The innermost model holding some of a point's leaves, and how to set them."""
+
+    keys: Keys  # where it is
+    paths: tuple[str, ...]  # the axes it holds (sorted)
+    # per axis: its field name and validator; None: validate the model's whole dict
+    fields: tuple[tuple[str, Check], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    """How to patch one set of paths into a spec: the owners, the models above them
+    (``tree``: for each prefix, the keys one level below it on the way to an owner), each
+    model's fields set after full validation and its ``after`` validators."""
+
+    owners: tuple[_Owner, ...]
+    tree: dict[Keys, tuple[str | int, ...]]
+    fields_set: dict[Keys, frozenset[str]]
+    checks: dict[Keys, tuple[Check, ...]]
+
+
+_MATRIX: Keys = ("compute", "matrix")  # where override_many rescales a systolic array
+
+
+def _recipe(
+    spec: HardwareSpec,
+    values: Mapping[str, Any],
+    dumped: dict[str, Any],
+    resolved: Mapping[str, Keys],
+) -> _Recipe:
+    found: dict[Keys, list[str]] = {}
+    for path in values:
+        found.setdefault(_owner(spec, resolved[path]), []).append(path)
+    owners = []
+    for keys, paths in found.items():
+        paths.sort()
+        leaves = [resolved[path][len(keys) :] for path in paths]
+        node = _read(spec, keys)
+        fields = None
+        if keys != _MATRIX and all(len(leaf) == 1 for leaf in leaves):
+            # fields of this model itself: each value checked by its field's schema
+            names = [str(leaf[0]) for leaf in leaves]
+            fields = tuple((name, _field_check(type(node), name)) for name in names)
+        elif not keys:
+            raise TypeError("a leaf inside a top-level container")  # keep it simple
+        owners.append(_Owner(keys, tuple(paths), fields))
+    tree = _tree([owner.keys for owner in owners])
+    if any(a != b and b[: len(a)] == a for a in found for b in found):
+        raise TypeError("nested owners")  # e.g. compute and compute.matrix: keep it simple
+    models: dict[Keys, frozenset[str]] = {}
+    checks: dict[Keys, tuple[Check, ...]] = {}
+    for keys in (*tree, *found):
+        node = _read(spec, keys)
+        if isinstance(node, BaseModel):
+            models[keys] = frozenset(_read_dict(dumped, keys))
+            checks[keys] = _after_validators(type(node))
+        elif not isinstance(node, tuple):
+            raise TypeError(f"cannot patch a {type(node).__name__}")
+    return _Recipe(tuple(owners), tree, models, checks)
 
 
 def _patched(
@@ -48,54 +124,87 @@ def _patched(
     values: Mapping[str, Any],
     dumped: dict[str, Any],
     resolved: Mapping[str, Keys],
+    recipe: _Recipe,
     memo: dict[Any, Any],
 ) -> HardwareSpec:
-    owners = memo.get(("owners", *values))
-    if owners is None:  # the same few paths at every point of a sweep
-        found: dict[Keys, list[str]] = {}
-        for path in values:
-            found.setdefault(_owner(spec, resolved[path]), []).append(path)
-        if () in found:  # a top-level field: nothing smaller to validate
-            raise TypeError("a top-level field")
-        owners = memo["owners", *values] = [(o, sorted(paths)) for o, paths in found.items()]
     children: dict[Keys, Any] = {}
-    data: dict[str, Any] | None = None
-    for owner, paths in owners:
-        key = (owner, *[values[path] for path in paths])
+    for owner in recipe.owners:
+        given = tuple([values[path] for path in owner.paths])
+        key = (owner.keys, given)
         child = memo.get(key)
         if child is None:
-            node = _read(spec, owner)
-            leaves = [resolved[path][len(owner) :] for path in paths]
-            if owner != _MATRIX and all(len(leaf) == 1 for leaf in leaves):
-                # fields of this model itself: its dict with them set, nothing else moves
-                sub = dict(_read_dict(dumped, owner))
-                for path, leaf in zip(paths, leaves, strict=True):
-                    sub[str(leaf[0])] = values[path]
+            if owner.fields is None:
+                data = _read_dict(_written(spec, values, dumped, resolved), owner.keys)
+                child = type(_read(spec, owner.keys)).model_validate(data, context={"si": True})
             else:
-                if data is None:  # the dict override_many validates, systolic rescale and all
-                    data = dumped
-                    for path, value in values.items():
-                        data = _write_copy(data, resolved[path], value)
-                    data = _rescale_systolic(spec, data, resolved)
-                sub = _read_dict(data, owner)
-            child = type(node).model_validate(sub, context={"si": True})
+                fields = zip(owner.fields, given, strict=True)
+                update = {name: check(value) for (name, check), value in fields}
+                child = _copy(_read(spec, owner.keys), update, recipe, owner.keys)
             memo[key] = child
-        children[owner] = child
-    tree = memo.get(("tree", tuple(children)))
-    if tree is None:
-        if any(a != b and b[: len(a)] == a for a in children for b in children):
-            raise TypeError("nested owners")  # e.g. compute and compute.matrix: keep it simple
-        tree = memo["tree", tuple(children)] = _tree(children)
-    return _rebuild(spec, (), children, tree, memo)  # type: ignore[no-any-return]
+        children[owner.keys] = child
+    return _rebuild(spec, (), children, recipe, memo)  # type: ignore[no-any-return]
 
 
-_MATRIX: Keys = ("compute", "matrix")  # where override_many rescales a systolic array
+def _written(
+    spec: HardwareSpec,
+    values: Mapping[str, Any],
+    dumped: dict[str, Any],
+    resolved: Mapping[str, Keys],
+) -> dict[str, Any]:
+    """The dict `override_many` validates: ``dumped`` with ``values`` written, systolic
+    MACs rescaled."""
+    data = dumped
+    for path, value in values.items():
+        data = _write_copy(data, resolved[path], value)
+    return _rescale_systolic(spec, data, resolved)
 
 
-def _tree(children: Mapping[Keys, Any]) -> dict[Keys, tuple[str | int, ...]]:
-    """For each prefix of the children's keys, the keys one level below it."""
+def _field_check(model: type[BaseModel], name: str) -> Check:
+    """A validator of one field of ``model`` alone, as the model validates it (SI data):
+    its annotation and metadata (unit parser, bounds, pattern)."""
+    if model.__pydantic_decorators__.field_validators:
+        raise TypeError("a field validator")  # may read other fields: validate the model
+    field = model.model_fields[name]
+    annotation = field.annotation
+    if field.metadata:
+        annotation = Annotated[(annotation, *field.metadata)]
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    context = {"si": True}
+    return lambda value: adapter.validate_python(value, context=context)
+
+
+def _after_validators(model: type[BaseModel]) -> tuple[Check, ...]:
+    """``model``'s model validators, each called on an instance (all ``after`` ones)."""
+    found = []
+    for decorator in model.__pydantic_decorators__.model_validators.values():
+        if decorator.info.mode != "after":
+            raise TypeError("a model validator that is not an after validator")
+        found.append(decorator.func)
+    return tuple(found)
+
+
+def _copy(node: BaseModel, update: dict[str, Any], recipe: _Recipe, at: Keys) -> BaseModel:
+    """``node`` with ``update``'s (validated) values, its ``after`` validators run again
+    (they raise ValueError as full validation would).
+
+    Built as ``model_construct`` builds a model, without its pass over every field (and
+    its defaults): the other values are ``node``'s, already validated. Its fields set are
+    those full validation of the dumped dict gives.
+    """
+    copy = type(node).__new__(type(node))
+    object.__setattr__(copy, "__dict__", {**node.__dict__, **update})
+    object.__setattr__(copy, "__pydantic_fields_set__", set(recipe.fields_set[at]))
+    object.__setattr__(copy, "__pydantic_extra__", None)
+    object.__setattr__(copy, "__pydantic_private__", None)
+    for check in recipe.checks[at]:
+        check(copy)
+    return copy
+
+
+def _tree(owners: list[Keys]) -> dict[Keys, tuple[str | int, ...]]:
+    """For each prefix of the owners' keys, the keys one level below it."""
     tree: dict[Keys, list[str | int]] = {}
-    for keys in children:
+    for keys in owners:
         for depth in range(len(keys)):
             below = tree.setdefault(keys[:depth], [])
             if keys[depth] not in below:
@@ -127,39 +236,28 @@ def _read_dict(data: Any, keys: Keys) -> Any:
 
 
 def _rebuild(
-    node: Any,
-    at: Keys,
-    children: Mapping[Keys, Any],
-    tree: Mapping[Keys, tuple[str | int, ...]],
-    memo: dict[Any, Any],
+    node: Any, at: Keys, children: Mapping[Keys, Any], recipe: _Recipe, memo: dict[Any, Any]
 ) -> Any:
-    """``node`` (at keys ``at``) with ``children`` put in; every model on the way is
-    copied and its ``after`` model validators run again (other kinds: unsupported). A
-    model below the top with the very same new parts is built once (``memo``: e.g. the
-    compute section of every point that shares an array size)."""
+    """``node`` (at keys ``at``) with ``children`` put in, every model on the way copied
+    (`_copy`). A model below the top with the very same new parts is built once
+    (``memo``: e.g. the compute section of every point that shares an array size)."""
     if at in children:
         return children[at]
-    below = tree[at]
-    if isinstance(node, BaseModel):
-        update = {
-            str(key): _rebuild(getattr(node, str(key)), (*at, key), children, tree, memo)
-            for key in below
-        }
-        # the memo keeps the copy, and so its parts: their ids stay theirs
-        key = ("copy", at, *map(id, update.values())) if at else None
-        copy = memo.get(key) if key else None
-        if copy is None:
-            copy = node.model_copy(update=update)
-            for decorator in type(node).__pydantic_decorators__.model_validators.values():
-                if decorator.info.mode != "after":
-                    raise TypeError("a model validator that is not an after validator")
-                decorator.func(copy)  # raises ValueError as the full validation would
-            if key:
-                memo[key] = copy
-        return copy
+    below = recipe.tree[at]
     if isinstance(node, tuple):
         items = list(node)
         for index in below:
-            items[index] = _rebuild(items[index], (*at, index), children, tree, memo)  # type: ignore[index]
+            items[index] = _rebuild(items[index], (*at, index), children, recipe, memo)  # type: ignore[index]
         return tuple(items)
-    raise TypeError(f"cannot patch a {type(node).__name__}")
+    update = {
+        key: _rebuild(getattr(node, key), (*at, key), children, recipe, memo)  # type: ignore[arg-type]
+        for key in below
+    }
+    if not at:
+        return _copy(node, update, recipe, at)
+    # the memo keeps the copy, and so its parts: their ids stay theirs
+    key = ("copy", at, *map(id, update.values()))
+    copy = memo.get(key)
+    if copy is None:
+        copy = memo[key] = _copy(node, update, recipe, at)
+    return copy

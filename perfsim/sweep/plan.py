@@ -187,6 +187,9 @@ def _point_id(identity: tuple[str, str], device: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+_WORKLOAD = frozenset(WORKLOAD_AXES)
+
+
 @dataclass(frozen=True, slots=True)
 class _Values:
     """One point's axis values, split by what they change."""
@@ -196,13 +199,13 @@ class _Values:
     hw_values: dict[str, Any]  # dotted hardware paths
 
 
-def _split(spec: SweepSpec, values: Mapping[str, Any]) -> _Values:
-    base = spec.base
-    fields: dict[str, Any] = {name: getattr(base, name) for name in WORKLOAD_AXES}
+def _split(base: _Values, values: Mapping[str, Any]) -> _Values:
+    """``values`` over the sweep's ``base`` (its workload fields and what-ifs)."""
+    fields = dict(base.fields)
     whatif = dict(base.whatif)
     hw_values: dict[str, Any] = {}
     for name, value in values.items():
-        if name in WORKLOAD_AXES:
+        if name in _WORKLOAD:
             fields[name] = value
         elif name.startswith(WHATIF_PREFIX):
             whatif[name.removeprefix(WHATIF_PREFIX)] = value
@@ -286,6 +289,12 @@ class _Planner:
     to_json: Callable[[Any], str] = field(
         default_factory=lambda: json.JSONEncoder(default=str).encode
     )
+    base: _Values = field(init=False)  # the spec's base fields and what-ifs, read once
+
+    def __post_init__(self) -> None:
+        base = self.spec.base
+        fields = {name: getattr(base, name) for name in WORKLOAD_AXES}
+        self.base = _Values(fields, dict(base.whatif), {})
 
     def model(self, name: str) -> ModelSpec:
         if name not in self.models:
@@ -356,7 +365,7 @@ class _Planner:
         return found
 
     def point(self, index: int, values: Mapping[str, Any]) -> Point:
-        split = _split(self.spec, values)
+        split = _split(self.base, values)
         fields = split.fields
         hw_name = str(fields["hw"])
         device = self.hardware_at(hw_name, split.hw_values)
