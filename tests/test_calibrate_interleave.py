@@ -162,3 +162,23 @@ def test_the_widest_of_several_unsettled_figures_is_named() -> None:
     with pytest.raises(UnsettledFigureError) as caught:
         interleave(probes, replace(PLAN, tolerance=0.1))
     assert caught.value.figure.label == "b" and caught.value.figure.spread == pytest.approx(2.0)
+
+
+def test_giving_up_after_the_planned_rounds_skips_the_further_ones() -> None:
+    asked: list[bool] = []
+
+    def neighbour_appeared() -> bool:
+        asked.append(True)
+        return True
+
+    log: list[str] = []
+    probes = [logged("gemm", log, steady()), logged("framework", log, iter([1.0, 2.0, 3.0]))]
+    with pytest.raises(UnsettledFigureError) as caught:
+        interleave(probes, replace(PLAN, max_rounds=9, tolerance=0.1), give_up=neighbour_appeared)
+    assert log == ["gemm", "framework"] * 3 and asked == [True]
+    assert caught.value.figure.rounds == (1.0, 2.0, 3.0)
+    # all settled after the planned rounds: nobody is asked
+    interleave(
+        [logged("gemm", log, steady())], replace(PLAN, tolerance=0.1), give_up=neighbour_appeared
+    )
+    assert asked == [True]

@@ -63,21 +63,32 @@ def run_watched(
     """`run_interleaved`, and the share of the CPUs other processes used meanwhile (logged above
     `CONTENTION_WARNING`; None where it cannot be read).
 
+    Where figures are unsettled after the planned rounds of an attempt planned for a quiet
+    machine (``foreign_before`` under `BUSY_CPUS`) and others were busy meanwhile, the
+    attempt stops there: the next one is planned for the load seen (`replan`), so the
+    figures' further rounds would be thrown away (on the busy 2-core VM they took 4-5
+    minutes before a refusal).
+
     Raises:
         UnstableCalibrationError: a figure did not settle (the run stops there); its
             message states the figure and the load before and during.
     """
     busy_before, own_before = tools.cpu_seconds(), tools.own_seconds()
+    cpus = os.cpu_count() or 1
 
     def others() -> float | None:
         after, own = tools.cpu_seconds(), tools.own_seconds() - own_before
         return probe.contention(busy_before, after, own)
 
+    def neighbour_appeared() -> bool:
+        during = others()
+        planned_quiet = foreign_before is None or foreign_before < BUSY_CPUS
+        return planned_quiet and during is not None and during * cpus >= BUSY_CPUS
+
     try:
-        results = run_interleaved(steps, how, progress)
+        results = run_interleaved(steps, how, progress, neighbour_appeared)
     except UnsettledFigureError as stop:
         during = others()
-        cpus = os.cpu_count() or 1
         load = _load_text(foreign_before, during, cpus)
         message = refusal(stop.figure, stop.tolerance, load, _quiet(foreign_before, during, cpus))
         raise UnstableCalibrationError(message, during) from None

@@ -89,17 +89,25 @@ def _unsettled(rounds: list[tuple[float, ...]], probe: Probe, tolerance: float) 
     )
 
 
-def interleave(probes: Sequence[Probe], how: Effort, progress: Progress | None = None) -> Figures:
+def interleave(
+    probes: Sequence[Probe],
+    how: Effort,
+    progress: Progress | None = None,
+    give_up: Callable[[], bool] | None = None,
+) -> Figures:
     """Rounds of all ``probes`` in turn: ``how.rounds`` passes over every probe, then
     passes over the unsettled ones only, up to ``how.max_rounds`` rounds each. Each figure
     goes to ``how.record``.
 
     ``progress(label, fraction)`` is called before each round: the fraction of the planned
     rounds done (further rounds report 1.0, their label says how many are left at most).
+    ``give_up()`` is asked once, after the planned passes, where some figure is unsettled:
+    True stops there (the caller knows further rounds cannot help, e.g. a neighbour
+    appeared that the plan did not allow for).
 
     Raises:
         UnsettledFigureError: with a tolerance, the widest figure still unsettled at
-            ``max_rounds``.
+            ``max_rounds``, or after the planned passes where ``give_up()``.
     """
     rounds: list[list[tuple[float, ...]]] = [[] for _ in probes]
     planned = max(1, how.rounds)
@@ -117,6 +125,8 @@ def interleave(probes: Sequence[Probe], how: Effort, progress: Progress | None =
     for r in range(planned, how.max_rounds if tolerance is not None else planned):
         assert tolerance is not None
         again = [i for i, probe in enumerate(probes) if _unsettled(rounds[i], probe, tolerance)]
+        if again and r == planned and give_up is not None and give_up():
+            break
         for i in again:
             extra = f"extra round {r + 1} of at most {how.max_rounds}, {len(again)} unsettled"
             take(i, f"{probes[i].labels[0]}: {extra}", 1.0)
@@ -140,9 +150,14 @@ def interleave(probes: Sequence[Probe], how: Effort, progress: Progress | None =
     return figures
 
 
-def run_interleaved(steps: Sequence[Step], how: Effort, progress: Progress | None) -> list[object]:
+def run_interleaved(
+    steps: Sequence[Step],
+    how: Effort,
+    progress: Progress | None,
+    give_up: Callable[[], bool] | None = None,
+) -> list[object]:
     """Build every step's `Measurement` (in order), take all their probes' rounds in turn
-    (`interleave`), and return each step's result.
+    (`interleave`, with ``give_up``), and return each step's result.
 
     ``progress(label, fraction)``: 0 while the steps are built (sizing loops, warming up;
     the label names the step), then one unit per planned round, then ``("done", 1.0)``;
@@ -160,7 +175,7 @@ def run_interleaved(steps: Sequence[Step], how: Effort, progress: Progress | Non
         if progress is not None:
             progress(label, fraction * share)
 
-    figures = interleave(probes, how, in_rounds_progress)
+    figures = interleave(probes, how, in_rounds_progress, give_up)
     results, start = [], 0
     for measurement in built:
         end = start + len(measurement.probes)
