@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 
 from perfsim.calibration.kernels import gemm_call
 from perfsim.calibration.rounds import Measurement, best_times
-from perfsim.calibration.timing import Effort
+from perfsim.calibration.timing import Call, Effort
 
 if TYPE_CHECKING:
     import torch
@@ -96,7 +96,7 @@ def packing_ladder(
     def from_pool(x: torch.Tensor, out: torch.Tensor) -> None:
         torch.mm(x, next(walk).t(), out=out)
 
-    calls = []
+    calls: list[tuple[str, Call]] = []
     for m in PACKING_ROWS:
         x, out = torch.full((m, nk), 0.25), torch.empty(m, nk)
         calls.append((f"GEMM m={m}, cached W", partial(torch.mm, x, pool[0].t(), out=out)))

@@ -223,7 +223,7 @@ def measure_once(
     """One attempt of `measure_host` at ``chosen`` threads and effort."""
     import torch
 
-    units, figures = chosen.units, []
+    units, figures = chosen.units, list[Figure]()
     how = replace(chosen.how, record=figures.append)
     root = Path("/")
     info = probe.read_cpuinfo(root)

@@ -37,16 +37,17 @@ from perfsim.calibration.timing import (
 )
 
 T = TypeVar("T")
+R = TypeVar("R", covariant=True)  # a step's result: a Measurement[GemmResult] is one of object
 Figures = tuple[tuple[Figure, ...], ...]  # per probe, one figure per label
 
 
 @dataclass(frozen=True, slots=True)
-class Measurement(Generic[T]):
+class Measurement(Generic[R]):
     """A step's probes, and ``finish``: its result from their figures (one tuple per
     probe, in order)."""
 
     probes: tuple[Probe, ...]
-    finish: Callable[[Figures], T]
+    finish: Callable[[Figures], R]
 
 
 Step = tuple[str, Callable[[], Measurement[object]]]
