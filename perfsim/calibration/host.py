@@ -66,8 +66,8 @@ def run_watched(
     Where figures are unsettled after the planned rounds of an attempt planned for a quiet
     machine (``foreign_before`` under `BUSY_CPUS`) and others were busy meanwhile, the
     attempt stops there: the next one is planned for the load seen (`replan`), so the
-    figures' further rounds would be thrown away (on the busy 2-core VM they took 4-5
-    minutes before a refusal).
+    figures' further rounds would be thrown away (two attempts on the busy 2-core VM ran
+    them for 282 and 365 s before refusing).
 
     Raises:
         UnstableCalibrationError: a figure did not settle (the run stops there); its
