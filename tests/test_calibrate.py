@@ -38,7 +38,8 @@ from perfsim.calibration.probe import (
     read_memory,
 )
 from perfsim.calibration.record import ordered_bandwidths
-from perfsim.calibration.timing import Effort, clock_timer, slope_rate
+from perfsim.calibration.rounds import slope_rate
+from perfsim.calibration.timing import Effort, clock_timer
 from perfsim.errors import SpecError
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.hardware.threads import at_threads
@@ -104,8 +105,15 @@ def test_progress_reports_fractions_up_to_done(
     assert calls[-1] == ("done", 1.0)
     assert fractions == sorted(fractions)
     assert all(0.0 <= done <= 1.0 for done in fractions)
-    assert any(step.startswith("GEMM fp32") for step, _ in calls)
-    assert any(step.startswith("bandwidth dram") for step, _ in calls)
+    # every step is set up first (fraction 0), then the rounds run in turn: every figure's
+    # round 1 before any figure's round 2 (the quick run plans 2, 4 on a busy host)
+    assert any(step.startswith("setting up bandwidth dram") for step, _ in calls)
+    rounds = [step for step, _ in calls if ": round " in step]
+    planned = int(rounds[0].rsplit(" ", 1)[1])
+    firsts = [step for step in rounds if step.endswith(f"round 1 of {planned}")]
+    assert rounds[: len(firsts)] == firsts and len(rounds) == planned * len(firsts)
+    assert any(step.startswith("GEMM fp32") for step in firsts)
+    assert any(step.startswith("copy dram") for step in firsts)
 
 
 # A line sets a number when its value holds a digit (as in test_hwconfigs.py)

@@ -28,17 +28,15 @@ from perfsim.calibration.contention import (
     free_cpus,
     sample_foreign_cpus,
 )
+from perfsim.calibration.rounds import best_time, in_rounds, slope_rate
 from perfsim.calibration.timing import (
     Call,
     Effort,
     Figure,
     UnsettledFigureError,
-    best_time,
     effort,
-    in_rounds,
     refusal,
     settled_spread,
-    slope_rate,
 )
 from perfsim.cli import cli
 
@@ -322,8 +320,8 @@ def test_same_measurements_give_the_same_file() -> None:
 
 
 def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
-    """Quiet before, a neighbour during attempt 1 (noisy, stopped at its first unsettled
-    figure): attempt 2 adapts to the load seen and settles."""
+    """Quiet before, a neighbour during attempt 1 (noisy; it stops after its planned rounds,
+    as others were busy): attempt 2 adapts to the load seen and settles."""
     state = {"busy": 0.0, "total": 0.0, "reads": 0}
     rng = random.Random(3)
 
@@ -332,8 +330,9 @@ def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
         return 1e-5 * (1.0 + noise)
 
     def cpu_seconds() -> tuple[float, float]:
-        # readings: 1-2 the idle window (quiet), 3-4 around attempt 1 (others busy half
-        # the CPU time), 5-6 around attempt 2 (quiet); 2 CPU-seconds pass between readings
+        # readings: 1-2 the idle window (quiet); 3 as attempt 1 starts, 4 after its planned
+        # rounds (others busy half the CPU time: it stops), 5 as it ends; 6-7 around
+        # attempt 2 (quiet); 2 CPU-seconds pass between readings
         state["reads"] += 1
         state["total"] += 2.0
         state["busy"] += 1.0 if state["reads"] == 4 else 0.0
@@ -343,7 +342,7 @@ def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
     # one thread asked for: half the CPUs busy leaves it a CPU on any host (all threads
     # would be refused: test_an_oversubscribed_run_refuses_with_one_line)
     cal = measure_host(quick=True, tools=tools, how=checked(timer), threads=1)
-    assert state["reads"] == 6  # two attempts
+    assert state["reads"] == 7  # two attempts
     assert "rounds per figure" in cal.adaptation
     assert "each the best of 6 rounds" in cal.rounds  # 3 planned, doubled when busy
 
@@ -351,22 +350,24 @@ def test_load_during_a_failed_attempt_gets_a_second_adapted_one() -> None:
 def test_a_jittery_figure_on_a_quiet_host_is_measured_again_with_more_rounds() -> None:
     """No foreign load before or during, yet attempt 1 stops at an unsettled figure (a
     few-microsecond GEMM's own jitter): attempt 2 allows more rounds instead of refusing."""
-    readings = {"n": 0}
+    total = {"s": 0.0, "reads": 0}
     rng = random.Random(5)
 
     def timer(_call: Call, _calls: int) -> float:
-        readings["n"] += 1
-        noise = 3.0 * rng.random() if readings["n"] <= 40 else 0.0  # attempt 1's first figure
+        # /proc/stat is read twice around the idle window, once as attempt 1 starts, once
+        # after its planned rounds (nobody else busy: its further rounds run), once as it
+        # ends unsettled; then twice around attempt 2
+        noise = 3.0 * rng.random() if total["reads"] <= 3 else 0.0  # attempt 1 jitters
         return 1e-5 * (1.0 + noise)
 
-    total = {"s": 0.0}
-
     def cpu_seconds() -> tuple[float, float]:  # nobody else busy: 0 of 2 CPU-seconds
+        total["reads"] += 1
         total["s"] += 2.0
         return 0.0, total["s"]
 
     how = checked(timer)
     tools = replace(quiet_tools(timer), cpu_seconds=cpu_seconds)
     cal = measure_host(quick=True, tools=tools, how=how)
+    assert total["reads"] == 7  # two attempts
     assert "a quiet machine, a jittery figure: up to" in cal.adaptation
     assert f"up to {how.max_rounds} rounds" not in cal.adaptation  # more than planned

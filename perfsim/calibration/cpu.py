@@ -1,11 +1,14 @@
 """Host CPU microbenchmarks with torch: GEMM, element-wise, STREAM bandwidth, dispatch cost.
 
 All timing is wall clock (`perfsim.calibration.timing`): best of several rounds, each the
-median of loop-averaged batches; the foreign load decides threads and rounds first
+median of loop-averaged batches, every figure's rounds taken in turn with the others'
+(`perfsim.calibration.rounds`); the foreign load decides threads and rounds first
 (`perfsim.calibration.contention`), and unsettled figures stop the run (nothing written).
+Each step here *builds* its measurement (tensors, loop sizes, a warm-up) and returns it as a
+`Measurement`; its probes run at the step's thread count whenever their rounds come.
 Element-wise and bandwidth figures are two-size slopes so torch's per-call dispatch cost
 cancels; GEMM figures are per call, dispatch included (it is small next to a BERT GEMM).
-torch's thread count is set per step and restored afterwards.
+torch's thread count is set per round and restored afterwards.
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ import logging
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
-from typing import Final
+from typing import Final, TypeVar
 
 from perfsim.calibration.eager import gemm_ladder, packing_ladder
 from perfsim.calibration.framework import per_op_overhead
@@ -36,13 +39,11 @@ from perfsim.calibration.record import (
     Shape,
     VectorResult,
 )
-from perfsim.calibration.timing import (
-    Effort,
-    best_time_s,
-    slope_rate,
-)
+from perfsim.calibration.rounds import Measurement, Step, best_times, slope_rates
+from perfsim.calibration.timing import Effort, Probe
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # BERT's GEMMs as (m, n, k), m = tokens: Q/K/V/output projection and FFN-up of BERT-base at
 # seq 128, and a BERT-large projection at seq 512
@@ -69,21 +70,40 @@ def torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def measure_gemm(dtype: str, threads: int, shapes: tuple[Shape, ...], how: Effort) -> GemmResult:
-    """Sustained GEMM FLOP/s per shape: ``2*m*n*k`` over the best round's call time."""
+def threaded(threads: int, build: Callable[[], Measurement[T]]) -> Measurement[T]:
+    """``build()`` at ``threads`` torch threads (its loops are sized there), with every
+    probe's rounds run at ``threads`` too, whenever they come."""
+
+    def at(probe: Probe) -> Probe:
+        def one_round() -> tuple[float, ...]:
+            with torch_threads(threads):
+                return probe.one_round()
+
+        return replace(probe, one_round=one_round)
+
     with torch_threads(threads):
-        rates = tuple(
-            2.0
-            * math.prod(shape)
-            / best_time_s(
-                f"GEMM {dtype} {'x'.join(map(str, shape))}, {threads} thread(s)",
-                gemm_call(dtype, shape),
-                how,
-            )
-            for shape in shapes
-        )
+        built = build()
+    return replace(built, probes=tuple(at(probe) for probe in built.probes))
+
+
+def measure_gemm(
+    dtype: str, threads: int, shapes: tuple[Shape, ...], how: Effort
+) -> Measurement[GemmResult]:
+    """Sustained GEMM FLOP/s per shape: ``2*m*n*k`` over the best round's call time."""
     op = "torch._int_mm" if dtype == "int8" else "torch.mm"
-    return GemmResult(dtype, threads, op, shapes, rates)
+
+    def result(times: tuple[float, ...]) -> GemmResult:
+        rates = tuple(2.0 * math.prod(s) / t for s, t in zip(shapes, times, strict=True))
+        return GemmResult(dtype, threads, op, shapes, rates)
+
+    def build() -> Measurement[GemmResult]:
+        calls = [
+            (f"GEMM {dtype} {'x'.join(map(str, s))}, {threads} thread(s)", gemm_call(dtype, s))
+            for s in shapes
+        ]
+        return best_times(calls, how, result)
+
+    return threaded(threads, build)
 
 
 def vector_elements(threads: int, quick: bool) -> tuple[int, int]:
@@ -95,32 +115,45 @@ def vector_elements(threads: int, quick: bool) -> tuple[int, int]:
     return (2048, 4096) if quick else (GRAIN * threads, 2 * GRAIN * threads)
 
 
-def measure_vector(dtype: str, threads: int, how: Effort, quick: bool) -> VectorResult:
+def measure_vector(dtype: str, threads: int, how: Effort, quick: bool) -> Measurement[VectorResult]:
     """Element-wise FLOP/s (one FLOP per output element, `perfsim.counting`) per op."""
     lo, hi = vector_elements(threads, quick)
-    with torch_threads(threads):
-        rates = tuple(
-            slope_rate(
+
+    def build() -> Measurement[VectorResult]:
+        sizes = [
+            (
                 f"element-wise {op} {dtype}, {threads} thread(s)",
                 (vector_call(op, dtype, lo), float(lo)),
                 (vector_call(op, dtype, hi), float(hi)),
-                how,
-            ).best
+            )
             for op in VECTOR_OPS
+        ]
+        return slope_rates(
+            sizes, how, lambda rates: VectorResult(dtype, threads, VECTOR_OPS, rates, (lo, hi))
         )
-    return VectorResult(dtype, threads, VECTOR_OPS, rates, (lo, hi))
+
+    return threaded(threads, build)
 
 
 def measure_bandwidth(
     level: str, threads: int, working_sets: tuple[int, int], how: Effort
-) -> BandwidthResult:
+) -> Measurement[BandwidthResult]:
     """Copy and triad bytes/s of one level: the slope between two working-set sizes."""
     lo, hi = working_sets
-    with torch_threads(threads):
-        label = f"{level}, {threads} thread(s)"
-        copy = slope_rate(f"copy {label}", copy_call(lo), copy_call(hi), how).best
-        triad = slope_rate(f"triad {label}", triad_call(lo), triad_call(hi), how).best
-    return BandwidthResult(level, threads, copy, triad, working_sets)
+    label = f"{level}, {threads} thread(s)"
+
+    def result(rates: tuple[float, ...]) -> BandwidthResult:
+        copy, triad = rates
+        return BandwidthResult(level, threads, copy, triad, working_sets)
+
+    def build() -> Measurement[BandwidthResult]:
+        sizes = [
+            (f"copy {label}", copy_call(lo), copy_call(hi)),
+            (f"triad {label}", triad_call(lo), triad_call(hi)),
+        ]
+        return slope_rates(sizes, how, result)
+
+    return threaded(threads, build)
 
 
 def working_sets(
@@ -170,41 +203,43 @@ def bandwidth_plan(memory: tuple[MemoryInfo, ...], threads: int) -> tuple[tuple[
     )
 
 
-def dispatch_overhead_s(threads: int, how: Effort) -> float:
+def dispatch_overhead_s(threads: int, how: Effort) -> Measurement[float]:
     """Best-round seconds of one tiny eager op: ``torch.add`` of two 1-element fp32 tensors."""
     import torch
 
-    a, b = torch.ones(1), torch.ones(1)
-    with torch_threads(threads):
-        return best_time_s("dispatch overhead", partial(torch.add, a, b), how)
+    def build() -> Measurement[float]:
+        a, b = torch.ones(1), torch.ones(1)
+        call = partial(torch.add, a, b)
+        return best_times([("dispatch overhead", call)], how, lambda times: times[0])
+
+    return threaded(threads, build)
 
 
-def framework_overhead(threads: int, how: Effort) -> tuple[float, str]:
+def framework_overhead(threads: int, how: Effort) -> Measurement[tuple[float, str]]:
     """(seconds of framework time per op of a tiny-width HF BERT, how measured)."""
-    with torch_threads(threads):
-        return per_op_overhead(how, f"per-op framework time, {threads} thread(s)")
+    label = f"per-op framework time, {threads} thread(s)"
+    return threaded(threads, partial(per_op_overhead, how, label))
 
 
-def efficiency_ladder(threads: int, how: Effort, quick: bool) -> tuple[tuple[int, int, float], ...]:
+def efficiency_ladder(
+    threads: int, how: Effort, quick: bool
+) -> Measurement[tuple[tuple[int, int, float], ...]]:
     """fp32 GEMM call times over a ladder of row counts (`perfsim.calibration.eager`)."""
-    with torch_threads(threads):
-        return gemm_ladder(how, quick=quick)
+    return threaded(threads, partial(gemm_ladder, how, quick=quick))
 
 
 def efficiency_grid(
     threads: int, how: Effort, quick: bool
-) -> tuple[tuple[tuple[int, int, int], float], ...]:
+) -> Measurement[tuple[tuple[Shape, float], ...]]:
     """fp32 GEMM call times over (m, n*k) beyond the ladder (`perfsim.calibration.gemm_shape`)."""
-    with torch_threads(threads):
-        return gemm_grid(how, quick=quick)
+    return threaded(threads, partial(gemm_grid, how, quick=quick))
 
 
 def weight_packing(
     threads: int, how: Effort, pool_bytes: int, quick: bool
-) -> tuple[tuple[int, int, float, float], ...]:
+) -> Measurement[tuple[tuple[int, int, float, float], ...]]:
     """GEMM call times with a cached weight and with weights from DRAM (`eager`)."""
-    with torch_threads(threads):
-        return packing_ladder(how, pool_bytes, quick=quick)
+    return threaded(threads, partial(packing_ladder, how, pool_bytes, quick=quick))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +251,7 @@ class HostPlan:
     how: Effort
     quick: bool
     memory: tuple[MemoryInfo, ...]
-    spare_bytes: int  # a quarter of the memory available, the most any step may touch
+    spare_bytes: int  # a quarter of the memory available, the most the steps may touch
     pool_bytes: int  # weights walked from a pool twice the largest cache (all instances)
     gemm_dtypes: tuple[str, ...]
 
@@ -231,13 +266,19 @@ def weight_pool_bytes(memory: tuple[MemoryInfo, ...], spare_bytes: int, quick: b
     return QUICK_WORKING_SET if quick else min(2 * max(caches), spare_bytes)
 
 
-def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
-    """The calibration's steps in order: (label, measurement). The first six are the
-    dispatch cost, per-op framework time (all threads, then one), GEMM efficiency ladder,
-    weight packing and GEMM efficiency over shape."""
+def host_steps(plan: HostPlan) -> list[Step]:
+    """The calibration's steps in order: (label, build its `Measurement`). The first six
+    are the dispatch cost, per-op framework time (all threads, then one), GEMM efficiency
+    ladder, weight packing and GEMM efficiency over shape.
+
+    NB: every step's tensors live until the last round (rounds are taken in turn), so the
+    bandwidth steps share the spare memory: each sizes its working sets within
+    ``spare_bytes / (2 * steps)``, and its two kernels (copy, triad) at two sizes touch at
+    most twice that: ``spare_bytes`` in all, beside the weight pool.
+    """
     units, how, quick = plan.units, plan.how, plan.quick
     shapes = QUICK_GEMM_SHAPES if quick else GEMM_SHAPES
-    steps: list[tuple[str, Callable[[], object]]] = [
+    steps: list[Step] = [
         ("dispatch overhead", partial(dispatch_overhead_s, units, how)),
         ("per-op framework time", partial(framework_overhead, units, how)),
         ("per-op framework time, 1 thread", partial(framework_overhead, 1, how)),
@@ -255,7 +296,8 @@ def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
         for t in plan.thread_counts
         for d in VECTOR_DTYPES
     ]
-    memory = plan.memory
+    memory, levels = plan.memory, bandwidth_plan(plan.memory, units)
+    share = plan.spare_bytes // (2 * len(levels))
     steps += [
         (
             f"bandwidth {memory[i].name}, {t} thread(s)",
@@ -263,10 +305,10 @@ def host_steps(plan: HostPlan) -> list[tuple[str, Callable[[], object]]]:
                 measure_bandwidth,
                 memory[i].name,
                 t,
-                working_sets(memory, i, t, quick=quick, spare_bytes=plan.spare_bytes),
+                working_sets(memory, i, t, quick=quick, spare_bytes=share),
                 how,
             ),
         )
-        for i, t in bandwidth_plan(memory, units)
+        for i, t in levels
     ]
     return steps

@@ -23,7 +23,8 @@ from functools import partial
 from typing import TYPE_CHECKING, Final
 
 from perfsim.calibration.kernels import gemm_call
-from perfsim.calibration.timing import Effort, best_time_s
+from perfsim.calibration.rounds import Measurement, best_times
+from perfsim.calibration.timing import Call, Effort
 
 if TYPE_CHECKING:
     import torch
@@ -43,12 +44,13 @@ def rounds_text(how: Effort) -> str:
     return f"best of {rounds} rounds (each the median of up to {how.batches} loops)"
 
 
-def gemm_ladder(how: Effort, *, quick: bool) -> tuple[tuple[int, int, float], ...]:
+def gemm_ladder(how: Effort, *, quick: bool) -> Measurement[tuple[tuple[int, int, float], ...]]:
     """(m, n = k, best-round seconds per call) of fp32 ``x @ W^T`` for each rung of the ladder."""
     rows = QUICK_EFFICIENCY_ROWS if quick else EFFICIENCY_ROWS
     nk = QUICK_EFFICIENCY_NK if quick else EFFICIENCY_NK
-    return tuple(
-        (m, nk, best_time_s(f"GEMM fp32 m={m}", gemm_call("fp32", (m, nk, nk)), how)) for m in rows
+    calls = [(f"GEMM fp32 m={m}", gemm_call("fp32", (m, nk, nk))) for m in rows]
+    return best_times(
+        calls, how, lambda times: tuple((m, nk, t) for m, t in zip(rows, times, strict=True))
     )
 
 
@@ -79,7 +81,7 @@ def efficiency_points(
 
 def packing_ladder(
     how: Effort, pool_bytes: int, *, quick: bool
-) -> tuple[tuple[int, int, float, float], ...]:
+) -> Measurement[tuple[tuple[int, int, float, float], ...]]:
     """(m, n = k, seconds with a cached W, seconds with W from a ``pool_bytes`` pool).
 
     The pool is walked round-robin, so no weight is reused before the whole pool (more
@@ -94,13 +96,17 @@ def packing_ladder(
     def from_pool(x: torch.Tensor, out: torch.Tensor) -> None:
         torch.mm(x, next(walk).t(), out=out)
 
-    rows = []
+    calls: list[tuple[str, Call]] = []
     for m in PACKING_ROWS:
         x, out = torch.full((m, nk), 0.25), torch.empty(m, nk)
-        hot = best_time_s(f"GEMM m={m}, cached W", partial(torch.mm, x, pool[0].t(), out=out), how)
-        cold = best_time_s(f"GEMM m={m}, W from DRAM", partial(from_pool, x, out), how)
-        rows.append((m, nk, hot, cold))
-    return tuple(rows)
+        calls.append((f"GEMM m={m}, cached W", partial(torch.mm, x, pool[0].t(), out=out)))
+        calls.append((f"GEMM m={m}, W from DRAM", partial(from_pool, x, out)))
+
+    def rows(times: tuple[float, ...]) -> tuple[tuple[int, int, float, float], ...]:
+        pairs = zip(times[0::2], times[1::2], strict=True)
+        return tuple((m, nk, hot, cold) for m, (hot, cold) in zip(PACKING_ROWS, pairs, strict=True))
+
+    return best_times(calls, how, rows)
 
 
 def packing_bandwidth(

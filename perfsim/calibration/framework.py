@@ -14,14 +14,23 @@ before issue 13): measured interleaved at one thread, best of rounds, HF BERT sp
 modules and the views it still dispatches: 0.5 per costed op against 0.08 in the stack).
 ``FRAMEWORK_LAYERS`` = 4 spreads the model's fixed part (embeddings, mask, pooler: about
 a fifth of a 2-layer forward) over the ops as in the 2- to 24-layer models validated.
+
+A round is the median of ``FRAMEWORK_CALLS`` single forwards (about 1 ms each on the
+2-core VM), not of a few loops of several: forwards on that VM are bimodal (0.9 ms and
+1.4-1.7 ms, in stretches of tens to hundreds of calls at 2 threads), and a loop averaging
+calls from both modes lands anywhere between them, where the median of many single calls
+lands on one of them. The best round (`perfsim.calibration.rounds`: rounds taken in turn
+with the other figures') then finds the fast mode, the framework's own cost.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 
-from perfsim.calibration.timing import Effort, best_time_s
+from perfsim.calibration.rounds import Measurement, best_times
+from perfsim.calibration.timing import Effort
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +40,7 @@ FRAMEWORK_HEADS: Final = 2
 FRAMEWORK_TOKENS: Final = 4
 FRAMEWORK_LAYERS: Final = 4
 FRAMEWORK_VOCAB: Final = 100
+FRAMEWORK_CALLS: Final = 25  # single forwards per round, of which the median is the round's
 
 
 def framework_model(layers: int = FRAMEWORK_LAYERS) -> torch.nn.Module:
@@ -68,15 +78,15 @@ def framework_op_count(model: torch.nn.Module) -> int:
     return len(trace_model(meta, framework_inputs("meta")).ops)
 
 
-def per_op_overhead(how: Effort, label: str = "per-op framework time") -> tuple[float, str]:
+def per_op_overhead(
+    how: Effort, label: str = "per-op framework time"
+) -> Measurement[tuple[float, str]]:
     """(seconds of framework time per costed op, how it was measured).
 
     Runs at the caller's torch thread count, under ``torch.inference_mode`` as validation
-    runs the model.
+    runs the model; a round is the median of ``FRAMEWORK_CALLS`` single forwards.
     """
     import torch
-
-    from perfsim.calibration.eager import rounds_text
 
     model = framework_model()
     ops = framework_op_count(model)
@@ -86,13 +96,26 @@ def per_op_overhead(how: Effort, label: str = "per-op framework time") -> tuple[
         with torch.inference_mode():
             model(**inputs)
 
-    wall = best_time_s(label, forward, how)
-    text = (
+    # target_s 0: one forward per timed loop (see the module docstring)
+    single = replace(how, batches=FRAMEWORK_CALLS, target_s=0.0)
+
+    def result(times: tuple[float, ...]) -> tuple[float, str]:
+        (wall,) = times
+        return wall / ops, describe(single, wall, ops)
+
+    return best_times([(label, forward)], single, result)
+
+
+def describe(how: Effort, wall_s: float, ops: int) -> str:
+    """The source comment of the per-op framework time: a forward of ``wall_s`` seconds
+    over ``ops`` traced ops."""
+    from perfsim.calibration.eager import rounds_text
+
+    return (
         f"{rounds_text(how)} of an eager forward of a transformers BertModel at "
         f"{FRAMEWORK_LAYERS} layers, hidden {FRAMEWORK_WIDTH}, {FRAMEWORK_TOKENS} tokens "
-        f"(torch.inference_mode) = {wall * 1e6:.4g} us / {ops} traced ops; kernels of a few "
-        "hundred FLOPs, so this is framework time (module calls, the model's Python, "
+        f"(torch.inference_mode) = {wall_s * 1e6:.4g} us / {ops} traced ops; kernels of a "
+        "few hundred FLOPs, so this is framework time (module calls, the model's Python, "
         "dispatch of folded views, allocation, parallel regions), serial with each kernel "
         "on a CPU"
     )
-    return wall / ops, text

@@ -23,7 +23,8 @@ from typing import Final
 from perfsim.calibration.eager import EFFICIENCY_ROWS, QUICK_EFFICIENCY_ROWS
 from perfsim.calibration.kernels import gemm_call
 from perfsim.calibration.record import Shape
-from perfsim.calibration.timing import Effort, best_time_s
+from perfsim.calibration.rounds import Measurement, best_times
+from perfsim.calibration.timing import Effort
 
 # (n, k) of the grid's rows besides the ladder's n = k = 768: per-head attention sizes
 # (64: a QK^T or AV instance at short sequences), bert-tiny's hidden 128, BERT's FFN
@@ -51,15 +52,11 @@ def grid_shapes(quick: bool) -> tuple[Shape, ...]:
     return tuple((m, n, k) for n, k in sizes for m in rows)
 
 
-def gemm_grid(how: Effort, *, quick: bool) -> tuple[tuple[Shape, float], ...]:
+def gemm_grid(how: Effort, *, quick: bool) -> Measurement[tuple[tuple[Shape, float], ...]]:
     """((m, n, k), best-round seconds per call) of fp32 ``x @ W^T`` over `grid_shapes`."""
-    return tuple(
-        (
-            shape,
-            best_time_s(f"GEMM fp32 {'x'.join(map(str, shape))}", gemm_call("fp32", shape), how),
-        )
-        for shape in grid_shapes(quick)
-    )
+    shapes = grid_shapes(quick)
+    calls = [(f"GEMM fp32 {'x'.join(map(str, s))}", gemm_call("fp32", s)) for s in shapes]
+    return best_times(calls, how, lambda times: tuple(zip(shapes, times, strict=True)))
 
 
 def rate(shape: Shape, seconds: float, dispatch_s: float) -> float:

@@ -1,15 +1,15 @@
 """``measure_host``: one host calibration from start to finish.
 
 Reads the foreign load and adapts (`perfsim.calibration.contention`), runs the
-microbenchmarks of `perfsim.calibration.cpu` in rounds (`perfsim.calibration.timing`),
-refuses when a figure's best rounds disagree, and returns the `Calibration` record.
+microbenchmarks of `perfsim.calibration.cpu` in rounds taken in turn across all figures
+(`perfsim.calibration.rounds`), refuses when a figure's best rounds disagree, and returns
+the `Calibration` record.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +38,7 @@ from perfsim.calibration.record import (
     GemmResult,
     VectorResult,
 )
+from perfsim.calibration.rounds import Step, run_interleaved
 from perfsim.calibration.timing import (
     Effort,
     Figure,
@@ -47,36 +48,47 @@ from perfsim.calibration.timing import (
     contended,
     effort,
     refusal,
-    run_steps,
 )
 
 logger = logging.getLogger(__name__)
 
 
 def run_watched(
-    steps: list[tuple[str, Callable[[], object]]],
+    steps: list[Step],
+    how: Effort,
     progress: Progress | None,
     tools: Instruments,
     foreign_before: float | None,
 ) -> tuple[list[object], float | None]:
-    """`run_steps`, and the share of the CPUs other processes used meanwhile (logged above
+    """`run_interleaved`, and the share of the CPUs other processes used meanwhile (logged above
     `CONTENTION_WARNING`; None where it cannot be read).
+
+    Where figures are unsettled after the planned rounds of an attempt planned for a quiet
+    machine (``foreign_before`` under `BUSY_CPUS`) and others were busy meanwhile, the
+    attempt stops there: the next one is planned for the load seen (`replan`), so the
+    figures' further rounds would be thrown away (two attempts on the busy 2-core VM ran
+    them for 282 and 365 s before refusing).
 
     Raises:
         UnstableCalibrationError: a figure did not settle (the run stops there); its
             message states the figure and the load before and during.
     """
     busy_before, own_before = tools.cpu_seconds(), tools.own_seconds()
+    cpus = os.cpu_count() or 1
 
     def others() -> float | None:
         after, own = tools.cpu_seconds(), tools.own_seconds() - own_before
         return probe.contention(busy_before, after, own)
 
+    def neighbour_appeared() -> bool:
+        during = others()
+        planned_quiet = foreign_before is None or foreign_before < BUSY_CPUS
+        return planned_quiet and during is not None and during * cpus >= BUSY_CPUS
+
     try:
-        results = run_steps(steps, progress)
+        results = run_interleaved(steps, how, progress, neighbour_appeared)
     except UnsettledFigureError as stop:
         during = others()
-        cpus = os.cpu_count() or 1
         load = _load_text(foreign_before, during, cpus)
         message = refusal(stop.figure, stop.tolerance, load, _quiet(foreign_before, during, cpus))
         raise UnstableCalibrationError(message, during) from None
@@ -211,7 +223,7 @@ def measure_once(
     """One attempt of `measure_host` at ``chosen`` threads and effort."""
     import torch
 
-    units, figures = chosen.units, []
+    units, figures = chosen.units, list[Figure]()
     how = replace(chosen.how, record=figures.append)
     root = Path("/")
     info = probe.read_cpuinfo(root)
@@ -223,7 +235,8 @@ def measure_once(
     skipped = int8_skip_reason()
     gemm_dtypes = tuple(d for d in GEMM_DTYPES if not (d == "int8" and skipped))
     plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
-    results, others = run_watched(host_steps(plan), progress, tools, chosen.foreign_cpus)
+    steps = host_steps(plan)
+    results, others = run_watched(steps, how, progress, tools, chosen.foreign_cpus)
     dispatch, framework, single, ladder, packing, grid = results[:6]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
@@ -283,7 +296,8 @@ def rounds_summary(figures: list[Figure], how: Effort) -> str:
         else "spread not checked (quick run)"
     )
     return (
-        f"{len(figures)} figures, each the best of {rounds} rounds "
-        f"(a round: the median of up to {how.batches} timed loops of ~{how.target_s * 1e3:.3g} "
-        f"ms); {check}; widest {worst.spread:.1%} ({worst.label})"
+        f"{len(figures)} figures, each the best of {rounds} rounds, taken in turn with the "
+        f"other figures' so that each figure's rounds span the run (a round: the median of "
+        f"up to {how.batches} timed loops of ~{how.target_s * 1e3:.3g} ms); {check}; widest "
+        f"{worst.spread:.1%} ({worst.label})"
     )

@@ -12,10 +12,13 @@ turbo budget) is then described at its short-run speed.
 
 A best round is trusted only when it repeats: the fastest third of the rounds (at least
 two, at most three) must agree within ``Effort.tolerance`` (`Figure.spread`). Where they
-do not, more
-rounds are run, up to ``max_rounds``; a figure still unsettled then stops the run at once
-(`UnsettledFigureError`), and the calibration refuses to write a file
+do not, more rounds are run, up to ``max_rounds``; a figure still unsettled then stops the
+run (`UnsettledFigureError`), and the calibration refuses to write a file
 (`UnstableCalibrationError`).
+
+This module builds each figure's **probe** (`Probe`: its loops sized, one round as a thunk);
+`perfsim.calibration.rounds` runs the rounds, every figure's first round, then every
+figure's second, and so on, so a figure's rounds span the whole calibration.
 
 Rates of small operations come from the *difference* between two sizes, so a fixed
 per-call cost (framework dispatch, thread fork/join) cancels:
@@ -190,49 +193,17 @@ def settled_spread(values: Sequence[float], *, higher_is_better: bool = False) -
     return (times[k - 1] - times[0]) / times[0]
 
 
-def in_rounds(
-    label: str, one_round: Callable[[], float], how: Effort, *, higher_is_better: bool = False
-) -> Figure:
-    """``how.rounds`` rounds of ``one_round``; more, up to ``how.max_rounds``, while the best
-    third disagree by more than ``how.tolerance`` (`UnsettledFigureError` if they still do).
-    """
-    (figure,) = in_joint_rounds((label,), lambda: (one_round(),), how, higher_is_better)
-    return figure
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """Quantities timed together, ready to be measured: ``one_round`` times one round of
+    them and returns one value per label (seconds per call, or a rate where
+    ``higher_is_better``). Its tensors and loop sizes are fixed when it is built, so its
+    rounds can be taken at any time, in turn with other probes'
+    (`perfsim.calibration.rounds`)."""
 
-
-def in_joint_rounds(
-    labels: Sequence[str],
-    one_round: Callable[[], Sequence[float]],
-    how: Effort,
-    higher_is_better: bool = False,
-) -> tuple[Figure, ...]:
-    """`in_rounds` for quantities timed together (one value each per round): rounds go on
-    while any of them is unsettled. Each figure goes to ``how.record``.
-
-    Raises:
-        UnsettledFigureError: with a tolerance, a figure still unsettled at ``max_rounds``.
-    """
-    rounds = [tuple(one_round()) for _ in range(max(1, how.rounds))]
-
-    def unsettled_now() -> bool:
-        assert how.tolerance is not None
-        return any(
-            settled_spread(column, higher_is_better=higher_is_better) > how.tolerance
-            for column in zip(*rounds, strict=True)
-        )
-
-    while how.tolerance is not None and len(rounds) < how.max_rounds and unsettled_now():
-        rounds.append(tuple(one_round()))
-    figures = tuple(
-        Figure(label, tuple(column), higher_is_better)
-        for label, column in zip(labels, zip(*rounds, strict=True), strict=True)
-    )
-    for figure in figures:
-        if how.tolerance is not None and figure.spread > how.tolerance:
-            raise UnsettledFigureError(figure, how.tolerance)
-        if how.record is not None:
-            how.record(figure)
-    return figures
+    labels: tuple[str, ...]
+    one_round: Callable[[], tuple[float, ...]] = field(compare=False, repr=False)
+    higher_is_better: bool = False
 
 
 def calls_per_batch(call: Call, how: Effort) -> tuple[int, float]:
@@ -242,35 +213,25 @@ def calls_per_batch(call: Call, how: Effort) -> tuple[int, float]:
     return max(1, min(how.max_calls, round(how.target_s / once))), once
 
 
-def best_time(label: str, call: Call, how: Effort) -> Figure:
-    """Seconds per call of ``call``: each round the median of its batches, best round kept."""
+def timed_probe(label: str, call: Call, how: Effort) -> Probe:
+    """Seconds per call of ``call``: a round is the median of its batches (sized now)."""
     calls, once = calls_per_batch(call, how)
     batches = how.batches_for(calls * once)
 
-    def one_round() -> float:
-        return statistics.median(how.timer(call, calls) for _ in range(batches))
+    def one_round() -> tuple[float]:
+        # one untimed call first: rounds are taken in turn with other figures', whose data
+        # and thread count evicted this one's caches and parked its threads
+        call()
+        return (statistics.median(how.timer(call, calls) for _ in range(batches)),)
 
-    return in_rounds(label, one_round, how)
+    return Probe((label,), one_round)
 
 
-def slope_rate(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: Effort) -> Figure:
-    """Work per second from two sizes of one kernel: ``(work_hi - work_lo) / (t_hi - t_lo)``.
-
-    ``lo`` and ``hi`` are (call, work per call), work in bytes or FLOPs. Within a round,
-    batches alternate the two sizes, so slow drift (clock, neighbours) hits both; each
-    size's round value is the median of its batches. The two sizes are timed in the same
-    rounds and each keeps its best round; the rate comes from the two best times. (Each
-    time is checked for agreement, not the difference: a small difference of two times
-    magnifies their noise.) Without noise the slope is at least ``work_hi / t_hi`` (the
-    fixed cost only adds time), so the larger of the two is returned. NB: where the large
-    size was not slower than the small one (noise larger than the signal), the result is
-    ``work_hi / t_hi``, a lower bound that includes the fixed per-call cost, with a warning.
-
-    Returns:
-        The rate as a one-round `Figure` (``higher_is_better``); the two timed sizes are
-        the figures given to ``how.record``.
-    """
-    (call_lo, work_lo), (call_hi, work_hi) = lo, hi
+def slope_probe(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: Effort) -> Probe:
+    """The two sizes of `slope_figure`, timed in the same rounds: ``(label (small), label
+    (large))``. Within a round, batches alternate the two sizes, so slow drift (clock,
+    neighbours) hits both; each size's round value is the median of its batches."""
+    (call_lo, _), (call_hi, _) = lo, hi
     (calls_lo, once_lo), (calls_hi, once_hi) = (
         calls_per_batch(call_lo, how),
         calls_per_batch(call_hi, how),
@@ -278,14 +239,32 @@ def slope_rate(label: str, lo: tuple[Call, float], hi: tuple[Call, float], how: 
     batches = how.batches_for(calls_lo * once_lo + calls_hi * once_hi)
 
     def one_round() -> tuple[float, float]:
+        call_hi()  # warm, as in `timed_probe`
+        call_lo()
         small, large = [], []
         for _ in range(batches):
             large.append(how.timer(call_hi, calls_hi))
             small.append(how.timer(call_lo, calls_lo))
         return statistics.median(small), statistics.median(large)
 
-    small, large = in_joint_rounds((f"{label} (small)", f"{label} (large)"), one_round, how)
-    t_lo, t_hi = small.best, large.best
+    return Probe((f"{label} (small)", f"{label} (large)"), one_round)
+
+
+def slope_figure(label: str, small: Figure, large: Figure, work: tuple[float, float]) -> Figure:
+    """Work per second from the best times of two sizes: ``(work_hi - work_lo) / (t_hi -
+    t_lo)`` (pure but for a warning). ``work`` is (small, large) in bytes or FLOPs.
+
+    Each time is checked for agreement, not the difference (a small difference of two
+    times magnifies their noise). Without noise the slope is at least ``work_hi / t_hi``
+    (the fixed cost only adds time), so the larger of the two is returned. NB: where the
+    large size was not slower than the small one (noise larger than the signal), the
+    result is ``work_hi / t_hi``, a lower bound that includes the fixed per-call cost,
+    with a warning.
+
+    Returns:
+        The rate as a one-round `Figure` (``higher_is_better``).
+    """
+    (work_lo, work_hi), t_lo, t_hi = work, small.best, large.best
     naive = work_hi / t_hi
     if t_hi > t_lo and work_hi > work_lo:
         rate = max((work_hi - work_lo) / (t_hi - t_lo), naive)
@@ -332,8 +311,3 @@ def run_steps(
     if progress is not None:
         progress("done", 1.0)
     return results
-
-
-def best_time_s(label: str, call: Call, how: Effort) -> float:
-    """`best_time`'s best round, seconds per call."""
-    return best_time(label, call, how).best
