@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from perfsim.calibration.gpu_energy import (
     DUTY_LEVELS,
+    Burst,
     duty_point,
     dvfs_exponent,
     fit_action,
@@ -72,7 +73,7 @@ def measure(gpu: SimulatedGpu) -> list:
     for level in DUTY_LEVELS:
         gpu.set_level(level)
         points.append(
-            duty_point(gpu.burst, BURST_S, ACTIONS, level, 0.2, gpu, now=gpu.now, sleep=gpu.sleep)
+            duty_point(Burst(gpu.burst, BURST_S, ACTIONS), level, 0.2, gpu, gpu.now, gpu.sleep)
         )
     return points
 
@@ -99,9 +100,7 @@ def test_no_exponent_where_the_clock_held_at_full_duty() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(
-    st.floats(0.5e-12, 3e-12), st.floats(50.0, 200.0), st.floats(0.3, 2.5), st.floats(0.1, 0.6)
-)
+@given(st.floats(0.5e-12, 3e-12), st.floats(50.0, 200.0), st.floats(0.3, 2.5), st.floats(0.1, 0.6))
 def test_fit_recovers_any_simulated_board(
     top_j: float, base_w: float, beta: float, headroom: float
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Final
 from perfsim.calibration.gpu_energy import (
     BURST_S,
     ActionEnergy,
+    Burst,
     Meter,
     PowerCalibration,
     measure_action,
@@ -208,8 +209,8 @@ def energy_gemm_call(dtype: str, side: int) -> Call:
     return partial(torch._int_mm, a, w.t())
 
 
-def _bursts(call: Call, work_per_call: float) -> tuple[Callable[[], None], float, float]:
-    """(one synchronized burst of about `BURST_S`, its seconds, its work) for ``call``."""
+def _burst(call: Call, work_per_call: float) -> Burst:
+    """About `BURST_S` of ``call``, synchronized, and the work it does."""
     import torch
 
     call()
@@ -223,7 +224,7 @@ def _bursts(call: Call, work_per_call: float) -> tuple[Callable[[], None], float
             call()
         torch.cuda.synchronize()
 
-    return burst, calls * once, calls * work_per_call
+    return Burst(burst, calls * once, calls * work_per_call)
 
 
 def cuda_action_energy(action: str, meter: Meter, window_s: float) -> ActionEnergy:
@@ -231,13 +232,11 @@ def cuda_action_energy(action: str, meter: Meter, window_s: float) -> ActionEner
     cores) or ``dram.bytes`` (a 1 GiB copy, bytes read plus written)."""
     kind, _, dtype = action.partition(".")
     if kind == "dram":
-        call, moved = copy_call(2**30, "cuda")
-        burst, seconds, work = _bursts(call, moved)
-        return measure_action(action, burst, seconds, work, meter, window_s)
+        return measure_action(action, _burst(*copy_call(2**30, "cuda")), meter, window_s)
     side = 4096 if dtype == "fp32" else 8192
     with matmul_precision(dtype):
-        burst, seconds, work = _bursts(energy_gemm_call(dtype, side), float(side) ** 3)
-        return measure_action(action, burst, seconds, work, meter, window_s)
+        burst = _burst(energy_gemm_call(dtype, side), float(side) ** 3)
+        return measure_action(action, burst, meter, window_s)
 
 
 def measure_cuda(*, quick: bool = False, progress: Progress | None = None) -> Calibration:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Final
 
-from perfsim.calibration.gpu_energy import ActionEnergy
+from perfsim.calibration.emit_energy import dram_energy_lines, energy_lines
 from perfsim.calibration.record import (
     CONTENTION_WARNING,
     BandwidthResult,
@@ -22,19 +21,13 @@ from perfsim.calibration.record import (
     measured_aggregate_bandwidth,
     per_cycle,
 )
-from perfsim.energy.defaults import sram_energy_per_byte_45nm
-from perfsim.energy.technology import energy_scale
-from perfsim.units import format_quantity, parse_quantity
-
-MEASURED: Final = "# source: measured by perfsim calibrate: "
-ASSUMED: Final = "# source: assumed: "
-COMMENT_COLUMN: Final = 32
-TECHNOLOGY_NODE: Final = "14 nm"  # a stated default; software cannot read the process node
-
-
-def _line(indent: int, key: str, value: str, comment: str = "") -> str:
-    text = f"{' ' * indent}{key}: {value}" if value else f"{' ' * indent}{key}:"
-    return f"{text:<{COMMENT_COLUMN - 1}} {comment}".rstrip() if comment else text
+from perfsim.calibration.yaml_lines import (
+    ASSUMED,
+    MEASURED,
+    TECHNOLOGY_NODE,
+    yaml_line,
+)
+from perfsim.units import format_quantity
 
 
 def _scalar(text: str) -> str:
@@ -69,7 +62,7 @@ def _single_thread(cal: Calibration) -> list[str]:
     if cal.device != "cpu" or cal.units == 1:
         return []
     lines = [
-        _line(
+        yaml_line(
             2,
             "single_thread",
             "",
@@ -80,11 +73,11 @@ def _single_thread(cal: Calibration) -> list[str]:
     if cal.single_thread_op_overhead_s is not None:
         how = "the per-op framework time above, measured again at 1 thread"
         value = f'"{cal.single_thread_op_overhead_s * 1e6:.6g} us"'
-        lines.append(_line(4, "op_overhead", value, MEASURED + how))
+        lines.append(yaml_line(4, "op_overhead", value, MEASURED + how))
     hz = _rate(cal.clock_hz, "Hz")
     gemm = [r for r in cal.gemm if r.threads == 1]
     if gemm:
-        lines.append(_line(4, "macs_per_cycle", "", f"# FLOP/s of 1 thread / (2 x {hz})"))
+        lines.append(yaml_line(4, "macs_per_cycle", "", f"# FLOP/s of 1 thread / (2 x {hz})"))
     for r in gemm:
         flops = cal.gemm_peak_flops_per_s(r.dtype, 1)
         which = "median" if flops == r.median_flops_per_s else "best"
@@ -93,20 +86,20 @@ def _single_thread(cal: Calibration) -> list[str]:
             f"{_rate(flops, 'FLOP/s')}"
         )
         value = f"{flops / (2.0 * cal.clock_hz):.10g}"
-        lines.append(_line(6, r.dtype, value, MEASURED + how))
+        lines.append(yaml_line(6, r.dtype, value, MEASURED + how))
     vector = [r for r in cal.vector if r.threads == 1]
     if vector:
-        lines.append(_line(4, "flops_per_cycle", "", f"# FLOP/s of 1 thread / {hz}"))
+        lines.append(yaml_line(4, "flops_per_cycle", "", f"# FLOP/s of 1 thread / {hz}"))
     for r in vector:
         how = (
             f"median of out-of-place {'/'.join(r.ops)}, 1 thread = "
             f"{_rate(r.median_flops_per_s, 'FLOP/s')}"
         )
         value = f"{r.median_flops_per_s / cal.clock_hz:.10g}"
-        lines.append(_line(6, r.dtype, value, MEASURED + how))
+        lines.append(yaml_line(6, r.dtype, value, MEASURED + how))
     bandwidth = [r for r in cal.bandwidth if r.threads == 1]
     if bandwidth:
-        lines.append(_line(4, "bandwidth", "", "# what 1 thread reaches per level"))
+        lines.append(yaml_line(4, "bandwidth", "", "# what 1 thread reaches per level"))
     nearer = float("inf")
     for r in sorted(bandwidth, key=lambda r: [m.name for m in cal.memory].index(r.level)):
         # as for all threads (`level_bandwidths`): a far level cannot outrun a near one
@@ -115,7 +108,7 @@ def _single_thread(cal: Calibration) -> list[str]:
         how = f"1 thread: best of {_stream(r)}"
         if written < r.best_bytes_per_s:
             how += f"; capped at the nearer level's {_rate(written, 'B/s')}"
-        lines.append(_line(6, r.level, f'"{written / 1e9:.6g} GB/s"', MEASURED + how))
+        lines.append(yaml_line(6, r.level, f'"{written / 1e9:.6g} GB/s"', MEASURED + how))
     return lines
 
 
@@ -177,9 +170,9 @@ def _header(cal: Calibration) -> list[str]:
 
 def _matrix(cal: Calibration) -> list[str]:
     if cal.device == "cpu":
-        kind = _line(4, "type", "simd", f"# torch CPU GEMM (MKL / oneDNN) on {cal.isa}")
+        kind = yaml_line(4, "type", "simd", f"# torch CPU GEMM (MKL / oneDNN) on {cal.isa}")
     else:
-        kind = _line(4, "type", "tensor_core", "# cuBLAS through torch.mm / torch._int_mm")
+        kind = yaml_line(4, "type", "tensor_core", "# cuBLAS through torch.mm / torch._int_mm")
     tile_source = cal.tile_source
     source = ASSUMED + tile_source.removeprefix("assumed: ")
     if not tile_source.startswith("assumed"):
@@ -187,9 +180,9 @@ def _matrix(cal: Calibration) -> list[str]:
     lines = [
         "  matrix:",
         kind,
-        _line(4, "tile", f"[{cal.tile[0]}, {cal.tile[1]}]", source),
+        yaml_line(4, "tile", f"[{cal.tile[0]}, {cal.tile[1]}]", source),
         *_efficiency(cal),
-        _line(
+        yaml_line(
             4,
             "macs_per_cycle",
             "",
@@ -215,7 +208,7 @@ def _matrix(cal: Calibration) -> list[str]:
         if cal.device == "cuda" and dtype == "fp32":
             how += " (IEEE fp32 on the CUDA cores, matmul precision 'highest')"
         value = f"{per_cycle(flops, cal, per_mac=True):.10g}"
-        lines.append(_line(6, dtype, value, MEASURED + how))
+        lines.append(yaml_line(6, dtype, value, MEASURED + how))
     return lines
 
 
@@ -226,7 +219,7 @@ def _efficiency(cal: Calibration) -> list[str]:
     lines = []
     if cal.gemm_efficiency:
         points = ", ".join(f"[{m}, {fraction:.4g}]" for m, fraction in cal.gemm_efficiency)
-        lines.append(_line(4, "efficiency", f"[{points}]", MEASURED + cal.gemm_efficiency_how))
+        lines.append(yaml_line(4, "efficiency", f"[{points}]", MEASURED + cal.gemm_efficiency_how))
     grid = cal.gemm_efficiency_grid
     if grid is not None:
         rows = ", ".join("[" + ", ".join(f"{f:.4g}" for f in row) + "]" for row in grid.fraction)
@@ -234,10 +227,10 @@ def _efficiency(cal: Calibration) -> list[str]:
             f"{{m: [{', '.join(map(str, grid.m))}], nk: [{', '.join(map(str, grid.nk))}], "
             f"fraction: [{rows}]}}"
         )
-        lines.append(_line(4, "efficiency_grid", value, MEASURED + grid.how))
+        lines.append(yaml_line(4, "efficiency_grid", value, MEASURED + grid.how))
     if cal.weight_packing_bytes_per_s is not None:
         lines.append(
-            _line(
+            yaml_line(
                 4,
                 "weight_packing_bandwidth",
                 f'"{cal.weight_packing_bytes_per_s / 1e9:.6g} GB/s"',
@@ -282,7 +275,7 @@ def _vector_entries(cal: Calibration) -> list[tuple[str, float, str]]:
 def _vector(cal: Calibration) -> list[str]:
     lines = [
         "  vector:",
-        _line(
+        yaml_line(
             4,
             "flops_per_cycle",
             "",
@@ -291,7 +284,7 @@ def _vector(cal: Calibration) -> list[str]:
         ),
     ]
     for dtype, flops, source in _vector_entries(cal):
-        lines.append(_line(6, dtype, f"{per_cycle(flops, cal, per_mac=False):.10g}", source))
+        lines.append(yaml_line(6, dtype, f"{per_cycle(flops, cal, per_mac=False):.10g}", source))
     return lines
 
 
@@ -338,13 +331,13 @@ def _memory(cal: Calibration) -> list[str]:
         per_instance = aggregate / cal.units if level.per_unit else aggregate
         lines += [
             f"  - name: {level.name}",
-            _line(
+            yaml_line(
                 4,
                 "capacity",
                 f'"{_exact_bytes(capacity)}"',
                 f"{MEASURED}read {level.source}; {share}",
             ),
-            _line(
+            yaml_line(
                 4,
                 "bandwidth",
                 f'"{per_instance / 1e9:.6g} GB/s"',
@@ -353,104 +346,12 @@ def _memory(cal: Calibration) -> list[str]:
         ]
         if level.per_unit:
             lines.append(
-                _line(4, "per_unit", "true", f"{MEASURED}one instance per core ({level.source})")
-            )
-        dram = _action(cal, "dram.bytes")
-        if dram is not None and level is cal.memory[-1]:
-            nearer = nearer_levels_j_per_byte(cal)
-            lines.append(
-                _line(
-                    4,
-                    "energy_per_byte",
-                    f'"{(dram.joules - nearer) * 1e12:.4g} pJ"',
-                    f"{MEASURED}1 GiB device copy: {dram.joules * 1e12:.4g} pJ per byte read "
-                    f"or written, whole stack, less the {nearer * 1e12:.3g} pJ the nearer "
-                    f"levels' default energies charge the same byte: {dram.how()}",
+                yaml_line(
+                    4, "per_unit", "true", f"{MEASURED}one instance per core ({level.source})"
                 )
             )
-    return lines
-
-
-def nearer_levels_j_per_byte(cal: Calibration) -> float:
-    """Joules per byte the levels in front of DRAM charge by default (no energy of their
-    own in the file: `perfsim.energy.prices` prices them as SRAMs of their capacity at
-    ``TECHNOLOGY_NODE``), so a measured whole-stack DRAM byte is not counted twice."""
-    scale = energy_scale(parse_quantity(TECHNOLOGY_NODE, "length"))
-    return sum(sram_energy_per_byte_45nm(level.capacity_bytes) for level in cal.memory[:-1]) * scale
-
-
-def _action(cal: Calibration, action: str) -> ActionEnergy | None:
-    """The measured energy of ``action`` (e.g. ``dram.bytes``), None if not measured."""
-    if cal.power is None:
-        return None
-    return next((a for a in cal.power.actions if a.action == action), None)
-
-
-def _energy(cal: Calibration) -> list[str]:
-    """The ``energy`` section and ``tdp``: measured where NVML was read, else static 0 W."""
-    power = cal.power
-    if power is None:
-        return [
-            "energy:",
-            _line(
-                2,
-                "static_power",
-                '"0 W"',
-                ASSUMED + "not measured by perfsim calibrate (per-action energies come from "
-                "perfsim.energy.defaults at technology_node)",
-            ),
-        ]
-    macs = [a for a in power.actions if a.action.startswith("mac.")]
-    lines = ["energy:"]
-    if macs:
-        lines += [
-            _line(
-                2,
-                "mac_whole_core",
-                "true",
-                "# the mac figures are whole-core energies measured on the device",
-            ),
-            "  mac:",
-        ]
-        for action in macs:
-            dtype = action.action.removeprefix("mac.")
-            where = "the CUDA cores" if dtype == "fp32" else "tensor cores"
-            lines.append(
-                _line(
-                    4,
-                    dtype,
-                    f'"{action.joules * 1e12:.4g} pJ"',
-                    f"{MEASURED}one large {dtype} product on {where}, random data: {action.how()}",
-                )
-            )
-    exponent = power.dvfs_exponent
-    if exponent is not None:
-        throttled = [a.action for a in macs if a.dvfs_exponent is not None]
-        lines.append(
-            _line(
-                2,
-                "dvfs_exponent",
-                f"{exponent:.3g}",
-                f"{MEASURED}median over {', '.join(throttled)} of ln(E_full / E_top) / "
-                "ln(f_full / f_top), the energy per MAC at full duty (clock lowered by the "
-                "power limit) against the held top clock's",
-            )
-        )
-    lines += [
-        _line(
-            2,
-            "static_power",
-            f'"{power.baseline_w:.4g} W"',
-            f"{MEASURED}median intercept of the energy fits: the board's power with its "
-            "clocks up and no work (NVML)",
-        ),
-        _line(
-            0,
-            "tdp",
-            f'"{power.power_limit_w:.4g} W"',
-            f"{MEASURED}NVML enforced power limit",
-        ),
-    ]
+        if level is cal.memory[-1]:
+            lines += dram_energy_lines(cal)
     return lines
 
 
@@ -477,7 +378,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         f"name: {_scalar(name)}",
         f"kind: {'gpu' if gpu else 'cpu'}",
         f"description: {_scalar(description)}",
-        _line(
+        yaml_line(
             0,
             "technology_node",
             f'"{TECHNOLOGY_NODE}"',
@@ -489,8 +390,8 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
                 else "energy defaults use it, and energy is not calibrated)"
             ),
         ),
-        _line(0, "native_precision", "fp16" if gpu else "fp32", ASSUMED + precision_source),
-        _line(
+        yaml_line(0, "native_precision", "fp16" if gpu else "fp32", ASSUMED + precision_source),
+        yaml_line(
             0,
             "op_overhead",
             f'"{cal.op_overhead_s * 1e6:.6g} us"',
@@ -498,15 +399,15 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         ),
         *_serial(cal),
         "compute:",
-        _line(2, "units", str(cal.units), MEASURED + units_source),
-        _line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
+        yaml_line(2, "units", str(cal.units), MEASURED + units_source),
+        yaml_line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
         *_matrix(cal),
         *_vector(cal),
         *_single_thread(cal),
         *_memory(cal),
-        *_energy(cal),
+        *energy_lines(cal),
         "area:",
-        _line(
+        yaml_line(
             2,
             "estimate",
             "false",
@@ -525,7 +426,7 @@ def _serial(cal: Calibration) -> list[str]:
         "eager CPU execution is synchronous: the thread that dispatches an op then runs its "
         "kernel, so the framework time above adds to every kernel"
     )
-    return [_line(0, "op_overhead_serial", "true", ASSUMED + why)]
+    return [yaml_line(0, "op_overhead_serial", "true", ASSUMED + why)]
 
 
 def _clock_source(cal: Calibration) -> str:

@@ -51,6 +51,16 @@ class Meter(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Burst:
+    """A few milliseconds of one kernel: ``run`` issues it and waits for it, ``seconds`` it
+    takes at the top clock, ``actions`` (MACs or bytes) it does."""
+
+    run: Callable[[], None]
+    seconds: float
+    actions: float
+
+
+@dataclass(frozen=True, slots=True)
 class DutyPoint:
     """One duty level: achieved actions per second, average watts, SM clock range (Hz)."""
 
@@ -160,9 +170,7 @@ def fit_action(action: str, points: Sequence[DutyPoint]) -> ActionEnergy:
 
 
 def duty_point(
-    burst: Callable[[], None],
-    burst_s: float,
-    actions_per_burst: float,
+    burst: Burst,
     level: float,
     window_s: float,
     meter: Meter,
@@ -171,8 +179,7 @@ def duty_point(
 ) -> DutyPoint:
     """Average power and rate over ``window_s`` with ``burst`` busy ``level`` of the time.
 
-    ``burst`` runs one burst and waits for it (``burst_s`` seconds at the top clock);
-    between bursts the device idles so that bursts start every ``burst_s / level``.
+    Between bursts the device idles so that bursts start every ``burst.seconds / level``.
     The clock is read once per burst and once per `SAMPLE_S` of idle.
     """
     clocks: list[float] = []
@@ -181,10 +188,10 @@ def duty_point(
     while now() - start_s < window_s:
         begun = now()
         if level > 0:
-            burst()
+            burst.run()
             bursts += 1
             clocks.append(meter.clock_hz())
-        deadline = begun + (burst_s / level if level > 0 else SAMPLE_S)
+        deadline = begun + (burst.seconds / level if level > 0 else SAMPLE_S)
         while (left := deadline - now()) > 1e-6:  # a microsecond is below sleep's resolution
             sleep(min(left, SAMPLE_S))
             if level == 0:
@@ -193,7 +200,7 @@ def duty_point(
     joules = meter.energy_j() - start_j
     return DutyPoint(
         level=level,
-        actions_per_s=bursts * actions_per_burst / elapsed,
+        actions_per_s=bursts * burst.actions / elapsed,
         power_w=joules / elapsed,
         clock_min_hz=min(clocks) if clocks else float("nan"),
         clock_max_hz=max(clocks) if clocks else float("nan"),
@@ -201,19 +208,10 @@ def duty_point(
 
 
 def measure_action(
-    action: str,
-    burst: Callable[[], None],
-    burst_s: float,
-    actions_per_burst: float,
-    meter: Meter,
-    window_s: float,
-    levels: Sequence[float] = DUTY_LEVELS,
+    action: str, burst: Burst, meter: Meter, window_s: float, levels: Sequence[float] = DUTY_LEVELS
 ) -> ActionEnergy:
     """`duty_point` at every level, then `fit_action`."""
-    points = [
-        duty_point(burst, burst_s, actions_per_burst, level, window_s, meter) for level in levels
-    ]
-    return fit_action(action, points)
+    return fit_action(action, [duty_point(burst, level, window_s, meter) for level in levels])
 
 
 class NvmlMeter:
