@@ -282,11 +282,17 @@ class EnergyTable(_Frozen):
     # the file's ``mac`` figures are whole-core joules per MAC, measured on the part (GEMM
     # power less its memory energy): operand delivery, issue and the clock tree included,
     # so `perfsim.energy.prices` adds no bottom-up operands or issue to them
-    mac_whole_core: bool = False
+    mac_whole_core: bool | None = None  # None: false
     # on-chip energy per action at a clock ``r`` x boost is ``r ** dvfs_exponent`` x its
     # boost figure (None: 2, the V ~ f rule of `perfsim.engines.power`); a calibrated file
     # carries the exponent its device showed under its power limit
     dvfs_exponent: Annotated[float, Field(ge=0, le=3)] | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``mac_whole_core`` and ``dvfs_exponent`` out of dumps where unset
+        (`_without_unset`)."""
+        return _without_unset(self, handler(self), "mac_whole_core", "dvfs_exponent")
 
 
 class ScaleOut(_Frozen):
