@@ -1,0 +1,172 @@
+"""The compute part of the hardware schema: matrix and vector engines, and the units."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import (
+    Field,
+    PositiveInt,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from perfsim.hardware.efficiency import EfficiencyGrid, ladder_at
+from perfsim.hardware.fields import (
+    Bandwidth,
+    Bytes,
+    Dtype,
+    Fraction,
+    Frequency,
+    Frozen,
+    PositiveCount,
+    Seconds,
+    without_unset,
+)
+
+
+class Buffers(Frozen):
+    """On-chip operand buffers of one systolic array (SCALE-Sim's ifmap/filter/ofmap SRAMs).
+
+    They are carved out of the nearest memory level; without them the cycle engine splits
+    that level's per-array share in three.
+    """
+
+    ifmap: Bytes
+    filter: Bytes
+    ofmap: Bytes
+
+
+# one shipped threadblock tile: m, n, k, pipeline stages, warps along m, warps along n
+LibraryTileRow = tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt]
+
+
+class MatrixEngine(Frozen):
+    """A matrix unit per compute unit: a systolic array, tensor cores, or SIMD/AMX GEMM.
+
+    ``tile`` is the output tile (rows, cols) the engine computes from its operand
+    registers: each tile reads one row panel of A and one column panel of B from the
+    nearest memory level. For a systolic array it is the array itself.
+    """
+
+    type: Literal["systolic", "tensor_core", "simd"]
+    rows: PositiveInt | None = None
+    cols: PositiveInt | None = None
+    dataflow: Literal["os", "ws", "is"] | None = None
+    tile: tuple[PositiveInt, PositiveInt] | None = None
+    macs_per_cycle: dict[Dtype, PositiveCount]
+    buffers: Buffers | None = None
+    # operand buffers are double-buffered: the next tile loads while this one computes
+    double_buffered: bool = True
+    # (m, fraction of peak) points, m ascending: see `efficiency_at`
+    efficiency: tuple[tuple[PositiveInt, Fraction], ...] | None = None
+    # fraction of peak over (m, n*k): see `efficiency_at`; takes precedence over the ladder
+    efficiency_grid: EfficiencyGrid | None = None
+    # bytes/s at which a CPU BLAS packs a GEMM's weight operand (k x n) from memory before
+    # its kernel runs, serial with the multiply; None: packing is not modelled
+    weight_packing_bandwidth: Bandwidth | None = None
+    # per dtype, the threadblock tiles a GPU library ships (CUTLASS / cuBLAS), each
+    # [m, n, k, stages, warps_m, warps_n]: GEMMs run as `perfsim.engines.gpu_gemm` plans
+    # them (a dtype the matrix engine lacks, e.g. fp32 on tensor cores, runs its tiles on
+    # the vector engine's FMAs); None, or a dtype not listed: the datasheet peak
+    library_tiles: dict[Dtype, tuple[LibraryTileRow, ...]] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> MatrixEngine:
+        if self.type == "systolic":
+            if self.rows is None or self.cols is None or self.dataflow is None:
+                raise ValueError("a systolic matrix engine needs rows, cols and dataflow")
+            if (
+                self.efficiency is not None
+                or self.efficiency_grid is not None
+                or self.weight_packing_bandwidth is not None
+                or self.library_tiles is not None
+            ):
+                raise ValueError(
+                    "efficiency, efficiency_grid, weight_packing_bandwidth and library_tiles "
+                    "are for "
+                    "tensor_core / simd "
+                    "engines (a systolic "
+                    "array's utilization comes from its folds)"
+                )
+        elif self.tile is None:
+            raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
+        if not self.macs_per_cycle:
+            raise ValueError("macs_per_cycle needs at least one dtype")
+        if self.efficiency is not None:
+            rows = [m for m, _ in self.efficiency]
+            if not rows or rows != sorted(set(rows)):
+                raise ValueError(
+                    f"efficiency needs [m, fraction] points with m ascending, got m {rows}"
+                )
+        return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``efficiency_grid`` out of dumps where unset (`without_unset`)."""
+        return without_unset(self, handler(self), "efficiency_grid")
+
+    def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
+        """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,
+        ``n`` columns and depth ``k``; per instance for a batched GEMM) sustains.
+
+        CPU BLAS kernels amortize packing a weight panel over the rows of the activation,
+        and run short accumulation loops (small ``k``) or few column panels (small ``n``)
+        below peak. Both tables are measured (``perfsim calibrate``): the grid over
+        ``(m, n*k)`` where the file has one and ``n``, ``k`` are given, else the ladder over
+        ``m``, else 1 (`perfsim.hardware.efficiency`: log-log interpolation, ends held).
+        """
+        if self.efficiency_grid is not None and n and k:
+            return self.efficiency_grid.at(m, n * k)
+        if not self.efficiency:
+            return 1.0
+        return ladder_at(self.efficiency, m)
+
+    @property
+    def output_tile(self) -> tuple[int, int]:
+        """Output tile (rows, cols) in elements; the systolic array or the given tile."""
+        if self.tile is not None:
+            return self.tile
+        assert self.rows is not None and self.cols is not None
+        return (self.rows, self.cols)
+
+
+class VectorEngine(Frozen):
+    """SIMD / vector unit per compute unit: element-wise, softmax, norms, activations."""
+
+    flops_per_cycle: dict[Dtype, PositiveCount]
+
+    @model_validator(mode="after")
+    def _check(self) -> VectorEngine:
+        if not self.flops_per_cycle:
+            raise ValueError("flops_per_cycle needs at least one dtype")
+        return self
+
+
+class SingleThread(Frozen):
+    """What one thread alone sustains on a multi-core CPU (``perfsim calibrate`` measures it
+    beside the all-thread figures): per-cycle rates of its core, the bandwidth it reaches
+    per memory level (by name), its per-op framework time. A 1-thread run uses these in
+    place of the file's figures (`perfsim.hardware.threads.at_threads`)."""
+
+    macs_per_cycle: dict[Dtype, PositiveCount] = Field(default_factory=dict)
+    flops_per_cycle: dict[Dtype, PositiveCount] = Field(default_factory=dict)
+    bandwidth: dict[str, Bandwidth] = Field(default_factory=dict)
+    op_overhead: Seconds | None = None
+
+
+class ComputeSpec(Frozen):
+    """``units`` identical compute units (cores, SMs, MXUs) running at ``clock``."""
+
+    units: PositiveInt
+    clock: Frequency
+    matrix: MatrixEngine | None = None
+    vector: VectorEngine
+    # optional: the figures of one thread alone, where ``units`` > 1 (CPUs)
+    single_thread: SingleThread | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``single_thread`` out of dumps where unset (`without_unset`)."""
+        return without_unset(self, handler(self), "single_thread")
