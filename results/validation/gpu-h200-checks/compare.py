@@ -23,6 +23,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from perfsim.calibration.gpu_energy import DutyPoint, fit_action
 from perfsim.energy.prices import energy_prices, with_energy
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import average_power_w, sustained_costs
@@ -203,48 +204,43 @@ def copy_op(size: int) -> OpNode:
     )
 
 
-def slope(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """Least-squares line through (x, y) points: (slope, intercept)."""
-    n = len(points)
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    sxy = sum((x - mean_x) * (y - mean_y) for x, y in points)
-    return sxy / sxx, mean_y - sxy / sxx * mean_x
-
-
 def duty_rows(measured: Sequence[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
-    """Joules per MAC (per byte copied) at a held clock: the slope of average power over
-    the duty levels whose SM clock never left its top, against the model's dynamic energy
-    per action of the same op at boost, scaled to the held clock by its (f / f_boost)^2."""
-    prices = energy_prices(hw)
+    """Joules per MAC (per byte copied) at a held clock, fitted as `perfsim calibrate` fits
+    them (`perfsim.calibration.gpu_energy.fit_action`: the slope of average power over the
+    duty levels whose SM clock never left its top), against the model's dynamic energy per
+    action of the same op priced at that clock (the file's own DVFS rule)."""
     rows: list[dict[str, object]] = []
     for kind in dict.fromkeys(case["kind"] for case in measured):
-        mine = [case for case in measured if case["kind"] == kind]
-        top = max(float(case["clock_max_mhz"]) for case in mine)
-        held = [case for case in mine if float(case["clock_min_mhz"]) >= top - 20]
-        per_action, baseline = slope(
-            [(float(case["work_per_s"]), float(case["average_power_w"])) for case in held]
-        )
+        points = [
+            DutyPoint(
+                level=float(case["level"]),
+                actions_per_s=float(case["work_per_s"]),
+                power_w=float(case["average_power_w"]),
+                clock_min_hz=float(case["clock_min_mhz"]) * 1e6,
+                clock_max_hz=float(case["clock_max_mhz"]) * 1e6,
+            )
+            for case in measured
+            if case["kind"] == kind
+        ]
+        fitted = fit_action(kind, points)
         if kind == "hbm.bytes":
             op, actions = copy_op(2**30), 2.0 * 2**30
         else:
             dtype = kind.split(".", 1)[1]
             side = 4096 if dtype == "fp32" else 8192
             op, actions = linear_op(side, side, side, MODEL_DTYPE[dtype]), float(side) ** 3
+        prices = energy_prices(hw, clock_ratio=fitted.held_clock_hz / hw.compute.clock)
         cost = with_energy(get_cost_model("roofline").op_cost(op, hw), prices)
-        dynamic = cost.energy_j - cost.energy_breakdown_j["static"]
-        to_held = (top * 1e6 / hw.compute.clock) ** 2
-        model = dynamic / actions * (to_held if kind != "hbm.bytes" else 1.0)
+        model = (cost.energy_j - cost.energy_breakdown_j["static"]) / actions
         rows.append(
             dict(
                 action=kind,
-                held_clock_mhz=round(top),
-                levels_held=len(held),
-                measured_pj=round(per_action * 1e12, 2),
-                baseline_w=round(baseline),
+                held_clock_mhz=round(fitted.held_clock_hz / 1e6),
+                levels_held=sum(p.clock_min_hz >= fitted.held_clock_hz - 20e6 for p in points),
+                measured_pj=round(fitted.joules * 1e12, 2),
+                baseline_w=round(fitted.baseline_w),
                 model_pj=round(model * 1e12, 2),
-                model_error=round(model / per_action - 1, 3),
+                model_error=round(model / fitted.joules - 1, 3),
             )
         )
     return rows
