@@ -215,8 +215,7 @@ def _burst(call: Call, work_per_call: float) -> Burst:
 
     call()
     torch.cuda.synchronize()
-    probe = cuda_effort(quick=False)
-    once = cuda_time_s(call, Effort(batches=3, target_s=probe.target_s, budget_s=0.1))
+    once = cuda_time_s(call, Effort(batches=3, target_s=0.005, budget_s=0.1))  # ~5 ms loops
     calls = max(1, round(BURST_S / once))
 
     def burst() -> None:
