@@ -23,6 +23,8 @@ from typing import Final, TypeVar
 
 from perfsim.calibration.eager import gemm_ladder, packing_ladder
 from perfsim.calibration.framework import per_op_overhead
+from perfsim.calibration.fresh_pages import SIZES as FRESH_SIZES
+from perfsim.calibration.fresh_pages import FreshPagesResult, measure_fresh_pages
 from perfsim.calibration.gemm_shape import gemm_grid
 from perfsim.calibration.kernels import (
     TRIAD_BYTES,
@@ -242,6 +244,18 @@ def weight_packing(
     return threaded(threads, partial(packing_ladder, how, pool_bytes, quick=quick))
 
 
+def fresh_page_cost(
+    threads: int, how: Effort, quick: bool, spare_bytes: int
+) -> Measurement[FreshPagesResult]:
+    """Fills of new and kept tensors at sizes around the allocator's mmap threshold
+    (`perfsim.calibration.fresh_pages`); nothing is measured in a quick run (its sizes
+    stay small) or where the kept tensors and one new one would not fit ``spare_bytes``."""
+    why = "quick run" if quick else "too little spare memory"
+    if quick or sum(FRESH_SIZES) + max(FRESH_SIZES) > spare_bytes:
+        return Measurement((), lambda _: FreshPagesResult(None, None, f"not measured ({why})"))
+    return threaded(threads, partial(measure_fresh_pages, how))
+
+
 @dataclass(frozen=True, slots=True)
 class HostPlan:
     """What a host calibration measures: ``units`` threads (and one), the GEMM dtypes
@@ -267,9 +281,9 @@ def weight_pool_bytes(memory: tuple[MemoryInfo, ...], spare_bytes: int, quick: b
 
 
 def host_steps(plan: HostPlan) -> list[Step]:
-    """The calibration's steps in order: (label, build its `Measurement`). The first six
+    """The calibration's steps in order: (label, build its `Measurement`). The first seven
     are the dispatch cost, per-op framework time (all threads, then one), GEMM efficiency
-    ladder, weight packing and GEMM efficiency over shape.
+    ladder, weight packing, GEMM efficiency over shape and the cost of fresh output pages.
 
     NB: every step's tensors live until the last round (rounds are taken in turn), so the
     bandwidth steps share the spare memory: each sizes its working sets within
@@ -285,6 +299,7 @@ def host_steps(plan: HostPlan) -> list[Step]:
         ("GEMM efficiency over m", partial(efficiency_ladder, units, how, quick)),
         ("GEMM weight packing", partial(weight_packing, units, how, plan.pool_bytes, quick)),
         ("GEMM efficiency over shape", partial(efficiency_grid, units, how, quick)),
+        ("fresh output pages", partial(fresh_page_cost, units, how, quick, plan.spare_bytes)),
     ]
     steps += [
         (f"GEMM {d}, {t} thread(s)", partial(measure_gemm, d, t, shapes, how))

@@ -398,6 +398,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             MEASURED + cal.op_overhead_how,
         ),
         *_serial(cal),
+        *_fresh_pages(cal),
         "compute:",
         yaml_line(2, "units", str(cal.units), MEASURED + units_source),
         yaml_line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
@@ -427,6 +428,23 @@ def _serial(cal: Calibration) -> list[str]:
         "kernel, so the framework time above adds to every kernel"
     )
     return [yaml_line(0, "op_overhead_serial", "true", ASSUMED + why)]
+
+
+def _fresh_pages(cal: Calibration) -> list[str]:
+    """The ``fresh_pages`` block where a size paid for its fresh pages."""
+    fresh = cal.fresh_pages
+    if fresh is None or fresh.threshold is None or fresh.bandwidth is None:
+        return []
+    return [
+        "fresh_pages:",
+        yaml_line(2, "threshold", f'"{_exact_bytes(fresh.threshold)}"', MEASURED + fresh.how),
+        yaml_line(
+            2,
+            "bandwidth",
+            f'"{fresh.bandwidth / 1e9:.6g} GB/s"',
+            MEASURED + "output bytes over the extra seconds of the new tensor's fill, above",
+        ),
+    ]
 
 
 def _clock_source(cal: Calibration) -> str:

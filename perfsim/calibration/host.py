@@ -29,6 +29,7 @@ from perfsim.calibration.cpu import (
     weight_pool_bytes,
 )
 from perfsim.calibration.eager import efficiency_points, packing_bandwidth
+from perfsim.calibration.fresh_pages import FreshPagesResult
 from perfsim.calibration.gemm_shape import efficiency_table
 from perfsim.calibration.kernels import int8_skip_reason
 from perfsim.calibration.record import (
@@ -237,10 +238,11 @@ def measure_once(
     plan = HostPlan(units, how, quick, memory, spare, pool, gemm_dtypes)
     steps = host_steps(plan)
     results, others = run_watched(steps, how, progress, tools, chosen.foreign_cpus)
-    dispatch, framework, single, ladder, packing, grid = results[:6]
+    dispatch, framework, single, ladder, packing, grid, fresh = results[:7]
     packing_rate, packing_how = packing_bandwidth(packing, pool)  # type: ignore[arg-type]
     assert isinstance(dispatch, float) and isinstance(framework, tuple)
     assert isinstance(single, tuple) and isinstance(ladder, tuple) and isinstance(grid, tuple)
+    assert isinstance(fresh, FreshPagesResult)
     overhead, overhead_how = framework
     fp32 = [r for r in results if isinstance(r, GemmResult) and r.dtype == "fp32"]
     shapes = next(r for r in fp32 if r.threads == units)
@@ -280,6 +282,7 @@ def measure_once(
         single_thread_op_overhead_s=single[0],
         rounds=rounds_summary(figures, how),
         adaptation=chosen.note,
+        fresh_pages=fresh,
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
+    from perfsim.calibration.fresh_pages import FreshPagesResult
     from perfsim.calibration.gemm_shape import EfficiencyTable
     from perfsim.calibration.gpu_energy import PowerCalibration
 
@@ -151,6 +152,8 @@ class Calibration:
     adaptation: str = ""
     # a GPU's energy per action, baseline power and power limit (None: not measured)
     power: PowerCalibration | None = None
+    # what a freshly mapped output costs a CPU op (None: not measured)
+    fresh_pages: FreshPagesResult | None = None
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from perfsim.engines import OpCost, register
+from perfsim.engines.allocation import fresh_output_s
 from perfsim.engines.gpu_gemm import library_plan, plan_details
 from perfsim.engines.traffic import level_traffic
 from perfsim.errors import UnsupportedPrecisionError
@@ -60,7 +61,8 @@ def _finish(
     terms = {"compute": compute_s, "overhead": hw.op_overhead}
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
     bound = max(terms, key=lambda key: terms[key])
-    latency = hw.op_latency(max(compute_s, memory_s))
+    fresh_s = fresh_output_s(op, hw)
+    latency = hw.op_latency(max(compute_s, memory_s) + fresh_s)
     actions: dict[str, float] = {f"{name}.bytes": value for name, value in traffic.items()}
     if on_matrix:
         actions[f"mac.{dtype}"] = float(op.macs)
@@ -84,6 +86,7 @@ def _finish(
         level_s=level_s,
         actions=actions,
         supported=supported,
+        details={"fresh_pages_s": fresh_s} if fresh_s else {},
     )
 
 
@@ -119,7 +122,7 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
         plan = library_plan(op, hw, dtype, on_matrix=True)
         compute_s = plan.seconds if plan is not None else op.flops / peak
         cost = _finish(op, hw, "matrix", dtype, compute_s + packing_s, on_matrix=True)
-        details = plan_details(plan) if plan is not None else {}
+        details = {**cost.details, **(plan_details(plan) if plan is not None else {})}
         if packing_s:
             details["packing_s"] = packing_s
         return replace(cost, details=details) if details else cost
@@ -127,7 +130,7 @@ def matrix_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     plan = library_plan(op, hw, vector_dtype, on_matrix=False)
     if plan is not None:  # CUDA-core GEMM kernels (e.g. CUTLASS SIMT fp32)
         cost = _finish(op, hw, "vector", vector_dtype, plan.seconds, on_matrix=False)
-        return replace(cost, details=plan_details(plan))
+        return replace(cost, details={**cost.details, **plan_details(plan)})
     return _finish(
         op,
         hw,

@@ -8,8 +8,9 @@ tests in tests/test_sweep_batch.py compare them). Only what varies between devic
 sweep is an array (clock, units, MACs and FLOPs per cycle, capacities, bandwidths,
 achievable fractions, overhead); the rest (level names, which dtypes run where, where
 activations are held) is the batch's *structure*, equal for every device in it
-(`structure`). Devices whose files use the GPU library plans, efficiency tables or weight
-packing are not vectorized (`structure` returns None): they take the scalar engine.
+(`structure`). Devices whose files use the GPU library plans, efficiency tables, weight
+packing or fresh-page costs are not vectorized (`structure` returns None): they take the
+scalar engine.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ Array = npt.NDArray[np.float64]
 def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     """What must be equal across a batch of devices (None: not vectorized, see above)."""
     matrix = hw.compute.matrix
+    if hw.fresh_pages is not None:
+        return None
     if matrix is not None and (
         matrix.efficiency is not None
         or matrix.efficiency_grid is not None

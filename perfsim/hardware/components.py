@@ -43,6 +43,27 @@ class MemoryLevel(Frozen):
     achievable: Fraction | None = None
 
 
+class FreshPages(Frozen):
+    """What a freshly mapped output costs on a CPU host running eager PyTorch.
+
+    torch's CPU allocator takes each tensor from the C library's ``malloc``. glibc serves a
+    request at or above its mmap threshold with a fresh ``mmap`` and unmaps it on free
+    (the threshold adapts upward to at most ``DEFAULT_MMAP_THRESHOLD_MAX``, 32 MiB on 64-bit
+    systems: mallopt(3), ``M_MMAP_THRESHOLD``), so an op whose output is that large takes a
+    page fault on every page it first writes, and the kernel zeroes each page. Smaller
+    outputs reuse heap memory already mapped. ``threshold``: the smallest output, bytes,
+    that pays; ``bandwidth``: output bytes/s of such first touches, serial with the kernel
+    (both measured by ``perfsim calibrate``).
+    """
+
+    threshold: Bytes
+    bandwidth: Bandwidth
+
+    def seconds(self, output_bytes: float) -> float:
+        """Seconds of first touches of one freshly allocated output of ``output_bytes``."""
+        return output_bytes / self.bandwidth if output_bytes >= self.threshold else 0.0
+
+
 Runtime = Literal["eager", "cuda_graph", "engine"]
 RUNTIMES: Final[tuple[Runtime, ...]] = get_args(Runtime)
 

@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from pydantic import (
     Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
     model_validator,
 )
 
@@ -29,6 +31,7 @@ from perfsim.hardware.components import (
     RUNTIMES,
     AreaInputs,
     EnergyTable,
+    FreshPages,
     HostIssue,
     Interconnect,
     MemoryLevel,
@@ -56,6 +59,7 @@ from perfsim.hardware.fields import (
     PositiveCount,
     Seconds,
     Watts,
+    without_unset,
 )
 
 __all__ = [
@@ -70,6 +74,7 @@ __all__ = [
     "EnergyTable",
     "Fraction",
     "Frequency",
+    "FreshPages",
     "HardwareSpec",
     "HostIssue",
     "Interconnect",
@@ -104,6 +109,8 @@ class HardwareSpec(Frozen):
     op_overhead_serial: bool = False
     # per-runtime host issue cost per kernel (the host/device timeline); None: op_overhead
     host_issue: HostIssue | None = None
+    # first touches of freshly mapped large outputs (CPU hosts); None: not modelled
+    fresh_pages: FreshPages | None = None
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     energy: EnergyTable = Field(default_factory=EnergyTable)
@@ -144,6 +151,11 @@ class HardwareSpec(Frozen):
             )
         return self
 
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``fresh_pages`` out of dumps where unset (`without_unset`)."""
+        return without_unset(self, handler(self), "fresh_pages")
+
     @classmethod
     def from_si(cls, data: dict[str, Any]) -> HardwareSpec:
         """Validate SI-float data, e.g. an edited ``spec.model_dump()``."""
@@ -175,6 +187,11 @@ class HardwareSpec(Frozen):
         if matrix is None or matrix.weight_packing_bandwidth is None:
             return 0.0
         return weight_bytes / matrix.weight_packing_bandwidth
+
+    def fresh_pages_s(self, output_bytes: float) -> float:
+        """Seconds of first touches of a freshly allocated output of ``output_bytes`` (0
+        where the file has no ``fresh_pages`` or the output is below its threshold)."""
+        return 0.0 if self.fresh_pages is None else self.fresh_pages.seconds(output_bytes)
 
     def op_latency(self, busy_s: float) -> float:
         """An op's latency, seconds, from its kernel's time ``busy_s`` and ``op_overhead``.

@@ -27,6 +27,7 @@ from perfsim.scenario import Scenario
 from perfsim.validation.attribution import OVERHEAD
 from perfsim.validation.measure import Measurement, MeasureOptions, measure_model
 from perfsim.validation.summary import ErrorSummary, summarize
+from perfsim.whatif.knobs import parse_whatifs
 from perfsim.workload import load_workload
 
 if TYPE_CHECKING:
@@ -169,11 +170,10 @@ def validate_case(
     spec = resolve_hardware(hw)
     model, batch, seq = case["model"], case["batch"], case["seq"]
     workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
-    # what it measures is PyTorch eager: the host issues each op (perfsim.timeline)
-    scenario = Scenario.from_workload(workload).but(runtime="eager")
+    options = options or MeasureOptions()
+    scenario = measured_scenario(Scenario.from_workload(workload), options.attention)
     # cost first: a bad hardware file or engine fails before minutes of measuring
     simulate(scenario, spec, engine=engine, store=store)
-    options = options or MeasureOptions()
     options = replace(options, threads=case.get("threads", options.threads))
     if options.threads is None and options.device == "cpu" and spec.kind == "cpu":
         options = replace(options, threads=default_threads(spec))
@@ -181,6 +181,15 @@ def validate_case(
     if options.device == "cpu":
         spec = host_hardware(spec, measurement.threads)
     return compare(simulate(scenario, spec, engine=engine, store=store), measurement)
+
+
+def measured_scenario(scenario: Scenario, attention: str) -> Scenario:
+    """``scenario`` as the measurement runs it: PyTorch eager (the host issues each op,
+    `perfsim.timeline`), and with torch's own attention backend (``auto``) one fused SDPA
+    kernel per attention block (the flash kernel on CPUs and recent GPUs: the scores never
+    reach memory, `perfsim.whatif.fusion`); the ``math`` backend runs attention as traced."""
+    fusion = "attention" if attention == "auto" else "none"
+    return scenario.but(runtime="eager", whatifs=parse_whatifs({"fusion": fusion}))
 
 
 def default_threads(spec: HardwareSpec) -> int:

@@ -293,11 +293,15 @@ def _assemble(
         bound = f"memory:{hw.dram.name}" if stalled else "compute"
     actions = {key: value for key, value in roofline.actions.items() if not key.endswith(".bytes")}
     actions.update({f"{name}.bytes": value for name, value in traffic.items()})
+    # the allocator's page faults stop the kernel's threads: serial with the simulated time
+    fresh_s = roofline.details.get("fresh_pages_s", 0.0)
+    if fresh_s:
+        details = {**details, "fresh_pages_s": fresh_s}
     return replace(
         roofline,
         compute_s=compute_s,
         memory_s=max(level_s.values()),
-        latency_s=hw.op_latency(max(simulated_s, *level_s.values())),
+        latency_s=hw.op_latency(max(simulated_s, *level_s.values()) + fresh_s),
         bound=bound,
         traffic_bytes=traffic,
         level_s=level_s,
