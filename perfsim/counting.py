@@ -47,6 +47,15 @@ FLOPS_PER_ELEMENT: Final[Mapping[str, int]] = {
     "embedding": 0,
 }
 
+# element-wise aten ops whose cost per element differs from an add's (transcendentals,
+# divisions, roots): each its own kind for the vector-cost tables, though each counts as
+# one FLOP (`vector_kind`)
+ELEMENTWISE_KINDS: Final = frozenset(
+    {"div", "div_", "reciprocal", "exp", "log", "sqrt", "rsqrt", "pow", "erf", "sin", "cos"}
+)
+# every kind of non-matrix op the vector-cost tables can name
+VECTOR_KINDS: Final = frozenset(FLOPS_PER_ELEMENT) | ELEMENTWISE_KINDS
+
 _FUSED_ELEMENTWISE: Final = frozenset({"addcmul", "addcdiv", "lerp"})
 _GATHER_LIKE: Final = frozenset(
     {"embedding", "index_select", "gather", "index", "nll_loss_forward", "nll_loss2d_forward"}
@@ -75,6 +84,14 @@ def flops_rule(category: Category, aten_base: str, attrs: Mapping[str, int] | No
     if category == Category.EMBEDDING:
         return "embedding"
     return "data_movement"
+
+
+def vector_kind(category: Category, aten_base: str, attrs: Mapping[str, int] | None = None) -> str:
+    """What a non-matrix op is for the vector-cost tables: an element-wise op of
+    `ELEMENTWISE_KINDS` by its aten name, anything else by its `flops_rule`."""
+    if category == Category.ELEMENTWISE and aten_base in ELEMENTWISE_KINDS:
+        return aten_base
+    return flops_rule(category, aten_base, attrs)
 
 
 def count_macs(category: Category, dims: Mapping[str, int]) -> int:

@@ -27,15 +27,19 @@ from perfsim.calibration.fresh_pages import SIZES as FRESH_SIZES
 from perfsim.calibration.fresh_pages import FreshPagesResult, measure_fresh_pages
 from perfsim.calibration.gemm_shape import gemm_grid
 from perfsim.calibration.kernels import (
+    ELEMENT_KINDS,
+    ROW,
     TRIAD_BYTES,
     VECTOR_OPS,
     copy_call,
+    element_call,
     gemm_call,
     triad_call,
     vector_call,
 )
 from perfsim.calibration.record import (
     BandwidthResult,
+    ElementCostResult,
     GemmResult,
     MemoryInfo,
     Shape,
@@ -132,6 +136,28 @@ def measure_vector(dtype: str, threads: int, how: Effort, quick: bool) -> Measur
         ]
         return slope_rates(
             sizes, how, lambda rates: VectorResult(dtype, threads, VECTOR_OPS, rates, (lo, hi))
+        )
+
+    return threaded(threads, build)
+
+
+def measure_element_costs(threads: int, how: Effort, quick: bool) -> Measurement[ElementCostResult]:
+    """Elements/s of each of `ELEMENT_KINDS` in fp32, at the sizes of `measure_vector`
+    (rounded to whole rows of `ROW`): the file's ``element_cost`` is the fp32 vector rate
+    over these."""
+    lo, hi = (max(ROW, size // ROW * ROW) for size in vector_elements(threads, quick))
+
+    def build() -> Measurement[ElementCostResult]:
+        sizes = [
+            (
+                f"element cost {kind}, {threads} thread(s)",
+                (element_call(kind, lo), float(lo)),
+                (element_call(kind, hi), float(hi)),
+            )
+            for kind in ELEMENT_KINDS
+        ]
+        return slope_rates(
+            sizes, how, lambda rates: ElementCostResult(threads, ELEMENT_KINDS, rates, (lo, hi))
         )
 
     return threaded(threads, build)
@@ -311,6 +337,7 @@ def host_steps(plan: HostPlan) -> list[Step]:
         for t in plan.thread_counts
         for d in VECTOR_DTYPES
     ]
+    steps.append(("element costs", partial(measure_element_costs, units, how, quick)))
     memory, levels = plan.memory, bandwidth_plan(plan.memory, units)
     share = plan.spare_bytes // (2 * len(levels))
     steps += [

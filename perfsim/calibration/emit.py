@@ -283,8 +283,36 @@ def _vector(cal: Calibration) -> list[str]:
             f"{_rate(cal.clock_hz, 'Hz')})",
         ),
     ]
-    for dtype, flops, source in _vector_entries(cal):
+    entries = _vector_entries(cal)
+    for dtype, flops, source in entries:
         lines.append(yaml_line(6, dtype, f"{per_cycle(flops, cal, per_mac=False):.10g}", source))
+    fp32 = next((flops for dtype, flops, _ in entries if dtype == "fp32"), None)
+    return lines + _element_costs(cal, fp32)
+
+
+def _element_costs(cal: Calibration, fp32_flops: float | None) -> list[str]:
+    """The ``element_cost`` block: each measured kind's elements/s against the fp32 vector
+    rate written above (an element of an out-of-place add at that rate is 1)."""
+    result = cal.element_costs
+    if result is None or fp32_flops is None or cal.device != "cpu":
+        return []
+    lines = [
+        yaml_line(
+            4,
+            "element_cost",
+            "",
+            f"# per element, in elements of an add at the fp32 rate above "
+            f"({_rate(fp32_flops, 'FLOP/s')}) = that rate / the kind's elements/s",
+        )
+    ]
+    for kind, rate in zip(result.kinds, result.elements_per_s, strict=True):
+        how = (
+            f"torch fp32 {kind} into a preallocated output, {result.threads} units, slope "
+            f"between {result.elements[0]} and {result.elements[1]} elements"
+            f"{' (rows of 512)' if kind in ('softmax', 'layer_norm') else ''}: "
+            f"{_rate(rate, 'elem/s')}"
+        )
+        lines.append(yaml_line(6, kind, f"{fp32_flops / rate:.6g}", MEASURED + how))
     return lines
 
 

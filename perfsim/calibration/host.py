@@ -36,6 +36,7 @@ from perfsim.calibration.record import (
     CONTENTION_WARNING,
     BandwidthResult,
     Calibration,
+    ElementCostResult,
     GemmResult,
     VectorResult,
 )
@@ -283,6 +284,7 @@ def measure_once(
         rounds=rounds_summary(figures, how),
         adaptation=chosen.note,
         fresh_pages=fresh,
+        element_costs=next((r for r in results if isinstance(r, ElementCostResult)), None),
     )
 
 

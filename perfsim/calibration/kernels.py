@@ -62,6 +62,43 @@ def vector_call(op: str, dtype: str, elements: int, device: str = "cpu") -> Call
     return partial(torch.add if op == "add" else torch.mul, a, b, out=out)
 
 
+# the kinds of vector op whose element cost a calibration measures (`element_call`)
+ELEMENT_KINDS: Final = ("gelu", "gelu_tanh", "softmax", "layer_norm", "exp", "erf", "tanh")
+ROW: Final = 512  # softmax and layer-norm row length: a BERT score row, a hidden vector
+
+
+def element_call(kind: str, elements: int, device: str = "cpu") -> Call:
+    """One fp32 op of ``kind`` (`ELEMENT_KINDS`) over ``elements`` values into a
+    preallocated output; softmax and layer norm over rows of `ROW` (``elements`` a
+    multiple of it)."""
+    import torch
+
+    aten = torch.ops.aten
+    x = torch.rand(elements, device=device) * 4 - 2
+    out = torch.empty(elements, device=device)
+    if kind in ("gelu", "gelu_tanh"):
+        approximate = "tanh" if kind == "gelu_tanh" else "none"
+        return partial(aten.gelu.out, x, approximate=approximate, out=out)
+    if kind in ("exp", "erf", "tanh"):
+        return partial(getattr(torch, kind), x, out=out)
+    rows = x.view(-1, ROW)
+    if kind == "softmax":
+        return partial(aten._softmax.out, rows, -1, False, out=out.view(-1, ROW))
+    weight, bias = torch.ones(ROW, device=device), torch.zeros(ROW, device=device)
+    stats = [torch.empty(rows.shape[0], 1, device=device) for _ in range(2)]
+    return partial(
+        aten.native_layer_norm.out,
+        rows,
+        [ROW],
+        weight,
+        bias,
+        1e-12,
+        out0=out.view(-1, ROW),
+        out1=stats[0],
+        out2=stats[1],
+    )
+
+
 def copy_call(working_set_bytes: int, device: str = "cpu") -> tuple[Call, float]:
     """(``dst.copy_(src)`` over fp32 arrays totalling ``working_set_bytes``, bytes moved)."""
     import torch

@@ -62,6 +62,17 @@ class VectorResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ElementCostResult:
+    """Elements per second of each kind of vector op (``kinds`` and ``elements_per_s``
+    pair up), fp32 at ``threads`` threads: the slope between ``elements`` sizes."""
+
+    threads: int
+    kinds: tuple[str, ...]
+    elements_per_s: tuple[float, ...]
+    elements: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
 class MemoryInfo:
     """One level of the host's hierarchy as the OS reports it, nearest first.
 
@@ -154,6 +165,8 @@ class Calibration:
     power: PowerCalibration | None = None
     # what a freshly mapped output costs a CPU op (None: not measured)
     fresh_pages: FreshPagesResult | None = None
+    # element rates of the vector ops whose cost no FLOP count says (None: not measured)
+    element_costs: ElementCostResult | None = None
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

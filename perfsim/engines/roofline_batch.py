@@ -9,8 +9,8 @@ sweep is an array (clock, units, MACs and FLOPs per cycle, capacities, bandwidth
 achievable fractions, overhead); the rest (level names, which dtypes run where, where
 activations are held) is the batch's *structure*, equal for every device in it
 (`structure`). Devices whose files use the GPU library plans, efficiency tables, weight
-packing or fresh-page costs are not vectorized (`structure` returns None): they take the
-scalar engine.
+packing, fresh-page costs or measured element costs are not vectorized (`structure`
+returns None): they take the scalar engine.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Array = npt.NDArray[np.float64]
 def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     """What must be equal across a batch of devices (None: not vectorized, see above)."""
     matrix = hw.compute.matrix
-    if hw.fresh_pages is not None:
+    if hw.fresh_pages is not None or hw.compute.vector.element_cost is not None:
         return None
     if matrix is not None and (
         matrix.efficiency is not None

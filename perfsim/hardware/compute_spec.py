@@ -12,6 +12,7 @@ from pydantic import (
     model_validator,
 )
 
+from perfsim.counting import VECTOR_KINDS
 from perfsim.hardware.efficiency import EfficiencyGrid, ladder_at
 from perfsim.hardware.fields import (
     Bandwidth,
@@ -133,15 +134,36 @@ class MatrixEngine(Frozen):
 
 
 class VectorEngine(Frozen):
-    """SIMD / vector unit per compute unit: element-wise, softmax, norms, activations."""
+    """SIMD / vector unit per compute unit: element-wise, softmax, norms, activations.
+
+    ``element_cost``: what one element of each kind of op (`perfsim.counting.vector_kind`:
+    ``gelu``, ``softmax``, ``layer_norm``, ``exp``, ...) costs, measured, in elements of an
+    out-of-place add at ``flops_per_cycle`` (one FLOP each); both engines charge an op of a
+    listed kind ``elements x cost`` FLOPs of vector time instead of its counted FLOPs
+    (roofline) or its instruction slots (cycle engine). Measured by ``perfsim calibrate``
+    on a CPU, where a library's transcendental and a normalization's passes cost what no
+    FLOP count says; None or a kind not listed: the counted FLOPs and the slot tables.
+    """
 
     flops_per_cycle: dict[Dtype, PositiveCount]
+    element_cost: dict[str, PositiveCount] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VectorEngine:
         if not self.flops_per_cycle:
             raise ValueError("flops_per_cycle needs at least one dtype")
+        unknown = sorted(set(self.element_cost or {}) - VECTOR_KINDS)
+        if unknown:
+            raise ValueError(
+                f"element_cost names no kind of vector op: {unknown} "
+                f"(kinds: {', '.join(sorted(VECTOR_KINDS))})"
+            )
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Leave ``element_cost`` out of dumps where unset (`without_unset`)."""
+        return without_unset(self, handler(self), "element_cost")
 
 
 class SingleThread(Frozen):

@@ -27,6 +27,7 @@ from perfsim.scenario import Scenario
 from perfsim.validation.attribution import OVERHEAD
 from perfsim.validation.measure import Measurement, MeasureOptions, measure_model
 from perfsim.validation.summary import ErrorSummary, summarize
+from perfsim.whatif.fusion import SDPA_FUSION
 from perfsim.whatif.knobs import parse_whatifs
 from perfsim.workload import load_workload
 
@@ -188,7 +189,7 @@ def measured_scenario(scenario: Scenario, attention: str) -> Scenario:
     `perfsim.timeline`), and with torch's own attention backend (``auto``) one fused SDPA
     kernel per attention block (the flash kernel on CPUs and recent GPUs: the scores never
     reach memory, `perfsim.whatif.fusion`); the ``math`` backend runs attention as traced."""
-    fusion = "attention" if attention == "auto" else "none"
+    fusion = SDPA_FUSION if attention == "auto" else "none"
     return scenario.but(runtime="eager", whatifs=parse_whatifs({"fusion": fusion}))
 
 

@@ -40,11 +40,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
+from typing import Final
 
 from perfsim.ir import Category, OpGraph, OpNode
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
+
+# the pass that stands for torch's fused scaled-dot-product attention (its default backend:
+# the flash kernel on CPUs and recent GPUs), as eager PyTorch runs Hugging Face's BERT
+SDPA_FUSION: Final = "attention"
 
 _EPILOGUE = frozenset(
     {Category.ELEMENTWISE, Category.GELU, Category.DROPOUT, Category.DATA_MOVEMENT}

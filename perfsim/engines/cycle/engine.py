@@ -27,6 +27,7 @@ from perfsim.engines.cycle.vector import slots_per_element, vector_elements
 from perfsim.engines.gpu_gemm import GemmPlan, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
+from perfsim.engines.vector_work import measured_vector_flops
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
@@ -228,8 +229,11 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     roofline = Roofline().op_cost(op, hw)
     clock = hw.compute.clock
     lanes = hw.compute.vector.flops_per_cycle.get(roofline.dtype, 0.0) / 2  # type: ignore[call-overload]
+    measured = measured_vector_flops(op, hw)
     if op.category.is_matrix:
         slots = op.macs  # one FMA slot per MAC
+    elif measured is not None:
+        slots = math.ceil(measured / 2)  # the file's measured cost, 2 FLOPs a slot
     else:
         # never fewer slots than FMAs could do its counted FLOPs in (2 FLOPs a slot)
         slots = max(vector_elements(op) * slots_per_element(op), math.ceil(op.flops / 2))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from perfsim.counting import flops_rule
+from perfsim.counting import vector_kind
 from perfsim.ir import Category, OpNode
 
 EXP: Final = 4 + 1  # exp2 on the special-function unit + the multiply by log2(e)
@@ -65,12 +65,17 @@ ELEMENTWISE_SLOTS: Final[dict[str, int]] = {
 }
 
 
+def op_kind(op: OpNode) -> str:
+    """The op's `perfsim.counting.vector_kind`: the key of the tables here, and of a
+    hardware file's measured ``compute.vector.element_cost``."""
+    base = op.target.split(".")[1] if op.target.startswith("aten.") else op.target
+    return vector_kind(op.category, base, op.dims)
+
+
 def slots_per_element(op: OpNode) -> int:
     """Vector slots one element of ``op`` costs."""
-    base = op.target.split(".")[1] if op.target.startswith("aten.") else op.target
-    if op.category == Category.ELEMENTWISE and base in ELEMENTWISE_SLOTS:
-        return ELEMENTWISE_SLOTS[base]
-    return SLOTS_PER_ELEMENT[flops_rule(op.category, base, op.dims)]
+    kind = op_kind(op)
+    return ELEMENTWISE_SLOTS[kind] if kind in ELEMENTWISE_SLOTS else SLOTS_PER_ELEMENT[kind]
 
 
 def vector_elements(op: OpNode) -> int:
