@@ -22,8 +22,8 @@ from perfsim.engines.cycle.vector import ELEMENTWISE_SLOTS, SLOTS_PER_ELEMENT
 from perfsim.engines.roofline_batch import structure
 from perfsim.errors import SpecError
 from perfsim.hardware import HardwareSpec, load_hardware
-from perfsim.ir import Category, OpNode, TensorSpec
-from tests.test_roofline import DEVICE, device
+from perfsim.ir import Category, OpNode
+from tests.test_roofline import DEVICE, device, vector_add
 
 PEAK = 8e9  # the test device's fp32 vector FLOP/s (flops_per_cycle 8, 1 unit, 1 GHz)
 
@@ -35,21 +35,16 @@ def measured(**costs: float) -> HardwareSpec:
 
 
 def gelu(elements: int) -> OpNode:
-    tensor = TensorSpec((elements,), "fp32")
-    return OpNode(
+    """An fp32 erf GELU over ``elements`` values: 5 FLOPs each (`perfsim.counting`)."""
+    add = vector_add(elements)
+    return replace(
+        add,
         name="gelu",
         category=Category.GELU,
         target="aten.gelu.default",
-        scope="",
-        layer=-1,
-        phase="forward",
-        inputs=(tensor,),
-        outputs=(tensor,),
-        dims={},
-        macs=0,
+        inputs=add.inputs[:1],
         flops=5 * elements,
         bytes_read=4 * elements,
-        bytes_written=4 * elements,
     )
 
 
