@@ -52,6 +52,7 @@ EDGE_NPUS: Final[dict[str, tuple[float, str, str]]] = {
 REPORTED: Final[dict[str, tuple[float, str, str]]] = {
     "a100": (826.0, "GA100 die", "NVIDIA A100 Tensor Core GPU Architecture whitepaper (2020)"),
     "v100": (815.0, "GV100 die", "NVIDIA Tesla V100 GPU Architecture whitepaper (2017)"),
+    "v100-pcie": (815.0, "GV100 die (as V100 SXM2)", "NVIDIA V100 whitepaper (2017)"),
     "h100": (814.0, "GH100 die", "NVIDIA H100 Tensor Core GPU Architecture whitepaper (2022)"),
     "h200": (814.0, "GH100 die (as H100)", "NVIDIA H100 whitepaper; H200 uses the GH100 die"),
     "t4": (
