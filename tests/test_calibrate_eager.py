@@ -208,6 +208,21 @@ def test_cycle_never_beats_roofline_with_the_host_terms(
     assert costs["roofline"].latency_s >= spec.op_overhead
 
 
+def test_cycle_engine_takes_the_measured_gemm_rate_without_retiling() -> None:
+    # m = 32: efficiency 1/2 -> 16 GFLOP/s; 2*32*64*64 = 262144 FLOPs -> 16.384 us of
+    # compute, plus 4*64*64 = 16 KiB of weights packed at 4.096 GB/s = 4 us (the file's
+    # measured rate already holds the BLAS's own tiling: no 4x4 tile schedule on top);
+    # DRAM latency 0; memory 49152 B at 10 GB/s = 4.9 us under the compute
+    spec = host()
+    cost = get_cost_model("cycle").op_cost(gemm(32), spec)
+    assert cost.compute_s == pytest.approx(16.384e-6 + 4e-6)
+    assert cost.latency_s == pytest.approx(10e-6 + 16.384e-6 + 4e-6)
+    assert cost.details["stall_cycles"] == 0.0
+    assert cost.latency_s == pytest.approx(
+        get_cost_model("roofline").op_cost(gemm(32), spec).latency_s
+    )
+
+
 @settings(max_examples=40, deadline=None)
 @given(m=st.integers(1, 4096), factor=st.floats(1.0, 64.0))
 def test_more_bandwidth_is_never_slower_with_the_host_terms(m: int, factor: float) -> None:

@@ -161,6 +161,33 @@ def library_tile_cost(op: OpNode, hw: HardwareSpec, roofline: OpCost, plan: Gemm
     return _tiled(op, hw, roofline, tile, cycles, details)
 
 
+def measured_gemm_cost(op: OpNode, hw: HardwareSpec, roofline: OpCost) -> OpCost:
+    """A GEMM whose rate the file measured at its shape (a CPU BLAS: `perfsim calibrate`'s
+    efficiency tables): the library's own tiling, packing and thread split are in that
+    rate, so no tile schedule is laid over it (it would count the edge tiles twice); the
+    measured compute time plus the first DRAM access, against each level's traffic."""
+    clock = hw.compute.clock
+    compute_cycles = roofline.compute_s * clock
+    total_cycles = max(compute_cycles, max(roofline.level_s.values(), default=0.0) * clock)
+    total_cycles += hw.dram.latency * clock
+    details = {
+        "total_cycles": total_cycles,
+        "compute_cycles": compute_cycles,
+        "stall_cycles": total_cycles - compute_cycles,
+    }
+    if "packing_s" in roofline.details:
+        details["packing_s"] = roofline.details["packing_s"]
+    return _assemble(
+        op,
+        hw,
+        roofline,
+        total_cycles / clock,
+        roofline.compute_s,
+        dict(roofline.traffic_bytes),
+        details,
+    )
+
+
 def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     """A GEMM on tensor cores or SIMD units: the library's plan where the file lists its
     tiles (`library_tile_cost`), else the tile schedule."""
@@ -171,6 +198,8 @@ def tile_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     matrix = hw.compute.matrix
     if roofline.unit != "matrix" or matrix is None:
         return vector_cost(op, hw)
+    if matrix.efficiency is not None or matrix.efficiency_grid is not None:
+        return measured_gemm_cost(op, hw, roofline)
     clock = hw.compute.clock
     nearest = hw.memory[0]
 
