@@ -2,8 +2,8 @@
 
     python results/validation/compare_files.py A.yaml B.yaml
 
-Each case of ``workloads/validation-cases.yaml`` at fp32 (roofline, eager as `perfsim
-validate` runs it) with both files; prints the median and the worst relative difference
+Each case of ``workloads/validation-cases.yaml`` at fp32 (roofline, eager with torch's
+fused attention, as `perfsim validate` costs it: `measured_scenario`) with both files; prints the median and the worst relative difference
 (B / A - 1). Issue 13's "two calibrations in a row" check.
 """
 
@@ -17,6 +17,7 @@ from perfsim.hardware import resolve_hardware
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
 from perfsim.validation.cases import load_cases
+from perfsim.validation.validate import measured_scenario
 from perfsim.workload import load_workload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ def differences(first: str, second: str) -> list[tuple[float, str]]:
     for case in load_cases(ROOT / "workloads" / "validation-cases.yaml"):
         model, batch, seq = case["model"], case["batch"], case["seq"]
         workload = load_workload(model, batch=batch, seq=seq, precision="fp32")
-        scenario = Scenario.from_workload(workload).but(runtime="eager")
+        scenario = measured_scenario(Scenario.from_workload(workload), "auto")
         ratio = simulate(scenario, b).latency_s / simulate(scenario, a).latency_s
         rows.append((ratio - 1, f"{model} b{batch} s{seq}"))
     return rows
