@@ -3,8 +3,9 @@
     python results/validation/compare_files.py A.yaml B.yaml
 
 Each case of ``workloads/validation-cases.yaml`` at fp32 (roofline, eager with torch's
-fused attention, as `perfsim validate` costs it: `measured_scenario`) with both files; prints the median and the worst relative difference
-(B / A - 1). Issue 13's "two calibrations in a row" check.
+fused attention, as `perfsim validate` costs it: `measured_scenario`) with both files;
+prints the median and the worst relative difference (B / A - 1). Issue 13's "two
+calibrations in a row" check.
 """
 
 from __future__ import annotations

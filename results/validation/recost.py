@@ -23,7 +23,7 @@ from pathlib import Path
 from perfsim.hardware import resolve_hardware
 from perfsim.pipeline import simulate
 from perfsim.scenario import Scenario
-from perfsim.validation.validate import host_hardware
+from perfsim.validation.validate import host_hardware, measured_scenario
 from perfsim.workload import load_workload
 
 HERE = Path(__file__).resolve().parent
@@ -47,7 +47,8 @@ def recost(folder: str, measured_csv: str, hw_file: str) -> list[dict[str, objec
             batch, seq = int(case["batch"]), int(case["seq"])
             workload = load_workload(case["model"], batch=batch, seq=seq, precision="fp32")
             hw = host_hardware(base, int(case["threads"])) if case["device"] == "cpu" else base
-            scenario = Scenario.from_workload(workload).but(runtime="eager")  # as validate
+            # as validate costs it: eager, attention fused as torch's SDPA ran it
+            scenario = measured_scenario(Scenario.from_workload(workload), "auto")
             predicted = simulate(scenario, hw, engine=case["engine"]).latency_s
             measured = float(case["measured_s"])
             rows.append(
