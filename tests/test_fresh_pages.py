@@ -22,6 +22,7 @@ from perfsim.engines import get_cost_model
 from perfsim.engines.allocation import fresh_output_s, writes_in_place
 from perfsim.engines.roofline_batch import structure
 from perfsim.hardware import HardwareSpec, load_hardware
+from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import OpNode
 from perfsim.scenario import Scenario
 from perfsim.validation.validate import measured_scenario
@@ -92,6 +93,14 @@ def test_cycle_engine_never_beats_the_roofline_with_fresh_pages(
 def test_files_with_fresh_pages_take_the_scalar_engine_in_sweeps() -> None:
     assert structure(host()) is None
     assert structure(device()) is not None
+
+
+def test_the_ideal_bound_pays_no_page_faults() -> None:
+    hw = host()
+    ideal = ideal_hardware(hw)
+    assert ideal.fresh_pages is None
+    model = get_cost_model("roofline")
+    assert model.op_cost(big_add(), ideal).latency_s < model.op_cost(big_add(), hw).latency_s
 
 
 def test_a_file_without_the_block_dumps_as_before() -> None:

@@ -24,6 +24,8 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "host_issue.cuda_graph",
     "host_issue.engine",
     "host_issue.eager_view",
+    # page faults of freshly mapped large outputs (a CPU host's allocator): unset, none
+    "fresh_pages",
 )
 
 
