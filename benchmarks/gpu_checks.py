@@ -345,6 +345,57 @@ def kernel_profile(fn) -> dict:
     return dict(kernels=count, kernel_s=sum(seconds.values()), **seconds)
 
 
+def kernel_table(fn, case: str, top: int = 40) -> list[dict]:
+    """The ``top`` kernels of one profiled call of ``fn`` by device time: name (first 150
+    characters), kind (`kernel_kind`), calls and seconds; the rest summed in one row."""
+    from torch.profiler import ProfilerActivity, profile
+
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    totals: dict[str, list] = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            entry = totals.setdefault(event.name[:150], [0, 0.0])
+            entry[0] += 1
+            entry[1] += event.device_time_total / 1e6
+    ranked = sorted(totals.items(), key=lambda item: -item[1][1])
+    rows = [
+        dict(case=case, kernel=name, kind=kernel_kind(name), calls=calls, seconds=seconds)
+        for name, (calls, seconds) in ranked[:top]
+    ]
+    rest = ranked[top:]
+    rows.append(
+        dict(
+            case=case,
+            kernel=f"(the other {len(rest)} kernels)",
+            kind="rest",
+            calls=sum(calls for _, (calls, _) in rest),
+            seconds=sum(seconds for _, (_, seconds) in rest),
+        )
+    )
+    return rows
+
+
+def kernel_rows() -> list[dict]:
+    """Per-kernel tables of an AMP training step (bert-large b32 s128, fused AdamW) and of
+    an eager fp16 inference (bert-large b32 s384, SDPA): where the kernel time goes."""
+    torch.manual_seed(0)
+    ids = torch.randint(1, 30000, (32, 128), device="cuda")
+    step = autocast_trainee("bert-large", ids)
+    rows = kernel_table(step, "train fp16-amp bert-large b32 s128")
+    del step
+    torch.cuda.empty_cache()
+    model = bert("bert-large")
+    ids = torch.randint(1, 30000, (32, 384), device="cuda")
+    with torch.inference_mode():
+        rows += kernel_table(partial(model, input_ids=ids), "eager fp16 bert-large b32 s384")
+    return rows
+
+
 def measured_call(fn, repeats: int) -> dict:
     """One call of ``fn`` measured: wall seconds (median, min, max over ``repeats`` after
     3 warm-ups), NVML energy and power over a loop of about a second, SM clock, and the
@@ -671,6 +722,7 @@ def main() -> int:
         ("training-master.csv", lambda: training_rows(quick, master_trainee, "fp16-master")),
         ("copy.csv", copy_power_rows),
         ("duty.csv", lambda: duty_rows(quick)),
+        ("kernels.csv", kernel_rows),
     ]
     chosen = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--only=")), "")
     if chosen:  # --only=a.csv,b.csv: those sections alone
