@@ -336,8 +336,8 @@ def device_kernels(prof) -> list:
         event
         for event in prof.events()
         if event.device_type == torch.autograd.DeviceType.CUDA
-        and "#" not in event.name
-        and not event.name.startswith(("ProfilerStep", "Optimizer."))
+        and not getattr(event, "is_user_annotation", False)
+        and not event.name.startswith(("ProfilerStep#", "Optimizer."))
     ]
 
 
