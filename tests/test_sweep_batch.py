@@ -89,7 +89,9 @@ def test_batch_rows_equal_point_rows(
     grouped = group_graph(graph)
     hws = [_device(base, point) for point in points]
     expected = [point_metrics(grouped, hw, engine) for hw in hws]
-    assert batch_metrics(grouped, hws, engine) == expected  # every key, every bit
+    found = batch_metrics(grouped, hws, engine)
+    assert found == expected  # every key, every bit
+    assert [list(row) for row in found] == [list(row) for row in expected]  # key order
 
 
 SYSTOLIC = ("npu", "edge-npu", "eyeriss", "exynos2400-npu", "tpu-v1", "tpu-v3")

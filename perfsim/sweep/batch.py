@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from perfsim.area.metrics import design_columns
 from perfsim.engines.power_batch import Prices, priced, sustained_ratios, weighted_sum
 from perfsim.engines.roofline_batch import (
     Devices,
@@ -28,40 +29,82 @@ from perfsim.engines.roofline_batch import (
 )
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category
-from perfsim.sweep.fast import GroupedGraph, device_rows, point_metrics, point_totals
+from perfsim.sweep.block import grouped_rows
+from perfsim.sweep.fast import GroupedGraph, point_totals
 
 _CATEGORIES = tuple(category.value for category in Category)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows of some devices of a batch as columns: ``columns[key][i]`` is the value of
+    device ``members[i]`` (an index into the batch), keys in a row's order."""
+
+    members: list[int]
+    columns: dict[str, list[Any]]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per member, in ``members``' order."""
+        return rows_of(self.columns)
+
+
+def rows_of(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Columns of equal length as one dict per row (zip and dict run in C)."""
+    keys = list(columns)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
 def batch_metrics(
     grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
 ) -> list[dict[str, Any]]:
     """``[point_metrics(grouped, hw, engine) for hw in hws]``, computed together."""
-    if engine not in ("roofline", "cycle"):
-        return [point_metrics(grouped, hw, engine) for hw in hws]
-    totals: list[dict[str, Any] | None] = [None] * len(hws)
+    rows: list[dict[str, Any]] = [{} for _ in hws]
+    for table in batch_tables(grouped, hws, engine):
+        for member, row in zip(table.members, table.rows(), strict=True):
+            rows[member] = row
+    return rows
+
+
+def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str) -> list[Table]:
+    """`batch_metrics` as column tables, one per key sequence and device batch: no dict
+    per row on the vectorized roofline (the journal and the table take columns)."""
+    tables: list[Table] = []
+    rows: dict[int, dict[str, Any]] = {}  # devices costed one by one (or a row at a time)
     batches: dict[tuple[Any, ...], tuple[GroupedGraph, list[int]]] = {}
     for index, hw in enumerate(hws):
-        shape = structure(hw)
+        shape = structure(hw) if engine in ("roofline", "cycle") else None
         if shape is None:
+            rows[index] = point_totals(grouped, hw, engine)
             continue
         on_device = grouped.on_device(hw)
         key = (id(on_device), shape)
         batches.setdefault(key, (on_device, []))[1].append(index)
     for on_device, members in batches.values():
+        devices = [hws[i] for i in members]
         if engine == "cycle":
             from perfsim.sweep.cycle_batch import cycle_totals  # it builds on this module
 
-            rows = cycle_totals(on_device, [hws[i] for i in members])
-        else:
-            rows = roofline_totals(on_device, [hws[i] for i in members])
-        for index, row in zip(members, rows, strict=True):
-            totals[index] = row
-    found = [
-        row if row is not None else point_totals(grouped, hw, engine)
-        for row, hw in zip(totals, hws, strict=True)
-    ]
-    return device_rows(found, hws)
+            for index, row in zip(members, cycle_totals(on_device, devices), strict=True):
+                rows[index] = row if row is not None else point_totals(grouped, hws[index], engine)
+            continue
+        columns, duty = roofline_table(on_device, devices)
+        kept = [k for k, skip in enumerate(duty) if not skip]
+        if len(kept) < len(members):
+            for k in set(range(len(members))).difference(kept):
+                rows[members[k]] = point_totals(grouped, hws[members[k]], engine)
+            columns = {key: [values[k] for k in kept] for key, values in columns.items()}
+        if kept:
+            tables.append(Table([members[k] for k in kept], columns))
+    order = sorted(rows)
+    for positions, columns in grouped_rows([rows[i] for i in order]):
+        tables.append(Table([order[p] for p in positions], columns))
+    return [_with_design(table, hws) for table in tables]
+
+
+def _with_design(table: Table, hws: Sequence[HardwareSpec]) -> Table:
+    """The table with its devices' per-design columns (`perfsim.sweep.fast.device_row`)."""
+    designs = design_columns([hws[i] for i in table.members], table.columns)
+    return Table(table.members, {**table.columns, **designs})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +143,11 @@ class Columns:
             self.dtype,
         )
 
-    def rows(
+    def table(
         self, samples: int, instances: int, peak: np.ndarray, n_ops: int
-    ) -> list[dict[str, Any]]:
-        """`Totals.metrics` per device (``samples`` per step, throughput and achieved
-        FLOP/s counting ``instances`` concurrent copies, as `result_metrics`)."""
+    ) -> dict[str, list[Any]]:
+        """`Totals.metrics` per device as columns (``samples`` per step, throughput and
+        achieved FLOP/s counting ``instances`` concurrent copies, as `result_metrics`)."""
         latency = self.latency_s
         positive = latency != 0
         safe = np.where(positive, latency, 1.0)
@@ -128,11 +171,13 @@ class Columns:
         lists["n_ops"] = [n_ops] * size
         order = ["latency_s", "throughput_samples_per_s", "flops", "achieved_flops_per_s"]
         order += [k for k in lists if k not in order]
-        # one dict per device from its column values (zip and dict run in C)
-        return [
-            dict(zip(order, values, strict=True))
-            for values in zip(*map(lists.get, order), strict=True)
-        ]
+        return {key: lists[key] for key in order}
+
+    def rows(
+        self, samples: int, instances: int, peak: np.ndarray, n_ops: int
+    ) -> list[dict[str, Any]]:
+        """`table` as one dict per device."""
+        return rows_of(self.table(samples, instances, peak, n_ops))
 
 
 def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Columns:
@@ -169,12 +214,13 @@ def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Colu
     )
 
 
-def roofline_totals(
+def roofline_table(
     grouped: GroupedGraph, hws: Sequence[HardwareSpec]
-) -> list[dict[str, Any] | None]:
+) -> tuple[dict[str, list[Any]], list[bool]]:
     """`point_totals` of the roofline for devices of one structure on an already
-    device-grouped graph (None for a device the scalar pass must duty-cycle)."""
+    device-grouped graph, as columns, and which devices the scalar pass must duty-cycle
+    (their entries are to be dropped)."""
     columns = roofline_columns(grouped, hws)
     peak = peak_flops(columns.devices, columns.dtype)
-    rows = columns.rows(grouped.meta.batch or 1, 1, peak, grouped.n_ops)
-    return [None if skip else row for row, skip in zip(rows, columns.duty.tolist(), strict=True)]
+    table = columns.table(grouped.meta.batch or 1, 1, peak, grouped.n_ops)
+    return table, columns.duty.tolist()
