@@ -31,13 +31,18 @@ def design_metrics(hw: HardwareSpec, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def design_columns(
-    hws: Sequence[HardwareSpec], columns: Mapping[str, Sequence[float]]
+    hws: Sequence[HardwareSpec],
+    columns: Mapping[str, Sequence[float]],
+    *,
+    one_structure: bool = False,
 ) -> dict[str, list[Any]]:
     """`design_metrics` of devices ``hws`` whose totals are ``columns`` (``latency_s``,
     ``energy_j``, ``throughput_samples_per_s``: one value per device), as columns: area
     and peak power vectorized over the devices (`perfsim.area.batch`,
-    `perfsim.engines.power_batch`), the ratios in numpy (the same IEEE divisions)."""
-    areas, peaks = die_areas_mm2(hws), peak_powers_w(hws)
+    `perfsim.engines.power_batch`), the ratios in numpy (the same IEEE divisions).
+    ``one_structure``: the devices share a `perfsim.engines.roofline_batch.structure`."""
+    areas = die_areas_mm2(hws, one_structure=one_structure)
+    peaks = peak_powers_w(hws, one_structure=one_structure)
     latency = np.array(columns["latency_s"], dtype=np.float64)
     energy = np.array(columns["energy_j"], dtype=np.float64)
     throughput = np.array(columns["throughput_samples_per_s"], dtype=np.float64)

@@ -210,18 +210,19 @@ def sustained_ratios(
 _PRICE_PARTS = frozenset({"compute", "operands", "issue", "clock", "static", "mac", "vector"})
 
 
-def peak_powers_w(hws: Sequence[HardwareSpec]) -> list[float]:
+def peak_powers_w(hws: Sequence[HardwareSpec], *, one_structure: bool = False) -> list[float]:
     """``[peak_power_w(hw) for hw in hws]``: devices of one memory and dtype layout at
-    once, with `perfsim.energy.prices.price`'s operations in its order (bit for bit)."""
+    once, with `perfsim.energy.prices.price`'s operations in its order (bit for bit).
+
+    ``one_structure``: the devices share a `perfsim.engines.roofline_batch.structure`
+    (memory levels and dtypes: the layout here), so they are priced together at once.
+    """
+    if one_structure and hws and _plain_names(hws[0]):
+        return _peaks(hws).tolist()  # type: ignore[no-any-return]
     out = [0.0] * len(hws)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, hw in enumerate(hws):
-        names = [level.name for level in hw.memory]
-        if (
-            len(set(names)) < len(names)
-            or _PRICE_PARTS.intersection(names)
-            or any("." in name for name in names)
-        ):
+        if not _plain_names(hw):
             out[index] = peak_power_w(hw)  # names price() would read as something else
             continue
         matrix = hw.compute.matrix
@@ -236,6 +237,16 @@ def peak_powers_w(hws: Sequence[HardwareSpec]) -> list[float]:
         for index, watts in zip(members, found, strict=True):
             out[index] = watts
     return out
+
+
+def _plain_names(hw: HardwareSpec) -> bool:
+    """Memory level names that `perfsim.energy.prices.price` reads as levels only."""
+    names = [level.name for level in hw.memory]
+    return not (
+        len(set(names)) < len(names)
+        or _PRICE_PARTS.intersection(names)
+        or any("." in name for name in names)
+    )
 
 
 def _peaks(hws: Sequence[HardwareSpec]) -> Array:

@@ -94,16 +94,18 @@ def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
                 rows[members[k]] = point_totals(grouped, hws[members[k]], engine)
             columns = {key: [values[k] for k in kept] for key, values in columns.items()}
         if kept:
-            tables.append(Table([members[k] for k in kept], columns))
+            tables.append(_with_design(Table([members[k] for k in kept], columns), hws, True))
     order = sorted(rows)
     for positions, columns in grouped_rows([rows[i] for i in order]):
-        tables.append(Table([order[p] for p in positions], columns))
-    return [_with_design(table, hws) for table in tables]
+        tables.append(_with_design(Table([order[p] for p in positions], columns), hws, False))
+    return tables
 
 
-def _with_design(table: Table, hws: Sequence[HardwareSpec]) -> Table:
-    """The table with its devices' per-design columns (`perfsim.sweep.fast.device_row`)."""
-    designs = design_columns([hws[i] for i in table.members], table.columns)
+def _with_design(table: Table, hws: Sequence[HardwareSpec], one_structure: bool) -> Table:
+    """The table with its devices' per-design columns (`perfsim.sweep.fast.device_row`);
+    ``one_structure``: its devices share a `structure`."""
+    members = [hws[i] for i in table.members]
+    designs = design_columns(members, table.columns, one_structure=one_structure)
     return Table(table.members, {**table.columns, **designs})
 
 
