@@ -10,13 +10,14 @@ not handled: the caller costs them with the scalar engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from perfsim.energy.prices import EnergyPrices, cached_energy_prices
+from perfsim.energy.prices import cached_energy_prices
+from perfsim.engines.distinct import Distinct
 from perfsim.engines.power import (
     BISECTION_STEPS,
     CLOCK_TOLERANCE,
@@ -45,10 +46,7 @@ class Prices:
     def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
         """Prices of ``hws`` for the actions of ``arrays`` (`energy_prices` once per
         distinct `perfsim.energy.prices.price_key`: the devices of a sweep repeat them)."""
-        found = [cached_energy_prices(hw) for hw in hws]
-
-        def column(get: Callable[[EnergyPrices], float]) -> Array:
-            return np.array([get(p) for p in found], dtype=np.float64)
+        column = Distinct.of([cached_energy_prices(hw) for hw in hws]).column
 
         zero = np.zeros(len(hws))
         core: dict[tuple[str, str], tuple[Array, Array, Array]] = {}
@@ -251,16 +249,13 @@ def _plain_names(hw: HardwareSpec) -> bool:
 
 def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     """`peak_power_w` of devices of one layout (W)."""
-    prices = [cached_energy_prices(hw) for hw in hws]
-
-    def column(values: Sequence[float]) -> Array:
-        return np.array(values, dtype=np.float64)
-
+    priced_at = Distinct.of([cached_energy_prices(hw) for hw in hws]).column
+    computed = Distinct.of([hw.compute for hw in hws]).column
     first = hws[0]
-    units = column([hw.compute.units for hw in hws])
-    clock = column([hw.compute.clock for hw in hws])
-    static = column([p.static_power_w for p in prices])
-    share = column([p.clock_share for p in prices])
+    units = computed(lambda c: c.units)
+    clock = computed(lambda c: c.clock)
+    static = priced_at(lambda p: p.static_power_w)
+    share = priced_at(lambda p: p.clock_share)
     zeros = np.zeros(len(hws))
     levels = len(first.memory)
 
@@ -275,13 +270,11 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     def core(kind: str, dtype: str, per_cycle: Array) -> Array:
         mac = kind == "mac"
         count = per_cycle * units * clock
-        arithmetic = column([(p.mac_j if mac else p.vector_op_j)[dtype] for p in prices])
-        operands = column(
-            [(p.mac_operands_j if mac else p.vector_operands_j).get(dtype, 0.0) for p in prices]
+        arithmetic = priced_at(lambda p: (p.mac_j if mac else p.vector_op_j)[dtype])
+        operands = priced_at(
+            lambda p: (p.mac_operands_j if mac else p.vector_operands_j).get(dtype, 0.0)
         )
-        issue = column(
-            [(p.mac_issue_j if mac else p.vector_issue_j).get(dtype, 0.0) for p in prices]
-        )
+        issue = priced_at(lambda p: (p.mac_issue_j if mac else p.vector_issue_j).get(dtype, 0.0))
         return dynamic(count * arithmetic, count * operands, count * issue, [zeros] * levels)
 
     def widest(found: list[Array]) -> Array:
@@ -294,21 +287,21 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     if first.compute.matrix is not None and first.compute.matrix.macs_per_cycle:
         matrix_w = widest(
             [
-                core("mac", d, column([hw.compute.matrix.macs_per_cycle[d] for hw in hws]))  # type: ignore[union-attr]
+                core("mac", d, computed(lambda c, d=d: c.matrix.macs_per_cycle[d]))
                 for d in first.compute.matrix.macs_per_cycle
             ]
         )
     vector_w = widest(
         [
-            core("vector", d, column([hw.compute.vector.flops_per_cycle[d] for hw in hws]))
+            core("vector", d, computed(lambda c, d=d: c.vector.flops_per_cycle[d]))
             for d in first.compute.vector.flops_per_cycle
         ]
     )
     level_parts = []
     for index, level in enumerate(first.memory):
-        streamed = column([hw.memory[index].bandwidth for hw in hws])
+        streamed = np.array([hw.memory[index].bandwidth for hw in hws], dtype=np.float64)
         if level.per_unit:
             streamed = streamed * units
-        level_parts.append(streamed * column([p.level_j_per_byte[level.name] for p in prices]))
+        level_parts.append(streamed * priced_at(lambda p, n=level.name: p.level_j_per_byte[n]))
     memory_w = dynamic(zeros, zeros, zeros, level_parts)
     return static + matrix_w + vector_w + memory_w

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from perfsim.engines.distinct import Distinct
 from perfsim.engines.residency import holder_level
 from perfsim.engines.roofline import _vector_dtype, compute_dtype
 from perfsim.engines.traffic import _operand_bytes, matrix_operand
@@ -72,42 +73,38 @@ class Devices:
 
     @classmethod
     def of(cls, hws: Sequence[HardwareSpec]) -> Devices:
-        """Arrays of ``hws``, all of one `structure` (checked by the caller)."""
+        """Arrays of ``hws``, all of one `structure` (checked by the caller); each
+        section's numbers read once per distinct section (`Distinct`)."""
         first = hws[0]
-        levels = range(len(first.memory))
-
-        def column(values: Sequence[float]) -> Array:
-            return np.array(values, dtype=np.float64)
-
+        computed = Distinct.of([hw.compute for hw in hws]).column
+        units = computed(lambda compute: compute.units)
+        levels = [
+            Distinct.of([hw.memory[i] for hw in hws]).column for i in range(len(first.memory))
+        ]
         matrix = first.compute.matrix
         return cls(
             hws=tuple(hws),
-            units=column([hw.compute.units for hw in hws]),
-            clock=column([hw.compute.clock for hw in hws]),
+            units=units,
+            clock=computed(lambda compute: compute.clock),
             macs={
-                dtype: column([hw.compute.matrix.macs_per_cycle[dtype] for hw in hws])  # type: ignore[union-attr]
+                dtype: computed(lambda compute, d=dtype: compute.matrix.macs_per_cycle[d])
                 for dtype in (matrix.macs_per_cycle if matrix is not None else ())
             },
             vector_flops={
-                dtype: column([float(hw.compute.vector.flops_per_cycle[dtype]) for hw in hws])
+                dtype: computed(lambda compute, d=dtype: float(compute.vector.flops_per_cycle[d]))
                 for dtype in first.compute.vector.flops_per_cycle
             },
-            capacity=tuple(column([hw.memory[i].capacity for hw in hws]) for i in levels),
-            bandwidth=tuple(column([hw.memory[i].bandwidth for hw in hws]) for i in levels),
+            capacity=tuple(level(lambda memory: memory.capacity) for level in levels),
+            bandwidth=tuple(level(lambda memory: memory.bandwidth) for level in levels),
             achievable=tuple(
-                column(
-                    [
-                        1.0 if hw.memory[i].achievable is None else hw.memory[i].achievable
-                        for hw in hws
-                    ]
-                )
-                for i in levels
+                level(lambda memory: 1.0 if memory.achievable is None else memory.achievable)
+                for level in levels
             ),
+            # per_unit is part of the structure: the same on every device
             multiplier=tuple(
-                column([hw.compute.units if hw.memory[i].per_unit else 1 for hw in hws])
-                for i in levels
+                units if level.per_unit else np.ones(len(hws)) for level in first.memory
             ),
-            overhead=column([hw.op_overhead for hw in hws]),
+            overhead=np.array([hw.op_overhead for hw in hws], dtype=np.float64),
             holder=holder_level(first),
             serial=first.op_overhead_serial,
         )

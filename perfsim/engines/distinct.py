@@ -1,0 +1,49 @@
+"""Per-device columns read once per distinct object: `Distinct`.
+
+The batched engines (`perfsim.engines.roofline_batch`, `perfsim.engines.power_batch`)
+turn per-device numbers into arrays, one entry per device. The devices of a sweep share
+most of their sections (a compute section per array size, energy prices per price key:
+`perfsim.sweep.patch` and `perfsim.energy.prices.cached_energy_prices` hand out the same
+objects), so each column is read from the distinct objects only and spread to the
+devices by index: the very values, with a few hundred Python reads instead of thousands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Distinct(Generic[T]):
+    """One object per device, kept as the distinct objects (by identity, first-seen
+    order) and each device's position among them."""
+
+    unique: tuple[T, ...]
+    index: npt.NDArray[np.intp]
+
+    @classmethod
+    def of(cls, objects: Sequence[T]) -> Distinct[T]:
+        """``objects`` (alive for the call: their ids are theirs) by identity."""
+        seen: dict[int, int] = {}
+        unique: list[T] = []
+        positions = []
+        for item in objects:
+            position = seen.get(id(item))
+            if position is None:
+                position = seen[id(item)] = len(unique)
+                unique.append(item)
+            positions.append(position)
+        return cls(tuple(unique), np.array(positions, dtype=np.intp))
+
+    def column(self, read: Callable[[T], Any]) -> npt.NDArray[np.float64]:
+        """``np.array([read(o) for o in objects], dtype=float64)``, ``read`` called once
+        per distinct object."""
+        values = np.array([read(item) for item in self.unique], dtype=np.float64)
+        return values[self.index]  # type: ignore[no-any-return]
