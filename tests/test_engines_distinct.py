@@ -1,0 +1,34 @@
+"""`perfsim.engines.distinct.Distinct` reads a column once per distinct object and gives
+every object's value in order, as a list comprehension over all of them would."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfsim.engines.distinct import Distinct
+
+
+class _Box:
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+
+@given(
+    values=st.lists(st.floats(allow_nan=False), min_size=1, max_size=8),
+    picks=st.lists(st.integers(0, 7), max_size=40),
+)
+def test_column_equals_reading_every_object(values: list[float], picks: list[int]) -> None:
+    boxes = [_Box(value) for value in values]
+    objects = [boxes[i % len(boxes)] for i in picks]
+    reads: list[_Box] = []
+
+    def read(box: _Box) -> float:
+        reads.append(box)
+        return box.value
+
+    found = Distinct.of(objects).column(read)
+    expected = np.array([box.value for box in objects], dtype=np.float64)
+    assert found.tobytes() == expected.tobytes()  # the very bits
+    assert len(reads) == len({id(box) for box in objects})  # once per distinct object
