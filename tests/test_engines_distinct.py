@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfsim.engines.distinct import Distinct
+from perfsim.engines.distinct import Distinct, SectionKeys
 
 
 class _Box:
@@ -32,3 +32,17 @@ def test_column_equals_reading_every_object(values: list[float], picks: list[int
     expected = np.array([box.value for box in objects], dtype=np.float64)
     assert found.tobytes() == expected.tobytes()  # the very bits
     assert len(reads) == len({id(box) for box in objects})  # once per distinct object
+
+
+def test_section_keys_once_per_section_object() -> None:
+    calls: list[_Box] = []
+
+    def key_of(box: _Box) -> float:
+        calls.append(box)
+        return box.value
+
+    keys = SectionKeys(key_of)
+    first, second = _Box(1.0), _Box(2.0)
+    assert [keys(first), keys(second), keys(first), keys(second)] == [1.0, 2.0, 1.0, 2.0]
+    assert calls == [first, second]
+    assert keys(_Box(3.0)) == 3.0  # a new object: its own key

@@ -50,7 +50,8 @@ from perfsim.energy.defaults import (
 )
 from perfsim.energy.technology import energy_scale
 from perfsim.engines import OpCost
-from perfsim.hardware.spec import HardwareSpec
+from perfsim.engines.distinct import SectionKeys
+from perfsim.hardware.spec import ComputeSpec, EnergyTable, HardwareSpec
 
 DVFS_EXPONENT: Final = 2.0  # E ~ C V^2 with V ~ f over the DVFS range (perfsim.engines.power)
 
@@ -138,23 +139,12 @@ def _carve_whole_core(
 
 def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
     """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
-    energy = hw.energy
-    matrix = hw.compute.matrix
     last = len(hw.memory) - 1
     return (
         hw.kind,
         hw.technology_node,
-        tuple(energy.mac.items()),
-        tuple(energy.vector_op.items()),
-        energy.static_power,
-        tuple(energy.operands.items()),
-        energy.register_file,
-        energy.instruction,
-        energy.clock_share,
-        energy.mac_whole_core,
-        energy.dvfs_exponent,
-        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
-        tuple(hw.compute.vector.flops_per_cycle.items()),
+        _ENERGY_KEY(hw.energy),
+        _COMPUTE_KEY(hw.compute),
         tuple(
             (
                 level.name,
@@ -165,6 +155,31 @@ def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
         ),
     )
 
+
+def _energy_key(energy: EnergyTable) -> tuple[Any, ...]:
+    return (
+        tuple(energy.mac.items()),
+        tuple(energy.vector_op.items()),
+        energy.static_power,
+        tuple(energy.operands.items()),
+        energy.register_file,
+        energy.instruction,
+        energy.clock_share,
+        energy.mac_whole_core,
+        energy.dvfs_exponent,
+    )
+
+
+def _compute_key(compute: ComputeSpec) -> tuple[Any, ...]:
+    matrix = compute.matrix
+    return (
+        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
+        tuple(compute.vector.flops_per_cycle.items()),
+    )
+
+
+_ENERGY_KEY = SectionKeys(_energy_key)
+_COMPUTE_KEY = SectionKeys(_compute_key)
 
 # energy_prices by price_key, for the last few thousand distinct keys (the devices of a
 # sweep share most of them: only their matrix shape or an SRAM's size changes the prices)

@@ -1,4 +1,4 @@
-"""Per-device columns read once per distinct object: `Distinct`.
+"""Per-device values read once per distinct object: `Distinct` columns, `SectionKeys`.
 
 The batched engines (`perfsim.engines.roofline_batch`, `perfsim.engines.power_batch`)
 turn per-device numbers into arrays, one entry per device. The devices of a sweep share
@@ -6,6 +6,8 @@ most of their sections (a compute section per array size, energy prices per pric
 `perfsim.sweep.patch` and `perfsim.energy.prices.cached_energy_prices` hand out the same
 objects), so each column is read from the distinct objects only and spread to the
 devices by index: the very values, with a few hundred Python reads instead of thousands.
+Keys derived from a section (`SectionKeys`: the compute part of a device's structure or
+energy-price key) are likewise built once per section object.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,3 +50,26 @@ class Distinct(Generic[T]):
         per distinct object."""
         values = np.array([read(item) for item in self.unique], dtype=np.float64)
         return values[self.index]  # type: ignore[no-any-return]
+
+
+class SectionKeys(Generic[T, K]):
+    """``key_of(section)`` for frozen sections (a hardware spec's compute, energy, ...),
+    computed once per section object: the devices of a sweep share their sections.
+    Each entry keeps its section alive, so an id is never matched to a newer object."""
+
+    __slots__ = ("key_of", "seen")
+    SIZE = 1024  # start over past this many sections (a sweep shares a few)
+
+    def __init__(self, key_of: Callable[[T], K]) -> None:
+        self.key_of = key_of
+        self.seen: dict[int, tuple[T, K]] = {}
+
+    def __call__(self, section: T) -> K:
+        seen = self.seen.get(id(section))
+        if seen is not None and seen[0] is section:
+            return seen[1]
+        if len(self.seen) >= self.SIZE:
+            self.seen.clear()
+        key = self.key_of(section)
+        self.seen[id(section)] = (section, key)
+        return key

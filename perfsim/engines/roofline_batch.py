@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perfsim.engines.distinct import Distinct
+from perfsim.engines.distinct import Distinct, SectionKeys
 from perfsim.engines.residency import holder_level
 from perfsim.engines.roofline import _vector_dtype, compute_dtype
 from perfsim.engines.traffic import _operand_bytes, matrix_operand
-from perfsim.hardware.spec import HardwareSpec
+from perfsim.hardware.spec import ComputeSpec, HardwareSpec
 from perfsim.ir import OpNode
 
 Array = npt.NDArray[np.float64]
@@ -33,7 +33,20 @@ Array = npt.NDArray[np.float64]
 
 def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     """What must be equal across a batch of devices (None: not vectorized, see above)."""
-    matrix = hw.compute.matrix
+    compute = _COMPUTE_STRUCTURE(hw.compute)
+    if compute is None:
+        return None
+    return (
+        tuple([(level.name, level.per_unit) for level in hw.memory]),
+        *compute,
+        hw.op_overhead_serial,
+        hw.tdp is None,
+    )
+
+
+def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
+    """The compute section's part of `structure`: its matrix and vector dtypes."""
+    matrix = compute.matrix
     if matrix is not None and (
         matrix.efficiency is not None
         or matrix.efficiency_grid is not None
@@ -42,12 +55,12 @@ def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     ):
         return None
     return (
-        tuple((level.name, level.per_unit) for level in hw.memory),
         tuple(matrix.macs_per_cycle) if matrix is not None else None,
-        tuple(hw.compute.vector.flops_per_cycle),
-        hw.op_overhead_serial,
-        hw.tdp is None,
+        tuple(compute.vector.flops_per_cycle),
     )
+
+
+_COMPUTE_STRUCTURE = SectionKeys(_compute_structure)
 
 
 @dataclass(frozen=True, slots=True)
