@@ -11,10 +11,11 @@ not handled: the caller costs them with the scalar engine.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from perfsim.energy.prices import cached_energy_prices
 from perfsim.engines.distinct import Distinct
@@ -82,6 +83,19 @@ class Prices:
             static_w=column(lambda p: p.static_power_w),
             share=column(lambda p: p.clock_share),
             dvfs=column(lambda p: p.dvfs_exponent),
+        )
+
+    def take(self, index: npt.NDArray[np.intp]) -> Prices:
+        """The prices of the devices at ``index`` only (`Devices.take`)."""
+        return replace(
+            self,
+            arithmetic=self.arithmetic[:, index],
+            operands=self.operands[:, index],
+            issue=self.issue[:, index],
+            level=self.level[:, index],
+            static_w=self.static_w[index],
+            share=self.share[index],
+            dvfs=self.dvfs[index],
         )
 
 
@@ -158,7 +172,8 @@ def sustained_ratios(
     (left to the scalar pass), and the boost-clock prices.
 
     The regula falsi with the Illinois modification of `perfsim.engines.power`, run on
-    every throttled device at once; each stops where the scalar one stops.
+    every throttled device at once (those alone: each device's steps are its own); each
+    stops where the scalar one stops.
     """
     size = len(devices.hws)
     boost = priced(arrays, devices, prices, None)
@@ -167,13 +182,37 @@ def sustained_ratios(
     if tdp is None:
         return ratio, duty, boost
     high_power = _power(boost, counts)
-    active = high_power > tdp
-    if not active.any():
+    throttled = np.flatnonzero(high_power > tdp)
+    if not len(throttled):
         return ratio, duty, boost
+    ratio[throttled], duty[throttled] = _regula_falsi(
+        counts,
+        arrays.take(throttled),
+        devices.take(throttled),
+        prices.take(throttled),
+        tdp[throttled],
+        high_power[throttled],
+        boost.latency[:, throttled],
+    )
+    return ratio, duty, boost
+
+
+def _regula_falsi(
+    counts: Array,
+    arrays: OpArrays,
+    devices: Devices,
+    prices: Prices,
+    tdp: Array,
+    high_power: Array,
+    boost_latency: Array,
+) -> tuple[Array, Array]:
+    """`sustained_ratios` of devices whose boost clock exceeds ``tdp`` (``high_power``,
+    W): their clock ratios and which need duty cycling."""
+    size = len(devices.hws)
     low = np.full(size, MIN_CLOCK_RATIO)
-    low_power = _power(priced(arrays, devices, prices, low, boost.latency), counts)
-    duty = active & (low_power > tdp)
-    active &= ~duty
+    low_power = _power(priced(arrays, devices, prices, low, boost_latency), counts)
+    duty = low_power > tdp
+    active = ~duty
     best = np.where(active, MIN_CLOCK_RATIO, 1.0)
     high = np.ones(size)
     above, below = high_power - tdp, low_power - tdp
@@ -186,7 +225,7 @@ def sustained_ratios(
             np.maximum(middle, low + CLOCK_TOLERANCE / 4), high - CLOCK_TOLERANCE / 4
         )
         trial_ratio = np.where(active, middle, 1.0)
-        excess = _power(priced(arrays, devices, prices, trial_ratio, boost.latency), counts)
+        excess = _power(priced(arrays, devices, prices, trial_ratio, boost_latency), counts)
         excess = excess - tdp
         fits = active & (excess <= 0)
         over = active & ~fits
@@ -201,7 +240,36 @@ def sustained_ratios(
         close = fits & (-excess <= tdp * CLOCK_TOLERANCE)
         active &= ~close
         active &= ~(high - low <= CLOCK_TOLERANCE)
-    return best, duty, boost
+    return best, duty
+
+
+def priced_throttled(
+    arrays: OpArrays, devices: Devices, prices: Prices, ratio: Array, boost: Priced
+) -> Priced:
+    """``priced(arrays, devices, prices, ratio, boost.latency)``, priced again only on
+    the devices whose ``ratio`` is not 1 (at 1 every factor is an exact 1.0: their
+    entries are ``boost``'s, bit for bit)."""
+    slower = np.flatnonzero(ratio != 1.0)
+    if not len(slower):
+        return boost
+    found = priced(
+        arrays.take(slower),
+        devices.take(slower),
+        prices.take(slower),
+        ratio[slower],
+        boost.latency[:, slower],
+    )
+
+    def merged(base: Array, part: Array) -> Array:
+        out = base.copy()
+        out[:, slower] = part
+        return out
+
+    return Priced(
+        merged(boost.latency, found.latency),
+        {name: merged(value, found.parts[name]) for name, value in boost.parts.items()},
+        merged(boost.joules, found.joules),
+    )
 
 
 # names price() reads otherwise: its parts, and the action kinds before a "."

@@ -15,7 +15,7 @@ packing are not vectorized (`structure` returns None): they take the scalar engi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -122,6 +122,22 @@ class Devices:
             serial=first.op_overhead_serial,
         )
 
+    def take(self, index: npt.NDArray[np.intp]) -> Devices:
+        """The devices at ``index`` only (a pass over some of a batch's devices)."""
+        return replace(
+            self,
+            hws=tuple(self.hws[i] for i in index.tolist()),
+            units=self.units[index],
+            clock=self.clock[index],
+            macs={dtype: value[index] for dtype, value in self.macs.items()},
+            vector_flops={dtype: value[index] for dtype, value in self.vector_flops.items()},
+            capacity=tuple(value[index] for value in self.capacity),
+            bandwidth=tuple(value[index] for value in self.bandwidth),
+            achievable=tuple(value[index] for value in self.achievable),
+            multiplier=tuple(value[index] for value in self.multiplier),
+            overhead=self.overhead[index],
+        )
+
     def matrix_peak(self, dtype: str, clock: Array) -> Array:
         """`HardwareSpec.matrix_peak_flops` at ``clock`` (the dtype is on the matrix unit)."""
         return 2.0 * self.macs[dtype] * self.units * clock
@@ -152,6 +168,10 @@ class OpArrays:
     dtype: tuple[str, ...]  # the dtype each op computes in (its cost's ``dtype``)
     action: tuple[tuple[str, float] | None, ...]  # ("mac" | "vector", count) per op
     units: tuple[tuple[bool, str], ...]  # the distinct (on matrix, dtype) of `peaks`
+
+    def take(self, index: npt.NDArray[np.intp]) -> OpArrays:
+        """The entries of the devices at ``index`` only (`Devices.take`)."""
+        return replace(self, traffic=self.traffic[:, :, index])
 
     def peaks(self, devices: Devices, clock: Array) -> Array:
         """(op, device) peak FLOP/s at ``clock``, 1 for ops that compute nothing."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from perfsim.area.metrics import design_columns
-from perfsim.engines.power_batch import Prices, priced, sustained_ratios, weighted_sum
+from perfsim.engines.power_batch import Prices, priced_throttled, sustained_ratios, weighted_sum
 from perfsim.engines.roofline_batch import (
     Devices,
     matrix_dtype,
@@ -192,9 +192,7 @@ def roofline_columns(grouped: GroupedGraph, hws: Sequence[HardwareSpec]) -> Colu
     prices = Prices.of(hws, arrays)
     tdp = None if hws[0].tdp is None else np.array([hw.tdp for hw in hws], dtype=np.float64)
     ratio, duty, boost = sustained_ratios(counts, arrays, devices, prices, tdp)
-    result = boost
-    if (ratio != 1.0).any():
-        result = priced(arrays, devices, prices, ratio, boost.latency)
+    result = priced_throttled(arrays, devices, prices, ratio, boost)
     categories = [op.category.value for op in ops]
     by_category = {}
     for category in dict.fromkeys(categories):
