@@ -50,7 +50,7 @@ from perfsim.energy.defaults import (
 )
 from perfsim.energy.technology import energy_scale
 from perfsim.engines import OpCost
-from perfsim.engines.distinct import Hashed, SectionKeys
+from perfsim.engines.distinct import SectionKeys
 from perfsim.hardware.spec import ComputeSpec, EnergyTable, HardwareSpec
 
 DVFS_EXPONENT: Final = 2.0  # E ~ C V^2 with V ~ f over the DVFS range (perfsim.engines.power)
@@ -156,29 +156,25 @@ def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
     )
 
 
-def _energy_key(energy: EnergyTable) -> Hashed:
-    return Hashed(
-        (
-            tuple(energy.mac.items()),
-            tuple(energy.vector_op.items()),
-            energy.static_power,
-            tuple(energy.operands.items()),
-            energy.register_file,
-            energy.instruction,
-            energy.clock_share,
-            energy.mac_whole_core,
-            energy.dvfs_exponent,
-        )
+def _energy_key(energy: EnergyTable) -> tuple[Any, ...]:
+    return (
+        tuple(energy.mac.items()),
+        tuple(energy.vector_op.items()),
+        energy.static_power,
+        tuple(energy.operands.items()),
+        energy.register_file,
+        energy.instruction,
+        energy.clock_share,
+        energy.mac_whole_core,
+        energy.dvfs_exponent,
     )
 
 
-def _compute_key(compute: ComputeSpec) -> Hashed:
+def _compute_key(compute: ComputeSpec) -> tuple[Any, ...]:
     matrix = compute.matrix
-    return Hashed(
-        (
-            (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
-            tuple(compute.vector.flops_per_cycle.items()),
-        )
+    return (
+        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
+        tuple(compute.vector.flops_per_cycle.items()),
     )
 
 

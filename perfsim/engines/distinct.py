@@ -13,7 +13,7 @@ energy-price key) are likewise built once per section object.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -50,26 +50,6 @@ class Distinct(Generic[T]):
         per distinct object."""
         values = np.array([read(item) for item in self.unique], dtype=np.float64)
         return values[self.index]  # type: ignore[no-any-return]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Hashed:
-    """A key (nested tuples) whose hash is computed once: as a part of a dict key it is
-    otherwise hashed again, element by element, at every lookup."""
-
-    key: Any
-    hashed: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "hashed", hash(self.key))
-
-    def __hash__(self) -> int:
-        return self.hashed
-
-    def __eq__(self, other: object) -> bool:
-        return self is other or (
-            isinstance(other, Hashed) and self.hashed == other.hashed and self.key == other.key
-        )
 
 
 class SectionKeys(Generic[T, K]):
