@@ -139,20 +139,22 @@ def _carve_whole_core(
 
 def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
     """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
-    last = len(hw.memory) - 1
+    *near, far = hw.memory
+    levels = [  # the capacity sets an on-chip level's default price
+        (
+            level.name,
+            level.energy_per_byte,
+            level.capacity if level.energy_per_byte is None else None,
+        )
+        for level in near
+    ]
+    levels.append((far.name, far.energy_per_byte, None))
     return (
         hw.kind,
         hw.technology_node,
         _ENERGY_KEY(hw.energy),
         _COMPUTE_KEY(hw.compute),
-        tuple(
-            (
-                level.name,
-                level.energy_per_byte,
-                level.capacity if level.energy_per_byte is None and i != last else None,
-            )
-            for i, level in enumerate(hw.memory)
-        ),
+        tuple(levels),
     )
 
 

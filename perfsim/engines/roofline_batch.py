@@ -63,6 +63,10 @@ def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
 _COMPUTE_STRUCTURE = SectionKeys(_compute_structure)
 
 
+def _column(values: Sequence[float]) -> Array:
+    return np.array(values, dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class Devices:
     """Devices of one `structure`, one array entry per device (SI units)."""
@@ -86,14 +90,12 @@ class Devices:
 
     @classmethod
     def of(cls, hws: Sequence[HardwareSpec]) -> Devices:
-        """Arrays of ``hws``, all of one `structure` (checked by the caller); each
+        """Arrays of ``hws``, all of one `structure` (checked by the caller); the compute
         section's numbers read once per distinct section (`Distinct`)."""
         first = hws[0]
         computed = Distinct.of([hw.compute for hw in hws]).column
         units = computed(lambda compute: compute.units)
-        levels = [
-            Distinct.of([hw.memory[i] for hw in hws]).column for i in range(len(first.memory))
-        ]
+        levels = [[hw.memory[i] for hw in hws] for i in range(len(first.memory))]
         matrix = first.compute.matrix
         return cls(
             hws=tuple(hws),
@@ -107,17 +109,17 @@ class Devices:
                 dtype: computed(lambda compute, d=dtype: float(compute.vector.flops_per_cycle[d]))
                 for dtype in first.compute.vector.flops_per_cycle
             },
-            capacity=tuple(level(lambda memory: memory.capacity) for level in levels),
-            bandwidth=tuple(level(lambda memory: memory.bandwidth) for level in levels),
+            capacity=tuple(_column([m.capacity for m in level]) for level in levels),
+            bandwidth=tuple(_column([m.bandwidth for m in level]) for level in levels),
             achievable=tuple(
-                level(lambda memory: 1.0 if memory.achievable is None else memory.achievable)
+                _column([1.0 if m.achievable is None else m.achievable for m in level])
                 for level in levels
             ),
             # per_unit is part of the structure: the same on every device
             multiplier=tuple(
                 units if level.per_unit else np.ones(len(hws)) for level in first.memory
             ),
-            overhead=np.array([hw.op_overhead for hw in hws], dtype=np.float64),
+            overhead=_column([hw.op_overhead for hw in hws]),
             holder=holder_level(first),
             serial=first.op_overhead_serial,
         )
