@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -68,7 +69,8 @@ def batch_metrics(
 def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str) -> list[Table]:
     """`batch_metrics` as column tables, one per key sequence and device batch: no dict
     per row on the vectorized roofline (the journal and the table take columns)."""
-    tables: list[Table] = []
+    # vectorized roofline rows, by structure (its devices share one set of keys)
+    vectorized: dict[tuple[Any, ...], list[Table]] = {}
     rows: dict[int, dict[str, Any]] = {}  # devices costed one by one (or a row at a time)
     batches: dict[tuple[Any, ...], tuple[GroupedGraph, list[int]]] = {}
     for index, hw in enumerate(hws):
@@ -79,7 +81,7 @@ def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
         on_device = grouped.on_device(hw)
         key = (id(on_device), shape)
         batches.setdefault(key, (on_device, []))[1].append(index)
-    for on_device, members in batches.values():
+    for (_, shape), (on_device, members) in batches.items():
         devices = [hws[i] for i in members]
         if engine == "cycle":
             from perfsim.sweep.cycle_batch import cycle_totals  # it builds on this module
@@ -94,11 +96,30 @@ def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
                 rows[members[k]] = point_totals(grouped, hws[members[k]], engine)
             columns = {key: [values[k] for k in kept] for key, values in columns.items()}
         if kept:
-            tables.append(_with_design(Table([members[k] for k in kept], columns), hws, True))
+            vectorized.setdefault(shape, []).append(Table([members[k] for k in kept], columns))
+    tables = [  # the per-design columns once per structure (residency groupings together)
+        _with_design(table, hws, True) for parts in vectorized.values() for table in _joined(parts)
+    ]
     order = sorted(rows)
     for positions, columns in grouped_rows([rows[i] for i in order]):
         tables.append(_with_design(Table([order[p] for p in positions], columns), hws, False))
     return tables
+
+
+def _joined(tables: list[Table]) -> list[Table]:
+    """``tables`` with the same keys (in the same order) as one table each."""
+    groups: dict[tuple[str, ...], list[Table]] = {}
+    for table in tables:
+        groups.setdefault(tuple(table.columns), []).append(table)
+    return [
+        group[0]
+        if len(group) == 1
+        else Table(
+            [member for table in group for member in table.members],
+            {key: list(chain.from_iterable(t.columns[key] for t in group)) for key in keys},
+        )
+        for keys, group in groups.items()
+    ]
 
 
 def _with_design(table: Table, hws: Sequence[HardwareSpec], one_structure: bool) -> Table:
