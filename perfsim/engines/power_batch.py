@@ -92,6 +92,7 @@ class Prices:
             arithmetic=self.arithmetic[:, index],
             operands=self.operands[:, index],
             issue=self.issue[:, index],
+            count=self.count if self.count.shape[1] == 1 else self.count[:, index],
             level=self.level[:, index],
             static_w=self.static_w[index],
             share=self.share[index],
@@ -162,7 +163,7 @@ def _power(result: Priced, counts: Array) -> Array:
 
 
 def sustained_ratios(
-    counts: Array,
+    counts: Array,  # (op, 1), or (op, device) for devices whose ops differ
     arrays: OpArrays,
     devices: Devices,
     prices: Prices,
@@ -186,7 +187,7 @@ def sustained_ratios(
     if not len(throttled):
         return ratio, duty, boost
     ratio[throttled], duty[throttled] = _regula_falsi(
-        counts,
+        counts if counts.shape[1] == 1 else counts[:, throttled],
         arrays.take(throttled),
         devices.take(throttled),
         prices.take(throttled),

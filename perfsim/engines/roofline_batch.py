@@ -162,7 +162,9 @@ class Devices:
 @dataclass(frozen=True, slots=True)
 class OpArrays:
     """The clock-independent part of each distinct op's roofline cost on every device;
-    arrays are (op, device), or (level, op, device) for traffic."""
+    arrays are (op, device), or (level, op, device) for traffic. Devices whose ops
+    differ (`perfsim.sweep.stacked`: a row is an op of each device's own graph) have
+    ``flops`` and ``peak_index`` per (op, device) too."""
 
     traffic: Array  # bytes each level serves
     flops: Array  # (op, 1): FLOPs
@@ -173,7 +175,12 @@ class OpArrays:
 
     def take(self, index: npt.NDArray[np.intp]) -> OpArrays:
         """The entries of the devices at ``index`` only (`Devices.take`)."""
-        return replace(self, traffic=self.traffic[:, :, index])
+        return replace(
+            self,
+            traffic=self.traffic[:, :, index],
+            flops=self.flops if self.flops.shape[1] == 1 else self.flops[:, index],
+            peak_index=self.peak_index if self.peak_index.ndim == 1 else self.peak_index[:, index],
+        )
 
     def peaks(self, devices: Devices, clock: Array) -> Array:
         """(op, device) peak FLOP/s at ``clock``, 1 for ops that compute nothing."""
@@ -182,6 +189,8 @@ class OpArrays:
             rows.append(
                 devices.matrix_peak(dtype, clock) if matrix else devices.vector_peak(dtype, clock)
             )
+        if self.peak_index.ndim == 2:  # per (op, device)
+            return np.take_along_axis(np.stack(rows), self.peak_index, axis=0)
         return np.stack(rows)[self.peak_index]
 
 

@@ -69,41 +69,64 @@ def batch_metrics(
 def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str) -> list[Table]:
     """`batch_metrics` as column tables, one per key sequence and device batch: no dict
     per row on the vectorized roofline (the journal and the table take columns)."""
-    # vectorized roofline rows, by structure (its devices share one set of keys)
-    vectorized: dict[tuple[Any, ...], list[Table]] = {}
     rows: dict[int, dict[str, Any]] = {}  # devices costed one by one (or a row at a time)
-    batches: dict[tuple[Any, ...], tuple[GroupedGraph, list[int]]] = {}
+    batches: dict[tuple[Any, ...], dict[int, tuple[GroupedGraph, list[int]]]] = {}
     for index, hw in enumerate(hws):
         shape = structure(hw) if engine in ("roofline", "cycle") else None
         if shape is None:
             rows[index] = point_totals(grouped, hw, engine)
             continue
         on_device = grouped.on_device(hw)
-        key = (id(on_device), shape)
-        batches.setdefault(key, (on_device, []))[1].append(index)
-    for (_, shape), (on_device, members) in batches.items():
-        devices = [hws[i] for i in members]
+        groupings = batches.setdefault(shape, {})
+        groupings.setdefault(id(on_device), (on_device, []))[1].append(index)
+    tables: list[Table] = []
+    for groupings in batches.values():
         if engine == "cycle":
             from perfsim.sweep.cycle_batch import cycle_totals  # it builds on this module
 
-            for index, row in zip(members, cycle_totals(on_device, devices), strict=True):
-                rows[index] = row if row is not None else point_totals(grouped, hws[index], engine)
+            for on_device, members in groupings.values():
+                devices = [hws[i] for i in members]
+                for index, row in zip(members, cycle_totals(on_device, devices), strict=True):
+                    if row is None:
+                        row = point_totals(grouped, hws[index], engine)
+                    rows[index] = row
             continue
-        columns, duty = roofline_table(on_device, devices)
-        kept = [k for k, skip in enumerate(duty) if not skip]
-        if len(kept) < len(members):
-            for k in set(range(len(members))).difference(kept):
-                rows[members[k]] = point_totals(grouped, hws[members[k]], engine)
-            columns = {key: [values[k] for k in kept] for key, values in columns.items()}
-        if kept:
-            vectorized.setdefault(shape, []).append(Table([members[k] for k in kept], columns))
-    tables = [  # the per-design columns once per structure (residency groupings together)
-        _with_design(table, hws, True) for parts in vectorized.values() for table in _joined(parts)
-    ]
+        parts = [(on_device, members) for on_device, members in groupings.values()]
+        found = [(members, columns, duty) for members, columns, duty in _roofline_parts(parts, hws)]
+        vectorized = []
+        for members, columns, duty in found:
+            kept = [k for k, skip in enumerate(duty) if not skip]
+            if len(kept) < len(members):
+                for k in set(range(len(members))).difference(kept):
+                    rows[members[k]] = point_totals(grouped, hws[members[k]], engine)
+                columns = {key: [values[k] for k in kept] for key, values in columns.items()}
+            if kept:
+                vectorized.append(Table([members[k] for k in kept], columns))
+        # the per-design columns once per structure (residency groupings together)
+        tables += [_with_design(table, hws, True) for table in _joined(vectorized)]
     order = sorted(rows)
     for positions, columns in grouped_rows([rows[i] for i in order]):
         tables.append(_with_design(Table([order[p] for p in positions], columns), hws, False))
     return tables
+
+
+def _roofline_parts(
+    parts: list[tuple[GroupedGraph, list[int]]], hws: Sequence[HardwareSpec]
+) -> list[tuple[list[int], dict[str, list[Any]], list[bool]]]:
+    """The roofline's columns of devices of one structure, in residency groupings
+    (``parts``): all groupings at once (`perfsim.sweep.stacked`) where they stack, else
+    one by one; each with its devices and which of them need duty cycling."""
+    if len(parts) > 1:
+        from perfsim.sweep.stacked import stacked_columns  # it builds on this module
+
+        found = stacked_columns([(g, [hws[i] for i in members]) for g, members in parts])
+        if found is not None:
+            columns, peak = found
+            first = parts[0][0]
+            table = columns.table(first.meta.batch or 1, 1, peak, first.n_ops)
+            members = [index for _, indices in parts for index in indices]
+            return [(members, table, columns.duty.tolist())]
+    return [(members, *roofline_table(g, [hws[i] for i in members])) for g, members in parts]
 
 
 def _joined(tables: list[Table]) -> list[Table]:
