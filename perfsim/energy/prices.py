@@ -197,6 +197,31 @@ _PRICES_SIZE = 4096
 _BY_SPEC: dict[int, tuple[weakref.ref[HardwareSpec], EnergyPrices]] = {}
 
 
+# each mapping of the prices cached above, one object per content (devices that differ in
+# a few prices share the rest: `perfsim.engines.distinct.Distinct.entry` reads each once)
+_MAPPINGS: dict[tuple[Any, ...], Mapping[str, float]] = {}
+_MAPPING_FIELDS = (
+    "mac_j",
+    "vector_op_j",
+    "level_j_per_byte",
+    "mac_operands_j",
+    "vector_operands_j",
+    "mac_issue_j",
+    "vector_issue_j",
+)
+
+
+def _interned(prices: EnergyPrices) -> EnergyPrices:
+    """``prices`` with each mapping the one object of its content (read-only, shared)."""
+    if len(_MAPPINGS) >= _PRICES_SIZE:
+        _MAPPINGS.clear()
+    shared = {}
+    for name in _MAPPING_FIELDS:
+        mapping = getattr(prices, name)
+        shared[name] = _MAPPINGS.setdefault(tuple(mapping.items()), mapping)
+    return replace(prices, **shared)
+
+
 def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
     """``energy_prices(hw)`` (boost clock), kept by `price_key` (shared: read-only)."""
     seen = _BY_SPEC.get(id(hw))
@@ -208,7 +233,7 @@ def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
         if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
             with contextlib.suppress(RuntimeError, StopIteration):
                 _PRICES.pop(next(iter(_PRICES)), None)
-        found = _PRICES[key] = energy_prices(hw)
+        found = _PRICES[key] = _interned(energy_prices(hw))
     if len(_BY_SPEC) >= _PRICES_SIZE:  # start over: a batch's two asks are close together
         _BY_SPEC.clear()
     _BY_SPEC[id(hw)] = (weakref.ref(hw), found)

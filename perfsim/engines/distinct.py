@@ -13,7 +13,7 @@ energy-price key) are likewise built once per section object.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -30,6 +30,8 @@ class Distinct(Generic[T]):
 
     unique: tuple[T, ...]
     index: npt.NDArray[np.intp]
+    # per mapping attribute of the objects: its distinct mappings (`entry`)
+    mappings: dict[str, Distinct[Any]] = field(default_factory=dict, compare=False)
 
     @classmethod
     def of(cls, objects: Sequence[T]) -> Distinct[T]:
@@ -49,6 +51,24 @@ class Distinct(Generic[T]):
         """``np.array([read(o) for o in objects], dtype=float64)``, ``read`` called once
         per distinct object."""
         values = np.array([read(item) for item in self.unique], dtype=np.float64)
+        return values[self.index]  # type: ignore[no-any-return]
+
+    def entry(
+        self, mapping: str, key: str, default: float | None = None
+    ) -> npt.NDArray[np.float64]:
+        """``column(lambda o: getattr(o, mapping)[key])`` (``.get(key, default)`` given a
+        default), read once per distinct mapping object: objects that differ often share
+        their mappings (`perfsim.energy.prices.cached_energy_prices` hands out one
+        mapping per content)."""
+        found = self.mappings.get(mapping)
+        if found is None:
+            found = self.mappings[mapping] = Distinct.of(
+                [getattr(item, mapping) for item in self.unique]
+            )
+        if default is None:
+            values = found.column(lambda table: table[key])
+        else:
+            values = found.column(lambda table: table.get(key, default))
         return values[self.index]  # type: ignore[no-any-return]
 
 

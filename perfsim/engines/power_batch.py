@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from perfsim.energy.prices import cached_energy_prices
+from perfsim.energy.prices import EnergyPrices, cached_energy_prices
 from perfsim.engines.distinct import Distinct
 from perfsim.engines.power import (
     BISECTION_STEPS,
@@ -47,8 +47,7 @@ class Prices:
     def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
         """Prices of ``hws`` for the actions of ``arrays`` (`energy_prices` once per
         distinct `perfsim.energy.prices.price_key`: the devices of a sweep repeat them)."""
-        column = Distinct.of([cached_energy_prices(hw) for hw in hws]).column
-
+        found = Distinct.of([cached_energy_prices(hw) for hw in hws])
         zero = np.zeros(len(hws))
         core: dict[tuple[str, str], tuple[Array, Array, Array]] = {}
         rows: list[tuple[Array, Array, Array]] = []
@@ -58,20 +57,7 @@ class Prices:
                 continue
             key = (action[0], dtype)
             if key not in core:
-                mac = action[0] == "mac"
-                core[key] = (
-                    column(lambda p, d=dtype, m=mac: (p.mac_j if m else p.vector_op_j)[d]),
-                    column(
-                        lambda p, d=dtype, m=mac: (
-                            p.mac_operands_j if m else p.vector_operands_j
-                        ).get(d, 0.0)
-                    ),
-                    column(
-                        lambda p, d=dtype, m=mac: (p.mac_issue_j if m else p.vector_issue_j).get(
-                            d, 0.0
-                        )
-                    ),
-                )
+                core[key] = _core_prices(found, action[0], dtype)
             rows.append(core[key])
         names = [level.name for level in hws[0].memory]
         return cls(
@@ -79,10 +65,10 @@ class Prices:
             operands=np.array([row[1] for row in rows]),
             issue=np.array([row[2] for row in rows]),
             count=np.array([[a[1] if a else 0.0] for a in arrays.action], dtype=np.float64),
-            level=np.array([column(lambda p, n=name: p.level_j_per_byte[n]) for name in names]),
-            static_w=column(lambda p: p.static_power_w),
-            share=column(lambda p: p.clock_share),
-            dvfs=column(lambda p: p.dvfs_exponent),
+            level=np.array([found.entry("level_j_per_byte", name) for name in names]),
+            static_w=found.column(lambda p: p.static_power_w),
+            share=found.column(lambda p: p.clock_share),
+            dvfs=found.column(lambda p: p.dvfs_exponent),
         )
 
     def take(self, index: npt.NDArray[np.intp]) -> Prices:
@@ -98,6 +84,19 @@ class Prices:
             share=self.share[index],
             dvfs=self.dvfs[index],
         )
+
+
+def _core_prices(
+    prices: Distinct[EnergyPrices], kind: str, dtype: str
+) -> tuple[Array, Array, Array]:
+    """Per device: joules per MAC (``kind`` "mac") or vector FLOP of ``dtype``, for the
+    arithmetic, its operands and its issue (`EnergyPrices`; 0 where a table lacks it)."""
+    mac = kind == "mac"
+    return (
+        prices.entry("mac_j" if mac else "vector_op_j", dtype),
+        prices.entry("mac_operands_j" if mac else "vector_operands_j", dtype, 0.0),
+        prices.entry("mac_issue_j" if mac else "vector_issue_j", dtype, 0.0),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +317,13 @@ def _plain_names(hw: HardwareSpec) -> bool:
 
 def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     """`peak_power_w` of devices of one layout (W)."""
-    priced_at = Distinct.of([cached_energy_prices(hw) for hw in hws]).column
+    prices = Distinct.of([cached_energy_prices(hw) for hw in hws])
     computed = Distinct.of([hw.compute for hw in hws]).column
     first = hws[0]
     units = computed(lambda c: c.units)
     clock = computed(lambda c: c.clock)
-    static = priced_at(lambda p: p.static_power_w)
-    share = priced_at(lambda p: p.clock_share)
+    static = prices.column(lambda p: p.static_power_w)
+    share = prices.column(lambda p: p.clock_share)
     zeros = np.zeros(len(hws))
     levels = len(first.memory)
 
@@ -337,13 +336,8 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
         return total + static - static
 
     def core(kind: str, dtype: str, per_cycle: Array) -> Array:
-        mac = kind == "mac"
         count = per_cycle * units * clock
-        arithmetic = priced_at(lambda p: (p.mac_j if mac else p.vector_op_j)[dtype])
-        operands = priced_at(
-            lambda p: (p.mac_operands_j if mac else p.vector_operands_j).get(dtype, 0.0)
-        )
-        issue = priced_at(lambda p: (p.mac_issue_j if mac else p.vector_issue_j).get(dtype, 0.0))
+        arithmetic, operands, issue = _core_prices(prices, kind, dtype)
         return dynamic(count * arithmetic, count * operands, count * issue, [zeros] * levels)
 
     def widest(found: list[Array]) -> Array:
@@ -371,6 +365,6 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
         streamed = np.array([hw.memory[index].bandwidth for hw in hws], dtype=np.float64)
         if level.per_unit:
             streamed = streamed * units
-        level_parts.append(streamed * priced_at(lambda p, n=level.name: p.level_j_per_byte[n]))
+        level_parts.append(streamed * prices.entry("level_j_per_byte", level.name))
     memory_w = dynamic(zeros, zeros, zeros, level_parts)
     return static + matrix_w + vector_w + memory_w
