@@ -157,7 +157,8 @@ def _patched(
 ) -> HardwareSpec:
     children: dict[Keys, Any] = {}
     for owner in recipe.owners:
-        given = tuple([values[path] for path in owner.paths])
+        paths = owner.paths
+        given = (values[paths[0]],) if len(paths) == 1 else tuple([values[p] for p in paths])
         key = (owner.keys, given)
         child = memo.get(key)
         if child is None:
@@ -165,6 +166,9 @@ def _patched(
             if owner.fields is None:
                 data = _read_dict(_written(spec, values, dumped, resolved), owner.keys)
                 child = type(model.node).model_validate(data, context={"si": True})
+            elif len(owner.fields) == 1:
+                ((name, check),) = owner.fields
+                child = _copy(model, {name: check(given[0])})
             else:
                 fields = zip(owner.fields, given, strict=True)
                 child = _copy(model, {name: check(value) for (name, check), value in fields})
