@@ -333,3 +333,22 @@ def test_dask_local_cluster_with_two_worker_processes(graph_cache: Path, tmp_pat
         )
     assert outcome.computed == len(local) == 16
     pd.testing.assert_frame_equal(outcome.frame, local, check_exact=False, rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(device=st.sampled_from(DEVICES), point=_POINT)
+def test_path_reader_reads_what_read_path_reads(
+    device: str, point: tuple[float, float, float, float | None]
+) -> None:
+    """`path_reader`, its steps found on the base spec, reads every leaf of an override
+    as `read_path` does."""
+    from perfsim.sweep.override import path_reader, read_path
+
+    base = _base(device)
+    hw = _device(base, point)
+    for name in ("memory.sram.capacity", "memory.dram.bandwidth", "matrix.rows", "clock", "tdp"):
+        try:
+            keys = resolve_path(base, name)
+        except PerfsimError:
+            continue
+        assert path_reader(base, keys)(hw) == read_path(hw, keys)

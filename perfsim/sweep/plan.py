@@ -26,7 +26,7 @@ from perfsim.pipeline import checked_precision
 from perfsim.scenario import Scenario
 from perfsim.sweep.axes import expand
 from perfsim.sweep.identity import device_text, identity_text, point_id
-from perfsim.sweep.override import read_path, resolve_path
+from perfsim.sweep.override import path_reader, resolve_path
 from perfsim.sweep.patch import patched
 from perfsim.sweep.spec import WORKLOAD_AXES, SweepSpec
 from perfsim.whatif import WhatIfs, parse_whatifs
@@ -105,6 +105,11 @@ class _Device:
     digest: str
     paths: dict[str, tuple[str | int, ...]]
     parts: dict[Any, Any] = field(default_factory=dict)  # validated sub-models (patched)
+    # per set of axis names: their resolved paths, and each axis's reader (sorted by name)
+    resolved: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    readers: dict[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]] = field(
+        default_factory=dict
+    )
 
 
 def _device(spec: HardwareSpec) -> _Device:
@@ -278,13 +283,19 @@ class _Planner:
             key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
             found = self.overridden.get(key)
         if found is None:
+            names = tuple(hw_values)
+            resolved = device.resolved.get(names)
+            if resolved is None:
+                resolved = device.resolved[names] = {name: device.paths[name] for name in names}
+                device.readers[names] = tuple(
+                    (name, path_reader(device.spec, device.paths[name])) for name in sorted(names)
+                )
             hw = device.spec
             if hw_values:
-                resolved = {name: device.paths[name] for name in hw_values}
                 hw = patched(
                     hw, hw_values, dumped=device.dumped, resolved=resolved, memo=device.parts
                 )
-            changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
+            changed = {name: read(hw) for name, read in device.readers[names]}
             identity = device_text(device.digest, changed, self.to_json)
             found = self.overridden[key] = _Override(hw, identity, changed)
         return found
