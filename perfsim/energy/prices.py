@@ -215,7 +215,7 @@ def _interned(prices: EnergyPrices) -> EnergyPrices:
     """``prices`` with each mapping the one object of its content (read-only, shared)."""
     if len(_MAPPINGS) >= _PRICES_SIZE:
         _MAPPINGS.clear()
-    shared = {}
+    shared: dict[str, Any] = {}
     for name in _MAPPING_FIELDS:
         mapping = getattr(prices, name)
         shared[name] = _MAPPINGS.setdefault(tuple(mapping.items()), mapping)

@@ -51,7 +51,8 @@ class Distinct(Generic[T]):
         """``np.array([read(o) for o in objects], dtype=float64)``, ``read`` called once
         per distinct object."""
         values = np.array([read(item) for item in self.unique], dtype=np.float64)
-        return values[self.index]  # type: ignore[no-any-return]
+        spread: npt.NDArray[np.float64] = values[self.index]
+        return spread
 
     def entry(
         self, mapping: str, key: str, default: float | None = None
@@ -69,7 +70,8 @@ class Distinct(Generic[T]):
             values = found.column(lambda table: table[key])
         else:
             values = found.column(lambda table: table.get(key, default))
-        return values[self.index]  # type: ignore[no-any-return]
+        spread: npt.NDArray[np.float64] = values[self.index]
+        return spread
 
 
 class SectionKeys(Generic[T, K]):

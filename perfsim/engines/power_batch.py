@@ -25,7 +25,14 @@ from perfsim.engines.power import (
     MIN_CLOCK_RATIO,
     peak_power_w,
 )
-from perfsim.engines.roofline_batch import Array, Devices, OpArrays, latencies
+from perfsim.engines.roofline_batch import (
+    Array,
+    Devices,
+    OpArrays,
+    latencies,
+    matrix_macs,
+    vector_flops,
+)
 from perfsim.hardware.spec import HardwareSpec
 
 
@@ -205,7 +212,7 @@ def _regula_falsi(
     tdp: Array,
     high_power: Array,
     boost_latency: Array,
-) -> tuple[Array, Array]:
+) -> tuple[Array, npt.NDArray[np.bool_]]:
     """`sustained_ratios` of devices whose boost clock exceeds ``tdp`` (``high_power``,
     W): their clock ratios and which need duty cycling."""
     size = len(devices.hws)
@@ -349,16 +356,10 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     matrix_w = zeros
     if first.compute.matrix is not None and first.compute.matrix.macs_per_cycle:
         matrix_w = widest(
-            [
-                core("mac", d, computed(lambda c, d=d: c.matrix.macs_per_cycle[d]))
-                for d in first.compute.matrix.macs_per_cycle
-            ]
+            [core("mac", d, computed(matrix_macs(d))) for d in first.compute.matrix.macs_per_cycle]
         )
     vector_w = widest(
-        [
-            core("vector", d, computed(lambda c, d=d: c.vector.flops_per_cycle[d]))
-            for d in first.compute.vector.flops_per_cycle
-        ]
+        [core("vector", d, computed(vector_flops(d))) for d in first.compute.vector.flops_per_cycle]
     )
     level_parts = []
     for index, level in enumerate(first.memory):

@@ -14,7 +14,7 @@ packing are not vectorized (`structure` returns None): they take the scalar engi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -63,6 +63,16 @@ def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
 _COMPUTE_STRUCTURE = SectionKeys(_compute_structure)
 
 
+def matrix_macs(dtype: str) -> Callable[[ComputeSpec], float]:
+    """A reader of a compute section's matrix MACs per cycle per unit of ``dtype``."""
+    return lambda compute: compute.matrix.macs_per_cycle[dtype]  # type: ignore[union-attr,index]
+
+
+def vector_flops(dtype: str) -> Callable[[ComputeSpec], float]:
+    """A reader of a compute section's vector FLOPs per cycle per unit of ``dtype``."""
+    return lambda compute: float(compute.vector.flops_per_cycle[dtype])  # type: ignore[index]
+
+
 def _column(values: Sequence[float]) -> Array:
     return np.array(values, dtype=np.float64)
 
@@ -102,11 +112,11 @@ class Devices:
             units=units,
             clock=computed(lambda compute: compute.clock),
             macs={
-                dtype: computed(lambda compute, d=dtype: compute.matrix.macs_per_cycle[d])
+                dtype: computed(matrix_macs(dtype))
                 for dtype in (matrix.macs_per_cycle if matrix is not None else ())
             },
             vector_flops={
-                dtype: computed(lambda compute, d=dtype: float(compute.vector.flops_per_cycle[d]))
+                dtype: computed(vector_flops(dtype))
                 for dtype in first.compute.vector.flops_per_cycle
             },
             capacity=tuple(_column([m.capacity for m in level]) for level in levels),
@@ -189,9 +199,12 @@ class OpArrays:
             rows.append(
                 devices.matrix_peak(dtype, clock) if matrix else devices.vector_peak(dtype, clock)
             )
+        stacked = np.stack(rows)
         if self.peak_index.ndim == 2:  # per (op, device)
-            return np.take_along_axis(np.stack(rows), self.peak_index, axis=0)
-        return np.stack(rows)[self.peak_index]
+            per_device: Array = np.take_along_axis(stacked, self.peak_index, axis=0)
+            return per_device
+        per_op: Array = stacked[self.peak_index]
+        return per_op
 
 
 def _capacity_bytes(op: OpNode, capacity: Array) -> tuple[Array, Array, Array]:

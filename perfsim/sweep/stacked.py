@@ -86,11 +86,13 @@ class _Stack:
         self.peak_index = np.zeros((rows, size), dtype=np.intp)
         self.units: list[tuple[bool, str]] = []
         self.counts = np.zeros((rows, size))
-        self.core = {
+        self.core: dict[str, Array] = {
             name: np.zeros((rows, size)) for name in ("arithmetic", "operands", "issue", "count")
         }
         self.level = np.zeros((levels, size))
-        self.device = {name: np.zeros(size) for name in ("static_w", "share", "dvfs")}
+        self.device: dict[str, Array] = {
+            name: np.zeros(size) for name in ("static_w", "share", "dvfs")
+        }
         self.categories: dict[str, np.ndarray] = {}
 
     def put(

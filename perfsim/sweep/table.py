@@ -43,8 +43,8 @@ def assemble(points: Sequence[Point], finished: Mapping[str, tuple[Block, int]])
         blocks.setdefault(id(block), block)
     starts: dict[int, int] = {}  # each block's first row in the blocks laid end to end
     offset = 0
-    for key, block in blocks.items():
-        starts[key] = offset
+    for block_id, block in blocks.items():
+        starts[block_id] = offset
         offset += len(block)
     order = [starts[id(block)] + row for block, row in located]  # each point's row there
     inputs = [point.inputs for point in points]
