@@ -8,6 +8,7 @@ rationale are in `perfsim.precision`'s docstring.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
@@ -51,6 +52,13 @@ def executable_precisions(
     device without a matrix engine) run on the vector engine when it has that dtype; the
     engines record this in each op's ``unit``.
     """
+    return _executable(tuple(matrix_dtypes), tuple(vector_dtypes))
+
+
+@functools.lru_cache(maxsize=256)
+def _executable(matrix_dtypes: tuple[str, ...], vector_dtypes: tuple[str, ...]) -> tuple[str, ...]:
+    """`executable_precisions` once per distinct pair of dtype tuples (every validated
+    hardware spec asks: a sweep's thousands of specs share a few pairs)."""
     return tuple(
         name
         for name, pol in POLICIES.items()

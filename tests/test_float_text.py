@@ -12,6 +12,7 @@ from perfsim.sweep.float_text import float_cells
 
 _EDGES = [1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 0.0, -0.0, 5e-324]
 _EDGES += [1.7976931348623157e308, float("nan"), float("inf"), -float("inf"), 0.1, 100.0]
+_EDGES += [1e-5, -1e-5, 9.999999999999999e-06, 1.5e-05, -2.5e-07, 1e-07, 1e22, -1.5e300]
 
 
 def _reprs(values: np.ndarray) -> list[str]:

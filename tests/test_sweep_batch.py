@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from perfsim.cache import GraphStore
+from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.errors import PerfsimError
 from perfsim.hardware import HardwareSpec
 from perfsim.ir import OpGraph
@@ -89,7 +90,52 @@ def test_batch_rows_equal_point_rows(
     grouped = group_graph(graph)
     hws = [_device(base, point) for point in points]
     expected = [point_metrics(grouped, hw, engine) for hw in hws]
-    assert batch_metrics(grouped, hws, engine) == expected  # every key, every bit
+    found = batch_metrics(grouped, hws, engine)
+    assert found == expected  # every key, every bit
+    assert [list(row) for row in found] == [list(row) for row in expected]  # key order
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    device=st.sampled_from(("npu", "a100", "edge-npu")),
+    needs=st.lists(st.tuples(st.integers(0, 10_000), st.floats(0.9, 1.1)), min_size=2, max_size=9),
+    throttle=st.one_of(st.none(), st.floats(0.05, 1.2)),
+)
+def test_residency_groupings_batched_together_equal_point_rows(
+    traced: Callable[..., OpGraph],
+    device: str,
+    needs: list[tuple[int, float]],
+    throttle: float | None,
+) -> None:
+    """Devices whose on-chip level keeps different activations (several residency
+    groupings of one structure, costed side by side: `perfsim.sweep.stacked`) give the
+    rows each device gets batched alone, bit for bit, at boost or throttled by a power
+    limit (``throttle``: the limit's dynamic share of the boost clock's; below 1, the
+    clock drops). NB: throttled, the batched energies may differ from `point_metrics`'s
+    in the last bit (numpy's ``**`` against Python's), as they did before."""
+    base = _base(device)
+    graph = apply_precision(traced("bert-tiny", batch=2, seq=64), base.native_precision)
+    grouped = group_graph(graph)
+    thresholds = cached_lifetimes(grouped.source).thresholds
+    level = holder_level(base)
+    assume(thresholds and level is not None)
+    name = base.memory[level].name
+    per_unit = base.level_capacity(base.memory[level]) / base.memory[level].capacity
+    static = base.energy.static_power
+    hws = []
+    for pick, scale in needs:  # capacities around the graph's residency thresholds
+        capacity = max(1.0, thresholds[pick % len(thresholds)] * scale / per_unit)
+        hw = override_many(base, {f"memory.{name}.capacity": capacity, "tdp": static * 1e3 + 1})
+        if throttle is not None:
+            boost_w = point_metrics(grouped, hw, "roofline")["average_power_w"]
+            hw = override_many(hw, {"tdp": static + (boost_w - static) * throttle})
+        hws.append(hw)
+    expected = [batch_metrics(grouped, [hw], "roofline")[0] for hw in hws]
+    found = batch_metrics(grouped, hws, "roofline")
+    assert found == expected  # every key, every bit
+    assert [list(row) for row in found] == [list(row) for row in expected]
+    if throttle is None:
+        assert found == [point_metrics(grouped, hw, "roofline") for hw in hws]
 
 
 SYSTOLIC = ("npu", "edge-npu", "eyeriss", "exynos2400-npu", "tpu-v1", "tpu-v3")
@@ -287,3 +333,22 @@ def test_dask_local_cluster_with_two_worker_processes(graph_cache: Path, tmp_pat
         )
     assert outcome.computed == len(local) == 16
     pd.testing.assert_frame_equal(outcome.frame, local, check_exact=False, rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(device=st.sampled_from(DEVICES), point=_POINT)
+def test_path_reader_reads_what_read_path_reads(
+    device: str, point: tuple[float, float, float, float | None]
+) -> None:
+    """`path_reader`, its steps found on the base spec, reads every leaf of an override
+    as `read_path` does."""
+    from perfsim.sweep.override import path_reader, read_path
+
+    base = _base(device)
+    hw = _device(base, point)
+    for name in ("memory.sram.capacity", "memory.dram.bandwidth", "matrix.rows", "clock", "tdp"):
+        try:
+            keys = resolve_path(base, name)
+        except PerfsimError:
+            continue
+        assert path_reader(base, keys)(hw) == read_path(hw, keys)

@@ -235,3 +235,21 @@ def test_expressions_evaluate_columnwise() -> None:
 def test_expressions_reject_everything_else(text: str) -> None:
     with pytest.raises(SpecError, match=r"^s\.yaml: metrics\.m: "):
         parse_expression(text, "s.yaml: metrics.m")
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    low=st.floats(1e-3, 1e12),
+    scale=st.floats(1.001, 1e6),
+    log=st.booleans(),
+    integer=st.booleans(),
+    fractions=st.lists(st.floats(0.0, 1.0, exclude_max=True), max_size=30),
+)
+def test_range_column_equals_at_per_value(
+    low: float, scale: float, log: bool, integer: bool, fractions: list[float]
+) -> None:
+    """`Range.column` (the logs of the bounds taken once) gives `Range.at`'s values."""
+    axis = Range(low, low * scale, log, integer)
+    found = axis.column(fractions)
+    assert found == [axis.at(u) for u in fractions]
+    assert [type(value) for value in found] == [type(axis.at(u)) for u in fractions]

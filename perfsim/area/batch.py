@@ -42,8 +42,17 @@ Array = np.ndarray
 _FIXED_PARTS = ("matrix", "vector", "register_file", "extra_sram", "memory_interface")
 
 
-def die_areas_mm2(hws: Sequence[HardwareSpec]) -> list[float | None]:
-    """``[die_area(hw).total_mm2 or None for hw in hws]``, computed per `layout`."""
+def die_areas_mm2(
+    hws: Sequence[HardwareSpec], *, one_structure: bool = False
+) -> list[float | None]:
+    """``[die_area(hw).total_mm2 or None for hw in hws]``, computed per `layout`.
+
+    ``one_structure``: the devices share a `perfsim.engines.roofline_batch.structure`
+    (its memory levels and dtypes), so they share a layout when the rest of its inputs
+    (node, area inputs, links) are equal too: then no key is built per device.
+    """
+    if one_structure and hws and _same_beyond_structure(hws) and layout(hws[0]) is not None:
+        return _total_mm2(hws).tolist()  # type: ignore[no-any-return]
     out: list[float | None] = [None] * len(hws)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, hw in enumerate(hws):
@@ -80,6 +89,19 @@ def layout(hw: HardwareSpec) -> tuple[Any, ...] | None:
         inputs is not None and inputs.extra_sram is not None,
         memory_interface_kind(hw),
         None if link is None else (link.topology, link.links, link.bandwidth),
+    )
+
+
+def _same_beyond_structure(hws: Sequence[HardwareSpec]) -> bool:
+    """Whether ``hws`` agree on the inputs of `layout` that their structure leaves out
+    (a sweep's devices share these sections: the identity test settles most)."""
+    first = hws[0]
+    node, area, link = first.technology_node, first.area, first.interconnect
+    return all(
+        hw.technology_node == node
+        and (hw.area is area or hw.area == area)
+        and (hw.interconnect is link or hw.interconnect == link)
+        for hw in hws
     )
 
 

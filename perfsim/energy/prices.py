@@ -50,7 +50,8 @@ from perfsim.energy.defaults import (
 )
 from perfsim.energy.technology import energy_scale
 from perfsim.engines import OpCost
-from perfsim.hardware.spec import HardwareSpec
+from perfsim.engines.distinct import SectionKeys
+from perfsim.hardware.spec import ComputeSpec, EnergyTable, HardwareSpec
 
 DVFS_EXPONENT: Final = 2.0  # E ~ C V^2 with V ~ f over the DVFS range (perfsim.engines.power)
 
@@ -138,12 +139,27 @@ def _carve_whole_core(
 
 def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
     """Everything `perfsim.energy.prices.energy_prices` reads from ``hw``."""
-    energy = hw.energy
-    matrix = hw.compute.matrix
-    last = len(hw.memory) - 1
+    *near, far = hw.memory
+    levels = [  # the capacity sets an on-chip level's default price
+        (
+            level.name,
+            level.energy_per_byte,
+            level.capacity if level.energy_per_byte is None else None,
+        )
+        for level in near
+    ]
+    levels.append((far.name, far.energy_per_byte, None))
     return (
         hw.kind,
         hw.technology_node,
+        _ENERGY_KEY(hw.energy),
+        _COMPUTE_KEY(hw.compute),
+        tuple(levels),
+    )
+
+
+def _energy_key(energy: EnergyTable) -> tuple[Any, ...]:
+    return (
         tuple(energy.mac.items()),
         tuple(energy.vector_op.items()),
         energy.static_power,
@@ -153,18 +169,19 @@ def price_key(hw: HardwareSpec) -> tuple[Any, ...]:
         energy.clock_share,
         energy.mac_whole_core,
         energy.dvfs_exponent,
-        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
-        tuple(hw.compute.vector.flops_per_cycle.items()),
-        tuple(
-            (
-                level.name,
-                level.energy_per_byte,
-                level.capacity if level.energy_per_byte is None and i != last else None,
-            )
-            for i, level in enumerate(hw.memory)
-        ),
     )
 
+
+def _compute_key(compute: ComputeSpec) -> tuple[Any, ...]:
+    matrix = compute.matrix
+    return (
+        (matrix.type, tuple(matrix.macs_per_cycle.items())) if matrix is not None else None,
+        tuple(compute.vector.flops_per_cycle.items()),
+    )
+
+
+_ENERGY_KEY = SectionKeys(_energy_key)
+_COMPUTE_KEY = SectionKeys(_compute_key)
 
 # energy_prices by price_key, for the last few thousand distinct keys (the devices of a
 # sweep share most of them: only their matrix shape or an SRAM's size changes the prices)
@@ -180,6 +197,31 @@ _PRICES_SIZE = 4096
 _BY_SPEC: dict[int, tuple[weakref.ref[HardwareSpec], EnergyPrices]] = {}
 
 
+# each mapping of the prices cached above, one object per content (devices that differ in
+# a few prices share the rest: `perfsim.engines.distinct.Distinct.entry` reads each once)
+_MAPPINGS: dict[tuple[Any, ...], Mapping[str, float]] = {}
+_MAPPING_FIELDS = (
+    "mac_j",
+    "vector_op_j",
+    "level_j_per_byte",
+    "mac_operands_j",
+    "vector_operands_j",
+    "mac_issue_j",
+    "vector_issue_j",
+)
+
+
+def _interned(prices: EnergyPrices) -> EnergyPrices:
+    """``prices`` with each mapping the one object of its content (read-only, shared)."""
+    if len(_MAPPINGS) >= _PRICES_SIZE:
+        _MAPPINGS.clear()
+    shared: dict[str, Any] = {}
+    for name in _MAPPING_FIELDS:
+        mapping = getattr(prices, name)
+        shared[name] = _MAPPINGS.setdefault(tuple(mapping.items()), mapping)
+    return replace(prices, **shared)
+
+
 def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
     """``energy_prices(hw)`` (boost clock), kept by `price_key` (shared: read-only)."""
     seen = _BY_SPEC.get(id(hw))
@@ -191,7 +233,7 @@ def cached_energy_prices(hw: HardwareSpec) -> EnergyPrices:
         if len(_PRICES) >= _PRICES_SIZE:  # drop the oldest; Dask threads may share it
             with contextlib.suppress(RuntimeError, StopIteration):
                 _PRICES.pop(next(iter(_PRICES)), None)
-        found = _PRICES[key] = energy_prices(hw)
+        found = _PRICES[key] = _interned(energy_prices(hw))
     if len(_BY_SPEC) >= _PRICES_SIZE:  # start over: a batch's two asks are close together
         _BY_SPEC.clear()
     _BY_SPEC[id(hw)] = (weakref.ref(hw), found)

@@ -10,20 +10,29 @@ not handled: the caller costs them with the scalar engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from perfsim.energy.prices import EnergyPrices, cached_energy_prices
+from perfsim.engines.distinct import Distinct
 from perfsim.engines.power import (
     BISECTION_STEPS,
     CLOCK_TOLERANCE,
     MIN_CLOCK_RATIO,
     peak_power_w,
 )
-from perfsim.engines.roofline_batch import Array, Devices, OpArrays, latencies
+from perfsim.engines.roofline_batch import (
+    Array,
+    Devices,
+    OpArrays,
+    latencies,
+    matrix_macs,
+    vector_flops,
+)
 from perfsim.hardware.spec import HardwareSpec
 
 
@@ -45,11 +54,7 @@ class Prices:
     def of(cls, hws: Sequence[HardwareSpec], arrays: OpArrays) -> Prices:
         """Prices of ``hws`` for the actions of ``arrays`` (`energy_prices` once per
         distinct `perfsim.energy.prices.price_key`: the devices of a sweep repeat them)."""
-        found = [cached_energy_prices(hw) for hw in hws]
-
-        def column(get: Callable[[EnergyPrices], float]) -> Array:
-            return np.array([get(p) for p in found], dtype=np.float64)
-
+        found = Distinct.of([cached_energy_prices(hw) for hw in hws])
         zero = np.zeros(len(hws))
         core: dict[tuple[str, str], tuple[Array, Array, Array]] = {}
         rows: list[tuple[Array, Array, Array]] = []
@@ -59,20 +64,7 @@ class Prices:
                 continue
             key = (action[0], dtype)
             if key not in core:
-                mac = action[0] == "mac"
-                core[key] = (
-                    column(lambda p, d=dtype, m=mac: (p.mac_j if m else p.vector_op_j)[d]),
-                    column(
-                        lambda p, d=dtype, m=mac: (
-                            p.mac_operands_j if m else p.vector_operands_j
-                        ).get(d, 0.0)
-                    ),
-                    column(
-                        lambda p, d=dtype, m=mac: (p.mac_issue_j if m else p.vector_issue_j).get(
-                            d, 0.0
-                        )
-                    ),
-                )
+                core[key] = _core_prices(found, action[0], dtype)
             rows.append(core[key])
         names = [level.name for level in hws[0].memory]
         return cls(
@@ -80,11 +72,38 @@ class Prices:
             operands=np.array([row[1] for row in rows]),
             issue=np.array([row[2] for row in rows]),
             count=np.array([[a[1] if a else 0.0] for a in arrays.action], dtype=np.float64),
-            level=np.array([column(lambda p, n=name: p.level_j_per_byte[n]) for name in names]),
-            static_w=column(lambda p: p.static_power_w),
-            share=column(lambda p: p.clock_share),
-            dvfs=column(lambda p: p.dvfs_exponent),
+            level=np.array([found.entry("level_j_per_byte", name) for name in names]),
+            static_w=found.column(lambda p: p.static_power_w),
+            share=found.column(lambda p: p.clock_share),
+            dvfs=found.column(lambda p: p.dvfs_exponent),
         )
+
+    def take(self, index: npt.NDArray[np.intp]) -> Prices:
+        """The prices of the devices at ``index`` only (`Devices.take`)."""
+        return replace(
+            self,
+            arithmetic=self.arithmetic[:, index],
+            operands=self.operands[:, index],
+            issue=self.issue[:, index],
+            count=self.count if self.count.shape[1] == 1 else self.count[:, index],
+            level=self.level[:, index],
+            static_w=self.static_w[index],
+            share=self.share[index],
+            dvfs=self.dvfs[index],
+        )
+
+
+def _core_prices(
+    prices: Distinct[EnergyPrices], kind: str, dtype: str
+) -> tuple[Array, Array, Array]:
+    """Per device: joules per MAC (``kind`` "mac") or vector FLOP of ``dtype``, for the
+    arithmetic, its operands and its issue (`EnergyPrices`; 0 where a table lacks it)."""
+    mac = kind == "mac"
+    return (
+        prices.entry("mac_j" if mac else "vector_op_j", dtype),
+        prices.entry("mac_operands_j" if mac else "vector_operands_j", dtype, 0.0),
+        prices.entry("mac_issue_j" if mac else "vector_issue_j", dtype, 0.0),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +169,7 @@ def _power(result: Priced, counts: Array) -> Array:
 
 
 def sustained_ratios(
-    counts: Array,
+    counts: Array,  # (op, 1), or (op, device) for devices whose ops differ
     arrays: OpArrays,
     devices: Devices,
     prices: Prices,
@@ -160,7 +179,8 @@ def sustained_ratios(
     (left to the scalar pass), and the boost-clock prices.
 
     The regula falsi with the Illinois modification of `perfsim.engines.power`, run on
-    every throttled device at once; each stops where the scalar one stops.
+    every throttled device at once (those alone: each device's steps are its own); each
+    stops where the scalar one stops.
     """
     size = len(devices.hws)
     boost = priced(arrays, devices, prices, None)
@@ -169,13 +189,37 @@ def sustained_ratios(
     if tdp is None:
         return ratio, duty, boost
     high_power = _power(boost, counts)
-    active = high_power > tdp
-    if not active.any():
+    throttled = np.flatnonzero(high_power > tdp)
+    if not len(throttled):
         return ratio, duty, boost
+    ratio[throttled], duty[throttled] = _regula_falsi(
+        counts if counts.shape[1] == 1 else counts[:, throttled],
+        arrays.take(throttled),
+        devices.take(throttled),
+        prices.take(throttled),
+        tdp[throttled],
+        high_power[throttled],
+        boost.latency[:, throttled],
+    )
+    return ratio, duty, boost
+
+
+def _regula_falsi(
+    counts: Array,
+    arrays: OpArrays,
+    devices: Devices,
+    prices: Prices,
+    tdp: Array,
+    high_power: Array,
+    boost_latency: Array,
+) -> tuple[Array, npt.NDArray[np.bool_]]:
+    """`sustained_ratios` of devices whose boost clock exceeds ``tdp`` (``high_power``,
+    W): their clock ratios and which need duty cycling."""
+    size = len(devices.hws)
     low = np.full(size, MIN_CLOCK_RATIO)
-    low_power = _power(priced(arrays, devices, prices, low, boost.latency), counts)
-    duty = active & (low_power > tdp)
-    active &= ~duty
+    low_power = _power(priced(arrays, devices, prices, low, boost_latency), counts)
+    duty = low_power > tdp
+    active = ~duty
     best = np.where(active, MIN_CLOCK_RATIO, 1.0)
     high = np.ones(size)
     above, below = high_power - tdp, low_power - tdp
@@ -188,7 +232,7 @@ def sustained_ratios(
             np.maximum(middle, low + CLOCK_TOLERANCE / 4), high - CLOCK_TOLERANCE / 4
         )
         trial_ratio = np.where(active, middle, 1.0)
-        excess = _power(priced(arrays, devices, prices, trial_ratio, boost.latency), counts)
+        excess = _power(priced(arrays, devices, prices, trial_ratio, boost_latency), counts)
         excess = excess - tdp
         fits = active & (excess <= 0)
         over = active & ~fits
@@ -203,25 +247,55 @@ def sustained_ratios(
         close = fits & (-excess <= tdp * CLOCK_TOLERANCE)
         active &= ~close
         active &= ~(high - low <= CLOCK_TOLERANCE)
-    return best, duty, boost
+    return best, duty
+
+
+def priced_throttled(
+    arrays: OpArrays, devices: Devices, prices: Prices, ratio: Array, boost: Priced
+) -> Priced:
+    """``priced(arrays, devices, prices, ratio, boost.latency)``, priced again only on
+    the devices whose ``ratio`` is not 1 (at 1 every factor is an exact 1.0: their
+    entries are ``boost``'s, bit for bit)."""
+    slower = np.flatnonzero(ratio != 1.0)
+    if not len(slower):
+        return boost
+    found = priced(
+        arrays.take(slower),
+        devices.take(slower),
+        prices.take(slower),
+        ratio[slower],
+        boost.latency[:, slower],
+    )
+
+    def merged(base: Array, part: Array) -> Array:
+        out = base.copy()
+        out[:, slower] = part
+        return out
+
+    return Priced(
+        merged(boost.latency, found.latency),
+        {name: merged(value, found.parts[name]) for name, value in boost.parts.items()},
+        merged(boost.joules, found.joules),
+    )
 
 
 # names price() reads otherwise: its parts, and the action kinds before a "."
 _PRICE_PARTS = frozenset({"compute", "operands", "issue", "clock", "static", "mac", "vector"})
 
 
-def peak_powers_w(hws: Sequence[HardwareSpec]) -> list[float]:
+def peak_powers_w(hws: Sequence[HardwareSpec], *, one_structure: bool = False) -> list[float]:
     """``[peak_power_w(hw) for hw in hws]``: devices of one memory and dtype layout at
-    once, with `perfsim.energy.prices.price`'s operations in its order (bit for bit)."""
+    once, with `perfsim.energy.prices.price`'s operations in its order (bit for bit).
+
+    ``one_structure``: the devices share a `perfsim.engines.roofline_batch.structure`
+    (memory levels and dtypes: the layout here), so they are priced together at once.
+    """
+    if one_structure and hws and _plain_names(hws[0]):
+        return _peaks(hws).tolist()  # type: ignore[no-any-return]
     out = [0.0] * len(hws)
     groups: dict[tuple[Any, ...], list[int]] = {}
     for index, hw in enumerate(hws):
-        names = [level.name for level in hw.memory]
-        if (
-            len(set(names)) < len(names)
-            or _PRICE_PARTS.intersection(names)
-            or any("." in name for name in names)
-        ):
+        if not _plain_names(hw):
             out[index] = peak_power_w(hw)  # names price() would read as something else
             continue
         matrix = hw.compute.matrix
@@ -238,18 +312,25 @@ def peak_powers_w(hws: Sequence[HardwareSpec]) -> list[float]:
     return out
 
 
+def _plain_names(hw: HardwareSpec) -> bool:
+    """Memory level names that `perfsim.energy.prices.price` reads as levels only."""
+    names = [level.name for level in hw.memory]
+    return not (
+        len(set(names)) < len(names)
+        or _PRICE_PARTS.intersection(names)
+        or any("." in name for name in names)
+    )
+
+
 def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     """`peak_power_w` of devices of one layout (W)."""
-    prices = [cached_energy_prices(hw) for hw in hws]
-
-    def column(values: Sequence[float]) -> Array:
-        return np.array(values, dtype=np.float64)
-
+    prices = Distinct.of([cached_energy_prices(hw) for hw in hws])
+    computed = Distinct.of([hw.compute for hw in hws]).column
     first = hws[0]
-    units = column([hw.compute.units for hw in hws])
-    clock = column([hw.compute.clock for hw in hws])
-    static = column([p.static_power_w for p in prices])
-    share = column([p.clock_share for p in prices])
+    units = computed(lambda c: c.units)
+    clock = computed(lambda c: c.clock)
+    static = prices.column(lambda p: p.static_power_w)
+    share = prices.column(lambda p: p.clock_share)
     zeros = np.zeros(len(hws))
     levels = len(first.memory)
 
@@ -262,15 +343,8 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
         return total + static - static
 
     def core(kind: str, dtype: str, per_cycle: Array) -> Array:
-        mac = kind == "mac"
         count = per_cycle * units * clock
-        arithmetic = column([(p.mac_j if mac else p.vector_op_j)[dtype] for p in prices])
-        operands = column(
-            [(p.mac_operands_j if mac else p.vector_operands_j).get(dtype, 0.0) for p in prices]
-        )
-        issue = column(
-            [(p.mac_issue_j if mac else p.vector_issue_j).get(dtype, 0.0) for p in prices]
-        )
+        arithmetic, operands, issue = _core_prices(prices, kind, dtype)
         return dynamic(count * arithmetic, count * operands, count * issue, [zeros] * levels)
 
     def widest(found: list[Array]) -> Array:
@@ -282,22 +356,16 @@ def _peaks(hws: Sequence[HardwareSpec]) -> Array:
     matrix_w = zeros
     if first.compute.matrix is not None and first.compute.matrix.macs_per_cycle:
         matrix_w = widest(
-            [
-                core("mac", d, column([hw.compute.matrix.macs_per_cycle[d] for hw in hws]))  # type: ignore[union-attr]
-                for d in first.compute.matrix.macs_per_cycle
-            ]
+            [core("mac", d, computed(matrix_macs(d))) for d in first.compute.matrix.macs_per_cycle]
         )
     vector_w = widest(
-        [
-            core("vector", d, column([hw.compute.vector.flops_per_cycle[d] for hw in hws]))
-            for d in first.compute.vector.flops_per_cycle
-        ]
+        [core("vector", d, computed(vector_flops(d))) for d in first.compute.vector.flops_per_cycle]
     )
     level_parts = []
     for index, level in enumerate(first.memory):
-        streamed = column([hw.memory[index].bandwidth for hw in hws])
+        streamed = np.array([hw.memory[index].bandwidth for hw in hws], dtype=np.float64)
         if level.per_unit:
             streamed = streamed * units
-        level_parts.append(streamed * column([p.level_j_per_byte[level.name] for p in prices]))
+        level_parts.append(streamed * prices.entry("level_j_per_byte", level.name))
     memory_w = dynamic(zeros, zeros, zeros, level_parts)
     return static + matrix_w + vector_w + memory_w

@@ -15,17 +15,18 @@ returns None): they take the scalar engine.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from perfsim.engines.distinct import Distinct, SectionKeys
 from perfsim.engines.residency import holder_level
 from perfsim.engines.roofline import _vector_dtype, compute_dtype
 from perfsim.engines.traffic import _operand_bytes, matrix_operand
-from perfsim.hardware.spec import HardwareSpec
+from perfsim.hardware.spec import ComputeSpec, HardwareSpec
 from perfsim.ir import OpNode
 
 Array = npt.NDArray[np.float64]
@@ -33,8 +34,24 @@ Array = npt.NDArray[np.float64]
 
 def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     """What must be equal across a batch of devices (None: not vectorized, see above)."""
-    matrix = hw.compute.matrix
-    if hw.fresh_pages is not None or hw.compute.vector.element_cost is not None:
+    if hw.fresh_pages is not None:
+        return None
+    compute = _COMPUTE_STRUCTURE(hw.compute)
+    if compute is None:
+        return None
+    return (
+        tuple([(level.name, level.per_unit) for level in hw.memory]),
+        *compute,
+        hw.op_overhead_serial,
+        hw.tdp is None,
+    )
+
+
+def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
+    """The compute section's part of `structure`: its matrix and vector dtypes (None
+    where a table or measured cost keeps it on the scalar engine)."""
+    matrix = compute.matrix
+    if compute.vector.element_cost is not None:
         return None
     if matrix is not None and (
         matrix.efficiency is not None
@@ -44,12 +61,26 @@ def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     ):
         return None
     return (
-        tuple((level.name, level.per_unit) for level in hw.memory),
         tuple(matrix.macs_per_cycle) if matrix is not None else None,
-        tuple(hw.compute.vector.flops_per_cycle),
-        hw.op_overhead_serial,
-        hw.tdp is None,
+        tuple(compute.vector.flops_per_cycle),
     )
+
+
+_COMPUTE_STRUCTURE = SectionKeys(_compute_structure)
+
+
+def matrix_macs(dtype: str) -> Callable[[ComputeSpec], float]:
+    """A reader of a compute section's matrix MACs per cycle per unit of ``dtype``."""
+    return lambda compute: compute.matrix.macs_per_cycle[dtype]  # type: ignore[union-attr,index]
+
+
+def vector_flops(dtype: str) -> Callable[[ComputeSpec], float]:
+    """A reader of a compute section's vector FLOPs per cycle per unit of ``dtype``."""
+    return lambda compute: float(compute.vector.flops_per_cycle[dtype])  # type: ignore[index]
+
+
+def _column(values: Sequence[float]) -> Array:
+    return np.array(values, dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,44 +106,54 @@ class Devices:
 
     @classmethod
     def of(cls, hws: Sequence[HardwareSpec]) -> Devices:
-        """Arrays of ``hws``, all of one `structure` (checked by the caller)."""
+        """Arrays of ``hws``, all of one `structure` (checked by the caller); the compute
+        section's numbers read once per distinct section (`Distinct`)."""
         first = hws[0]
-        levels = range(len(first.memory))
-
-        def column(values: Sequence[float]) -> Array:
-            return np.array(values, dtype=np.float64)
-
+        computed = Distinct.of([hw.compute for hw in hws]).column
+        units = computed(lambda compute: compute.units)
+        levels = [[hw.memory[i] for hw in hws] for i in range(len(first.memory))]
         matrix = first.compute.matrix
         return cls(
             hws=tuple(hws),
-            units=column([hw.compute.units for hw in hws]),
-            clock=column([hw.compute.clock for hw in hws]),
+            units=units,
+            clock=computed(lambda compute: compute.clock),
             macs={
-                dtype: column([hw.compute.matrix.macs_per_cycle[dtype] for hw in hws])  # type: ignore[union-attr]
+                dtype: computed(matrix_macs(dtype))
                 for dtype in (matrix.macs_per_cycle if matrix is not None else ())
             },
             vector_flops={
-                dtype: column([float(hw.compute.vector.flops_per_cycle[dtype]) for hw in hws])
+                dtype: computed(vector_flops(dtype))
                 for dtype in first.compute.vector.flops_per_cycle
             },
-            capacity=tuple(column([hw.memory[i].capacity for hw in hws]) for i in levels),
-            bandwidth=tuple(column([hw.memory[i].bandwidth for hw in hws]) for i in levels),
+            capacity=tuple(_column([m.capacity for m in level]) for level in levels),
+            bandwidth=tuple(_column([m.bandwidth for m in level]) for level in levels),
             achievable=tuple(
-                column(
-                    [
-                        1.0 if hw.memory[i].achievable is None else hw.memory[i].achievable
-                        for hw in hws
-                    ]
-                )
-                for i in levels
+                _column([1.0 if m.achievable is None else m.achievable for m in level])
+                for level in levels
             ),
+            # per_unit is part of the structure: the same on every device
             multiplier=tuple(
-                column([hw.compute.units if hw.memory[i].per_unit else 1 for hw in hws])
-                for i in levels
+                units if level.per_unit else np.ones(len(hws)) for level in first.memory
             ),
-            overhead=column([hw.op_overhead for hw in hws]),
+            overhead=_column([hw.op_overhead for hw in hws]),
             holder=holder_level(first),
             serial=first.op_overhead_serial,
+        )
+
+    def take(self, index: npt.NDArray[np.intp]) -> Devices:
+        """The devices at ``index`` only (a pass over some of a batch's devices)."""
+        return replace(
+            self,
+            hws=tuple(self.hws[i] for i in index.tolist()),
+            units=self.units[index],
+            clock=self.clock[index],
+            macs={dtype: value[index] for dtype, value in self.macs.items()},
+            vector_flops={dtype: value[index] for dtype, value in self.vector_flops.items()},
+            capacity=tuple(value[index] for value in self.capacity),
+            bandwidth=tuple(value[index] for value in self.bandwidth),
+            achievable=tuple(value[index] for value in self.achievable),
+            multiplier=tuple(value[index] for value in self.multiplier),
+            overhead=self.overhead[index],
         )
 
     def matrix_peak(self, dtype: str, clock: Array) -> Array:
@@ -137,7 +178,9 @@ class Devices:
 @dataclass(frozen=True, slots=True)
 class OpArrays:
     """The clock-independent part of each distinct op's roofline cost on every device;
-    arrays are (op, device), or (level, op, device) for traffic."""
+    arrays are (op, device), or (level, op, device) for traffic. Devices whose ops
+    differ (`perfsim.sweep.stacked`: a row is an op of each device's own graph) have
+    ``flops`` and ``peak_index`` per (op, device) too."""
 
     traffic: Array  # bytes each level serves
     flops: Array  # (op, 1): FLOPs
@@ -146,6 +189,15 @@ class OpArrays:
     action: tuple[tuple[str, float] | None, ...]  # ("mac" | "vector", count) per op
     units: tuple[tuple[bool, str], ...]  # the distinct (on matrix, dtype) of `peaks`
 
+    def take(self, index: npt.NDArray[np.intp]) -> OpArrays:
+        """The entries of the devices at ``index`` only (`Devices.take`)."""
+        return replace(
+            self,
+            traffic=self.traffic[:, :, index],
+            flops=self.flops if self.flops.shape[1] == 1 else self.flops[:, index],
+            peak_index=self.peak_index if self.peak_index.ndim == 1 else self.peak_index[:, index],
+        )
+
     def peaks(self, devices: Devices, clock: Array) -> Array:
         """(op, device) peak FLOP/s at ``clock``, 1 for ops that compute nothing."""
         rows = [np.ones_like(clock)]
@@ -153,7 +205,12 @@ class OpArrays:
             rows.append(
                 devices.matrix_peak(dtype, clock) if matrix else devices.vector_peak(dtype, clock)
             )
-        return np.stack(rows)[self.peak_index]
+        stacked = np.stack(rows)
+        if self.peak_index.ndim == 2:  # per (op, device)
+            per_device: Array = np.take_along_axis(stacked, self.peak_index, axis=0)
+            return per_device
+        per_op: Array = stacked[self.peak_index]
+        return per_op
 
 
 def _capacity_bytes(op: OpNode, capacity: Array) -> tuple[Array, Array, Array]:

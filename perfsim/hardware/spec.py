@@ -242,7 +242,7 @@ class HardwareSpec(Frozen):
     @property
     def on_chip_bytes(self) -> float:
         """Total capacity of every level but the farthest, bytes."""
-        return sum(self.level_capacity(level) for level in self.memory[:-1])
+        return sum([self.level_capacity(level) for level in self.memory[:-1]])
 
     def supported_precisions(self) -> tuple[str, ...]:
         """Precisions (``--precision`` values) this device can execute (`perfsim.dtypes`)."""

@@ -5,11 +5,12 @@ outcome = run_sweep("workloads/sweeps/npu-array-sram-dram.yaml", workers=Workers
 outcome.frame.sort_values("latency_s").head()
 """
 
+from perfsim.sweep.axes import expand
 from perfsim.sweep.expr import Expression, parse_expression
 from perfsim.sweep.fast import GroupedGraph, group_graph, point_metrics
 from perfsim.sweep.override import override, override_many
 from perfsim.sweep.pareto import pareto_mask
-from perfsim.sweep.plan import Point, expand, plan
+from perfsim.sweep.plan import Point, plan
 from perfsim.sweep.runner import SweepOutcome, Workers, run_sweep
 from perfsim.sweep.spec import SweepSpec, load_sweep_spec
 from perfsim.sweep.store import read_table

@@ -39,15 +39,23 @@ class Block:
 def blocks_of(rows: Sequence[Mapping[str, Any]]) -> list[Block]:
     """Rows ``{"point_id": ..., <outputs>}`` as blocks, one per distinct key sequence
     (a batch mixing engines has two); ``point_id`` becomes the block's ids."""
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row), []).append(row)
     blocks = []
-    for keys, members in groups.items():
-        columns = {key: [row[key] for row in members] for key in keys}
+    for _, columns in grouped_rows(rows):
         ids = columns.pop("point_id")
         blocks.append(Block(tuple(ids), columns))
     return blocks
+
+
+def grouped_rows(rows: Sequence[Mapping[str, Any]]) -> list[tuple[list[int], dict[str, list[Any]]]]:
+    """Rows as columns, one group per distinct key sequence (in order of first appearance):
+    each group's row indices and ``{key: [value per row]}``."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, row in enumerate(rows):
+        groups.setdefault(tuple(row), []).append(index)
+    return [
+        (members, {key: [rows[i][key] for i in members] for key in keys})
+        for keys, members in groups.items()
+    ]
 
 
 def by_id(blocks: Iterable[Block]) -> dict[str, tuple[Block, int]]:

@@ -14,12 +14,10 @@ passes through `device_row` once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfsim.area import design_metrics
-from perfsim.area.metrics import design_metrics_batch
 from perfsim.engines import get_cost_model
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
@@ -88,19 +86,11 @@ def device_row(metrics: dict[str, Any], hw: HardwareSpec) -> dict[str, Any]:
 
     The one place per row where per-design columns (area, power, ... of ``hw``) are
     merged; every path (`point_metrics`, `result_metrics`, and
-    `perfsim.sweep.batch.batch_metrics` through `device_rows`, its batched twin) ends
-    here, once per point, so per-hw work belongs here and never in the per-op cost loops.
+    `perfsim.sweep.batch.batch_tables` through `perfsim.area.metrics.design_columns`, its
+    batched twin) ends here, once per point, so per-hw work belongs here and never in the
+    per-op cost loops.
     """
     return {**metrics, **design_metrics(hw, metrics)}  # area, power, perf per mm^2 and per W
-
-
-def device_rows(
-    metrics: Sequence[dict[str, Any]], hws: Sequence[HardwareSpec]
-) -> list[dict[str, Any]]:
-    """``[device_row(m, hw) for m, hw in zip(metrics, hws)]``, the per-design columns
-    computed for all devices at once (`perfsim.area.metrics.design_metrics_batch`)."""
-    designs = design_metrics_batch(hws, metrics)
-    return [{**m, **d} for m, d in zip(metrics, designs, strict=True)]
 
 
 def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:

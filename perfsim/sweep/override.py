@@ -20,7 +20,8 @@ changing ``matrix.rows`` or ``matrix.cols`` (without also overriding
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -87,6 +88,28 @@ def read_path(data: Any, keys: Sequence[str | int]) -> Any:
     for key in keys:
         data = getattr(data, str(key)) if isinstance(data, BaseModel) else data[key]
     return data
+
+
+def path_reader(spec: BaseModel, keys: Sequence[str | int]) -> Callable[[Any], Any]:
+    """`read_path` of ``keys`` for specs shaped as ``spec`` (overrides of it): which step
+    is an attribute and which an item, found once (a sweep reads its axes back from
+    every point's spec)."""
+    steps: list[Callable[[Any], Any]] = []
+    node: Any = spec
+    for key in keys:
+        if isinstance(node, BaseModel):
+            steps.append(attrgetter(str(key)))
+            node = getattr(node, str(key))
+        else:
+            steps.append(itemgetter(key))
+            node = node[key]
+
+    def read(data: Any) -> Any:
+        for step in steps:
+            data = step(data)
+        return data
+
+    return read
 
 
 def _write_copy(data: dict[str, Any], keys: Sequence[str | int], value: Any) -> dict[str, Any]:

@@ -20,7 +20,8 @@ that is itself a section) falls back to `override_many`, so errors read exactly 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -58,6 +59,16 @@ def patched(
 
 
 @dataclass(frozen=True, slots=True)
+class _Model:
+    """A model of the base spec that a patch copies: the model, the fields set full
+    validation gives its copies, its ``after`` validators."""
+
+    node: Any
+    fields_set: frozenset[str] = frozenset()
+    checks: tuple[Check, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class _Owner:
     """The innermost model holding some of a point's leaves, and how to set them."""
 
@@ -65,18 +76,25 @@ class _Owner:
     paths: tuple[str, ...]  # the axes it holds (sorted)
     # per axis: its field name and validator; None: validate the model's whole dict
     fields: tuple[tuple[str, Check], ...] | None
+    model: _Model | None = None  # set once the recipe knows every model
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One container above the owners, rebuilt with its new children (`_rebuild`)."""
+
+    at: Keys  # where it is
+    model: _Model  # the base spec's model or tuple there (``node``)
+    below: tuple[tuple[str | int, Keys], ...]  # each new child: its key here, its keys
 
 
 @dataclass(frozen=True, slots=True)
 class _Recipe:
-    """How to patch one set of paths into a spec: the owners, the models above them
-    (``tree``: for each prefix, the keys one level below it on the way to an owner), each
-    model's fields set after full validation and its ``after`` validators."""
+    """How to patch one set of paths into a spec: the owners, and the models and tuples
+    above them (on the way from the top to an owner), children before parents."""
 
     owners: tuple[_Owner, ...]
-    tree: dict[Keys, tuple[str | int, ...]]
-    fields_set: dict[Keys, frozenset[str]]
-    checks: dict[Keys, tuple[Check, ...]]
+    steps: tuple[_Step, ...]
 
 
 _MATRIX: Keys = ("compute", "matrix")  # where override_many rescales a systolic array
@@ -116,7 +134,17 @@ def _recipe(
             checks[keys] = _after_validators(type(node))
         elif not isinstance(node, tuple):
             raise TypeError(f"cannot patch a {type(node).__name__}")
-    return _Recipe(tuple(owners), tree, models, checks)
+
+    def model(keys: Keys) -> _Model:
+        node = _read(spec, keys)
+        return _Model(node, models[keys], checks[keys]) if keys in models else _Model(node)
+
+    steps = [  # deepest first: every child is built before its parent
+        _Step(at, model(at), tuple((key, (*at, key)) for key in below))
+        for at, below in sorted(tree.items(), key=lambda item: -len(item[0]))
+    ]
+    owners = [replace(owner, model=model(owner.keys)) for owner in owners]
+    return _Recipe(tuple(owners), tuple(steps))
 
 
 def _patched(
@@ -129,20 +157,24 @@ def _patched(
 ) -> HardwareSpec:
     children: dict[Keys, Any] = {}
     for owner in recipe.owners:
-        given = tuple([values[path] for path in owner.paths])
+        paths = owner.paths
+        given = (values[paths[0]],) if len(paths) == 1 else tuple([values[p] for p in paths])
         key = (owner.keys, given)
         child = memo.get(key)
         if child is None:
+            model: _Model = owner.model  # type: ignore[assignment]  # set by _recipe
             if owner.fields is None:
                 data = _read_dict(_written(spec, values, dumped, resolved), owner.keys)
-                child = type(_read(spec, owner.keys)).model_validate(data, context={"si": True})
+                child = type(model.node).model_validate(data, context={"si": True})
+            elif len(owner.fields) == 1:
+                ((name, check),) = owner.fields
+                child = _copy(model, {name: check(given[0])})
             else:
                 fields = zip(owner.fields, given, strict=True)
-                update = {name: check(value) for (name, check), value in fields}
-                child = _copy(_read(spec, owner.keys), update, recipe, owner.keys)
+                child = _copy(model, {name: check(value) for (name, check), value in fields})
             memo[key] = child
         children[owner.keys] = child
-    return _rebuild(spec, (), children, recipe, memo)  # type: ignore[no-any-return]
+    return _rebuild(children, recipe, memo)  # type: ignore[no-any-return]
 
 
 def _written(
@@ -169,8 +201,8 @@ def _field_check(model: type[BaseModel], name: str) -> Check:
     if field.metadata:
         annotation = Annotated[(annotation, *field.metadata)]
     adapter: TypeAdapter[Any] = TypeAdapter(annotation)
-    context = {"si": True}
-    return lambda value: adapter.validate_python(value, context=context)
+    # what adapter.validate_python(value, context=...) calls, without its Python wrapper
+    return partial(adapter.validator.validate_python, context={"si": True})
 
 
 def _after_validators(model: type[BaseModel]) -> tuple[Check, ...]:
@@ -183,20 +215,21 @@ def _after_validators(model: type[BaseModel]) -> tuple[Check, ...]:
     return tuple(found)
 
 
-def _copy(node: BaseModel, update: dict[str, Any], recipe: _Recipe, at: Keys) -> BaseModel:
-    """``node`` with ``update``'s (validated) values, its ``after`` validators run again
-    (they raise ValueError as full validation would).
+def _copy(model: _Model, update: dict[str, Any]) -> BaseModel:
+    """``model.node`` with ``update``'s (validated) values, its ``after`` validators run
+    again (they raise ValueError as full validation would).
 
     Built as ``model_construct`` builds a model, without its pass over every field (and
     its defaults): the other values are ``node``'s, already validated. Its fields set are
     those full validation of the dumped dict gives.
     """
+    node = model.node
     copy = type(node).__new__(type(node))
     object.__setattr__(copy, "__dict__", {**node.__dict__, **update})
-    object.__setattr__(copy, "__pydantic_fields_set__", set(recipe.fields_set[at]))
+    object.__setattr__(copy, "__pydantic_fields_set__", set(model.fields_set))
     object.__setattr__(copy, "__pydantic_extra__", None)
     object.__setattr__(copy, "__pydantic_private__", None)
-    for check in recipe.checks[at]:
+    for check in model.checks:
         check(copy)
     return copy
 
@@ -235,29 +268,27 @@ def _read_dict(data: Any, keys: Keys) -> Any:
     return data
 
 
-def _rebuild(
-    node: Any, at: Keys, children: Mapping[Keys, Any], recipe: _Recipe, memo: dict[Any, Any]
-) -> Any:
-    """``node`` (at keys ``at``) with ``children`` put in, every model on the way copied
-    (`_copy`). A model below the top with the very same new parts is built once
-    (``memo``: e.g. the compute section of every point that shares an array size)."""
-    if at in children:
-        return children[at]
-    below = recipe.tree[at]
-    if isinstance(node, tuple):
-        items = list(node)
-        for index in below:
-            items[index] = _rebuild(items[index], (*at, index), children, recipe, memo)  # type: ignore[index]
-        return tuple(items)
-    update = {
-        key: _rebuild(getattr(node, key), (*at, key), children, recipe, memo)  # type: ignore[arg-type]
-        for key in below
-    }
-    if not at:
-        return _copy(node, update, recipe, at)
-    # the memo keeps the copy, and so its parts: their ids stay theirs
-    key = ("copy", at, *map(id, update.values()))
-    copy = memo.get(key)
-    if copy is None:
-        copy = memo[key] = _copy(node, update, recipe, at)
-    return copy
+def _rebuild(children: dict[Keys, Any], recipe: _Recipe, memo: dict[Any, Any]) -> Any:
+    """The spec with ``children`` (new owners, by keys) put in, every model and tuple on
+    the way copied (`_copy`), children before parents (``recipe.steps``). A model below
+    the top with the very same new parts is built once (``memo``: e.g. the compute
+    section of every point that shares an array size)."""
+    for step in recipe.steps:
+        node, at = step.model.node, step.at
+        if isinstance(node, tuple):
+            items = list(node)
+            for index, keys in step.below:
+                items[index] = children[keys]  # type: ignore[call-overload]
+            children[at] = tuple(items)
+            continue
+        update = {key: children[keys] for key, keys in step.below}
+        if not at:
+            children[at] = _copy(step.model, update)
+            continue
+        # the memo keeps the copy, and so its parts: their ids stay theirs
+        key = ("copy", at, *map(id, update.values()))
+        copy = memo.get(key)
+        if copy is None:
+            copy = memo[key] = _copy(step.model, update)
+        children[at] = copy
+    return children[()]

@@ -21,21 +21,19 @@ from typing import Any
 from perfsim.engines import get_cost_model
 from perfsim.errors import PerfsimError, SpecError
 from perfsim.hardware import available_hardware, resolve_hardware
-from perfsim.hardware.spec import HardwareSpec
+from perfsim.hardware.spec import ComputeSpec, HardwareSpec
 from perfsim.pipeline import checked_precision
 from perfsim.scenario import Scenario
-from perfsim.sweep.override import read_path, resolve_path
+from perfsim.sweep.axes import expand
+from perfsim.sweep.identity import device_text, identity_text, point_id
+from perfsim.sweep.override import path_reader, resolve_path
 from perfsim.sweep.patch import patched
-from perfsim.sweep.sampling import Axis, Range, grid, latin_hypercube, random_points, zipped
-from perfsim.sweep.spec import WORKLOAD_AXES, RangeAxis, SweepSpec
-from perfsim.units import parse_quantity
+from perfsim.sweep.spec import WORKLOAD_AXES, SweepSpec
 from perfsim.whatif import WhatIfs, parse_whatifs
 from perfsim.workload import ModelSpec, resolve_model
 
-RESULTS_VERSION = 2  # bump when the row a point produces changes meaning: re-runs recompute
 WHATIF_PREFIX = "whatif."
 UNTYPED = "untyped for what-ifs"
-_DIMENSIONS = ("bytes", "bandwidth", "frequency", "time", "energy", "power", "length")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,51 +88,6 @@ def graph_key(scenario: Scenario, typed: bool) -> tuple[Any, ...]:
     )
 
 
-def si_value(value: Any) -> Any:
-    """A unit string as SI (any dimension the unit names); numbers and names unchanged."""
-    if not isinstance(value, str):
-        return value
-    for dimension in _DIMENSIONS:
-        try:
-            return parse_quantity(value, dimension)
-        except ValueError:
-            continue
-    return value
-
-
-def _axes_for_sampling(spec: SweepSpec) -> dict[str, Axis]:
-    where = spec.source or spec.name
-    axes: dict[str, Axis] = {}
-    for name, axis in spec.axes.items():
-        if isinstance(axis, RangeAxis):
-            low, high = si_value(axis.min), si_value(axis.max)
-            if not isinstance(low, int | float) or not isinstance(high, int | float):
-                raise SpecError(f"{where}: axes.{name}: min/max must be numbers or quantities")
-            if not low < high or (axis.log and low <= 0):
-                raise SpecError(
-                    f"{where}: axes.{name}: expected 0 < min < max for a log range, "
-                    f"min < max otherwise; got {axis.min!r}, {axis.max!r}"
-                )
-            axes[name] = Range(float(low), float(high), axis.log, axis.integer)
-        else:
-            axes[name] = axis
-    return axes
-
-
-def expand(spec: SweepSpec) -> list[dict[str, Any]]:
-    """The spec's axis values per point (grid, zip, random or lhs), in a fixed order."""
-    sampling = spec.sampling
-    axes = _axes_for_sampling(spec)
-    if sampling.method == "grid":
-        return grid(axes, spec.zip)  # type: ignore[arg-type]  # lists only, checked by spec
-    if sampling.method == "zip":
-        return zipped(axes)  # type: ignore[arg-type]
-    samples = sampling.samples or 1
-    if sampling.method == "random":
-        return random_points(axes, samples, sampling.seed)
-    return latin_hypercube(axes, samples, sampling.seed)
-
-
 def _resolve_hw_name(name: str, source: str) -> str:
     """A built-in name as is; a relative file path relative to the spec when it exists there."""
     if name in available_hardware() or not source:
@@ -152,39 +105,16 @@ class _Device:
     digest: str
     paths: dict[str, tuple[str | int, ...]]
     parts: dict[Any, Any] = field(default_factory=dict)  # validated sub-models (patched)
+    # per set of axis names: their resolved paths, and each axis's reader (sorted by name)
+    resolved: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    readers: dict[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]] = field(
+        default_factory=dict
+    )
 
 
 def _device(spec: HardwareSpec) -> _Device:
     text = json.dumps(spec.model_dump(mode="json"), sort_keys=True)
     return _Device(spec, spec.model_dump(), hashlib.sha256(text.encode()).hexdigest(), {})
-
-
-_HW_MARK = "\x00hw\x00"  # stands for the device identity in a point's identity text
-
-
-def _identity_text(point_scenario: Scenario, model: ModelSpec, engine: str) -> tuple[str, str]:
-    """A point's identity as JSON around its device (``before + json(device) + after``):
-    the same text as one `json.dumps` of the whole identity, built once per scenario."""
-    identity = {
-        "version": RESULTS_VERSION,
-        "model": [model.name, model.config_hash],
-        "batch": point_scenario.batch,
-        "seq": point_scenario.seq,
-        "mode": point_scenario.mode,
-        "precision": point_scenario.precision,
-        "engine": engine,
-        "hw": _HW_MARK,
-        "whatif": dict(sorted(point_scenario.whatifs.applied().items())),
-    }
-    text = json.dumps(identity, sort_keys=True, default=str)
-    before, _, after = text.partition(json.dumps(_HW_MARK))
-    return before, after
-
-
-def _point_id(identity: tuple[str, str], device: str) -> str:
-    """A digest of what sets a point's numbers (its scenario, engine and device)."""
-    text = identity[0] + json.dumps(device) + identity[1]
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 _WORKLOAD = frozenset(WORKLOAD_AXES)
@@ -215,6 +145,29 @@ def _split(base: _Values, values: Mapping[str, Any]) -> _Values:
 
 
 @dataclass(frozen=True, slots=True)
+class _Names:
+    """How one sequence of axis names splits (`_split`), read once per sweep: whether
+    any sets workload fields or what-ifs, and where each spec axis's input column is
+    read (``("whatif", knob)`` or ``("hw", axis)``)."""
+
+    plain_hardware: bool  # every name a hardware path: the values are the overrides
+    columns: tuple[tuple[str, str, str], ...]  # (axis, "whatif" | "hw", knob or axis)
+
+
+def _names(spec: SweepSpec, names: tuple[str, ...]) -> _Names:
+    plain = not any(n in _WORKLOAD or n.startswith(WHATIF_PREFIX) for n in names)
+    columns = []
+    for name in spec.axes:
+        if name in WORKLOAD_AXES:
+            continue
+        if name.startswith(WHATIF_PREFIX):
+            columns.append((name, "whatif", name.removeprefix(WHATIF_PREFIX)))
+        else:
+            columns.append((name, "hw", name))
+    return _Names(plain, tuple(columns))
+
+
+@dataclass(frozen=True, slots=True)
 class _Override:
     """A base device with a point's hardware axis values applied."""
 
@@ -228,7 +181,7 @@ class _Resolved:
     """A setting on devices of one precision support: the point's scenario and keys."""
 
     scenario: Scenario
-    identity: tuple[str, str]  # `_identity_text`
+    identity: tuple[str, str]  # `perfsim.sweep.identity.identity_text`
     graph_key: tuple[Any, ...]
     inputs: dict[str, Any]  # the table's workload input columns
 
@@ -241,18 +194,24 @@ class _Setting:
     model: ModelSpec
     engine: str
     by_support: dict[tuple[Any, ...], _Resolved]
+    # each compute section seen (kept: its id stays its own) and its dtypes
+    dtypes: dict[int, tuple[ComputeSpec, tuple[Any, ...]]] = field(default_factory=dict)
 
     def resolved(self, hw: HardwareSpec, hw_name: str) -> _Resolved:
         """The scenario at its precision on ``hw`` (checked: `checked_precision`), once
         per distinct precision support (all `checked_precision` reads of ``hw``)."""
-        matrix = hw.compute.matrix
-        support = (
-            hw_name,
-            hw.name,
-            hw.native_precision,
-            tuple(matrix.macs_per_cycle) if matrix is not None else (),
-            tuple(hw.compute.vector.flops_per_cycle),
-        )
+        compute = hw.compute
+        seen = self.dtypes.get(id(compute))
+        if seen is None or seen[0] is not compute:  # points share compute sections
+            matrix = compute.matrix
+            seen = self.dtypes[id(compute)] = (
+                compute,
+                (
+                    tuple(matrix.macs_per_cycle) if matrix is not None else (),
+                    tuple(compute.vector.flops_per_cycle),
+                ),
+            )
+        support = (hw_name, hw.name, hw.native_precision, seen[1])
         found = self.by_support.get(support)
         if found is None:
             scenario = self.base.but(precision=checked_precision(self.base, hw, hw_name))
@@ -268,7 +227,7 @@ class _Setting:
             }
             found = self.by_support[support] = _Resolved(
                 scenario,
-                _identity_text(scenario, self.model, self.engine),
+                identity_text(scenario, self.model, self.engine),
                 graph_key(scenario, typed),
                 inputs,
             )
@@ -285,6 +244,7 @@ class _Planner:
     engines: set[str] = field(default_factory=set)
     models: dict[str, ModelSpec] = field(default_factory=dict)
     settings: dict[Any, _Setting] = field(default_factory=dict)
+    names: dict[tuple[str, ...], _Names] = field(default_factory=dict)
     # `json.dumps(..., default=str)` builds an encoder per call: one for the whole sweep
     to_json: Callable[[Any], str] = field(
         default_factory=lambda: json.JSONEncoder(default=str).encode
@@ -323,14 +283,20 @@ class _Planner:
             key = json.dumps([hw_name, hw_values], sort_keys=True, default=str)
             found = self.overridden.get(key)
         if found is None:
+            names = tuple(hw_values)
+            resolved = device.resolved.get(names)
+            if resolved is None:
+                resolved = device.resolved[names] = {name: device.paths[name] for name in names}
+                device.readers[names] = tuple(
+                    (name, path_reader(device.spec, device.paths[name])) for name in sorted(names)
+                )
             hw = device.spec
             if hw_values:
-                resolved = {name: device.paths[name] for name in hw_values}
                 hw = patched(
                     hw, hw_values, dumped=device.dumped, resolved=resolved, memo=device.parts
                 )
-            changed = {name: read_path(hw, device.paths[name]) for name in sorted(hw_values)}
-            identity = self.to_json([device.digest, changed])
+            changed = {name: read(hw) for name, read in device.readers[names]}
+            identity = device_text(device.digest, changed, self.to_json)
             found = self.overridden[key] = _Override(hw, identity, changed)
         return found
 
@@ -365,7 +331,14 @@ class _Planner:
         return found
 
     def point(self, index: int, values: Mapping[str, Any]) -> Point:
-        split = _split(self.base, values)
+        key = tuple(values)
+        names = self.names.get(key)
+        if names is None:
+            names = self.names[key] = _names(self.spec, key)
+        if names.plain_hardware:  # only hardware axes: the base's fields and what-ifs
+            split = _Values(self.base.fields, self.base.whatif, dict(values))
+        else:
+            split = _split(self.base, values)
         fields = split.fields
         hw_name = str(fields["hw"])
         device = self.hardware_at(hw_name, split.hw_values)
@@ -373,22 +346,17 @@ class _Planner:
         setting = self.setting(fields, split.whatif)
         resolved = setting.resolved(hw, hw_name)
         inputs = dict(resolved.inputs)
-        for name in self.spec.axes:
-            if name in WORKLOAD_AXES:
-                continue
-            if name.startswith(WHATIF_PREFIX):
-                inputs[name] = split.whatif[name.removeprefix(WHATIF_PREFIX)]
-            else:
-                inputs[name] = device.values[name]
+        for name, source, knob in names.columns:
+            inputs[name] = split.whatif[knob] if source == "whatif" else device.values[name]
         inputs["on_chip_bytes"] = hw.on_chip_bytes
         return Point(
             index=index,
-            point_id=_point_id(resolved.identity, device.identity),
+            point_id=point_id(resolved.identity, device.identity),
             inputs=inputs,
             scenario=resolved.scenario,
             engine=setting.engine,
             hw=hw,
-            design=", ".join(f"{name}={_short(value)}" for name, value in values.items()),
+            design=", ".join([f"{name}={_short(value)}" for name, value in values.items()]),
             key=resolved.graph_key,
         )
 

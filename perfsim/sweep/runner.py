@@ -27,8 +27,8 @@ from perfsim.ir import OpGraph
 from perfsim.pipeline import cost_scenario_graph, scenario_graph
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
-from perfsim.sweep.batch import batch_metrics
-from perfsim.sweep.block import blocks_of, by_id
+from perfsim.sweep.batch import batch_tables
+from perfsim.sweep.block import Block, blocks_of, by_id
 from perfsim.sweep.fast import GroupedGraph, group_graph, result_metrics
 from perfsim.sweep.placed import WhatIfGraph, placed_batch, prepare
 from perfsim.sweep.plan import Point, plan
@@ -52,7 +52,8 @@ AUTO_PARALLEL_SECONDS = 4.0
 BATCH_SECONDS = 0.5
 _POINT_SECONDS = {"roofline": 5e-5, "cycle": 4e-4, "whatif": 1e-3}
 Item = tuple[str, HardwareSpec, str, Scenario]  # point id, device, engine, scenario
-Task = tuple[Callable[[Any, Sequence[Item]], list[dict[str, Any]]], Any, list[Item]]
+Cost = Callable[[Any, Sequence[Item]], list[Block]]  # a batch of points -> their blocks
+Task = tuple[Cost, Any, list[Item]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,21 +77,23 @@ class SweepOutcome:
     files: tuple[Path, ...] = ()
 
 
-def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[dict[str, Any]]:
-    """Cost points on one grouped graph (no what-ifs): ``[item] -> [row]`` (runs in workers).
+def cost_batch(grouped: GroupedGraph, items: Sequence[Item]) -> list[Block]:
+    """Cost points on one grouped graph (no what-ifs): ``[item] -> [block]`` (runs in
+    workers).
 
-    Points are costed together per engine (`perfsim.sweep.batch.batch_metrics`: the
-    roofline vectorized over devices), each row equal to `point_metrics`'s.
+    Points are costed together per engine (`perfsim.sweep.batch.batch_tables`: the
+    roofline vectorized over devices, its rows as columns), each row equal to
+    `point_metrics`'s.
     """
     by_engine: dict[str, list[int]] = {}
     for index, item in enumerate(items):
         by_engine.setdefault(item[2], []).append(index)
-    rows: list[dict[str, Any]] = [{} for _ in items]
+    blocks = []
     for engine, members in by_engine.items():
-        found = batch_metrics(grouped, [items[i][1] for i in members], engine)
-        for index, metrics in zip(members, found, strict=True):
-            rows[index] = {"point_id": items[index][0], **metrics}
-    return rows
+        for table in batch_tables(grouped, [items[i][1] for i in members], engine):
+            ids = tuple(items[members[k]][0] for k in table.members)
+            blocks.append(Block(ids, table.columns))
+    return blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +105,7 @@ class WhatIfGraphs:
     prepared: WhatIfGraph | None
 
 
-def cost_whatif_batch(graphs: WhatIfGraphs, items: Sequence[Item]) -> list[dict[str, Any]]:
+def cost_whatif_batch(graphs: WhatIfGraphs, items: Sequence[Item]) -> list[Block]:
     """Cost what-if points of one setting: on its transformed graph, placement by
     placement (`perfsim.sweep.placed`), else the whole pipeline on the untyped graph
     (`perfsim.pipeline.cost_scenario_graph`)."""
@@ -122,7 +125,7 @@ def cost_whatif_batch(graphs: WhatIfGraphs, items: Sequence[Item]) -> list[dict[
         if row is None:
             row = result_metrics(cost_scenario_graph(graph, scenario, hw, engine))
         rows.append({"point_id": point_id, **row})
-    return rows
+    return blocks_of(rows)
 
 
 def _graphs(points: Sequence[Point], store: GraphStore) -> dict[tuple[Any, ...], Any]:
@@ -152,7 +155,7 @@ def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size:
     for members in by_graph.values():
         first = members[0]
         graph = graphs[first.graph_key]
-        function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]] = cost_batch
+        function: Cost = cost_batch
         if not isinstance(graph, GroupedGraph):
             prepared = prepare(graph, first.whatifs, first.precision)
             graph = WhatIfGraphs(graph, prepared)
@@ -165,7 +168,7 @@ def _tasks(points: Sequence[Point], graphs: Mapping[tuple[Any, ...], Any], size:
     return tasks
 
 
-def _serial(tasks: Sequence[Task]) -> Iterator[list[dict[str, Any]]]:
+def _serial(tasks: Sequence[Task]) -> Iterator[list[Block]]:
     for function, graph, items in tasks:
         yield function(graph, items)
 
@@ -181,13 +184,11 @@ def _install(graphs: dict[int, Any]) -> None:
     _WORKER_GRAPHS.update(graphs)
 
 
-def _run_installed(
-    function: Callable[[Any, Sequence[Item]], list[dict[str, Any]]], key: int, items: list[Item]
-) -> list[dict[str, Any]]:
+def _run_installed(function: Cost, key: int, items: list[Item]) -> list[Block]:
     return function(_WORKER_GRAPHS[key], items)
 
 
-def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]]]:
+def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[Block]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -210,7 +211,7 @@ def _processes(tasks: Sequence[Task], jobs: int) -> Iterator[list[dict[str, Any]
             raise
 
 
-def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[dict[str, Any]]]:
+def _dask(tasks: Sequence[Task], address: str) -> Iterator[list[Block]]:
     from distributed import Client, as_completed
 
     with Client(address, set_as_default=False) as client:  # type: ignore[no-untyped-call]
@@ -333,12 +334,11 @@ def _run_sweep(
         progress(count, total)
     if write:
         trim_journal(out, journal.size)  # a record torn by a kill would hide the new ones
-    for rows in batches:
-        blocks = blocks_of(rows)
+    for blocks in batches:
         if write:
             append_journal(out, blocks)
         finished.update(by_id(blocks))
-        count += len(rows)
+        count += sum(map(len, blocks))
         if progress:
             progress(count, total)
     frame = derive(assemble(points, finished), spec)

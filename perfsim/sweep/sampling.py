@@ -39,6 +39,18 @@ class Range:
             value = self.low + fraction * (self.high - self.low)
         return round(value) if self.integer else value
 
+    def column(self, fractions: Sequence[float]) -> list[float | int]:
+        """``[self.at(u) for u in fractions]``: the same operations, the logs of the
+        bounds taken once."""
+        low, high = self.low, self.high
+        if self.log:
+            log_low = math.log(low)
+            span = math.log(high) - log_low
+            values = [math.exp(log_low + u * span) for u in fractions]
+        else:
+            values = [low + u * (high - low) for u in fractions]
+        return [round(value) for value in values] if self.integer else values  # type: ignore[misc]
+
 
 Axis = Sequence[Any] | Range
 
@@ -77,20 +89,32 @@ def zipped(axes: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(axes, row, strict=True)) for row in zip(*axes.values(), strict=True)]
 
 
-def _pick(axis: Axis, fraction: float) -> Any:
+def _column(axis: Axis, fractions: Sequence[float]) -> list[Any]:
+    """The values of ``axis`` at ``fractions`` (a list axis: the stratum's value)."""
     if isinstance(axis, Range):
-        return axis.at(fraction)
-    return axis[min(int(fraction * len(axis)), len(axis) - 1)]
+        return axis.column(fractions)
+    last = len(axis) - 1
+    return [axis[min(int(u * len(axis)), last)] for u in fractions]
+
+
+def _points(axes: Mapping[str, Axis], fractions: np.ndarray) -> list[dict[str, Any]]:
+    """One point per row of ``fractions`` (samples x axes), built a column at a time."""
+    columns = [
+        _column(axis, column)
+        for axis, column in zip(axes.values(), fractions.T.tolist(), strict=True)
+    ]
+    names = list(axes)
+    return (
+        [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+        if columns
+        else [{} for _ in fractions]
+    )
 
 
 def random_points(axes: Mapping[str, Axis], samples: int, seed: int) -> list[dict[str, Any]]:
     """``samples`` independent uniform draws per axis (a list axis: a uniform choice)."""
     rng = np.random.default_rng(seed)
-    fractions = rng.random((samples, len(axes)))
-    return [
-        {name: _pick(axis, float(u)) for (name, axis), u in zip(axes.items(), row, strict=True)}
-        for row in fractions
-    ]
+    return _points(axes, rng.random((samples, len(axes))))
 
 
 def latin_hypercube(axes: Mapping[str, Axis], samples: int, seed: int) -> list[dict[str, Any]]:
@@ -105,7 +129,4 @@ def latin_hypercube(axes: Mapping[str, Axis], samples: int, seed: int) -> list[d
         strata = rng.permutation(samples)
         columns.append((strata + rng.random(samples)) / samples)
     fractions = np.stack(columns, axis=1) if columns else np.zeros((samples, 0))
-    return [
-        {name: _pick(axis, float(u)) for (name, axis), u in zip(axes.items(), row, strict=True)}
-        for row in fractions
-    ]
+    return _points(axes, fractions)

@@ -37,44 +37,58 @@ def assemble(points: Sequence[Point], finished: Mapping[str, tuple[Block, int]])
     """The table of ``points`` (every one finished: ``finished[id] = (block, row)``)."""
     import pandas as pd
 
+    located = [finished[point.point_id] for point in points]
     blocks: dict[int, Block] = {}
-    starts: dict[int, int] = {}
-    order: list[int] = []  # each point's row in the blocks laid end to end
-    shapes: dict[tuple[Any, ...], tuple[tuple[str, ...], Block]] = {}
-    for point in points:
-        block, row = finished[point.point_id]
-        start = starts.get(id(block))
-        if start is None:
-            start = starts[id(block)] = sum(map(len, blocks.values()))
-            blocks[id(block)] = block
-        order.append(start + row)
-        inputs = tuple(point.inputs)
-        shapes.setdefault((inputs, id(block)), (inputs, block))
+    for block, _ in located:
+        blocks.setdefault(id(block), block)
+    starts: dict[int, int] = {}  # each block's first row in the blocks laid end to end
+    offset = 0
+    for block_id, block in blocks.items():
+        starts[block_id] = offset
+        offset += len(block)
+    order = [starts[id(block)] + row for block, row in located]  # each point's row there
+    inputs = [point.inputs for point in points]
+    shapes = dict.fromkeys(
+        zip(map(tuple, inputs), [id(block) for block, _ in located], strict=True)
+    )
     keys: dict[str, None] = dict.fromkeys(("point", "point_id", "design"))
-    for names, block in shapes.values():  # each key where a record first has it
-        keys.update(dict.fromkeys((*names, *block.columns, "dram_bytes")))
+    for names, block_id in shapes:  # each key where a record first has it
+        keys.update(dict.fromkeys((*names, *blocks[block_id].columns, "dram_bytes")))
     fixed: dict[str, list[Any]] = {
         "point": [p.index for p in points],
         "point_id": [p.point_id for p in points],
         "design": [p.design for p in points],
     }
-    input_keys = {key for names, _ in shapes.values() for key in names}
+    input_keys = {key for names, _ in shapes for key in names}
     outputs = {key for block in blocks.values() for key in block.columns}
+    # keys some point lacks (only their columns can hold _ABSENT)
+    input_gaps = {key for names, _ in shapes for key in input_keys.difference(names)}
+    output_gaps = {key for block in blocks.values() for key in outputs.difference(block.columns)}
     columns: dict[str, list[Any]] = {}
+    gaps: set[str] = set()
     for key in keys:  # a record's later source overrides an earlier one: outputs last
         values = fixed.get(key)
+        gap = values is None
         if key in input_keys:
-            values = _over(values, [p.inputs.get(key, _ABSENT) for p in points])
+            if key in input_gaps:
+                values = _over(values, [found.get(key, _ABSENT) for found in inputs])
+            else:
+                values = _over(values, list(map(itemgetter(key), inputs)))
+                gap = False
         if key in outputs:
             laid = list(
                 chain.from_iterable(b.columns.get(key, [_ABSENT] * len(b)) for b in blocks.values())
             )
             values = _over(values, _gather(laid, order))
+            gap = gap and key in output_gaps
         if values is not None:
             columns[key] = values
-    columns["dram_bytes"] = _dram_bytes(points, columns)
+            if gap:
+                gaps.add(key)
+    columns["dram_bytes"] = _dram_bytes(points, columns, gaps)
     nan = float("nan")
-    for key, values in columns.items():
+    for key in gaps:
+        values = columns[key]
         if _ABSENT in values:  # floats and strings never equal it: only itself matches
             columns[key] = [nan if value is _ABSENT else value for value in values]
     return pd.DataFrame({key: columns[key] for key in keys})
@@ -87,9 +101,20 @@ def _over(below: list[Any] | None, above: list[Any]) -> list[Any]:
     return [b if a is _ABSENT else a for b, a in zip(below, above, strict=True)]
 
 
-def _dram_bytes(points: Sequence[Point], columns: Mapping[str, list[Any]]) -> list[Any]:
-    """Each point's traffic to its device's farthest level (0 where it has none)."""
-    names = [f"traffic_{p.hw.dram.name}_bytes" for p in points]
+def _dram_bytes(
+    points: Sequence[Point], columns: Mapping[str, list[Any]], gaps: set[str]
+) -> list[Any]:
+    """Each point's traffic to its device's farthest level (0 where it has none); ``gaps``:
+    the columns that may lack a point's value."""
+    levels = [point.hw.memory[-1].name for point in points]
+    distinct = set(levels)
+    if len(distinct) == 1:  # one memory layout: the column itself
+        name = f"traffic_{distinct.pop()}_bytes"
+        if name not in columns:
+            return [0.0] * len(points)
+        if name not in gaps:
+            return list(columns[name])
+    names = [f"traffic_{level}_bytes" for level in levels]
     out = []
     for index, name in enumerate(names):
         value = columns[name][index] if name in columns else _ABSENT
