@@ -12,6 +12,7 @@ import json
 import re
 
 from perfsim.calibration.emit_energy import dram_energy_lines, energy_lines
+from perfsim.calibration.emit_host import element_cost_lines, exact_bytes, fresh_pages_lines
 from perfsim.calibration.record import (
     CONTENTION_WARNING,
     BandwidthResult,
@@ -34,14 +35,6 @@ def _scalar(text: str) -> str:
     """A YAML scalar: bare where safe, else a double-quoted string without ``#``."""
     text = text.replace("#", "")
     return text if re.fullmatch(r"[A-Za-z0-9_.-]+", text) else json.dumps(text)
-
-
-def _exact_bytes(value: int) -> str:
-    """The largest binary unit that divides ``value``: ``48 KiB``, ``24731708 KiB``."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if value % size == 0:
-            return f"{value // size} {unit}"
-    return f"{value} B"
 
 
 def _rate(value: float, unit: str) -> str:
@@ -287,33 +280,7 @@ def _vector(cal: Calibration) -> list[str]:
     for dtype, flops, source in entries:
         lines.append(yaml_line(6, dtype, f"{per_cycle(flops, cal, per_mac=False):.10g}", source))
     fp32 = next((flops for dtype, flops, _ in entries if dtype == "fp32"), None)
-    return lines + _element_costs(cal, fp32)
-
-
-def _element_costs(cal: Calibration, fp32_flops: float | None) -> list[str]:
-    """The ``element_cost`` block: each measured kind's elements/s against the fp32 vector
-    rate written above (an element of an out-of-place add at that rate is 1)."""
-    result = cal.element_costs
-    if result is None or fp32_flops is None or cal.device != "cpu":
-        return []
-    lines = [
-        yaml_line(
-            4,
-            "element_cost",
-            "",
-            f"# per element, in elements of an add at the fp32 rate above "
-            f"({_rate(fp32_flops, 'FLOP/s')}) = that rate / the kind's elements/s",
-        )
-    ]
-    for kind, rate in zip(result.kinds, result.elements_per_s, strict=True):
-        how = (
-            f"torch fp32 {kind} into a preallocated output, {result.threads} units, slope "
-            f"between {result.elements[0]} and {result.elements[1]} elements"
-            f"{' (rows of 512)' if kind in ('softmax', 'layer_norm') else ''}: "
-            f"{_rate(rate, 'elem/s')}"
-        )
-        lines.append(yaml_line(6, kind, f"{fp32_flops / rate:.6g}", MEASURED + how))
-    return lines
+    return lines + element_cost_lines(cal, fp32)
 
 
 def _stream(result: BandwidthResult) -> str:
@@ -354,7 +321,7 @@ def _memory(cal: Calibration) -> list[str]:
         share = (
             "per unit"
             if level.per_unit
-            else f"{level.instances} shared instance(s) of {_exact_bytes(level.capacity_bytes)}"
+            else f"{level.instances} shared instance(s) of {exact_bytes(level.capacity_bytes)}"
         )
         per_instance = aggregate / cal.units if level.per_unit else aggregate
         lines += [
@@ -362,7 +329,7 @@ def _memory(cal: Calibration) -> list[str]:
             yaml_line(
                 4,
                 "capacity",
-                f'"{_exact_bytes(capacity)}"',
+                f'"{exact_bytes(capacity)}"',
                 f"{MEASURED}read {level.source}; {share}",
             ),
             yaml_line(
@@ -426,7 +393,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
             MEASURED + cal.op_overhead_how,
         ),
         *_serial(cal),
-        *_fresh_pages(cal),
+        *fresh_pages_lines(cal),
         "compute:",
         yaml_line(2, "units", str(cal.units), MEASURED + units_source),
         yaml_line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),
@@ -456,23 +423,6 @@ def _serial(cal: Calibration) -> list[str]:
         "kernel, so the framework time above adds to every kernel"
     )
     return [yaml_line(0, "op_overhead_serial", "true", ASSUMED + why)]
-
-
-def _fresh_pages(cal: Calibration) -> list[str]:
-    """The ``fresh_pages`` block where a size paid for its fresh pages."""
-    fresh = cal.fresh_pages
-    if fresh is None or fresh.threshold is None or fresh.bandwidth is None:
-        return []
-    return [
-        "fresh_pages:",
-        yaml_line(2, "threshold", f'"{_exact_bytes(fresh.threshold)}"', MEASURED + fresh.how),
-        yaml_line(
-            2,
-            "bandwidth",
-            f'"{fresh.bandwidth / 1e9:.6g} GB/s"',
-            MEASURED + "output bytes over the extra seconds of the new tensor's fill, above",
-        ),
-    ]
 
 
 def _clock_source(cal: Calibration) -> str:
