@@ -119,6 +119,19 @@ def test_threshold_is_the_first_size_from_which_every_size_pays() -> None:
     assert nothing.threshold is None and nothing.bandwidth is None
 
 
+def test_a_boundary_between_the_sizes_is_glibcs_largest_threshold() -> None:
+    # 16 MiB pays nothing, 64 MiB pays: glibc's 32 MiB lies between them
+    sizes = (8 * MIB, 16 * MIB, 64 * MIB)
+    kept = tuple(size / 20e9 for size in sizes)
+    fresh = (kept[0], kept[1], kept[2] + 64 * MIB / 4e9)
+    result = fresh_pages(sizes, fresh, kept)
+    assert result.threshold == 32 * MIB and result.bandwidth == pytest.approx(4e9)
+    assert "DEFAULT_MMAP_THRESHOLD_MAX" in result.how
+    # another allocator that maps from 8 MiB on: the smallest paying size
+    everywhere = tuple(k + size / 4e9 for k, size in zip(kept, sizes, strict=True))
+    assert fresh_pages(sizes, everywhere, kept).threshold == 8 * MIB
+
+
 def test_the_calibrated_block_loads(tmp_path: Path) -> None:
     cal = measure_host(quick=True, threads=1)
     assert cal.fresh_pages is not None and cal.fresh_pages.threshold is None  # quick: not measured

@@ -22,8 +22,13 @@ from perfsim.calibration.rounds import Measurement, best_times
 from perfsim.calibration.timing import Call, Effort
 
 MIB: Final = 2**20
-# output sizes, bytes: two below glibc's largest threshold and two at or above it
-SIZES: Final[tuple[int, ...]] = (8 * MIB, 16 * MIB, 32 * MIB, 64 * MIB)
+# glibc's largest mmap threshold on 64-bit systems (mallopt(3): DEFAULT_MMAP_THRESHOLD_MAX
+# = 4 * 1024 * 1024 * sizeof(long)); the dynamic threshold never rises above it
+GLIBC_MMAP_THRESHOLD_MAX: Final = 32 * MIB
+# output sizes, bytes: two below glibc's largest threshold and one above it; none at it,
+# where a request can come from the heap or from a fresh map by the heap's state (a
+# bimodal figure)
+SIZES: Final[tuple[int, ...]] = (8 * MIB, 16 * MIB, 64 * MIB)
 # a size pays when its extra time per byte is at least this share of the largest size's
 PAYS: Final = 0.5
 
@@ -72,8 +77,10 @@ def fresh_pages(
     allocator, or one that keeps large blocks mapped).
 
     A size pays when its extra seconds per byte reach `PAYS` of the largest size's (which
-    must itself be positive); the threshold is the smallest paying size at or after which
-    every size pays, and the bandwidth the median over those sizes of bytes / extra seconds.
+    must itself be positive); from the smallest paying size on every size pays; the
+    bandwidth is the median over those sizes of bytes / extra seconds. The threshold is
+    glibc's largest, `GLIBC_MMAP_THRESHOLD_MAX`, where it lies between the largest size
+    that does not pay and the smallest that does; else that smallest paying size.
     """
     extra = [(new - kept) / size for size, new, kept in zip(sizes, fresh_s, kept_s, strict=True)]
     per_size = ", ".join(
@@ -94,4 +101,12 @@ def fresh_pages(
         f"{measured}; the extra time per byte from {sizes[first] // MIB} MiB on is at least "
         f"{PAYS:.0%} of the largest size's; bytes / extra seconds, median over those sizes"
     )
+    below = sizes[first - 1] if first > 0 else 0
+    if below < GLIBC_MMAP_THRESHOLD_MAX <= sizes[first]:
+        how += (
+            f"; threshold: glibc's largest mmap threshold, 32 MiB (mallopt(3), "
+            f"DEFAULT_MMAP_THRESHOLD_MAX), between {below // MIB} MiB (no extra) and "
+            f"{sizes[first] // MIB} MiB"
+        )
+        return FreshPagesResult(GLIBC_MMAP_THRESHOLD_MAX, bandwidth, how)
     return FreshPagesResult(sizes[first], bandwidth, how)
