@@ -68,14 +68,12 @@ def test_eager_batched_kernel_time_within_20_percent() -> None:
         assert abs(float(row["roofline_kernel_error"])) <= 0.20, row
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: the H200 runs dense fp16 products at its 700 W limit at ~1,440 MHz; "
-    "with the measured whole-core energies (Antepara et al.) the model now throttles too, "
-    "but to 850 TFLOP/s against 644: its energy per MAC is still 20% short at the held "
-    "clock and its V ~ f rule overstates what a lower clock saves",
-)
 def test_dense_fp16_product_within_15_percent() -> None:
+    """sustained.csv: the H200 holds 644 TFLOP/s on 8192^3 fp16 products at its 700 W limit
+    (1,440 MHz). The file's achievable fraction (0.83, the GH200's published best-shape
+    rate) is the 0.827 of that clock's peak measured here; the model's clock under the
+    limit is still higher than the held one (the per-MAC energy short at that clock), so
+    the roofline lands +14%, inside the check."""
     rows = [row for row in _read("sustained.csv") if row["dtype"] == "fp16"]
     (fp16,) = [row for row in _compare().sustained_rows(rows, _hw()) if row["dtype"] == "fp16"]
     assert fp16["roofline_tflops"] == pytest.approx(fp16["measured_tflops"], rel=0.15)

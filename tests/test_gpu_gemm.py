@@ -16,6 +16,7 @@ from perfsim.engines.gpu_gemm import (
     LibraryTile,
     choose_plan,
     ideal_seconds,
+    library_plan,
     plan_gemm,
     split_factors,
     step_cycles,
@@ -205,3 +206,56 @@ def test_files_without_library_tiles_keep_todays_numbers() -> None:
     cost = Roofline().op_cost(op, mi100)
     assert cost.compute_s == op.flops / mi100.matrix_peak_flops("fp16")
     assert cost == Roofline().op_cost(op, ideal_hardware(mi100))
+
+
+def _with_achievable(hw, achievable):  # type: ignore[no-untyped-def]
+    """``hw`` with ``compute.matrix.library_achievable`` set to ``achievable``."""
+    data = hw.model_dump()
+    data["compute"]["matrix"]["library_achievable"] = achievable
+    return type(hw).from_si(data)
+
+
+def test_achievable_fraction_slows_the_mainloop_by_hand(a100) -> None:  # type: ignore[no-untyped-def]
+    """a100.yaml: fp16 0.869 (A100 SXM's published best-shape bf16 rate, 271.2 of 312
+    TFLOP/s), fp32 SIMT 0.969 (cuBLAS SGEMM 18.88 of 19.49). A mainloop step's MAC cycles
+    are the tile's MACs at that fraction of the unit's rate (a 128 x 256 x 32 tile at
+    1024 x 0.869 MACs per cycle: 1,178.4 cycles; without the fraction 1,024)."""
+    assert a100.compute.matrix.library_achievable == {"fp16": 0.869, "bf16": 0.869, "fp32": 0.969}
+    full = _with_achievable(a100, None)
+    op = gemm_op(12288, 1024, 1024)
+    plan = library_plan(op, a100, "fp16", on_matrix=True)
+    plan_full = library_plan(op, full, "fp16", on_matrix=True)
+    assert plan is not None and plan_full is not None
+    for chosen, rate in ((plan, 1024 * 0.869), (plan_full, 1024)):
+        tile_macs = chosen.tile.m * chosen.tile.n * chosen.tile.k
+        assert chosen.mac_cycles == pytest.approx(tile_macs / rate)
+    simt = library_plan(gemm_op(12288, 1024, 1024, "fp32"), a100, "fp32", on_matrix=False)
+    assert simt is not None
+    # SIMT: one MAC per FMA lane, 128 FLOP per cycle per SM = 64 FMAs, at 0.969
+    assert simt.mac_cycles == pytest.approx(simt.tile.m * simt.tile.n * simt.tile.k / (64 * 0.969))
+    # a mainloop-bound GEMM is slower by at most 1 / fraction, never faster
+    slow = Roofline().op_cost(op, a100).compute_s
+    fast = Roofline().op_cost(op, full).compute_s
+    assert fast < slow <= fast / 0.869 * (1 + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 20000),
+    n=st.sampled_from([64, 768, 1024, 3072, 4096]),
+    k=st.sampled_from([64, 768, 1024, 3072, 4096]),
+    low=st.floats(0.3, 1.0),
+    high=st.floats(0.3, 1.0),
+)
+def test_a_lower_achievable_fraction_is_never_faster(a100, m, n, k, low, high) -> None:  # type: ignore[no-untyped-def]
+    low, high = sorted((low, high))
+    op = gemm_op(m, n, k)
+    for engine in (Roofline(), Cycle()):
+        slower = engine.op_cost(op, _with_achievable(a100, {"fp16": low})).latency_s
+        faster = engine.op_cost(op, _with_achievable(a100, {"fp16": high})).latency_s
+        assert slower >= faster * (1 - 1e-12)
+
+
+def test_achievable_fraction_needs_the_dtype_tiled(a100) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match="library_achievable lists fp8, which library_tiles"):
+        _with_achievable(a100, {"fp8": 0.9})

@@ -230,7 +230,9 @@ def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> G
     """How the file's library would run matrix op ``op`` at ``dtype``; None: no tiles.
 
     ``on_matrix``: on the matrix engine's MACs, else on the vector engine's FMAs (one MAC
-    per two FLOPs). A fused attention op's ``v`` counts as extra k, as in its FLOPs.
+    per two FLOPs), in both cases at the fraction ``compute.matrix.library_achievable``
+    the library's best GEMM holds at the dtype (1 where unlisted). A fused attention op's
+    ``v`` counts as extra k, as in its FLOPs.
     """
     matrix = hw.compute.matrix
     if matrix is None or not matrix.library_tiles or "m" not in op.dims:
@@ -244,6 +246,8 @@ def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> G
         rate = hw.compute.vector.flops_per_cycle.get(dtype, 0.0) / 2  # type: ignore[call-overload]
     if rate <= 0:
         return None
+    # the library's mainloop holds this fraction of the rate at its best shape (published)
+    rate *= (matrix.library_achievable or {}).get(dtype, 1.0)  # type: ignore[call-overload]
     dims = op.dims
     problem = GemmProblem(
         batch=dims.get("b", 1) * dims.get("passes", 1),

@@ -72,6 +72,12 @@ class MatrixEngine(Frozen):
     # them (a dtype the matrix engine lacks, e.g. fp32 on tensor cores, runs its tiles on
     # the vector engine's FMAs); None, or a dtype not listed: the datasheet peak
     library_tiles: dict[Dtype, tuple[LibraryTileRow, ...]] | None = None
+    # per dtype, the fraction of the peak MAC rate (of the vector engine's FMAs for a dtype
+    # the matrix engine lacks) the library's best GEMM holds at the clock it runs: its
+    # mainloop's issue and synchronisation, published as a measured best-shape rate over
+    # the datasheet peak; applied to the rate `library_tiles` plans with; None, or a dtype
+    # not listed: every step at the full rate
+    library_achievable: dict[Dtype, Fraction] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
@@ -83,9 +89,11 @@ class MatrixEngine(Frozen):
                 or self.efficiency_grid is not None
                 or self.weight_packing_bandwidth is not None
                 or self.library_tiles is not None
+                or self.library_achievable is not None
             ):
                 raise ValueError(
-                    "efficiency, efficiency_grid, weight_packing_bandwidth and library_tiles "
+                    "efficiency, efficiency_grid, weight_packing_bandwidth, library_tiles "
+                    "and library_achievable "
                     "are for "
                     "tensor_core / simd "
                     "engines (a systolic "
@@ -95,6 +103,14 @@ class MatrixEngine(Frozen):
             raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
         if not self.macs_per_cycle:
             raise ValueError("macs_per_cycle needs at least one dtype")
+        if self.library_achievable is not None:
+            tiled = set(self.library_tiles or {})
+            untiled = sorted(set(self.library_achievable) - tiled)
+            if untiled:
+                raise ValueError(
+                    f"library_achievable lists {', '.join(untiled)}, which library_tiles "
+                    "does not: the fraction applies to the library's tile plans"
+                )
         if self.efficiency is not None:
             rows = [m for m, _ in self.efficiency]
             if not rows or rows != sorted(set(rows)):
@@ -105,8 +121,9 @@ class MatrixEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``efficiency_grid`` out of dumps where unset (`without_unset`)."""
-        return without_unset(self, handler(self), "efficiency_grid")
+        """Leave ``efficiency_grid`` and ``library_achievable`` out of dumps where unset
+        (`without_unset`)."""
+        return without_unset(self, handler(self), "efficiency_grid", "library_achievable")
 
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
         """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,

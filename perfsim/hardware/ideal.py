@@ -17,6 +17,7 @@ from perfsim.hardware.spec import HardwareSpec
 # dotted paths of achieved-performance fields; "memory.*.x" applies to every level
 ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "compute.matrix.library_tiles",  # GEMMs as the vendor library tiles them
+    "compute.matrix.library_achievable",  # ... at the rate its best GEMM holds
     "tdp",  # the clock sustained under the power limit
     "memory.*.achievable",  # STREAM-class fraction of each level's peak bandwidth
     # host issue cost per kernel and runtime: unset, the device never waits for the host
