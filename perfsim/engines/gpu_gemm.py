@@ -24,6 +24,11 @@ tile that fits a unit's shared memory, `plan_gemm` predicts:
   summed by a reduction pass streaming them through the next memory level (L2).
 - **batched GEMMs** (attention QK^T, AV): the batch dimension multiplies the tiles.
 
+The MAC rate is the fraction ``compute.matrix.library_achievable`` of the unit's peak
+that the library's best GEMM holds at the dtype (a published best-shape rate over the
+datasheet peak: the mainloop's issue and synchronisation losses that no tile term
+models), 1 where the file does not list the dtype.
+
 The heuristic minimises the predicted time over tiles and split factors (ties: the first
 in the file's order). Every term only adds time to ``MACs / (units * rate)``, so the
 ideal datasheet peak is never above this estimate. Pure functions; SI units (seconds,
