@@ -16,8 +16,13 @@ Passes (an op joins at most one group; applied in this order):
   product (scale, mask, softmax, dropout) and AV in one kernel; the L x L scores and
   probabilities are never materialized, Q, K, V are read and O written once. NB: the
   softmax FLOPs are still counted serially after QKᵀ (FlashAttention overlaps them with the
-  matrix units). In a training step the backward pass is fused too and S, P and the dropout
-  mask are recomputed there (`perfsim.whatif.flash`): the only pass that adds FLOPs.
+  matrix units). The layout copies that make Q, Kᵀ or V contiguous for a batched matmul
+  (Hugging Face's eager attention: ``torch.matmul`` on permuted views) never run either:
+  the fused kernel reads the strided views (torch's SDPA takes them as they are; eager
+  CUDA and CPU runs show no copy kernel), so a copy whose only reader is an attention
+  product moves no bytes and launches nothing. In a training step the backward pass is
+  fused too and S, P and the dropout mask are recomputed there (`perfsim.whatif.flash`):
+  the only pass that adds FLOPs.
 - ``softmax``: scale / mask ops before the softmax and the dropout after it in one pass
   over the scores (as in Megatron-LM's ``scaled_masked_softmax`` kernel).
 - ``layernorm``: the residual add that feeds a LayerNorm, fused into it (as in
@@ -68,6 +73,8 @@ class _Chains:
         self.ops = graph.ops
         self.readers = consumers(graph)
         self.taken: set[int] = set()
+        # layout copies a fused attention kernel makes unnecessary (`_layout_prologue`)
+        self.prologue: list[int] = []
 
     def sole_reader(self, index: int) -> int | None:
         """The only op reading ``index``'s output if it reads it whole, else None."""
@@ -107,7 +114,31 @@ def _attention_groups(chains: _Chains) -> list[list[int]]:
         if current is not None and ends_in_av and has_softmax and chains.free(*group, current):
             # FlashAttention writes O straight into the layout the next GEMM reads
             groups.append(chains.claim([*group, *_epilogue_chain(chains, current)]))
+            chains.prologue.extend(chains.claim(_layout_prologue(chains, groups[-1])))
     return groups
+
+
+def _layout_prologue(chains: _Chains, group: Sequence[int]) -> list[int]:
+    """Layout copies whose only reader is one of ``group``'s attention products: copies
+    of a whole tensor (a clone making a permuted Q, Kᵀ or V contiguous), no arithmetic."""
+    copies = []
+    for index in group:
+        if chains.ops[index].category != Category.ATTN_GEMM:
+            continue
+        for dep in chains.ops[index].deps:
+            producer = chains.ops[dep]
+            if (
+                producer.category == Category.DATA_MOVEMENT
+                and producer.flops == 0
+                and len(producer.inputs) == 1
+                and producer.outputs
+                and producer.inputs[0].stored_numel == producer.outputs[0].stored_numel
+                and chains.sole_reader(dep) == index
+                and chains.free(dep)
+                and dep not in copies
+            ):
+                copies.append(dep)
+    return copies
 
 
 def _softmax_groups(chains: _Chains) -> list[list[int]]:
@@ -201,14 +232,15 @@ def fusion_groups(
     """The fused groups (op indices in chain order) the named passes find, in pass order;
     ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
     (`perfsim.whatif.fused_optimizer`)."""
-    groups, updates = _groups(graph, passes, taken)
-    return groups + [stage for stages in updates for stage in stages]
+    groups, updates, prologue = _groups(graph, passes, taken)
+    return groups + [stage for stages in updates for stage in stages] + [[i] for i in prologue]
 
 
 def _groups(
     graph: OpGraph, passes: Sequence[str], taken: frozenset[str]
-) -> tuple[list[list[int]], list[list[list[int]]]]:
-    """Chain groups, and the optimizer pass's per-parameter kernels."""
+) -> tuple[list[list[int]], list[list[list[int]]], list[int]]:
+    """Chain groups, the optimizer pass's per-parameter kernels, and the layout copies
+    the attention pass makes unnecessary."""
     chains = _Chains(graph)
     chains.taken.update(i for i, op in enumerate(graph.ops) if op.name in taken)
     groups: list[list[int]] = []
@@ -218,7 +250,7 @@ def _groups(
     updates = []
     if "optimizer" in passes:
         updates = optimizer_stages(graph, frozenset(chains.taken))
-    return groups, updates
+    return groups, updates, chains.prologue
 
 
 def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
@@ -250,12 +282,15 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
     taken: frozenset[str] = frozenset()
     if "attention" in passes:
         graph, taken, flash_inner = flash_training(graph)
-    groups, updates = _groups(graph, passes, taken)
+    groups, updates, prologue = _groups(graph, passes, taken)
     ops = list(graph.ops)
     inner: set[int] = {i for i, op in enumerate(graph.ops) if op.name in flash_inner}
     for group in groups:
         _apply(ops, group)
         inner.update(group[1:])
+    for index in prologue:  # the attention kernel reads the strided operand itself
+        ops[index] = replace(ops[index], bytes_read=0, bytes_written=0)
+        inner.add(index)
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     return OpGraph(tuple(ops), graph.meta), frozenset(inner)
