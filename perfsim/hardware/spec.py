@@ -61,6 +61,7 @@ from perfsim.hardware.fields import (
     Watts,
     without_unset,
 )
+from perfsim.hardware.flash_blocks import flash_block_dims
 
 __all__ = [
     "DTYPES",
@@ -177,7 +178,11 @@ class HardwareSpec(Frozen):
 
     def gemm_efficiency(self, dims: Mapping[str, int]) -> float:
         """`matrix_efficiency` of a matrix op from its ``dims`` (per instance: ``b`` does
-        not count); a fused attention op's ``v`` adds to its depth ``k``, as in its FLOPs."""
+        not count); a fused attention op's ``v`` adds to its depth ``k``, as in its FLOPs.
+        A product inside a fused attention kernel (``dims["flash"]``) runs as the kernel's
+        block products do (`perfsim.hardware.flash_blocks`)."""
+        if "flash" in dims:
+            dims = flash_block_dims(dims)
         k = dims.get("k", 0) + dims.get("v", 0)
         return self.matrix_efficiency(dims.get("m", 0), dims.get("n"), k or None)
 

@@ -22,7 +22,9 @@ Passes (an op joins at most one group; applied in this order):
   CUDA and CPU runs show no copy kernel), so a copy whose only reader is an attention
   product moves no bytes and launches nothing. In a training step the backward pass is
   fused too and S, P and the dropout mask are recomputed there (`perfsim.whatif.flash`):
-  the only pass that adds FLOPs.
+  the only pass that adds FLOPs. The kernel's two products carry ``dims["flash"]``: a
+  CPU's calibrated GEMM efficiency is looked up at the blocks torch's CPU kernel multiplies
+  (`perfsim.hardware.flash_blocks`).
 - ``softmax``: scale / mask ops before the softmax and the dropout after it in one pass
   over the scores (as in Megatron-LM's ``scaled_masked_softmax`` kernel).
 - ``layernorm``: the residual add that feeds a LayerNorm, fused into it (as in
@@ -47,6 +49,7 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
+from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
 from perfsim.ir import Category, OpGraph, OpNode
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
@@ -75,6 +78,8 @@ class _Chains:
         self.taken: set[int] = set()
         # layout copies a fused attention kernel makes unnecessary (`_layout_prologue`)
         self.prologue: list[int] = []
+        # the products of each fused attention kernel: index -> FLASH_QK / FLASH_AV
+        self.flash_roles: dict[int, int] = {}
 
     def sole_reader(self, index: int) -> int | None:
         """The only op reading ``index``'s output if it reads it whole, else None."""
@@ -115,6 +120,7 @@ def _attention_groups(chains: _Chains) -> list[list[int]]:
             # FlashAttention writes O straight into the layout the next GEMM reads
             groups.append(chains.claim([*group, *_epilogue_chain(chains, current)]))
             chains.prologue.extend(chains.claim(_layout_prologue(chains, groups[-1])))
+            chains.flash_roles.update({index: FLASH_QK, current: FLASH_AV})
     return groups
 
 
@@ -232,15 +238,15 @@ def fusion_groups(
     """The fused groups (op indices in chain order) the named passes find, in pass order;
     ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
     (`perfsim.whatif.fused_optimizer`)."""
-    groups, updates, prologue = _groups(graph, passes, taken)
+    groups, updates, prologue, _ = _groups(graph, passes, taken)
     return groups + [stage for stages in updates for stage in stages] + [[i] for i in prologue]
 
 
 def _groups(
     graph: OpGraph, passes: Sequence[str], taken: frozenset[str]
-) -> tuple[list[list[int]], list[list[list[int]]], list[int]]:
-    """Chain groups, the optimizer pass's per-parameter kernels, and the layout copies
-    the attention pass makes unnecessary."""
+) -> tuple[list[list[int]], list[list[list[int]]], list[int], dict[int, int]]:
+    """Chain groups, the optimizer pass's per-parameter kernels, the layout copies the
+    attention pass makes unnecessary, and the roles of its kernels' two products."""
     chains = _Chains(graph)
     chains.taken.update(i for i, op in enumerate(graph.ops) if op.name in taken)
     groups: list[list[int]] = []
@@ -250,7 +256,7 @@ def _groups(
     updates = []
     if "optimizer" in passes:
         updates = optimizer_stages(graph, frozenset(chains.taken))
-    return groups, updates, chains.prologue
+    return groups, updates, chains.prologue, chains.flash_roles
 
 
 def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
@@ -282,7 +288,7 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
     taken: frozenset[str] = frozenset()
     if "attention" in passes:
         graph, taken, flash_inner = flash_training(graph)
-    groups, updates, prologue = _groups(graph, passes, taken)
+    groups, updates, prologue, roles = _groups(graph, passes, taken)
     ops = list(graph.ops)
     inner: set[int] = {i for i, op in enumerate(graph.ops) if op.name in flash_inner}
     for group in groups:
@@ -291,6 +297,8 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
     for index in prologue:  # the attention kernel reads the strided operand itself
         ops[index] = replace(ops[index], bytes_read=0, bytes_written=0)
         inner.add(index)
+    for index, role in roles.items():  # multiplied block by block (a CPU BLAS's shapes)
+        ops[index] = replace(ops[index], dims={**ops[index].dims, "flash": role})
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     return OpGraph(tuple(ops), graph.meta), frozenset(inner)
