@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -61,33 +62,41 @@ def _index(name: str, description: str, board: Dashboard, pages: Mapping[str, st
     return page(f"Sweep {name}", sections, PLOTLY_JS, intro)
 
 
+@dataclass(frozen=True, slots=True)
+class SweepView:
+    """What a sweep's pages show, from its spec.
+
+    ``name`` titles the pages; ``axes`` are the axes to plot (zip followers left out);
+    ``objectives`` the Pareto objectives (x, y, colour, then hover only; those the table
+    lacks are skipped); ``description`` goes under the title; ``extra_metrics`` are the
+    spec's own metric columns (shown in the parallel coordinates).
+    """
+
+    name: str
+    axes: tuple[str, ...]
+    objectives: tuple[str, ...] = DEFAULT_OBJECTIVES
+    description: str = ""
+    extra_metrics: tuple[str, ...] = ()
+
+
 def render_sweep_pages(
-    name: str,
+    view: SweepView,
     frame: pd.DataFrame,
-    axes: Sequence[str],
     rooflines: Sequence[tuple[str, go.Figure]] = (),
-    *,
-    objectives: Sequence[str] = DEFAULT_OBJECTIVES,
     links: Mapping[int, str] | None = None,
-    description: str = "",
-    extra_metrics: Sequence[str] = (),
 ) -> dict[str, str]:
     """File name → HTML text: ``index.html``, the topic pages and the shared ``plotly.min.js``.
 
     Args:
-        name: the sweep's name (page titles).
+        view: what the pages show (`SweepView`).
         frame: the results table, one row per design point (SI columns).
-        axes: the axes to plot (zip followers left out).
         rooflines: (design, roofline figure) of designs worth a roofline.
-        objectives: the Pareto objectives (x, y, colour, then hover only); those the table
-            lacks are skipped.
         links: point index → path of that design's report, relative to the sweep folder.
-        description: the spec's description, under the title.
-        extra_metrics: the spec's own metric columns (shown in the parallel coordinates).
     """
     from plotly.offline import get_plotlyjs
 
-    board = build_dashboard(frame, axes, objectives, links or {}, extra_metrics)
+    name, axes, description = view.name, view.axes, view.description
+    board = build_dashboard(frame, axes, view.objectives, links or {}, view.extra_metrics)
     shown = feasible(frame)
     contents: dict[str, str] = {}
     titles: dict[str, str] = {"pareto.html": "Pareto front"}

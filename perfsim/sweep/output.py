@@ -107,7 +107,7 @@ def render_plots(
     from perfsim.report.files import render_outputs
     from perfsim.report.plots import roofline_chart
     from perfsim.report.run_page import matrix_dtype, op_shapes
-    from perfsim.report.sweep_files import render_sweep_pages
+    from perfsim.report.sweep_files import SweepView, render_sweep_pages
 
     objectives = pareto_objectives(spec, frame)
     points = {point.index: point for point in plan(spec)}
@@ -135,18 +135,15 @@ def render_plots(
     # an axis zipped to an earlier one carries no new information: plot the first of a group
     followers = {name for group in spec.zip for name in group[1:]}
     axes = [name for name in spec.axes if name not in followers]
-    contents.update(
-        render_sweep_pages(
-            spec.name,
-            frame,
-            axes,
-            rooflines,
-            objectives=objectives,
-            links={index: design_link(index) for index in chosen},
-            description=spec.description,
-            extra_metrics=list(spec.metrics),
-        )
+    view = SweepView(
+        name=spec.name,
+        axes=tuple(axes),
+        objectives=tuple(objectives),
+        description=spec.description,
+        extra_metrics=tuple(spec.metrics),
     )
+    links = {index: design_link(index) for index in chosen}
+    contents.update(render_sweep_pages(view, frame, rooflines, links))
     return contents
 
 
