@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfsim.errors import WorkloadError
-from perfsim.validation.attribution import OVERHEAD, Breakdown, OpEvent, aten_kind, attribute
+from perfsim.validation.attribution import OVERHEAD, OpEvent, aten_kind, attribute
 from perfsim.validation.hostload import cpu_clock, foreign_load_between
+from perfsim.validation.profiled import median_buckets, median_ops, profiled_forwards
 from perfsim.workload import load_workload
 
 log = logging.getLogger(__name__)
 
-FORWARD_ANNOTATION = "perfsim.validation.forward"
 ATTENTION_BACKENDS = ("auto", "math")
 MAX_TIMED_PASSES = 1000
 # others' share of the CPUs above which a measurement is suspect and repeated
@@ -204,7 +204,7 @@ def measure_model(
             say(f"{name}: warm-up and timed runs")
             samples = _timed_passes(lambda: module(**inputs), sync, options)
             say(f"{name}: {options.repeats} profiled runs")
-            forwards = _profiled_forwards(module, inputs, options.repeats, options.on_gpu, sync)
+            forwards = profiled_forwards(module, inputs, options.repeats, options.on_gpu, sync)
         foreign_load = foreign_load_between(load_before, cpu_clock())
         if foreign_load is not None and foreign_load > MAX_FOREIGN_LOAD:
             log.warning(
@@ -269,12 +269,12 @@ def _measurement(workload: Any, options: MeasureOptions, runs: _Runs) -> Measure
     breakdowns = [
         attribute(forward, aten_kind, device_time=options.on_gpu) for forward in runs.forwards
     ]
-    profiled = _median_buckets(breakdowns)
+    profiled = median_buckets(breakdowns)
     profiled_total = statistics.median(forward.total_s for forward in runs.forwards)
     if options.on_gpu:  # the profiled span beyond the device's kernels
         profiled[OVERHEAD] = max(profiled_total - _kernel_s(profiled), 0.0)
     corrected = _wall_buckets(profiled, wall, options.on_gpu)
-    ops = _median_ops(breakdowns)
+    ops = median_ops(breakdowns)
     return Measurement(
         model=workload.model.name,
         batch=workload.batch,
@@ -354,55 +354,3 @@ def _attention_backend(attention: str) -> Iterator[None]:
 
     with sdpa_kernel(SDPBackend.MATH):
         yield
-
-
-def _profiled_forwards(
-    module: Any, inputs: dict[str, Any], repeats: int, on_gpu: bool, sync: Callable[[], Any]
-) -> list[OpEvent]:
-    """Run ``repeats`` annotated forwards under the profiler (after one unannotated)."""
-    from torch.profiler import ProfilerActivity, profile, record_function
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    with profile(activities=activities) as profiler:
-        module(**inputs)  # the profiler's first call pays its set-up: not annotated
-        sync()
-        for _ in range(repeats):
-            with record_function(FORWARD_ANNOTATION):
-                module(**inputs)
-                sync()
-    forwards = [
-        _to_event(event)
-        for event in profiler.events()
-        if event.name == FORWARD_ANNOTATION
-        and event.cpu_parent is None
-        and str(event.device_type).endswith("CPU")
-    ]
-    if len(forwards) != repeats:
-        log.warning("profiler returned %d of %d annotated forwards", len(forwards), repeats)
-    if not forwards:
-        raise WorkloadError("torch.profiler recorded no forward pass")
-    return forwards
-
-
-def _to_event(event: Any) -> OpEvent:
-    """A profiler ``FunctionEvent`` (microseconds) → `OpEvent` (seconds)."""
-    return OpEvent(
-        name=event.name,
-        self_s=event.self_cpu_time_total * 1e-6,
-        total_s=event.cpu_time_total * 1e-6,
-        children=tuple(_to_event(child) for child in event.cpu_children),
-        self_device_s=event.self_device_time_total * 1e-6,
-        total_device_s=event.device_time_total * 1e-6,
-    )
-
-
-def _median_buckets(breakdowns: list[Breakdown]) -> dict[str, float]:
-    keys = sorted({key for b in breakdowns for key in b.seconds})
-    return {k: statistics.median(b.seconds.get(k, 0.0) for b in breakdowns) for k in keys}
-
-
-def _median_ops(breakdowns: list[Breakdown]) -> tuple[dict[str, float], dict[str, int]]:
-    names = sorted({name for b in breakdowns for name in b.op_s})
-    seconds = {n: statistics.median(b.op_s.get(n, 0.0) for b in breakdowns) for n in names}
-    calls = {n: round(statistics.median(b.op_calls.get(n, 0) for b in breakdowns)) for n in names}
-    return seconds, calls
