@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfsim.engines import OpCost, get_cost_model
+from perfsim.engines.framework import with_framework_refill
 from perfsim.engines.power import sustained_costs
 from perfsim.engines.residency import resident_ops
 from perfsim.errors import UnsupportedPrecisionError
@@ -237,6 +238,8 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
     unique: list[OpNode] = []
     counts: list[int] = []
     ops = resident_ops(graph, hw)  # activations kept on chip (perfsim.engines.residency)
+    # a CPU host's framework time at this workload's traffic per layer
+    costed = with_framework_refill(hw, graph.ops)
     for op in ops:
         position = index.setdefault(shape_key(op), len(unique))
         if position == len(unique):
@@ -244,7 +247,7 @@ def estimate_graph(graph: OpGraph, hw: HardwareSpec, engine: str = "roofline") -
             counts.append(0)
         counts[position] += 1
     # the clock the step sustains under the power limit (boost without a tdp)
-    priced = sustained_costs(unique, counts, hw, model)
+    priced = sustained_costs(unique, counts, costed, model)
     costs = []
     for op in ops:
         cost = priced[index[shape_key(op)]]

@@ -23,6 +23,7 @@ from typing import Final, TypeVar
 
 from perfsim.calibration.eager import gemm_ladder, packing_ladder
 from perfsim.calibration.framework import per_op_overhead
+from perfsim.calibration.framework_refill import RefillResult, measure_refill
 from perfsim.calibration.fresh_pages import SIZES as FRESH_SIZES
 from perfsim.calibration.fresh_pages import FreshPagesResult, measure_fresh_pages
 from perfsim.calibration.gemm_shape import gemm_grid
@@ -249,6 +250,11 @@ def framework_overhead(threads: int, how: Effort) -> Measurement[tuple[float, st
     return threaded(threads, partial(per_op_overhead, how, label))
 
 
+def framework_refill(threads: int, how: Effort, quick: bool) -> Measurement[RefillResult]:
+    """The framework time per op over BERT widths (`perfsim.calibration.framework_refill`)."""
+    return threaded(threads, partial(measure_refill, how, quick=quick))
+
+
 def efficiency_ladder(
     threads: int, how: Effort, quick: bool
 ) -> Measurement[tuple[tuple[int, int, float], ...]]:
@@ -338,6 +344,7 @@ def host_steps(plan: HostPlan) -> list[Step]:
         for d in VECTOR_DTYPES
     ]
     steps.append(("element costs", partial(measure_element_costs, units, how, quick)))
+    steps.append(("framework time over width", partial(framework_refill, units, how, quick)))
     memory, levels = plan.memory, bandwidth_plan(plan.memory, units)
     share = plan.spare_bytes // (2 * len(levels))
     steps += [

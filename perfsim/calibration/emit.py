@@ -16,7 +16,7 @@ import re
 
 from perfsim.calibration.emit_compute import matrix_lines, single_thread_lines, vector_lines
 from perfsim.calibration.emit_energy import energy_lines
-from perfsim.calibration.emit_host import fresh_pages_lines
+from perfsim.calibration.emit_host import framework_refill_lines, fresh_pages_lines
 from perfsim.calibration.emit_memory import memory_lines
 from perfsim.calibration.record import CONTENTION_WARNING, Calibration
 from perfsim.calibration.yaml_lines import (
@@ -135,6 +135,7 @@ def calibration_yaml(cal: Calibration, name: str = "host") -> str:
         ),
         *_serial(cal),
         *fresh_pages_lines(cal),
+        *framework_refill_lines(cal),
         "compute:",
         yaml_line(2, "units", str(cal.units), MEASURED + units_source),
         yaml_line(2, "clock", f'"{cal.clock_hz / 1e6:.10g} MHz"', _clock_source(cal)),

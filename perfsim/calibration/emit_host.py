@@ -34,6 +34,22 @@ def fresh_pages_lines(cal: Calibration) -> list[str]:
     ]
 
 
+def framework_refill_lines(cal: Calibration) -> list[str]:
+    """The ``framework_refill`` block: (bytes a layer streams, extra seconds per op) points,
+    where more than the first was measured."""
+    refill = cal.framework_refill
+    if refill is None or len(refill.points) < 2:
+        return []
+    return [
+        "framework_refill:",
+        yaml_line(2, "points", "", MEASURED + refill.how),
+        *(
+            f'    - ["{size / 1e6:.6g} MB", "{seconds * 1e6:.4g} us"]'
+            for size, seconds in refill.points
+        ),
+    ]
+
+
 def element_cost_lines(cal: Calibration, fp32_flops: float | None) -> list[str]:
     """The ``element_cost`` block: each measured kind's elements/s against the fp32 vector
     rate written above (an element of an out-of-place add at that rate is 1)."""

@@ -46,16 +46,21 @@ FRAMEWORK_VOCAB: Final = 100
 FRAMEWORK_CALLS: Final = 25  # single forwards per round, of which the median is the round's
 
 
-def framework_model(layers: int = FRAMEWORK_LAYERS) -> torch.nn.Module:
-    """A ``transformers.BertModel`` of ``layers`` tiny layers, random weights, eval mode
-    (the caller's random state is left as it was)."""
+def framework_model(
+    layers: int = FRAMEWORK_LAYERS,
+    width: int = FRAMEWORK_WIDTH,
+    heads: int = FRAMEWORK_HEADS,
+    intermediate: int = 2 * FRAMEWORK_WIDTH,
+) -> torch.nn.Module:
+    """A ``transformers.BertModel`` of ``layers`` layers (tiny ones by default), random
+    weights, eval mode (the caller's random state is left as it was)."""
     import torch
     import transformers
 
     config = transformers.BertConfig(
-        hidden_size=FRAMEWORK_WIDTH,
-        num_attention_heads=FRAMEWORK_HEADS,
-        intermediate_size=2 * FRAMEWORK_WIDTH,
+        hidden_size=width,
+        num_attention_heads=heads,
+        intermediate_size=intermediate,
         num_hidden_layers=layers,
         vocab_size=FRAMEWORK_VOCAB,
         max_position_embeddings=64,

@@ -29,6 +29,7 @@ from perfsim.calibration.cpu import (
     weight_pool_bytes,
 )
 from perfsim.calibration.eager import efficiency_points, packing_bandwidth
+from perfsim.calibration.framework_refill import RefillResult
 from perfsim.calibration.fresh_pages import FreshPagesResult
 from perfsim.calibration.gemm_shape import efficiency_table
 from perfsim.calibration.kernels import int8_skip_reason
@@ -285,6 +286,7 @@ def measure_once(
         adaptation=chosen.note,
         fresh_pages=fresh,
         element_costs=next((r for r in results if isinstance(r, ElementCostResult)), None),
+        framework_refill=next((r for r in results if isinstance(r, RefillResult)), None),
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
+    from perfsim.calibration.framework_refill import RefillResult
     from perfsim.calibration.fresh_pages import FreshPagesResult
     from perfsim.calibration.gemm_shape import EfficiencyTable
     from perfsim.calibration.gpu_energy import PowerCalibration
@@ -167,6 +168,8 @@ class Calibration:
     fresh_pages: FreshPagesResult | None = None
     # element rates of the vector ops whose cost no FLOP count says (None: not measured)
     element_costs: ElementCostResult | None = None
+    # extra framework time per op over the bytes each layer streams (None: not measured)
+    framework_refill: RefillResult | None = None
 
     def gemm_result(self, dtype: str, threads: int | None = None) -> GemmResult:
         """The GEMM record of ``dtype`` at ``threads`` (default: all units)."""

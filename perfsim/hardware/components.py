@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import (
@@ -62,6 +63,46 @@ class FreshPages(Frozen):
     def seconds(self, output_bytes: float) -> float:
         """Seconds of first touches of one freshly allocated output of ``output_bytes``."""
         return output_bytes / self.bandwidth if output_bytes >= self.threshold else 0.0
+
+
+class FrameworkRefill(Frozen):
+    """The framework time eager PyTorch adds per op when the kernels stream bytes through
+    the caches between two runs of the same Python: a CPU host's figure over ``op_overhead``.
+
+    ``op_overhead`` is measured on a model whose weights and activations fit in a core's
+    cache, so the interpreter, the dispatcher and the modules' objects stay cached from one
+    layer to the next. In a real model every layer's kernels stream its weights and
+    activations, evicting that state, and the same Python between the same ops runs slower
+    (measured in issue 13: a hidden-8 ``BertLayer`` forward 179 us back to back, 428 us
+    after a 100 MB ``torch.sum``, 272 us after a pure-Python spin of the same 3 ms).
+    ``points``: (bytes one encoder layer's forward ops read and write, extra seconds per
+    launched op) ascending, from the same 4-layer model at several widths, the time outside
+    every op less that of the hidden-8 model (``perfsim calibrate``). Piecewise linear in
+    bytes; no extra below the first point; the last point held above it.
+    """
+
+    points: tuple[tuple[Bytes, Seconds], ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FrameworkRefill:
+        sizes = [size for size, _ in self.points]
+        if any(b <= a for a, b in pairwise(sizes)):
+            raise ValueError(
+                f"points need [layer bytes, seconds] with bytes ascending, got {sizes}"
+            )
+        return self
+
+    def seconds(self, layer_bytes: float) -> float:
+        """Extra framework seconds per op when each layer streams ``layer_bytes``."""
+        (first, first_s), (last, last_s) = self.points[0], self.points[-1]
+        if layer_bytes <= first:
+            return first_s if layer_bytes == first else 0.0
+        if layer_bytes >= last:
+            return last_s
+        for (lo, lo_s), (hi, hi_s) in pairwise(self.points):
+            if layer_bytes <= hi:
+                return lo_s + (hi_s - lo_s) * (layer_bytes - lo) / (hi - lo)
+        return last_s  # unreachable: layer_bytes < last
 
 
 Runtime = Literal["eager", "cuda_graph", "engine"]

@@ -31,6 +31,7 @@ from perfsim.hardware.components import (
     RUNTIMES,
     AreaInputs,
     EnergyTable,
+    FrameworkRefill,
     FreshPages,
     HostIssue,
     Interconnect,
@@ -74,6 +75,7 @@ __all__ = [
     "Dtype",
     "EnergyTable",
     "Fraction",
+    "FrameworkRefill",
     "Frequency",
     "FreshPages",
     "HardwareSpec",
@@ -112,6 +114,9 @@ class HardwareSpec(Frozen):
     host_issue: HostIssue | None = None
     # first touches of freshly mapped large outputs (CPU hosts); None: not modelled
     fresh_pages: FreshPages | None = None
+    # eager framework time that grows with the bytes each layer streams (CPU hosts); None:
+    # op_overhead alone (`perfsim.engines.framework`)
+    framework_refill: FrameworkRefill | None = None
     compute: ComputeSpec
     memory: tuple[MemoryLevel, ...] = Field(min_length=1)
     energy: EnergyTable = Field(default_factory=EnergyTable)
@@ -154,8 +159,9 @@ class HardwareSpec(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``fresh_pages`` out of dumps where unset (`without_unset`)."""
-        return without_unset(self, handler(self), "fresh_pages")
+        """Leave ``fresh_pages`` and ``framework_refill`` out of dumps where unset
+        (`without_unset`)."""
+        return without_unset(self, handler(self), "fresh_pages", "framework_refill")
 
     @classmethod
     def from_si(cls, data: dict[str, Any]) -> HardwareSpec:

@@ -31,7 +31,7 @@ from perfsim.engines.roofline_batch import (
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category
 from perfsim.sweep.block import grouped_rows
-from perfsim.sweep.fast import GroupedGraph, point_totals
+from perfsim.sweep.fast import GroupedGraph, framework_at, point_totals
 
 _CATEGORIES = tuple(category.value for category in Category)
 
@@ -71,6 +71,8 @@ def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
     per row on the vectorized roofline (the journal and the table take columns)."""
     rows: dict[int, dict[str, Any]] = {}  # devices costed one by one (or a row at a time)
     batches: dict[tuple[Any, ...], dict[int, tuple[GroupedGraph, list[int]]]] = {}
+    designs = hws  # the per-design columns read the files as given
+    hws = [framework_at(grouped, hw) for hw in hws]  # costs: a host's framework refill
     for index, hw in enumerate(hws):
         shape = structure(hw) if engine in ("roofline", "cycle") else None
         if shape is None:
@@ -103,10 +105,10 @@ def batch_tables(grouped: GroupedGraph, hws: Sequence[HardwareSpec], engine: str
             if kept:
                 vectorized.append(Table([members[k] for k in kept], columns))
         # the per-design columns once per structure (residency groupings together)
-        tables += [_with_design(table, hws, True) for table in _joined(vectorized)]
+        tables += [_with_design(table, designs, True) for table in _joined(vectorized)]
     order = sorted(rows)
     for positions, columns in grouped_rows([rows[i] for i in order]):
-        tables.append(_with_design(Table([order[p] for p in positions], columns), hws, False))
+        tables.append(_with_design(Table([order[p] for p in positions], columns), designs, False))
     return tables
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from perfsim.area import design_metrics
 from perfsim.engines import get_cost_model
+from perfsim.engines.framework import with_framework_refill
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.estimate import Result, shape_key
@@ -103,6 +104,7 @@ def point_metrics(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[
 def point_totals(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[str, Any]:
     """`point_metrics` without the per-design columns (`device_row`)."""
     model = get_cost_model(engine)
+    hw = framework_at(grouped, hw)  # a host's framework time at this workload's traffic
     grouped = grouped.on_device(hw)  # activations kept on chip, as estimate_graph does
     # the very post-pass estimate_graph runs: costs priced at the sustained clock
     costs, energies = sustained_prices(grouped.ops, grouped.counts, hw, model)
@@ -113,6 +115,14 @@ def point_totals(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[s
     )
     peak = hw.matrix_peak_flops(matrix_dtype) or hw.vector_peak_flops(matrix_dtype)
     return totals.metrics(grouped.meta.batch or 1, peak)
+
+
+def framework_at(grouped: GroupedGraph, hw: HardwareSpec) -> HardwareSpec:
+    """``hw`` with its framework refill at the graph's traffic per layer, as `estimate_graph`
+    costs it (`perfsim.engines.framework`); ``hw`` itself without a refill."""
+    if hw.framework_refill is None:
+        return hw
+    return with_framework_refill(hw, grouped.source or grouped.ops)
 
 
 def result_metrics(result: Result) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfsim.engines import get_cost_model
+from perfsim.engines.framework import with_framework_refill
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.engines.roofline import compute_dtype
@@ -114,7 +115,7 @@ def placed_metrics(
     where this path does not apply (then the caller takes the full path)."""
     if runtime is not None and hw.host_issue_s(runtime) is not None and not hw.op_overhead_serial:
         return None  # the host/device timeline (perfsim.timeline) reshapes each op
-    share = device_share(hw, prepared.instances)
+    share = with_framework_refill(device_share(hw, prepared.instances), prepared.graph.ops)
     found = _groupings(prepared, share)
     if found is None:
         return None
@@ -153,7 +154,7 @@ def placed_batch(
     for index, hw in enumerate(hws):
         if engine != "roofline" or (runtime is not None and hw.host_issue_s(runtime) is not None):
             continue
-        share = device_share(hw, prepared.instances)
+        share = with_framework_refill(device_share(hw, prepared.instances), prepared.graph.ops)
         found = _groupings(prepared, share)
         devices = (share, without_overhead(share))
         shapes = tuple(structure(device) for device in devices)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from perfsim.engines import OpCost
+from perfsim.engines.framework import with_framework_refill
 from perfsim.engines.residency import resident_ops
 from perfsim.estimate import Result, estimate_graph
 from perfsim.hardware.spec import HardwareSpec
@@ -51,7 +52,8 @@ def estimate_placed(
         if not picked:
             continue
         sub = OpGraph(tuple(annotated[index] for index in picked), graph.meta)
-        result = estimate_graph(sub, placement.hw, engine)
+        # a host's framework time follows the whole graph's traffic, not the part's
+        result = estimate_graph(sub, with_framework_refill(placement.hw, graph.ops), engine)
         for index, cost in zip(picked, result.costs, strict=True):
             costs[index] = placement.finish(cost) if placement.finish else cost
     done = tuple(cost for cost in costs if cost is not None)
