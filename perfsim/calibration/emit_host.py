@@ -40,14 +40,10 @@ def framework_refill_lines(cal: Calibration) -> list[str]:
     refill = cal.framework_refill
     if refill is None or len(refill.points) < 2:
         return []
-    return [
-        "framework_refill:",
-        yaml_line(2, "points", "", MEASURED + refill.how),
-        *(
-            f'    - ["{size / 1e6:.6g} MB", "{seconds * 1e6:.4g} us"]'
-            for size, seconds in refill.points
-        ),
-    ]
+    points = ", ".join(
+        f'["{size / 1e6:.6g} MB", "{seconds * 1e6:.4g} us"]' for size, seconds in refill.points
+    )
+    return ["framework_refill:", yaml_line(2, "points", f"[{points}]", MEASURED + refill.how)]
 
 
 def element_cost_lines(cal: Calibration, fp32_flops: float | None) -> list[str]:
