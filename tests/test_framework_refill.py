@@ -25,6 +25,7 @@ from perfsim.engines.framework import layer_stream_bytes, with_framework_refill
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.hardware.components import FrameworkRefill
+from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import OpGraph
 from perfsim.sweep import group_graph, point_metrics
 from tests.test_roofline import vector_add
@@ -139,3 +140,10 @@ def test_the_calibrated_block_loads(tmp_path: Path) -> None:
     flat = [value for point in spec.framework_refill.points for value in point]
     assert flat == pytest.approx([8e3, 0.0, 28e6, 18e-6])
     assert "# source: measured by perfsim calibrate: profiled forwards, by hand" in text
+
+
+def test_the_ideal_bound_drops_the_refill(traced: Callable[..., OpGraph]) -> None:
+    graph = traced("bert-mini", batch=1, seq=32)
+    bound = ideal_hardware(host())
+    assert bound.framework_refill is None
+    assert estimate_graph(graph, bound).latency_s < estimate_graph(graph, host()).latency_s

@@ -27,6 +27,8 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "host_issue.eager_view",
     # page faults of freshly mapped large outputs (a CPU host's allocator): unset, none
     "fresh_pages",
+    # framework time lost to each layer's bytes evicting the interpreter: unset, none
+    "framework_refill",
 )
 
 
