@@ -11,11 +11,11 @@ difference on the same model at BERT widths.
 
 Each width's figure is the time outside every top-level op of one profiled forward
 (``torch.profiler``, CPU events: the gaps between consecutive top-level ops), the median of
-`REFILL_CALLS` forwards per round, best round; the extra per op is that time less the
-hidden-8 model's, over the ops perfsim launches for the model. Taking the difference
-cancels the profiler's own per-op cost. The key is what the engines key it by
-(`perfsim.engines.framework.layer_stream_bytes`): the bytes one layer's forward ops read
-and write, from the traced model.
+`REFILL_CALLS` forwards per round; the extra per op is that time less the hidden-8 model's
+in the same round, the median over rounds, over the ops perfsim launches for the model
+(`refill_points`). Taking the difference cancels the profiler's own per-op cost. The key
+is what the engines key it by (`perfsim.engines.framework.layer_stream_bytes`): the bytes
+one layer's forward ops read and write, from the traced model.
 """
 
 from __future__ import annotations
@@ -104,17 +104,23 @@ def layer_bytes(model: torch.nn.Module) -> float:
 
 
 def refill_points(
-    outside_s: Sequence[float], keys: Sequence[float], ops: Sequence[int]
+    rounds: Sequence[Sequence[float]], keys: Sequence[float], ops: Sequence[int]
 ) -> tuple[tuple[float, float], ...]:
     """(key, extra seconds per op) per width, the first (hidden 8) at 0; pure.
 
-    One entry per model, the hidden-8 one first. The extra is
-    ``(outside - outside of the first) / ops``, floored at 0 and made
-    non-decreasing over the widths (evicting more never makes the Python faster; a dip is
-    timing noise). Widths whose key does not exceed the one before are dropped.
+    ``rounds``: per model, the hidden-8 one first, its time outside ops in each round (the
+    rounds aligned: round ``r`` of every model was taken together). The extra is the median
+    over rounds of ``(outside - outside of the first, same round) / ops``: both halves of a
+    difference share the machine's state of their round, where the best round of each
+    could come from different states. Floored at 0 and made non-decreasing over the widths
+    (evicting more never makes the Python faster; a dip is timing noise). Widths whose key
+    does not exceed the one before are dropped.
     """
-    base = outside_s[0]
-    extras = [max(0.0, (s - base) / n) for s, n in zip(outside_s, ops, strict=True)]
+    base = rounds[0]
+    extras = [
+        max(0.0, statistics.median(s - b for s, b in zip(model, base, strict=True)) / n)
+        for model, n in zip(rounds, ops, strict=True)
+    ]
     extras = list(accumulate(extras, max))
     points = [(keys[0], 0.0)]
     for key, extra in zip(keys[1:], extras[1:], strict=True):
@@ -147,17 +153,17 @@ def measure_refill(how: Effort, *, quick: bool) -> Measurement[RefillResult]:
 
     def finish(figures: tuple[tuple[Any, ...], ...]) -> RefillResult:
         outside = [f.best for f in figures[0]]
-        points = refill_points(outside, keys, ops)
+        points = refill_points([f.rounds for f in figures[0]], keys, ops)
         listed = ", ".join(
             f"hidden {w} {s * 1e3:.3g} ms ({k / 1e6:.3g} MB a layer)"
             for w, s, k in zip(widths, outside, keys, strict=True)
         )
         how_text = (
             f"time outside every top-level op of a profiled eager forward (torch.profiler) "
-            f"of a transformers BertModel of 4 layers at {FRAMEWORK_TOKENS} tokens, best of "
-            f"rounds of the median of {REFILL_CALLS} forwards: {listed}; less hidden "
-            f"{FRAMEWORK_WIDTH}'s, over {ops[0]} launched ops; keyed by the bytes one "
-            "layer's forward ops read and write"
+            f"of a transformers BertModel of 4 layers at {FRAMEWORK_TOKENS} tokens, a round "
+            f"the median of {REFILL_CALLS} forwards (best rounds: {listed}); less hidden "
+            f"{FRAMEWORK_WIDTH}'s in the same round, median over rounds, over {ops[0]} "
+            "launched ops; keyed by the bytes one layer's forward ops read and write"
         )
         return RefillResult(points, how_text)
 
