@@ -2,7 +2,9 @@
 
     python results/validation/host-2threads-s9/refill_effect.py
 
-This session's three roofline runs and session 8's five, each costed with this session's
+This session's three roofline runs (and the three of its first batch, ``batch-a/``, taken
+with a first calibration before the refill's estimator became the median of same-round
+differences) and session 8's five, each costed with this session's
 ``cal-1.yaml`` and with session 8's (which had no refill), each file without a
 ``framework_refill`` block and with this session's; against each case's median run (the
 measurements are not re-taken).
@@ -23,7 +25,11 @@ from perfsim.workload import load_workload
 HERE = Path(__file__).resolve().parent
 S8 = HERE.parent / "host-2threads-s8"
 THREE = ("roofline", "roofline-run2", "roofline-run3")
-RUNS = {HERE: THREE, S8: (*THREE, "roofline-flash-run1", "roofline-flash-run2")}
+RUNS = {
+    HERE: THREE,
+    HERE / "batch-a": THREE,
+    S8: (*THREE, "roofline-flash-run1", "roofline-flash-run2"),
+}
 
 
 def median_runs(folder: Path) -> dict[tuple[str, int, int, int], float]:
@@ -55,7 +61,8 @@ def main() -> None:
     theirs = resolve_hardware(S8 / "cal-1.yaml")
     refill = ours.framework_refill
     files = {"session 9 cal-1": ours, "session 8 cal-1": theirs}
-    for runs, label in ((HERE, "session 9's 3 runs"), (S8, "session 8's 5 runs")):
+    labels = ("session 9's 3 runs", "session 9's first 3 runs (batch-a)", "session 8's 5 runs")
+    for runs, label in zip(RUNS, labels, strict=True):
         measured = median_runs(runs)
         for name, hw in files.items():
             for state, update in (("without", None), ("with", refill)):
