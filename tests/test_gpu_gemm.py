@@ -217,10 +217,16 @@ def _with_achievable(hw, achievable):  # type: ignore[no-untyped-def]
 
 def test_achievable_fraction_slows_the_mainloop_by_hand(a100) -> None:  # type: ignore[no-untyped-def]
     """a100.yaml: fp16 0.869 (A100 SXM's published best-shape bf16 rate, 271.2 of 312
-    TFLOP/s), fp32 SIMT 0.969 (cuBLAS SGEMM 18.88 of 19.49). A mainloop step's MAC cycles
-    are the tile's MACs at that fraction of the unit's rate (a 128 x 256 x 32 tile at
-    1024 x 0.869 MACs per cycle: 1,178.4 cycles; without the fraction 1,024)."""
-    assert a100.compute.matrix.library_achievable == {"fp16": 0.869, "bf16": 0.869, "fp32": 0.969}
+    TFLOP/s), fp32 SIMT 0.969 (cuBLAS SGEMM 18.88 of 19.49), int8 0.814 (a CUTLASS int8
+    GEMM at 507.6 of 623.8 TOP/s). A mainloop step's MAC cycles are the tile's MACs at that
+    fraction of the unit's rate (a 128 x 256 x 32 tile at 1024 x 0.869 MACs per cycle:
+    1,178.4 cycles; without the fraction 1,024)."""
+    assert a100.compute.matrix.library_achievable == {
+        "fp16": 0.869,
+        "bf16": 0.869,
+        "int8": 0.814,
+        "fp32": 0.969,
+    }
     full = _with_achievable(a100, None)
     op = gemm_op(12288, 1024, 1024)
     plan = library_plan(op, a100, "fp16", on_matrix=True)
@@ -233,6 +239,11 @@ def test_achievable_fraction_slows_the_mainloop_by_hand(a100) -> None:  # type: 
     assert simt is not None
     # SIMT: one MAC per FMA lane, 128 FLOP per cycle per SM = 64 FMAs, at 0.969
     assert simt.mac_cycles == pytest.approx(simt.tile.m * simt.tile.n * simt.tile.k / (64 * 0.969))
+    # int8: 2,048 MACs per cycle per SM at 0.814
+    imma = library_plan(gemm_op(12288, 1024, 1024, "int8"), a100, "int8", on_matrix=True)
+    assert imma is not None
+    imma_macs = imma.tile.m * imma.tile.n * imma.tile.k
+    assert imma.mac_cycles == pytest.approx(imma_macs / (2048 * 0.814))
     # a mainloop-bound GEMM is slower by at most 1 / fraction, never faster
     slow = Roofline().op_cost(op, a100).compute_s
     fast = Roofline().op_cost(op, full).compute_s
