@@ -21,6 +21,7 @@ from perfsim.cli.options import (
 from perfsim.cli.output import console, echo_csv, echo_json, progress_bar, step_bar
 
 if TYPE_CHECKING:
+    from perfsim.hardware import HardwareSpec
     from perfsim.validation import CaseResult
 
 DEVICES = ("cpu", "cuda")
@@ -112,6 +113,7 @@ def validate(
         summary_frame,
         validate_cases,
     )
+    from perfsim.validation.drift import drift_line, weight_stream_drift
 
     if cases is not None:
         case_list = load_cases(cases)
@@ -122,8 +124,14 @@ def validate(
     options = MeasureOptions(
         threads=threads, device=device, warmup=warmup, repeats=repeats, attention=attention
     )
+    checked = _checked_file(hw) if device == "cpu" else None
+    before = None if checked is None else weight_stream_drift(checked)
     with step_bar("validating") as update:
         results = validate_cases(case_list, hw, engine=engine, options=options, progress=update)
+    if checked is not None and before is not None:
+        after = weight_stream_drift(checked)
+        if after is not None:
+            click.echo(drift_line(before, after), err=True)  # stdout: the table, CSV or JSON
     if out is not None:
         from perfsim.report.files import write_outputs
 
@@ -134,6 +142,14 @@ def validate(
         echo_csv(summary_frame(results))
     else:
         _print_tables(results)
+
+
+def _checked_file(hw: str) -> HardwareSpec | None:
+    """The host file whose calibrated figure `perfsim.validation.drift` times again."""
+    from perfsim.hardware import resolve_hardware
+
+    spec = resolve_hardware(hw)
+    return spec if spec.kind == "cpu" else None
 
 
 def _print_tables(results: Sequence[CaseResult]) -> None:

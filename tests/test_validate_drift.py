@@ -1,0 +1,48 @@
+"""The machine-against-file check of ``perfsim validate`` (`perfsim.validation.drift`).
+
+Hand-derived: the change is now / calibrated - 1, a move past `NOTICE` either way is
+named, smaller ones are the calibration's own repeatability; files without the figure
+are not checked; the probe itself runs and gives a positive rate on this host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfsim.hardware import load_hardware
+from perfsim.validation.drift import NOTICE, Drift, drift_line, pool_bytes, weight_stream_drift
+
+HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
+
+
+def test_the_change_and_the_line() -> None:
+    slow = Drift("GEMM weights from DRAM", calibrated=24e9, now=18e9)
+    assert slow.change == pytest.approx(-0.25)
+    line = drift_line(slow, Drift("GEMM weights from DRAM", 24e9, 19.2e9))
+    assert "18 GB/s before the cases, 19.2 after, 24 in the file (-25%, -20%)" in line
+    assert "slower than when it was calibrated" in line
+    steady = Drift("x", 24e9, 24e9 * (1 - NOTICE / 2))
+    assert "own repeatability" in drift_line(steady, steady)
+    fast = Drift("x", 24e9, 24e9 * (1 + 2 * NOTICE))
+    assert "faster" in drift_line(steady, fast)
+
+
+def test_files_without_the_figure_are_not_checked() -> None:
+    assert weight_stream_drift(load_hardware(HWCONFIGS / "a100.yaml")) is None  # a GPU
+    assert weight_stream_drift(load_hardware(HWCONFIGS / "npu.yaml")) is None
+
+
+def test_the_pool_outgrows_the_caches() -> None:
+    host = load_hardware(HWCONFIGS / "host.yaml")
+    largest = max(host.level_capacity(level) for level in host.memory[:-1])
+    assert pool_bytes(host) == 2 * largest
+
+
+def test_the_probe_runs_here() -> None:
+    host = load_hardware(HWCONFIGS / "host.yaml")
+    assert host.compute.matrix is not None and host.compute.matrix.weight_packing_bandwidth
+    drift = weight_stream_drift(host)
+    assert drift is not None and drift.now > 0
+    assert drift.calibrated == host.compute.matrix.weight_packing_bandwidth
