@@ -8,6 +8,9 @@
 2. A 4-layer ``BertModel`` at 8 tokens and hidden 8 to 1,024: the time outside every
    top-level op of a profiled forward (median of 9 per round, best of 3 rounds), and the
    profiled minus the unprofiled wall (the profiler's own cost).
+3. The same at hidden 128 and 64 tokens, batch 1 to 16: layers whose bytes are mostly
+   activations rather than weights (does an activation byte evict as much as a weight
+   byte?).
 """
 
 from __future__ import annotations
@@ -114,6 +117,18 @@ def main() -> None:
         )
 
 
+def activation_series() -> None:
+    """Part 3: hidden 128, 64 tokens, growing batch."""
+    model = bert(128, 4)
+    for batch in (1, 4, 8, 16):
+        ids = torch.arange(1, 65).repeat(batch, 1)
+        for _ in range(3):
+            outside_ops_s(model, ids)
+        outside = best_median(lambda ids=ids: outside_ops_s(model, ids), 9)
+        label = f"4 layers, hidden 128, batch {batch} x 64 tokens"
+        print(f"{label}: outside ops {outside * 1e3:.2f} ms")
+
+
 def wall_s_of(call: Callable[[], object]) -> float:
     start = time.perf_counter()
     call()
@@ -122,3 +137,4 @@ def wall_s_of(call: Callable[[], object]) -> float:
 
 if __name__ == "__main__":
     main()
+    activation_series()
