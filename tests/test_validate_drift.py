@@ -7,10 +7,13 @@ are not checked; the probe itself runs and gives a positive rate on this host.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from perfsim.cli import cli
 from perfsim.hardware import load_hardware
 from perfsim.validation.drift import NOTICE, Drift, drift_line, pool_bytes, weight_stream_drift
 
@@ -46,3 +49,27 @@ def test_the_probe_runs_here() -> None:
     drift = weight_stream_drift(host)
     assert drift is not None and drift.now > 0
     assert drift.calibrated == host.compute.matrix.weight_packing_bandwidth
+
+
+def test_validate_prints_the_line_and_writes_it(tmp_path: Path) -> None:
+    out = tmp_path / "validation"
+    args = [
+        "validate",
+        "-m",
+        "bert-tiny",
+        "-b",
+        "1",
+        "-s",
+        "8",
+        "--hw",
+        str(HWCONFIGS / "host.yaml"),
+    ]
+    result = CliRunner().invoke(cli, [*args, "--repeats", "1", "--warmup", "0", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    line = (out / "drift.txt").read_text(encoding="utf-8").strip()
+    assert line in result.stderr  # the file holds the line as printed
+    shape = (
+        r"machine against the file, GEMM weights from DRAM: [\d.]+ GB/s before the cases, "
+        r"[\d.]+ after, [\d.]+ in the file \([+-]\d+%, [+-]\d+%\): .+"
+    )
+    assert re.fullmatch(shape, line), line

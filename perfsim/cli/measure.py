@@ -87,7 +87,10 @@ def calibrate(out: Path, device: str, quick: bool, threads: int | None) -> None:
     help="auto: the fused kernel torch picks; math: unfused ops, one for one with the trace.",
 )
 @format_option(FORMATS)
-@out_option("Write validation.csv, categories.csv, validation.json, validation.html.")
+@out_option(
+    "Write validation.csv, categories.csv, validation.json, validation.html "
+    "(and drift.txt on a CPU host)."
+)
 def validate(
     model: str | None,
     hw: str,
@@ -128,14 +131,17 @@ def validate(
     before = None if checked is None else weight_stream_drift(checked)
     with step_bar("validating") as update:
         results = validate_cases(case_list, hw, engine=engine, options=options, progress=update)
-    if checked is not None and before is not None:
-        after = weight_stream_drift(checked)
-        if after is not None:
-            click.echo(drift_line(before, after), err=True)  # stdout: the table, CSV or JSON
+    after = None if checked is None or before is None else weight_stream_drift(checked)
+    drift = None if before is None or after is None else drift_line(before, after)
+    if drift is not None:
+        click.echo(drift, err=True)  # stdout: the table, CSV or JSON
     if out is not None:
         from perfsim.report.files import write_outputs
 
-        write_outputs(render_validation_outputs(results), out)
+        outputs = render_validation_outputs(results)
+        if drift is not None:
+            outputs["drift.txt"] = drift + "\n"  # the machine against the file, as printed
+        write_outputs(outputs, out)
     if fmt == "json":
         echo_json(results_json(results))
     elif fmt == "csv":
