@@ -28,6 +28,7 @@ from perfsim.hardware.components import FrameworkRefill
 from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import OpGraph
 from perfsim.sweep import group_graph, point_metrics
+from perfsim.sweep.batch import batch_metrics
 from tests.test_roofline import vector_add
 
 HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
@@ -93,6 +94,18 @@ def test_the_sweep_path_charges_what_run_charges(traced: Callable[..., OpGraph])
     hw = host()
     row = point_metrics(group_graph(graph), hw, "roofline")
     assert row["latency_s"] == pytest.approx(estimate_graph(graph, hw).latency_s, rel=1e-12)
+
+
+@pytest.mark.parametrize("engine", ["roofline", "cycle"])
+def test_the_batched_sweep_charges_it_per_device(
+    traced: Callable[..., OpGraph], engine: str
+) -> None:
+    graph = traced("bert-mini", batch=1, seq=32)
+    devices = [host(), host(None)]
+    rows = batch_metrics(group_graph(graph), devices, engine)
+    for row, hw in zip(rows, devices, strict=True):
+        assert row["latency_s"] == pytest.approx(estimate_graph(graph, hw, engine).latency_s)
+    assert rows[0]["latency_s"] > rows[1]["latency_s"]
 
 
 def test_applying_the_refill_twice_changes_nothing(traced: Callable[..., OpGraph]) -> None:
