@@ -36,7 +36,7 @@ from perfsim.calibration.framework import (
     framework_model,
     framework_op_count,
 )
-from perfsim.calibration.rounds import Measurement
+from perfsim.calibration.rounds import Figures, Measurement
 from perfsim.calibration.timing import Effort, Probe, wall_timer
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def measure_refill(how: Effort, *, quick: bool) -> Measurement[RefillResult]:
 
     labels = tuple(f"framework time outside ops, hidden {w}" for w in widths)
 
-    def finish(figures: tuple[tuple[Any, ...], ...]) -> RefillResult:
+    def finish(figures: Figures) -> RefillResult:
         outside = [f.best for f in figures[0]]
         points = refill_points([f.rounds for f in figures[0]], keys, ops)
         listed = ", ".join(
