@@ -31,11 +31,19 @@ def layer_stream_bytes(ops: Iterable[OpNode]) -> float:
 
 
 def with_framework_refill(hw: HardwareSpec, ops: Iterable[OpNode]) -> HardwareSpec:
-    """``hw`` with ``op_overhead`` raised by its ``framework_refill`` at the layer traffic
-    of ``ops`` (`layer_stream_bytes`), the refill then dropped (applying it twice changes
-    nothing); ``hw`` itself where the file has no refill."""
+    """``hw`` with its refill at the layer traffic of ``ops`` (`refilled_at`); ``hw`` itself
+    where the file has no refill (the ops are then not read)."""
+    if hw.framework_refill is None:
+        return hw
+    return refilled_at(hw, layer_stream_bytes(ops))
+
+
+def refilled_at(hw: HardwareSpec, layer_bytes: float) -> HardwareSpec:
+    """``hw`` with ``op_overhead`` raised by its ``framework_refill`` at ``layer_bytes`` (a
+    graph's `layer_stream_bytes`, computed once for many devices), the refill then dropped
+    (applying it twice changes nothing); ``hw`` itself where the file has no refill."""
     refill = hw.framework_refill
     if refill is None:
         return hw
-    extra = refill.seconds(layer_stream_bytes(ops))
+    extra = refill.seconds(layer_bytes)
     return hw.model_copy(update={"op_overhead": hw.op_overhead + extra, "framework_refill": None})

@@ -19,7 +19,7 @@ from typing import Any
 
 from perfsim.area import design_metrics
 from perfsim.engines import get_cost_model
-from perfsim.engines.framework import with_framework_refill
+from perfsim.engines.framework import layer_stream_bytes, refilled_at
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.estimate import Result, shape_key
@@ -41,6 +41,8 @@ class GroupedGraph:
     counts: tuple[int, ...]
     n_ops: int
     source: tuple[OpNode, ...] = ()
+    # `perfsim.engines.framework.layer_stream_bytes` of ``source``: a host's framework refill
+    layer_bytes: float = 0.0
     by_kept: dict[int, GroupedGraph] = field(default_factory=dict, compare=False)
 
     def on_device(self, hw: HardwareSpec) -> GroupedGraph:
@@ -63,7 +65,8 @@ class GroupedGraph:
 
 def group_graph(graph: OpGraph) -> GroupedGraph:
     """Group an already-typed graph (see `perfsim.precision.apply_precision`) by shape."""
-    return replace(_group(graph.meta, graph.ops), source=graph.ops)
+    grouped = _group(graph.meta, graph.ops)
+    return replace(grouped, source=graph.ops, layer_bytes=layer_stream_bytes(graph.ops))
 
 
 def _group(meta: GraphMeta, all_ops: tuple[OpNode, ...]) -> GroupedGraph:
@@ -120,9 +123,7 @@ def point_totals(grouped: GroupedGraph, hw: HardwareSpec, engine: str) -> dict[s
 def framework_at(grouped: GroupedGraph, hw: HardwareSpec) -> HardwareSpec:
     """``hw`` with its framework refill at the graph's traffic per layer, as `estimate_graph`
     costs it (`perfsim.engines.framework`); ``hw`` itself without a refill."""
-    if hw.framework_refill is None:
-        return hw
-    return with_framework_refill(hw, grouped.source or grouped.ops)
+    return refilled_at(hw, grouped.layer_bytes)
 
 
 def result_metrics(result: Result) -> dict[str, Any]:

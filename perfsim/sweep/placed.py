@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from perfsim.engines import get_cost_model
-from perfsim.engines.framework import with_framework_refill
+from perfsim.engines.framework import layer_stream_bytes, refilled_at
 from perfsim.engines.power import sustained_prices
 from perfsim.engines.residency import cached_lifetimes, holder_level
 from perfsim.engines.roofline import compute_dtype
@@ -54,6 +54,8 @@ class WhatIfGraph:
     graph: OpGraph
     choice: tuple[int, ...]
     instances: int
+    # `perfsim.engines.framework.layer_stream_bytes` of ``graph``: a host's framework refill
+    layer_bytes: float = 0.0
     by_kept: dict[int | None, Any] = field(default_factory=dict, compare=False)
 
 
@@ -69,7 +71,8 @@ def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | N
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
     meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     choice = tuple(1 if index in inner else 0 for index in range(len(fused.ops)))
-    return WhatIfGraph(OpGraph(fused.ops, meta), choice, whatifs.instances)
+    layer_bytes = layer_stream_bytes(fused.ops)
+    return WhatIfGraph(OpGraph(fused.ops, meta), choice, whatifs.instances, layer_bytes)
 
 
 def _groupings(
@@ -115,7 +118,7 @@ def placed_metrics(
     where this path does not apply (then the caller takes the full path)."""
     if runtime is not None and hw.host_issue_s(runtime) is not None and not hw.op_overhead_serial:
         return None  # the host/device timeline (perfsim.timeline) reshapes each op
-    share = with_framework_refill(device_share(hw, prepared.instances), prepared.graph.ops)
+    share = refilled_at(device_share(hw, prepared.instances), prepared.layer_bytes)
     found = _groupings(prepared, share)
     if found is None:
         return None
@@ -154,7 +157,7 @@ def placed_batch(
     for index, hw in enumerate(hws):
         if engine != "roofline" or (runtime is not None and hw.host_issue_s(runtime) is not None):
             continue
-        share = with_framework_refill(device_share(hw, prepared.instances), prepared.graph.ops)
+        share = refilled_at(device_share(hw, prepared.instances), prepared.layer_bytes)
         found = _groupings(prepared, share)
         devices = (share, without_overhead(share))
         shapes = tuple(structure(device) for device in devices)
