@@ -138,7 +138,7 @@ def price_latencies(
     arithmetic, operands, issue = prices.arithmetic, prices.operands, prices.issue
     level = prices.level
     if ratio is not None:
-        volt2 = ratio**prices.dvfs  # E ~ C V^2, V ~ f unless the file measured otherwise
+        volt2 = python_power(ratio, prices.dvfs)  # E ~ C V^2, V ~ f unless measured
         arithmetic, operands, issue = arithmetic * volt2, operands * volt2, issue * volt2
         factor = np.ones_like(level)
         factor[:-1] = volt2  # DRAM's energy stays at the memory clock's
@@ -154,6 +154,16 @@ def price_latencies(
     for value in parts.values():
         joules = joules + value
     return Priced(latency, parts, joules)
+
+
+def python_power(base: Array, exponent: Array) -> Array:
+    """``base ** exponent`` element by element with Python's float power (C ``pow``), as
+    the scalar path (`perfsim.energy.prices.energy_prices`) computes it: numpy's own
+    vectorized power can differ in the last bit, and a throttled device's batched energy
+    then differed from its `point_metrics` row."""
+    bases, exponents = np.broadcast_arrays(base, exponent)
+    powers = [b**e for b, e in zip(bases.ravel().tolist(), exponents.ravel().tolist(), strict=True)]
+    return np.array(powers, dtype=float).reshape(bases.shape)
 
 
 def weighted_sum(values: Array, counts: Array) -> Array:
