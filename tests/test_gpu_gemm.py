@@ -91,12 +91,28 @@ def test_split_k_when_tiles_are_fewer_than_units() -> None:
     assert split_factors(problem, BIG, units) == (1, 2, 3, 4, 5, 6, 8, 16)
     plan = choose_plan(problem, [BIG], units)
     assert plan is not None and plan.split_k == 16
-    # 8192 / 16 = 512 -> 8 steps x 2048 cycles; epilogue of fp32 partials: 2 x 128 x 256
-    # x 4 B / 128 = 2048; reduction: 32768 outputs x (16 x 4 + 2) B / 7.219 TB/s
-    expected = (8 * 2048 + 2048) / 1.41e9 + 32768 * 66 / 7.219e12
-    assert plan.seconds == pytest.approx(expected)
+    # 8192 / 16 = 512 -> 8 steps x 2048 cycles; epilogue: 2 x 128 x 256 x 2 B / 128 = 1024;
+    # 15 serial handoffs, each the fp16 tile read and written through one SM's 128 B/clk
+    # port (2 x 65536 B / 180.48 GB/s = 1024 cycles)
+    assert plan.reduce_s == pytest.approx(15 * 1024 / 1.41e9)
+    assert plan.seconds == pytest.approx((8 * 2048 + 1024 + 15 * 1024) / 1.41e9)
     # enough output tiles: no split-K at all
     assert split_factors(fp16(4096, 4096, 8192), BIG, units) == (1,)
+
+
+def test_serial_split_k_pays_a_semaphore_handoff_per_extra_split() -> None:
+    # the handoff waits the next level's latency (a100.yaml's L2: 142 ns) before each read
+    base = replace(A100, reduce_bandwidth=7.219e12)
+    slow = replace(base, reduce_latency_s=142e-9)
+    problem = fp16(128, 256, 8192)
+    for split in (2, 4, 8):
+        fast, late = plan_gemm(problem, BIG, split, base), plan_gemm(problem, BIG, split, slow)
+        assert fast is not None and late is not None
+        assert late.seconds - fast.seconds == pytest.approx((split - 1) * 142e-9)
+    # the port is one SM's, never more than the next level: a narrow L2 binds
+    narrow = replace(base, reduce_bandwidth=90.24e9)  # half of 128 B x 1.41 GHz
+    plan = plan_gemm(problem, BIG, 2, narrow)
+    assert plan is not None and plan.reduce_s == pytest.approx(2 * 65536 / 90.24e9)
 
 
 def test_prologue_waits_the_farthest_level_once_per_wave() -> None:

@@ -20,8 +20,14 @@ tile that fits a unit's shared memory, `plan_gemm` predicts:
   ``waves = ceil(tiles / (units * tiles_per_unit))``, and each wave exposes one prologue and
   one epilogue. The busiest unit runs ``ceil(tiles / units)`` mainloops at the unit's rate.
 - **split-K** (as cuBLAS does): only when the output tiles are fewer than the units and
-  each split keeps the pipeline full (at least ``stages`` steps); the fp32 partials are
-  summed by a reduction pass streaming them through the next memory level (L2).
+  each split keeps the pipeline full (at least ``stages`` steps). The splits of one output
+  tile sum serially, as CUTLASS's ``GemmUniversal`` does in its ``kGemm`` mode
+  (``include/cutlass/gemm/kernel/gemm_universal.h``): the split ``i`` waits on a semaphore
+  until split ``i - 1`` has written its partial into the output (in the output's dtype),
+  reads it, adds its own and writes the sum. Every split after the first therefore adds,
+  after the mainloops, one handoff (the next level's latency: a release seen by the
+  waiting CTA) and a read and a write of the tile through one unit's port (its nearest
+  level's bytes per cycle, never more than the next level's bandwidth).
 - **batched GEMMs** (attention QK^T, AV): the batch dimension multiplies the tiles.
 
 The MAC rate is the fraction ``compute.matrix.library_achievable`` of the unit's peak
@@ -46,7 +52,6 @@ from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
 SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
-PARTIAL_BYTES: Final[float] = 4.0  # split-K partial sums are fp32 (CUTLASS's accumulator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +97,8 @@ class GpuUnits:
 
     ``macs_per_cycle``: one unit's MAC rate at the dtype (tensor cores, or CUDA-core FMAs);
     ``smem_bytes_per_cycle`` / ``smem_bytes``: one unit's shared memory (the nearest level);
-    ``fill_s``: latency of the farthest level; ``reduce_bandwidth``: bytes/s of the level
-    split-K partials stream through.
+    ``fill_s``: latency of the farthest level; ``reduce_bandwidth`` / ``reduce_latency_s``:
+    bytes/s and latency of the level split-K partials pass through.
     """
 
     units: int
@@ -103,6 +108,7 @@ class GpuUnits:
     smem_bytes: float
     fill_s: float = 0.0
     reduce_bandwidth: float = math.inf
+    reduce_latency_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +125,7 @@ class GemmPlan:
     smem_cycles: float  # one step's shared-memory traffic
     prologue_cycles: float
     epilogue_cycles: float
-    reduce_s: float
+    reduce_s: float  # the serial split-K handoffs after the mainloops
     seconds: float
 
     @property
@@ -149,13 +155,9 @@ def plan_gemm(
     waves = math.ceil(tiles / (units.units * resident))
     busiest = math.ceil(tiles / units.units)
     mac_cycles, smem_cycles = step_cycles(tile, problem, units)
-    out_bytes = PARTIAL_BYTES if split_k > 1 else problem.out_bytes
     prologue = units.fill_s * units.clock
-    epilogue = 2 * tile.m * tile.n * out_bytes / units.smem_bytes_per_cycle
-    reduce_s = 0.0
-    if split_k > 1:  # read the partials, write the outputs
-        outputs = problem.batch * problem.m * problem.n
-        reduce_s = outputs * (split_k * PARTIAL_BYTES + problem.out_bytes) / units.reduce_bandwidth
+    epilogue = 2 * tile.m * tile.n * problem.out_bytes / units.smem_bytes_per_cycle
+    reduce_s = (split_k - 1) * serial_handoff_s(tile, problem, units)
     cycles = busiest * steps * max(mac_cycles, smem_cycles) + waves * (prologue + epilogue)
     return GemmPlan(
         tile=tile,
@@ -171,6 +173,13 @@ def plan_gemm(
         reduce_s=reduce_s,
         seconds=cycles / units.clock + reduce_s,
     )
+
+
+def serial_handoff_s(tile: LibraryTile, problem: GemmProblem, units: GpuUnits) -> float:
+    """One serial split-K handoff: the semaphore's latency, then the running sum of one
+    output tile read and written again through one unit's port (seconds)."""
+    port = min(units.smem_bytes_per_cycle * units.clock, units.reduce_bandwidth)
+    return units.reduce_latency_s + 2 * tile.m * tile.n * problem.out_bytes / port
 
 
 def split_factors(problem: GemmProblem, tile: LibraryTile, units: GpuUnits) -> tuple[int, ...]:
@@ -228,6 +237,7 @@ def gpu_units(hw: HardwareSpec, macs_per_cycle: float) -> GpuUnits:
         smem_bytes=nearest.capacity / share,
         fill_s=hw.dram.latency,
         reduce_bandwidth=hw.level_bandwidth(reduce_level),
+        reduce_latency_s=reduce_level.latency,
     )
 
 
