@@ -39,8 +39,11 @@ if TYPE_CHECKING:
 
 def device_s(cost: OpCost) -> float:
     """The kernel's time on the device: its latency without the ``op_overhead`` floor
-    (where the floor set it, the busier of its compute and memory terms)."""
+    (where the floor set it, the engine's ``kernel_s``, else the busier of its compute and
+    memory terms)."""
     if cost.bound == "overhead":
+        if cost.kernel_s is not None:
+            return cost.kernel_s
         return max(cost.compute_s, cost.memory_s)
     return cost.latency_s
 

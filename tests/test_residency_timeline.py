@@ -4,6 +4,7 @@ timeline (perfsim.timeline): hand-derived examples and properties."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfsim.engines import OpCost
+from perfsim.engines.cycle.engine import Cycle
 from perfsim.engines.residency import holder_level, lifetimes
+from perfsim.engines.roofline import Roofline
 from perfsim.estimate import estimate_graph
 from perfsim.hardware import HardwareSpec, resolve_hardware
 from perfsim.hardware.ideal import ACHIEVED_FIELDS, ideal_hardware
@@ -19,7 +22,7 @@ from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
 from perfsim.pipeline import cost_scenario_graph, simulate
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
-from perfsim.timeline import apply_runtime, timeline, views_per_kernel
+from perfsim.timeline import apply_runtime, device_s, timeline, views_per_kernel
 
 KB = 1000  # each tensor of the hand-made chain: 250 fp32 values = 1000 bytes
 
@@ -290,3 +293,34 @@ def test_runtime_on_a_serial_host_changes_nothing(store: Any) -> None:
     graph = store.graph(Scenario("bert-tiny").workload(hw))
     plain = cost_scenario_graph(graph, Scenario("bert-tiny"), hw, "roofline")
     assert apply_runtime(plain, "eager") is plain
+
+
+def test_floored_kernels_keep_their_stalls_on_the_device() -> None:
+    # a 128 x 1024 x 1024 fp16 GEMM on the H200: a few microseconds, under the 5 us launch
+    # floor; the cycle engine's kernel is its simulated cycles (mainloop plus prologue,
+    # epilogue and split-K handoffs), not the mainloop alone, and the timeline runs it so
+    hw = resolve_hardware("h200")
+    op = OpNode(
+        name="mm",
+        category=Category.GEMM,
+        target="aten.mm.default",
+        scope="",
+        layer=0,
+        phase="forward",
+        inputs=(TensorSpec((128, 1024), "fp16"), TensorSpec((1024, 1024), "fp16", role="weight")),
+        outputs=(TensorSpec((128, 1024), "fp16"),),
+        dims={"b": 1, "m": 128, "n": 1024, "k": 1024},
+        macs=128 * 1024 * 1024,
+        flops=2 * 128 * 1024 * 1024,
+        bytes_read=(128 * 1024 + 1024 * 1024) * 2,
+        bytes_written=128 * 1024 * 2,
+    )
+    cycle, roofline = Cycle().op_cost(op, hw), Roofline().op_cost(op, hw)
+    assert cycle.bound == roofline.bound == "overhead"
+    total_s = cycle.details["total_cycles"] / hw.compute.clock
+    assert cycle.details["stall_cycles"] > 0 and cycle.compute_s < total_s
+    assert device_s(cycle) == pytest.approx(max(total_s, *cycle.level_s.values()))
+    # both engines run the library's plan: the same kernel on the timeline
+    assert device_s(cycle) == pytest.approx(device_s(roofline))
+    # without the engine's figure the timeline falls back to the busier term
+    assert device_s(replace(cycle, kernel_s=None)) == max(cycle.compute_s, cycle.memory_s)

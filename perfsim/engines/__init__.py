@@ -25,7 +25,9 @@ class OpCost:
     ``traffic_bytes`` and ``level_s`` are keyed by memory-level name. ``actions`` are the
     counts the energy model prices: ``mac.<dtype>`` (MACs), ``vector.<dtype>`` (vector
     FLOPs) and ``<level>.bytes`` (bytes served by that level). ``bound`` is ``compute``,
-    ``overhead`` or ``memory:<level>``: whichever term set the latency.
+    ``overhead`` or ``memory:<level>``: whichever term set the latency. ``kernel_s`` is the
+    kernel's own time on the device, before the ``op_overhead`` floor (None: the busier of
+    ``compute_s`` and ``memory_s``); the host/device timeline runs kernels for that long.
     """
 
     op: str
@@ -48,6 +50,7 @@ class OpCost:
     energy_j: float = 0.0
     energy_breakdown_j: Mapping[str, float] = field(default_factory=dict)
     details: Mapping[str, float] = field(default_factory=dict)  # engine-specific, e.g. cycles
+    kernel_s: float | None = None
 
 
 class CostModel(Protocol):

@@ -105,7 +105,7 @@ def sustained_prices(
         for op, fast in zip(ops, boost, strict=True):
             cost = model.op_cost(op, clocked)
             if cost.latency_s < fast.latency_s:  # a slower clock never shortens an op
-                cost = replace(cost, latency_s=fast.latency_s)
+                cost = replace(cost, latency_s=fast.latency_s, kernel_s=fast.kernel_s)
             costs.append(cost)
         return costs, [price(cost.actions, cost.latency_s, prices) for cost in costs]
 
@@ -161,7 +161,14 @@ def _duty_cycled(priced: Priced, counts: Sequence[int], hw: HardwareSpec) -> Pri
     )
     stretch = dynamic / (seconds * (hw.tdp - static_w)) * (1 + 1e-9)
     prices = energy_prices(hw, MIN_CLOCK_RATIO)
-    longer = [replace(cost, latency_s=cost.latency_s * stretch) for cost in costs]
+    longer = [
+        replace(
+            cost,
+            latency_s=cost.latency_s * stretch,
+            kernel_s=None if cost.kernel_s is None else cost.kernel_s * stretch,
+        )
+        for cost in costs
+    ]
     return longer, [price(cost.actions, cost.latency_s, prices) for cost in longer]
 
 

@@ -63,7 +63,8 @@ def _finish(
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
     bound = max(terms, key=lambda key: terms[key])
     fresh_s = fresh_output_s(op, hw)
-    latency = hw.op_latency(max(compute_s, memory_s) + fresh_s)
+    kernel_s = max(compute_s, memory_s) + fresh_s
+    latency = hw.op_latency(kernel_s)
     actions: dict[str, float] = {f"{name}.bytes": value for name, value in traffic.items()}
     if on_matrix:
         actions[f"mac.{dtype}"] = float(op.macs)
@@ -88,6 +89,7 @@ def _finish(
         actions=actions,
         supported=supported,
         details={"fresh_pages_s": fresh_s} if fresh_s else {},
+        kernel_s=kernel_s,
     )
 
 

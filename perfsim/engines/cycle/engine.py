@@ -330,11 +330,15 @@ def _assemble(
     fresh_s = roofline.details.get("fresh_pages_s", 0.0)
     if fresh_s:
         details = {**details, "fresh_pages_s": fresh_s}
+    # the simulated cycles hold the stalls (prologue, epilogue, split-K handoffs) that
+    # compute_s leaves out: the kernel runs this long even where the launch floor binds
+    kernel_s = max(simulated_s, *level_s.values()) + fresh_s
     return replace(
         roofline,
         compute_s=compute_s,
         memory_s=max(level_s.values()),
-        latency_s=hw.op_latency(max(simulated_s, *level_s.values()) + fresh_s),
+        latency_s=hw.op_latency(kernel_s),
+        kernel_s=kernel_s,
         bound=bound,
         traffic_bytes=traffic,
         level_s=level_s,
