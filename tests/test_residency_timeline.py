@@ -23,6 +23,7 @@ from perfsim.pipeline import cost_scenario_graph, simulate
 from perfsim.precision import apply_precision
 from perfsim.scenario import Scenario
 from perfsim.timeline import apply_runtime, device_s, timeline, views_per_kernel
+from tests.test_gpu_gemm import gemm_op
 
 KB = 1000  # each tensor of the hand-made chain: 250 fp32 values = 1000 bytes
 
@@ -300,21 +301,7 @@ def test_floored_kernels_keep_their_stalls_on_the_device() -> None:
     # floor; the cycle engine's kernel is its simulated cycles (mainloop plus prologue,
     # epilogue and split-K handoffs), not the mainloop alone, and the timeline runs it so
     hw = resolve_hardware("h200")
-    op = OpNode(
-        name="mm",
-        category=Category.GEMM,
-        target="aten.mm.default",
-        scope="",
-        layer=0,
-        phase="forward",
-        inputs=(TensorSpec((128, 1024), "fp16"), TensorSpec((1024, 1024), "fp16", role="weight")),
-        outputs=(TensorSpec((128, 1024), "fp16"),),
-        dims={"b": 1, "m": 128, "n": 1024, "k": 1024},
-        macs=128 * 1024 * 1024,
-        flops=2 * 128 * 1024 * 1024,
-        bytes_read=(128 * 1024 + 1024 * 1024) * 2,
-        bytes_written=128 * 1024 * 2,
-    )
+    op = gemm_op(128, 1024, 1024)
     cycle, roofline = Cycle().op_cost(op, hw), Roofline().op_cost(op, hw)
     assert cycle.bound == roofline.bound == "overhead"
     total_s = cycle.details["total_cycles"] / hw.compute.clock
