@@ -9,6 +9,7 @@ end (CLI, sweeps, studies, schedules, validation, compare) calls `simulate`,
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,13 +112,25 @@ def simulate_parallel(
     ideal: bool = False,
 ) -> DataParallelResult:
     """A data-parallel training step: each device's micro-batch costed by `simulate`, then
-    its gradients all-reduced over the hardware's interconnect."""
+    its gradients all-reduced over the hardware's interconnect.
+
+    With real sequence lengths the global batch is theirs: they are dealt into one
+    balanced share per device and micro-step (`perfsim.whatif.lengths.balanced_shares`),
+    and the step is costed at the heaviest share, the one every device waits for.
+    """
     from perfsim.parallel.data_parallel import DataParallel, data_parallel, micro_batch
+    from perfsim.whatif.lengths import heaviest_share
 
     scenario.check()
     split = scenario.parallel
-    micro = micro_batch(scenario.batch, split.devices, split.grad_accum)
-    result = simulate(scenario.but(batch=micro), hw, engine=engine, store=store, ideal=ideal)
+    lengths = scenario.lengths
+    if lengths is None:
+        device = scenario.but(batch=micro_batch(scenario.batch, split.devices, split.grad_accum))
+    else:
+        micro = micro_batch(len(lengths.lengths), split.devices, split.grad_accum)
+        share = heaviest_share(lengths.lengths, split.devices * split.grad_accum)
+        device = scenario.but(batch=micro, lengths=replace(lengths, lengths=share))
+    result = simulate(device, hw, engine=engine, store=store, ideal=ideal)
     source = None if isinstance(hw, HardwareSpec) else hardware_source(hw)
     plan = DataParallel(split.devices, split.grad_accum, algorithm=split.algorithm)  # type: ignore[arg-type]
     return data_parallel(result, plan, source)

@@ -136,21 +136,20 @@ class Scenario:
         are refused: pruning, N:M sparsity and low-rank rewrite forward shapes only (no
         backward), quantization is an inference precision, and ``instances`` / ``pim`` cost a
         device share or a second unit that the all-reduce timeline does not know. Sequence
-        lengths are inference-only.
+        lengths go with inference and training steps alike, on one device or several
+        (`perfsim.pipeline.simulate_parallel` hands each device its share).
 
         Raises:
-            SpecError: data parallelism with other what-ifs or with sequence lengths; an
-                unknown runtime.
+            SpecError: data parallelism with other what-ifs; an unknown runtime.
             WorkloadError: data parallelism outside training.
-            LengthsError: sequence lengths outside inference, or an unknown padding.
+            LengthsError: an unknown padding.
         """
         if not self.parallel.is_single:
             refused = self.whatifs.not_for_training()
-            if refused or self.lengths is not None:
-                what = f"--whatif {', '.join(refused)}" if refused else "--seq-lengths"
+            if refused:
                 raise SpecError(
-                    f"{what}: not available with --devices/--grad-accum (what-ifs allowed "
-                    "there: fusion, mlm_positions)"
+                    f"--whatif {', '.join(refused)}: not available with --devices/--grad-accum "
+                    "(what-ifs allowed there: fusion, mlm_positions)"
                 )
             if self.mode != "training":
                 raise WorkloadError(
@@ -158,11 +157,8 @@ class Scenario:
                 )
         if self.runtime is not None and self.runtime not in RUNTIMES:
             raise SpecError(f"--runtime: expected one of {', '.join(RUNTIMES)}, got {self.runtime}")
-        if self.lengths is not None:
-            if self.mode != "inference":
-                raise LengthsError("--seq-lengths: variable lengths are costed for inference only")
-            if self.lengths.padding not in PADDINGS:
-                raise LengthsError(
-                    f"--padding: expected one of {', '.join(PADDINGS)}, got {self.lengths.padding}"
-                )
+        if self.lengths is not None and self.lengths.padding not in PADDINGS:
+            raise LengthsError(
+                f"--padding: expected one of {', '.join(PADDINGS)}, got {self.lengths.padding}"
+            )
         return self

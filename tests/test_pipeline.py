@@ -85,23 +85,16 @@ def test_run_picks_simulate_or_simulate_parallel(store: GraphStore) -> None:
 
 DATA_PARALLEL = Parallelism(devices=2)
 QUANT = parse_whatifs({"quant": "int8"})
-LENGTHS = SequenceLengths((5, 7))
 
 
 @pytest.mark.parametrize(
     ("scenario", "error", "message"),
     [
-        # data parallelism carries only training-step what-ifs (fusion, mlm_positions),
-        # no real lengths
+        # data parallelism carries only training-step what-ifs (fusion, mlm_positions)
         (
             Scenario("bert-tiny", mode="training", whatifs=QUANT, parallel=DATA_PARALLEL),
             SpecError,
             "--whatif quant: not available with --devices/--grad-accum",
-        ),
-        (
-            Scenario("bert-tiny", mode="training", lengths=LENGTHS, parallel=DATA_PARALLEL),
-            SpecError,
-            "not available with --devices/--grad-accum",
         ),
         # devices (or gradient accumulation) need a training step
         (
@@ -114,12 +107,6 @@ LENGTHS = SequenceLengths((5, 7))
             WorkloadError,
             "needs --mode training",
         ),
-        # real lengths are costed for inference only, padded or packed
-        (
-            Scenario("bert-tiny", mode="training", lengths=LENGTHS),
-            LengthsError,
-            "--seq-lengths: variable lengths are costed for inference only",
-        ),
         (
             Scenario("bert-tiny", lengths=SequenceLengths((5, 7), "ragged")),
             LengthsError,
@@ -128,10 +115,8 @@ LENGTHS = SequenceLengths((5, 7))
     ],
     ids=[
         "parallel-whatif",
-        "parallel-lengths",
         "devices-inference",
         "grad-accum-inference",
-        "lengths-training",
         "bad-padding",
     ],
 )

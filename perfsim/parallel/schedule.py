@@ -6,6 +6,11 @@ anything a phase leaves out (devices, grad_accum, precision, optimizer, head,
 checkpointing) comes from the schedule's top level. Each phase is one data-parallel step
 (`perfsim.parallel.data_parallel`) times its steps.
 
+``seq_lengths:`` (a lengths file, relative to the schedule, repeated to fill the global
+batch, or a ``uniform:`` / ``normal:`` spec) with ``padding:`` (``padded`` to the phase's
+``seq``, or ``packed``) runs a phase on real sequence lengths (`perfsim.whatif.lengths`),
+at the schedule's top level or per phase.
+
 ``whatif:`` (a flat mapping of what-if knobs, as a sweep base's, `perfsim.whatif.knobs`)
 may be given at the top level and per phase; a phase's keys override the schedule's,
 key by key, and the result is the phase scenario's ``whatifs``. A data-parallel step
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,6 +42,7 @@ from perfsim.parallel.data_parallel import (
 )
 from perfsim.scenario import Parallelism, Scenario, TrainingOptions
 from perfsim.whatif.knobs import FUSION_PASSES, WhatIfs, parse_whatifs
+from perfsim.whatif.lengths import LengthsError, SequenceLengths, parse_lengths
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 if TYPE_CHECKING:
@@ -67,6 +73,8 @@ class _Knobs(_Frozen):
     head: str | None = None
     checkpointing: bool | None = None
     whatif: dict[str, Any] | None = None
+    seq_lengths: str | None = None
+    padding: Literal["padded", "packed"] | None = None
 
 
 class _PhaseFile(_Knobs):
@@ -194,6 +202,13 @@ def load_schedule(path: str | Path) -> Schedule:
                         pick("devices", 1), pick("grad_accum", 1), parsed.algorithm
                     ),
                     whatifs=_phase_whatifs(parsed, item, path, len(phases)),
+                    lengths=_phase_lengths(
+                        pick("seq_lengths", None),
+                        pick("padding", "padded"),
+                        item,
+                        path,
+                        len(phases),
+                    ),
                 ),
                 steps=item.steps,
                 published=item.published.model_dump(exclude_none=True) if item.published else {},
@@ -211,6 +226,39 @@ def load_schedule(path: str | Path) -> Schedule:
         path=str(path),
         published=parsed.published.model_dump(exclude_none=True) if parsed.published else None,
     )
+
+
+def _phase_lengths(
+    spec: str | None, padding: str, item: _PhaseFile, path: Path, index: int
+) -> SequenceLengths | None:
+    """The phase's real sequence lengths: ``seq_lengths`` (a file, relative to the
+    schedule's folder, or a ``uniform:`` / ``normal:`` spec drawing ``global_batch``), run
+    ``padding`` (padded to the phase's ``seq``, or packed). A file shorter than the global
+    batch is the batch's mix of lengths, repeated to fill it (its count must divide it).
+
+    Raises:
+        LengthsError: naming the file, the phase and the field.
+    """
+    if spec is None:
+        return None
+    where = f"{path}: phases[{index}]"
+    try:
+        lengths = parse_lengths(_resolve_path(spec, path.parent), item.global_batch)
+    except LengthsError as error:
+        raise LengthsError(f"{where}: seq_lengths: {error}") from None
+    if item.global_batch % len(lengths):
+        raise LengthsError(
+            f"{where}: seq_lengths: {len(lengths)} lengths do not fill the global batch "
+            f"{item.global_batch} (give a count that divides it)"
+        )
+    longest = max(lengths)
+    if longest > item.seq:
+        raise LengthsError(
+            f"{where}: seq_lengths: a sequence of {longest} tokens exceeds the phase's seq "
+            f"{item.seq}"
+        )
+    repeated = lengths * (item.global_batch // len(lengths))
+    return SequenceLengths(repeated, padding, item.seq if padding == "padded" else None)
 
 
 def _phase_whatifs(parsed: _ScheduleFile, item: _PhaseFile, path: Path, index: int) -> WhatIfs:

@@ -92,10 +92,10 @@ def expand(
             new_ops.append(replace(new_op, deps=outer + tuple(start + i for i in local)))
         picks = outputs_of(index, len(replacement)) if outputs_of else (len(replacement) - 1,)
         produced.append(tuple(start + i for i in picks))
-    return OpGraph(tuple(new_ops), _remap_grad_ready(graph, produced, len(new_ops)))
+    return OpGraph(tuple(new_ops), remap_grad_ready(graph, produced, len(new_ops)))
 
 
-def _remap_grad_ready(graph: OpGraph, produced: list[tuple[int, ...]], total: int) -> GraphMeta:
+def remap_grad_ready(graph: OpGraph, produced: list[tuple[int, ...]], total: int) -> GraphMeta:
     """The meta with ``grad_ready``'s op indices moved to the new graph: an old op's index
     becomes its replacement's last op (the data-parallel buckets read "gradient final at
     the end of op i"); an index past the last op keeps its distance from the end."""

@@ -17,7 +17,13 @@ op with none is per-sequence; the rest are token-wise. Then, exactly:
 - token-wise op: every token axis becomes ``T`` (one sequence of all real tokens);
 - score op: one copy per distinct length ``l`` occurring ``c`` times, token axes ``l`` and
   the leading (batch, or batch x heads) axis and ``b`` dim times ``c``;
-- per-sequence op: the leading axis of its activations (or the GEMM's ``m``) times ``n``.
+- per-sequence op: the batch axis of its tensors (the one of size 1 in the batch-1 probe:
+  the activations' leading axis, a weight gradient's depth ``k``) times ``n``; an op without
+  one (a training step's optimizer updates, a weight-shaped gradient sum, a scalar loss)
+  runs once per step and is kept.
+
+A training step's ``grad_ready`` op indices follow the copies (the data-parallel gradient
+buckets read them), and `balanced_shares` deals a global batch of lengths over devices.
 
 The copies of a score op are one variable-length kernel: only the first pays a launch
 (``meta.kernel_parts`` names the others, `perfsim.whatif.estimate_whatif` honours it).
@@ -37,7 +43,7 @@ from typing import Any, Final
 
 from perfsim.errors import SpecError
 from perfsim.ir import OpGraph, OpNode, TensorSpec
-from perfsim.whatif.graphops import recount, resize
+from perfsim.whatif.graphops import recount, remap_grad_ready, resize
 
 PADDINGS: Final = ("padded", "packed")
 
@@ -166,6 +172,7 @@ def lengths_summary(lengths: Sequence[int], padding: str, pad_to: int) -> dict[s
         "sequences": len(lengths),
         "tokens": tokens,
         "mean": tokens / len(lengths),
+        "min": min(lengths),
         "max": max(lengths),
         "padded_to": pad_to if padding == "padded" else None,
         "padding_share": 1 - tokens / (pad_to * len(lengths)) if padding == "padded" else 0.0,
@@ -229,15 +236,43 @@ def _retoken(op: OpNode, other: OpNode, tokens: int, copies: int) -> OpNode:
     return recount(op, inputs, outputs, dims)
 
 
+def _batch_axis(tensor: TensorSpec) -> int | None:
+    """The batch axis of a per-sequence op's tensor in a batch-1 trace: its first axis of
+    size 1 (None for weights, scalars and tensors without one: nothing per sequence)."""
+    if tensor.role == "weight" or not tensor.shape:
+        return None
+    return next((axis for axis, size in enumerate(tensor.shape) if size == 1), None)
+
+
 def _per_sequence(op: OpNode, sequences: int) -> OpNode:
+    """A per-sequence op (the pooler, the next-sentence head and their gradients) for
+    ``sequences`` sequences: the batch axis of each tensor times ``sequences``.
+
+    In the batch-1 probe the batch axis is the one of size 1: the leading one of the
+    activations (``(1, hidden)``), the reduction depth of a weight gradient
+    (``dW = Xᵀ dY``: ``(hidden, 1) @ (1, hidden)``, ``k = 1``). Ops with no such axis (the
+    optimizer's updates, a weight-shaped gradient sum, a scalar loss) run once per step
+    whatever the batch, and are left as they are.
+    """
+    if op.phase == "optimizer":
+        return op
+
     def one(tensor: TensorSpec) -> TensorSpec:
-        if tensor.role != "activation" or not tensor.shape:
+        axis = _batch_axis(tensor)
+        if axis is None:
             return tensor
-        return resize(tensor, (tensor.shape[0] * sequences, *tensor.shape[1:]))
+        shape = list(tensor.shape)
+        shape[axis] *= sequences
+        return resize(tensor, tuple(shape))
 
     dims = dict(op.dims)
     if op.category.is_matrix:
-        dims["m" if dims.get("b", 1) == 1 else "b"] *= sequences
+        if dims.get("b", 1) != 1:
+            dims["b"] *= sequences
+        else:
+            key = next((key for key in ("m", "k", "n") if dims.get(key) == 1), None)
+            if key is not None:
+                dims[key] *= sequences
     return recount(op, tuple(one(t) for t in op.inputs), tuple(one(t) for t in op.outputs), dims)
 
 
@@ -288,7 +323,8 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
             rebuilt = _per_sequence(op, len(lengths))
         new_ops.append(replace(rebuilt, deps=tuple(deps)))
         produced.append({None: len(new_ops) - 1})
-    packed = OpGraph(tuple(new_ops), probe.meta)
+    # a training step's gradients become final at the copies' last op (data parallelism)
+    meta = remap_grad_ready(probe, [tuple(ops.values()) for ops in produced], len(new_ops))
     # one variable-length kernel serves every length (FlashAttention's varlen kernels,
     # FasterTransformer's): copies after the first launch nothing of their own
     parts = [
@@ -297,13 +333,13 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
         if kind == "score"
         for length, _ in groups[1:]
     ]
-    meta = probe.meta.but(
+    meta = meta.but(
         kernel_parts=tuple(parts),
         batch=len(lengths),
         seq=max(lengths),
         seq_lengths=lengths_summary(lengths, "packed", max(lengths)),
     )
-    return OpGraph(packed.ops, meta)
+    return OpGraph(tuple(new_ops), meta)
 
 
 def padded_length(lengths: Sequence[int], pad_to: int | None) -> int:
@@ -314,6 +350,35 @@ def padded_length(lengths: Sequence[int], pad_to: int | None) -> int:
             f"--seq: cannot pad to {pad_to}; the longest sequence has {longest} tokens"
         )
     return pad_to or longest
+
+
+def balanced_shares(lengths: Sequence[int], parts: int) -> list[tuple[int, ...]]:
+    """``lengths`` dealt into ``parts`` shares of equal count with tokens as even as a
+    greedy deal makes them: longest first, each to the share with the fewest tokens that
+    still has room (as NVIDIA's MLPerf BERT balances sequences over GPUs,
+    ``--exchange_padding``).
+
+    Raises:
+        LengthsError: a count that does not split into ``parts`` equal shares.
+    """
+    if parts < 1 or len(lengths) % parts:
+        raise LengthsError(
+            f"--seq-lengths: {len(lengths)} sequences do not split into {parts} equal shares"
+        )
+    size = len(lengths) // parts
+    shares: list[list[int]] = [[] for _ in range(parts)]
+    for length in sorted(lengths, reverse=True):
+        open_shares = [share for share in shares if len(share) < size]
+        min(open_shares, key=sum).append(length)
+    return [tuple(share) for share in shares]
+
+
+def heaviest_share(lengths: Sequence[int], parts: int) -> tuple[int, ...]:
+    """The `balanced_shares` share a synchronous step waits for: the most tokens, then
+    the most attention-score elements."""
+    return max(
+        balanced_shares(lengths, parts), key=lambda share: (sum(share), score_elements(share))
+    )
 
 
 def score_elements(lengths: Sequence[int]) -> int:
@@ -329,6 +394,8 @@ def padding_waste(lengths: Sequence[int], pad_to: int) -> float:
 __all__ = [
     "PADDINGS",
     "LengthsError",
+    "balanced_shares",
+    "heaviest_share",
     "lengths_summary",
     "packed_graph",
     "padded_length",

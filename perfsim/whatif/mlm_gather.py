@@ -63,11 +63,12 @@ def _is_weight_grad(op: OpNode) -> bool:
 
 
 class _Rows:
-    """Token-axis rewrites of one head: ``B x S`` rows become ``B x P``."""
+    """Token-axis rewrites of one head: ``batch x seq`` rows become ``new`` rows."""
 
-    def __init__(self, batch: int, seq: int, positions: int) -> None:
-        self.batch, self.seq, self.positions = batch, seq, positions
-        self.old, self.new = batch * seq, batch * positions
+    def __init__(self, batch: int, seq: int, new: int) -> None:
+        self.batch, self.seq = batch, seq
+        self.old, self.new = batch * seq, new
+        self.positions = new // batch
 
     def tensor(self, t: TensorSpec, axis: int | None = None) -> TensorSpec:
         """A tensor with its token axis shrunk (``axis`` forces which 2-D axis it is)."""
@@ -166,6 +167,34 @@ def _head_input_grad(graph: OpGraph, head: set[int]) -> int | None:
     return None
 
 
+def _rows(graph: OpGraph, value: float) -> _Rows:
+    """The head's rows before and after the gather.
+
+    A traced batch: ``B x S`` rows, ``B x P`` after. A batch of real lengths
+    (`perfsim.whatif.lengths`) runs its tokens as one sequence of ``T`` rows (``n x L``
+    when padded to ``L``): a count ``P`` gathers ``P`` rows per sequence (at most the
+    shortest one's tokens, or the padded length), a fraction ``f`` the share ``f`` of the
+    real tokens (at least one per sequence), as the masked positions of each sequence are.
+    """
+    batch, seq = int(graph.meta.batch or 0), int(graph.meta.seq or 0)
+    lengths = graph.meta.seq_lengths
+    if lengths is None:
+        return _Rows(batch, seq, batch * positions_for(value, seq))
+    sequences, tokens = int(lengths["sequences"]), int(lengths["tokens"])
+    padded_to = lengths.get("padded_to")
+    if padded_to:
+        return _Rows(1, sequences * int(padded_to), sequences * positions_for(value, padded_to))
+    if value >= 1:
+        shortest = int(lengths.get("min") or lengths["max"])
+        if value > shortest:
+            raise WhatIfError(
+                f"whatif.mlm_positions: {int(value)} positions exceed the shortest sequence "
+                f"({shortest} tokens); give a fraction of each sequence's tokens (e.g. 0.15)"
+            )
+        return _Rows(1, tokens, sequences * int(value))
+    return _Rows(1, tokens, max(sequences, round(value * tokens)))
+
+
 def mlm_gather(graph: OpGraph, value: float) -> OpGraph:
     """The MLM head and loss over ``value`` positions per sequence (module docstring);
     0 changes nothing."""
@@ -179,7 +208,7 @@ def mlm_gather(graph: OpGraph, value: float) -> OpGraph:
             "whatif.mlm_positions: needs a graph with a masked-LM head "
             f"({HEAD_SCOPE}.decoder) traced at one batch and sequence length"
         )
-    rows = _Rows(batch, seq, positions_for(value, seq))
+    rows = _rows(graph, value)
     if rows.new == rows.old:
         return graph
     vocab = graph.ops[min(decoders)].dims["n"]
