@@ -134,10 +134,15 @@ class Phase:
 
     @property
     def whatif(self) -> str:
-        """The phase's what-if knobs as ``key=value`` words ("none" without any)."""
+        """The phase's what-if knobs as ``key=value`` words ("none" without any), and its
+        real sequence lengths if it has them."""
         applied = self.scenario.whatifs.applied()
         if applied.get("fusion") == "+".join(FUSION_PASSES):
             applied["fusion"] = "all"
+        lengths = self.scenario.lengths
+        if lengths is not None:  # real lengths: how they ran and their mean
+            mean = sum(lengths.lengths) / len(lengths.lengths)
+            applied["seq_lengths"] = f"{lengths.padding}(mean {mean:.1f})"
         return " ".join(f"{key}={value}" for key, value in applied.items()) or "none"
 
 
