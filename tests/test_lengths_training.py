@@ -17,6 +17,7 @@ from perfsim.ir import OpGraph
 from perfsim.parallel.schedule import load_schedule, time_to_train
 from perfsim.pipeline import scenario_graph, simulate, simulate_parallel
 from perfsim.scenario import Parallelism, Scenario
+from perfsim.training.footprint import memory_footprint
 from perfsim.whatif.knobs import WhatIfError, parse_whatifs
 from perfsim.whatif.lengths import (
     LengthsError,
@@ -203,3 +204,21 @@ def test_schedule_lengths_errors(tmp_path: Path, text: str, message: str) -> Non
         load_schedule(path)
     assert "tiny.yaml: phases[0]: seq_lengths" in str(error.value)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(("mode", "tolerance"), [("training", 0.12), ("inference", 0.25)])
+@pytest.mark.parametrize(("batch", "seq"), [(8, 128), (2, 512), (32, 64)])
+def test_footprint_of_packed_lengths_follows_the_traced_batch(
+    mode: str, tolerance: float, batch: int, seq: int, store: GraphStore
+) -> None:
+    # the probe's measured footprint, its activations scaled by the forward bytes written:
+    # within 12% of the traced step's saved activations, 25% of the inference peak
+    precision = "fp16" if mode == "training" else None
+    traced = Scenario("bert-base", batch=batch, seq=seq, mode=mode, precision=precision)
+    packed = traced.but(lengths=SequenceLengths((seq,) * batch, "packed"))
+    want = memory_footprint(scenario_graph(traced, A100, store).meta, precision)
+    got = memory_footprint(scenario_graph(packed, A100, store).meta, precision)
+    assert want is not None and got is not None
+    assert got.weights == want.weights and got.gradients == want.gradients
+    assert got.optimizer_state == want.optimizer_state
+    assert got.activations == pytest.approx(want.activations, rel=tolerance)
