@@ -78,6 +78,10 @@ class MatrixEngine(Frozen):
     # the datasheet peak; applied to the rate `library_tiles` plans with; None, or a dtype
     # not listed: every step at the full rate
     library_achievable: dict[Dtype, Fraction] | None = None
+    # systolic arrays that share one core's on-chip memory and the streamed operand (a TPU
+    # TensorCore's MXUs and its VMEM): `perfsim.engines.cycle.cores`; None: every array
+    # has its own buffers and DRAM ports (SCALE-Sim)
+    arrays_per_core: PositiveInt | None = None
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
@@ -101,6 +105,8 @@ class MatrixEngine(Frozen):
                 )
         elif self.tile is None:
             raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
+        if self.arrays_per_core is not None and self.type != "systolic":
+            raise ValueError("arrays_per_core is for systolic matrix engines")
         if not self.macs_per_cycle:
             raise ValueError("macs_per_cycle needs at least one dtype")
         if self.library_achievable is not None:
@@ -121,9 +127,11 @@ class MatrixEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``efficiency_grid`` and ``library_achievable`` out of dumps where unset
-        (`without_unset`)."""
-        return without_unset(self, handler(self), "efficiency_grid", "library_achievable")
+        """Leave ``efficiency_grid``, ``library_achievable`` and ``arrays_per_core`` out of
+        dumps where unset (`without_unset`)."""
+        return without_unset(
+            self, handler(self), "efficiency_grid", "library_achievable", "arrays_per_core"
+        )
 
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
         """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,

@@ -40,10 +40,13 @@ def systolic_ready(op: OpNode, devices: Devices, arrays: OpArrays, index: int) -
     """Whether `systolic_columns` costs ``op`` (row ``index`` of ``arrays``) on these
     devices: it runs on every device's arrays (a positive MAC rate at its dtype; else the
     scalar engine falls back to the vector units) and the arrays get their buffers from
-    the nearest level (`systolic_array`), which the batch's structure fixes."""
+    the nearest level (`systolic_array`), which the batch's structure fixes; arrays that
+    share a core (``arrays_per_core``) are costed by the scalar engine."""
     first = devices.hws[0].compute.matrix
     if first is None or first.type != "systolic" or "m" not in op.dims:
         return False
+    if any(hw.compute.matrix and hw.compute.matrix.arrays_per_core for hw in devices.hws):
+        return False  # arrays sharing a core: the scalar engine (perfsim.engines.cycle.cores)
     macs = devices.macs.get(arrays.dtype[index])
     return macs is not None and bool((macs > 0).all()) and len(devices.names) >= 2
 

@@ -4,7 +4,10 @@
   `perfsim.engines.cycle.systolic` (fill/drain per fold, OS/WS/IS dataflow, double-buffered
   ifmap/filter/ofmap SRAMs re-fetching what they cannot hold, DRAM stalls), which matches
   SCALE-Sim 3.0. A batched GEMM is spread over the arrays batch-first, then by output
-  columns; the busiest array sets the time (wave quantization).
+  columns; the busiest array sets the time (wave quantization). Arrays that share a core's
+  memory and streamed operand (``arrays_per_core``: a TPU's MXUs) are costed by
+  `perfsim.engines.cycle.cores` instead (rows split over cores, blocked to the shared
+  buffers, reductions accumulated on chip).
 - Tensor cores and SIMD units: where the hardware file lists the tiles its GPU library
   ships, the library's plan (`perfsim.engines.gpu_gemm`, shared with the roofline);
   otherwise the tile schedule of `perfsim.engines.cycle.tiles`.
@@ -21,6 +24,7 @@ import math
 from dataclasses import replace
 
 from perfsim.engines import OpCost, register
+from perfsim.engines.cycle.cores import shared_core_gemm
 from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
@@ -88,8 +92,11 @@ def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     word_bytes = DTYPE_BITS[dtype] / 8
     out_bytes = DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else word_bytes
     dims = op.dims
-    sequential, columns, arrays = _split_over_arrays(dims["b"], dims["n"], hw.compute.units)
     k = dims["k"] + dims.get("v", 0)
+    matrix = hw.compute.matrix
+    if matrix is not None and matrix.arrays_per_core:
+        return shared_core_cost(op, hw, roofline, k, word_bytes, out_bytes)
+    sequential, columns, arrays = _split_over_arrays(dims["b"], dims["n"], hw.compute.units)
     one: GemmCycles = gemm_cycles(dims["m"], columns, k, systolic_array(hw, word_bytes))
     clock = hw.compute.clock
     total_cycles = sequential * one.total_cycles
@@ -129,6 +136,55 @@ def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     # SCALE-Sim's drain of the last ofmap words is not always charged to the array
     return _assemble(
         op, hw, roofline, total_cycles / clock, compute_cycles / clock, traffic, details
+    )
+
+
+def shared_core_cost(
+    op: OpNode, hw: HardwareSpec, roofline: OpCost, k: int, word_bytes: float, out_bytes: float
+) -> OpCost:
+    """A GEMM on arrays that share their core's memory and streamed operand
+    (`perfsim.engines.cycle.cores`: a TPU's MXUs, blocked as a compiler blocks them)."""
+    matrix = hw.compute.matrix
+    assert matrix is not None and matrix.arrays_per_core
+    dims = op.dims
+    clock = hw.compute.clock
+    run = shared_core_gemm(
+        dims["b"],
+        dims["m"],
+        dims["n"],
+        k,
+        systolic_array(hw, word_bytes),
+        units=hw.compute.units,
+        arrays_per_core=matrix.arrays_per_core,
+        dram_bytes_per_cycle=hw.level_bandwidth(hw.dram) / clock,
+        out_bytes=out_bytes,
+    )
+    on_chip = resident_operands(op)
+    sram_bytes = (
+        run.sram_ifmap_reads + run.sram_filter_reads
+    ) * word_bytes + run.sram_ofmap_writes * out_bytes
+    dram_bytes = (
+        run.dram_ifmap_reads * (not on_chip[0]) + run.dram_filter_reads * (not on_chip[1])
+    ) * word_bytes + run.dram_ofmap_writes * (not on_chip[2]) * out_bytes
+    traffic = dict(roofline.traffic_bytes)
+    traffic[hw.memory[0].name] = sram_bytes
+    traffic[hw.dram.name] = dram_bytes
+    macs = _macs(hw, roofline.dtype)
+    arrays = run.cores_used * matrix.arrays_per_core
+    details = {
+        "total_cycles": run.total_cycles,
+        "compute_cycles": float(run.compute_cycles),
+        "stall_cycles": run.stall_cycles,
+        "compute_utilization": op.macs / (run.compute_cycles * arrays * macs),
+        "overall_utilization": op.macs / (run.total_cycles * hw.compute.units * macs),
+        "arrays_used": float(arrays),
+        "blocks": float(run.blocks),
+        "dram_ifmap_reads": float(run.dram_ifmap_reads),
+        "dram_filter_reads": float(run.dram_filter_reads),
+        "dram_ofmap_writes": float(run.dram_ofmap_writes),
+    }
+    return _assemble(
+        op, hw, roofline, run.total_cycles / clock, run.compute_cycles / clock, traffic, details
     )
 
 
