@@ -17,15 +17,17 @@ B[k x n]``:
   streams once from the shared memory into every array (reused across arrays), ``B``'s
   tiles sit in the arrays, and the core's buffers are its arrays' shares together.
 - **blocking, as a compiler tiles for a scratchpad**: the core's rows are cut into blocks
-  of ``s`` rows such that the block's ``A`` panel (``s x k``) fits half the shared ifmap
-  buffer (the other half loads the next block) and its fp32 accumulators (``s`` rows of
-  one column fold) fit the ofmap buffer. Per block, the folds run as SCALE-Sim runs them
-  without stalls (its fold preload and skew paid per block) and the DRAM moves the block's
-  ``A`` panel, all of ``B`` and the block's outputs once: ``A`` is read once, ``B`` once
-  per block, ``C`` written once (the reduction's folds accumulate on chip). Loads of the
-  next block overlap this block's folds (double buffering): a block takes the longer of
-  its folds and its DRAM time at the core's share of the device's bandwidth; as in
-  SCALE-Sim, the first fill of the buffers is not counted.
+  of ``s`` rows whose fp32 accumulators (``s`` rows of one column fold) fit the ofmap
+  buffer, so the reduction's folds accumulate on chip and ``C`` is written once. A block's
+  ``A`` panel (``s x k``) is read once when it fits half the shared ifmap buffer (the
+  other half loads the next block), else once per column fold; ``B`` is read once per
+  block. Per block, the folds run as SCALE-Sim runs them without stalls (its fold preload
+  and skew paid per block), and loads of the next block overlap this block's folds
+  (double buffering): a block takes the longer of its folds and its DRAM time at the
+  core's share of the device's bandwidth; as in SCALE-Sim, the first fill of the buffers
+  is not counted. ``s`` is the fastest of `block_candidates` (the largest that fits each
+  buffer and the powers of two between): fewer blocks pay fewer folds, smaller ones may
+  spare re-reads of ``A``.
 
 NB: side by side, the fold skew is that of one array ``arrays x cols`` wide (``C - 1``
 cycles more per fold than two arrays in parallel): under 3% of a fold at BERT's rows.
