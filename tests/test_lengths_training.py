@@ -222,3 +222,23 @@ def test_footprint_of_packed_lengths_follows_the_traced_batch(
     assert got.weights == want.weights and got.gradients == want.gradients
     assert got.optimizer_state == want.optimizer_state
     assert got.activations == pytest.approx(want.activations, rel=tolerance)
+
+
+@settings(max_examples=8, deadline=None)
+@given(lengths=st.lists(st.integers(1, 48), min_size=1, max_size=4))
+def test_packing_a_training_step_never_costs_more_than_padding(lengths: list[int]) -> None:
+    store = _STORE[0]
+    n = len(lengths)
+    packed = simulate(step(n, lengths=SequenceLengths(tuple(lengths), "packed")), A100, store=store)
+    padded = simulate(step(n, lengths=SequenceLengths(tuple(lengths), "padded")), A100, store=store)
+    assert packed.flops <= padded.flops
+    assert packed.graph.meta.seq_lengths["tokens"] == sum(lengths)
+
+
+_STORE: list[GraphStore] = []
+
+
+@pytest.fixture(autouse=True)
+def _share_store(store: GraphStore) -> None:
+    """Hypothesis tests cannot take function-scoped fixtures: the session store, shared."""
+    _STORE[:] = [store]
