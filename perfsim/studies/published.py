@@ -85,11 +85,13 @@ def predict(
     *,
     store: GraphStore | None = None,
     whatifs: dict[str, object] | None = None,
+    engine: str = "roofline",
 ) -> Result:
-    """perfsim's roofline prediction of one published case, fused as TensorRT runs it."""
+    """perfsim's prediction of one published case (roofline unless ``engine`` says),
+    fused as TensorRT runs it."""
     from perfsim.pipeline import simulate
 
-    return simulate(case.scenario(whatifs), hw, store=store)
+    return simulate(case.scenario(whatifs), hw, store=store, engine=engine)
 
 
 def comparison_table(
@@ -99,8 +101,9 @@ def comparison_table(
     store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Predicted vs published latency per case, with the signed error in percent and the
-    share of the prediction spent in per-kernel launch overhead."""
+    """Predicted vs published latency per case (the roofline's, and the cycle engine's in
+    ``predicted_cycle_s``), with the signed errors in percent and the share of the
+    roofline's prediction spent in per-kernel launch overhead."""
     import pandas as pd
 
     rows = []
@@ -108,6 +111,7 @@ def comparison_table(
         if progress is not None:
             progress(case.label)
         result = predict(case, hw, store=store)
+        cycle = predict(case, hw, store=store, engine="cycle").latency_s
         frame = result.to_frame()
         overhead_bound = float(frame.loc[frame["bound"] == "overhead", "latency_s"].sum())
         rows.append(
@@ -119,6 +123,8 @@ def comparison_table(
                 "published_s": case.latency_s,
                 "predicted_s": result.latency_s,
                 "error_pct": 100.0 * (result.latency_s - case.latency_s) / case.latency_s,
+                "predicted_cycle_s": cycle,
+                "error_cycle_pct": 100.0 * (cycle - case.latency_s) / case.latency_s,
                 # ops fused into an earlier op's kernel pay no launch: they are not kernels
                 "n_kernels": int((frame["overhead_s"] > 0).sum()),
                 "launch_bound_share": overhead_bound / result.latency_s,
@@ -135,7 +141,8 @@ def comparison_table(
 TITLE: Final = "perfsim against NVIDIA's published TensorRT BERT inference on an A100"
 INTRO: Final = (
     "Each row: the published average latency of NVIDIA's TensorRT 8.4 BERT demo on an A100 "
-    "40GB, and perfsim's roofline prediction on hwconfigs/a100.yaml (datasheet figures, no "
+    "40GB, and perfsim's roofline and cycle-engine predictions on hwconfigs/a100.yaml "
+    "(datasheet figures, no "
     "calibration) with every fusion what-if on, as TensorRT's plugins fuse them. "
     "Source: " + SOURCE + "."
 )
@@ -153,13 +160,17 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
     ]
     figure = go.Figure()
     figure.add_bar(name="published", x=labels, y=(frame["published_s"] * 1e3).tolist())
-    figure.add_bar(
-        name="perfsim",
-        x=labels,
-        y=(frame["predicted_s"] * 1e3).tolist(),
-        customdata=frame["error_pct"].tolist(),
-        hovertemplate="%{x}<br>%{y:.3g} ms (%{customdata:+.0f}%)<extra></extra>",
-    )
+    for name, column, error in (
+        ("perfsim (roofline)", "predicted_s", "error_pct"),
+        ("perfsim (cycle)", "predicted_cycle_s", "error_cycle_pct"),
+    ):
+        figure.add_bar(
+            name=name,
+            x=labels,
+            y=(frame[column] * 1e3).tolist(),
+            customdata=frame[error].tolist(),
+            hovertemplate="%{x}<br>%{y:.3g} ms (%{customdata:+.0f}%)<extra></extra>",
+        )
     figure.update_layout(
         barmode="group",
         title="TensorRT on A100: published vs predicted latency",
@@ -172,7 +183,10 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
         f"{within} of {len(batched)} batched cases are within 25% "
         f"(errors {', '.join(f'{e:+.0f}%' for e in batched['error_pct'])}); the batch-1 cases "
         f"err by {', '.join(f'{e:+.0f}%' for e in single['error_pct'])}, where launch-bound "
-        f"kernels are {single['launch_bound_share'].mean():.0%} of the predicted time."
+        f"kernels are {single['launch_bound_share'].mean():.0%} of the predicted time. "
+        f"The cycle engine: batched "
+        f"{', '.join(f'{e:+.0f}%' for e in batched['error_cycle_pct'])}, batch 1 "
+        f"{', '.join(f'{e:+.0f}%' for e in single['error_cycle_pct'])}."
     )
     from perfsim.studies.report import Figure
 
