@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from perfsim.engines.cycle.cores import (
     ACCUMULATOR_BYTES,
+    Cores,
     block_candidates,
     core_array,
     shared_core_gemm,
@@ -37,17 +38,8 @@ ARRAY = SystolicArray(
 
 
 def run(m: int, n: int, k: int, *, b: int = 1, bandwidth: float = 4.0, **kw: object):  # type: ignore[no-untyped-def]
-    return shared_core_gemm(
-        b,
-        m,
-        n,
-        k,
-        kw.get("array", ARRAY),  # type: ignore[arg-type]
-        units=4,
-        arrays_per_core=2,
-        dram_bytes_per_cycle=bandwidth,
-        out_bytes=1,
-    )
+    array = kw.get("array", ARRAY)
+    return shared_core_gemm(b, m, n, k, array, Cores(4, 2, bandwidth), 1)  # type: ignore[arg-type]
 
 
 def test_two_arrays_side_by_side_share_their_buffers() -> None:
@@ -87,17 +79,7 @@ def test_the_blocking_trades_panel_rereads_for_weight_rereads() -> None:
     assert block_candidates(64, 64, core_array(big, 2)) == (16, 32, 64)
 
     def at(bandwidth: float):  # type: ignore[no-untyped-def]
-        return shared_core_gemm(
-            1,
-            128,
-            16,
-            64,
-            big,
-            units=4,
-            arrays_per_core=2,
-            dram_bytes_per_cycle=bandwidth,
-            out_bytes=1,
-        )
+        return shared_core_gemm(1, 128, 16, 64, big, Cores(4, 2, bandwidth), 1)
 
     # with DRAM to spare the fewest blocks win (one preload and skew per fold per block):
     # one block of 64 rows, its 64 x 64 panel streamed again for the second column fold

@@ -34,22 +34,16 @@ sequences at one length ``L`` reproduces the ``(n, L)`` trace's FLOPs exactly (t
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Final
 
-from perfsim.errors import SpecError
 from perfsim.ir import OpGraph, OpNode, TensorSpec
 from perfsim.whatif.graphops import recount, remap_grad_ready, resize
+from perfsim.whatif.length_files import LengthsError, parse_lengths
 
 PADDINGS: Final = ("padded", "packed")
-
-
-class LengthsError(SpecError):
-    """A malformed ``--seq-lengths`` file or spec; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,95 +67,6 @@ def probe_lengths(max_seq: int) -> tuple[int, int]:
         if pair[1] <= max_seq:
             return pair
     raise LengthsError(f"--seq-lengths: the model has {max_seq} position(s); need at least 2")
-
-
-# ---- reading lengths ------------------------------------------------------------------
-
-
-def _draw(kind: str, args: str, count: int, seed: int, spec: str) -> list[int]:
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    try:
-        if kind == "uniform":
-            low, _, high = args.partition("-")
-            lo, hi = int(low), int(high)
-            if not 1 <= lo <= hi:
-                raise ValueError
-            return [int(v) for v in rng.integers(lo, hi + 1, size=count)]
-        if kind == "normal":
-            mean, std, most = (float(part) for part in args.split(","))
-            if std < 0 or most < 1:
-                raise ValueError
-            draws = np.clip(np.rint(rng.normal(mean, std, size=count)), 1, int(most))
-            return [int(v) for v in draws]
-    except ValueError:
-        pass
-    raise LengthsError(
-        f"--seq-lengths: cannot read {spec!r}; expected a file, uniform:MIN-MAX or "
-        "normal:MEAN,STD,MAX (optionally @SEED)"
-    )
-
-
-def _read_file(path: Path) -> list[int]:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        try:
-            data: Any = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise LengthsError(f"{path}: malformed JSON at line {error.lineno}") from None
-        if isinstance(data, dict):
-            data = data.get("lengths")
-        if not isinstance(data, list):
-            raise LengthsError(f"{path}: expected a JSON list of lengths (or {{'lengths': [...]}})")
-        items = data
-    else:  # text or CSV: numbers separated by commas, spaces or newlines; a header is skipped
-        items = text.replace(",", " ").split()
-        if items and not items[0].lstrip("-").isdigit():
-            items = items[1:]
-    lengths = []
-    for position, item in enumerate(items, start=1):
-        try:
-            value = int(item)
-            if isinstance(item, float | bool) or (isinstance(item, str) and not item.isdigit()):
-                raise ValueError
-        except (TypeError, ValueError):
-            raise LengthsError(
-                f"{path}: length #{position}: expected a positive integer, got {item!r}"
-            ) from None
-        lengths.append(value)
-    return lengths
-
-
-def parse_lengths(spec: str, count: int = 1) -> tuple[int, ...]:
-    """Lengths from a file (text, CSV or JSON list) or a seeded spec.
-
-    ``uniform:32-128`` and ``normal:40,20,128`` (mean, std, max; clipped to [1, max]) draw
-    ``count`` lengths with seed 0, or the seed after ``@`` (``uniform:32-128@7``). A file
-    gives its own lengths (``count`` is ignored).
-    """
-    kind, sep, rest = spec.partition(":")
-    if sep and kind in ("uniform", "normal"):
-        args, _, seed_text = rest.partition("@")
-        if seed_text and not seed_text.isdigit():
-            raise LengthsError(f"--seq-lengths: seed {seed_text!r} is not a whole number")
-        if count < 1:
-            raise LengthsError(f"--batch: expected a positive integer, got {count}")
-        lengths = _draw(kind, args, count, int(seed_text or 0), spec)
-    else:
-        path = Path(spec)
-        if not path.is_file():
-            raise LengthsError(
-                f"--seq-lengths: {spec}: no such file; expected a file, uniform:MIN-MAX or "
-                "normal:MEAN,STD,MAX"
-            )
-        lengths = _read_file(path)
-        if not lengths:
-            raise LengthsError(f"{path}: no lengths")
-        bad = next((v for v in lengths if v < 1), None)
-        if bad is not None:
-            raise LengthsError(f"{path}: lengths must be positive integers, got {bad}")
-    return tuple(lengths)
 
 
 def lengths_summary(lengths: Sequence[int], padding: str, pad_to: int) -> dict[str, Any]:

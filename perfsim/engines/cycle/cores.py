@@ -128,26 +128,29 @@ def _blocked(
     return total, compute, sram, a_words, full + (1 if rest else 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Cores:
+    """A device's arrays grouped into cores: ``units`` arrays, ``arrays_per_core`` to a
+    core, ``dram_bytes_per_cycle`` of DRAM bandwidth shared by the cores."""
+
+    units: int
+    arrays_per_core: int
+    dram_bytes_per_cycle: float
+
+    @property
+    def count(self) -> int:
+        return max(1, self.units // self.arrays_per_core)
+
+
 def shared_core_gemm(
-    b: int,
-    m: int,
-    n: int,
-    k: int,
-    array: SystolicArray,
-    *,
-    units: int,
-    arrays_per_core: int,
-    dram_bytes_per_cycle: float,
-    out_bytes: float,
+    b: int, m: int, n: int, k: int, array: SystolicArray, cores: Cores, out_bytes: float
 ) -> CoreRun:
-    """``b`` GEMMs ``m x n x k`` on ``units`` arrays grouped ``arrays_per_core`` to a core
-    (module docstring), blocked the fastest way `block_candidates` offers (ties: fewer
-    blocks). ``array``: one array with its own share of the buffers;
-    ``dram_bytes_per_cycle``: the device's DRAM bandwidth per cycle, shared by the cores."""
-    cores = max(1, units // arrays_per_core)
-    sequential, rows, jobs, used = split_over_cores(b, m, cores)
-    core = core_array(array, arrays_per_core)
-    bandwidth = dram_bytes_per_cycle / used
+    """``b`` GEMMs ``m x n x k`` on ``cores`` (module docstring), blocked the fastest way
+    `block_candidates` offers (ties: fewer blocks). ``array``: one array with its own
+    share of the buffers; ``out_bytes``: the output's element size."""
+    sequential, rows, jobs, used = split_over_cores(b, m, cores.count)
+    core = core_array(array, cores.arrays_per_core)
+    bandwidth = cores.dram_bytes_per_cycle / used
     plans = [
         _blocked(rows, n, k, step, core, bandwidth, out_bytes)
         for step in block_candidates(rows, k, core)
@@ -170,6 +173,7 @@ def shared_core_gemm(
 __all__ = [
     "ACCUMULATOR_BYTES",
     "CoreRun",
+    "Cores",
     "block_candidates",
     "core_array",
     "shared_core_gemm",

@@ -24,7 +24,7 @@ import math
 from dataclasses import replace
 
 from perfsim.engines import OpCost, register
-from perfsim.engines.cycle.cores import shared_core_gemm
+from perfsim.engines.cycle.cores import Cores, shared_core_gemm
 from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
@@ -148,17 +148,9 @@ def shared_core_cost(
     assert matrix is not None and matrix.arrays_per_core
     dims = op.dims
     clock = hw.compute.clock
-    run = shared_core_gemm(
-        dims["b"],
-        dims["m"],
-        dims["n"],
-        k,
-        systolic_array(hw, word_bytes),
-        units=hw.compute.units,
-        arrays_per_core=matrix.arrays_per_core,
-        dram_bytes_per_cycle=hw.level_bandwidth(hw.dram) / clock,
-        out_bytes=out_bytes,
-    )
+    cores = Cores(hw.compute.units, matrix.arrays_per_core, hw.level_bandwidth(hw.dram) / clock)
+    array = systolic_array(hw, word_bytes)
+    run = shared_core_gemm(dims["b"], dims["m"], dims["n"], k, array, cores, out_bytes)
     on_chip = resident_operands(op)
     sram_bytes = (
         run.sram_ifmap_reads + run.sram_filter_reads
