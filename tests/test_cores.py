@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from perfsim.engines.cycle.cores import (
     ACCUMULATOR_BYTES,
+    CoreRun,
     Cores,
     block_candidates,
     core_array,
@@ -19,6 +20,7 @@ from perfsim.engines.cycle.cores import (
 )
 from perfsim.engines.cycle.engine import Cycle
 from perfsim.engines.cycle.systolic import SystolicArray, gemm_cycles
+from perfsim.engines.gpu_gemm import GemmProblem
 from perfsim.engines.roofline import Roofline
 from perfsim.hardware import resolve_hardware
 from perfsim.sweep.override import override
@@ -37,9 +39,9 @@ ARRAY = SystolicArray(
 )
 
 
-def run(m: int, n: int, k: int, *, b: int = 1, bandwidth: float = 4.0, **kw: object):  # type: ignore[no-untyped-def]
-    array = kw.get("array", ARRAY)
-    return shared_core_gemm(b, m, n, k, array, Cores(4, 2, bandwidth), 1)  # type: ignore[arg-type]
+def run(m: int, n: int, k: int, *, b: int = 1, bandwidth: float = 4.0) -> CoreRun:
+    problem = GemmProblem(b, m, n, k, 1, 1)
+    return shared_core_gemm(problem, ARRAY, Cores(4, 2, bandwidth))
 
 
 def test_two_arrays_side_by_side_share_their_buffers() -> None:
@@ -79,7 +81,7 @@ def test_the_blocking_trades_panel_rereads_for_weight_rereads() -> None:
     assert block_candidates(64, 64, core_array(big, 2)) == (16, 32, 64)
 
     def at(bandwidth: float):  # type: ignore[no-untyped-def]
-        return shared_core_gemm(1, 128, 16, 64, big, Cores(4, 2, bandwidth), 1)
+        return shared_core_gemm(GemmProblem(1, 128, 16, 64, 1, 1), big, Cores(4, 2, bandwidth))
 
     # with DRAM to spare the fewest blocks win (one preload and skew per fold per block):
     # one block of 64 rows, its 64 x 64 panel streamed again for the second column fold

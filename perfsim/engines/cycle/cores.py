@@ -40,6 +40,7 @@ import math
 from dataclasses import dataclass, replace
 
 from perfsim.engines.cycle.systolic import SystolicArray, gemm_cycles
+from perfsim.engines.gpu_gemm import GemmProblem
 
 ACCUMULATOR_BYTES = 4  # MXU results accumulate in fp32 (Norrie et al. IEEE Micro 2021)
 
@@ -142,12 +143,11 @@ class Cores:
         return max(1, self.units // self.arrays_per_core)
 
 
-def shared_core_gemm(
-    b: int, m: int, n: int, k: int, array: SystolicArray, cores: Cores, out_bytes: float
-) -> CoreRun:
-    """``b`` GEMMs ``m x n x k`` on ``cores`` (module docstring), blocked the fastest way
-    `block_candidates` offers (ties: fewer blocks). ``array``: one array with its own
-    share of the buffers; ``out_bytes``: the output's element size."""
+def shared_core_gemm(problem: GemmProblem, array: SystolicArray, cores: Cores) -> CoreRun:
+    """``problem`` (``batch`` GEMMs ``m x n x k``) on ``cores`` (module docstring), blocked
+    the fastest way `block_candidates` offers (ties: fewer blocks). ``array``: one array
+    with its own share of the buffers, at ``problem.in_bytes`` a word."""
+    b, m, n, k, out_bytes = problem.batch, problem.m, problem.n, problem.k, problem.out_bytes
     sequential, rows, jobs, used = split_over_cores(b, m, cores.count)
     core = core_array(array, cores.arrays_per_core)
     bandwidth = cores.dram_bytes_per_cycle / used

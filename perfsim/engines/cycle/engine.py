@@ -28,7 +28,7 @@ from perfsim.engines.cycle.cores import Cores, shared_core_gemm
 from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
-from perfsim.engines.gpu_gemm import GemmPlan, library_plan, plan_details
+from perfsim.engines.gpu_gemm import GemmPlan, GemmProblem, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
 from perfsim.engines.vector_work import measured_vector_flops
@@ -149,8 +149,8 @@ def shared_core_cost(
     dims = op.dims
     clock = hw.compute.clock
     cores = Cores(hw.compute.units, matrix.arrays_per_core, hw.level_bandwidth(hw.dram) / clock)
-    array = systolic_array(hw, word_bytes)
-    run = shared_core_gemm(dims["b"], dims["m"], dims["n"], k, array, cores, out_bytes)
+    problem = GemmProblem(dims["b"], dims["m"], dims["n"], k, word_bytes, out_bytes)
+    run = shared_core_gemm(problem, systolic_array(hw, word_bytes), cores)
     on_chip = resident_operands(op)
     sram_bytes = (
         run.sram_ifmap_reads + run.sram_filter_reads
