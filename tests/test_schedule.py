@@ -14,7 +14,8 @@ import pytest
 from perfsim.cache import GraphStore
 from perfsim.cli import main
 from perfsim.errors import SpecError, WorkloadError
-from perfsim.parallel.schedule import compare_published, load_schedule, time_to_train
+from perfsim.parallel.published import compare_published
+from perfsim.parallel.schedule import load_schedule, time_to_train
 from perfsim.pipeline import simulate_parallel
 from perfsim.scenario import Parallelism, Scenario
 

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from perfsim.cache import GraphStore
-from perfsim.parallel.schedule import compare_published, load_schedule, time_to_train
+from perfsim.parallel.published import compare_published
+from perfsim.parallel.schedule import load_schedule, time_to_train
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "validation" / "training"

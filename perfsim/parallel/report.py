@@ -6,7 +6,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from perfsim.parallel.schedule import TrainingRun, compare_published
+from perfsim.parallel.published import compare_published
+from perfsim.parallel.schedule import TrainingRun
 
 if TYPE_CHECKING:
     import pandas as pd

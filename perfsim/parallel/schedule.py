@@ -23,7 +23,8 @@ DeepSpeed BERT blog (2020-05-28), counting the traced forward pass three times, 
 compares with published TFLOP/s figures made that way.
 
 A schedule (or a phase) may carry ``published`` figures of a real run with their source;
-`compare_published` turns them into predicted-vs-published rows with the error in percent.
+`perfsim.parallel.published.compare_published` turns them into predicted-vs-published rows
+with the error in percent.
 """
 
 from __future__ import annotations
@@ -42,15 +43,12 @@ from perfsim.parallel.data_parallel import (
 )
 from perfsim.scenario import Parallelism, Scenario, TrainingOptions
 from perfsim.whatif.knobs import FUSION_PASSES, WhatIfs, parse_whatifs
-from perfsim.whatif.lengths import LengthsError, SequenceLengths, parse_lengths
+from perfsim.whatif.length_files import LengthsError, fill_batch
+from perfsim.whatif.lengths import SequenceLengths
 from perfsim.yamlio import read_yaml_mapping, validation_message
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# published figures a schedule may give, and the predicted key each compares with
-PHASE_METRICS = ("throughput_samples_per_s", "model_flops_per_s_per_device", "step_time_s")
-RUN_METRICS = ("total_time_s",)
 
 
 class _Frozen(BaseModel):
@@ -236,34 +234,20 @@ def load_schedule(path: str | Path) -> Schedule:
 def _phase_lengths(
     spec: str | None, padding: str, item: _PhaseFile, path: Path, index: int
 ) -> SequenceLengths | None:
-    """The phase's real sequence lengths: ``seq_lengths`` (a file, relative to the
-    schedule's folder, or a ``uniform:`` / ``normal:`` spec drawing ``global_batch``), run
-    ``padding`` (padded to the phase's ``seq``, or packed). A file shorter than the global
-    batch is the batch's mix of lengths, repeated to fill it (its count must divide it).
+    """The phase's real sequence lengths (`fill_batch`: a file, relative to the schedule's
+    folder, or a ``uniform:`` / ``normal:`` spec), run ``padding`` (padded to the phase's
+    ``seq``, or packed).
 
     Raises:
         LengthsError: naming the file, the phase and the field.
     """
     if spec is None:
         return None
-    where = f"{path}: phases[{index}]"
     try:
-        lengths = parse_lengths(_resolve_path(spec, path.parent), item.global_batch)
+        lengths = fill_batch(_resolve_path(spec, path.parent), item.global_batch, item.seq)
     except LengthsError as error:
-        raise LengthsError(f"{where}: seq_lengths: {error}") from None
-    if item.global_batch % len(lengths):
-        raise LengthsError(
-            f"{where}: seq_lengths: {len(lengths)} lengths do not fill the global batch "
-            f"{item.global_batch} (give a count that divides it)"
-        )
-    longest = max(lengths)
-    if longest > item.seq:
-        raise LengthsError(
-            f"{where}: seq_lengths: a sequence of {longest} tokens exceeds the phase's seq "
-            f"{item.seq}"
-        )
-    repeated = lengths * (item.global_batch // len(lengths))
-    return SequenceLengths(repeated, padding, item.seq if padding == "padded" else None)
+        raise LengthsError(f"{path}: phases[{index}]: seq_lengths: {error}") from None
+    return SequenceLengths(lengths, padding, item.seq if padding == "padded" else None)
 
 
 def _phase_whatifs(parsed: _ScheduleFile, item: _PhaseFile, path: Path, index: int) -> WhatIfs:
@@ -393,45 +377,3 @@ def time_to_train(
             ) from None
         results.append(PhaseResult(phase, step))
     return TrainingRun(schedule, tuple(results))
-
-
-def compare_published(run: TrainingRun) -> list[dict[str, Any]]:
-    """Predicted vs published for every figure the schedule's ``published`` blocks give.
-
-    ``error`` is ``predicted / published - 1`` (positive: perfsim predicts more).
-    """
-    rows = []
-    for phase in run.phases:
-        predicted = phase.row()
-        for metric in PHASE_METRICS:
-            if metric in phase.phase.published:
-                rows.append(
-                    _comparison(
-                        run, phase.phase.name, metric, predicted[metric], phase.phase.published
-                    )
-                )
-                rows[-1]["whatif"] = phase.phase.whatif
-    published = run.schedule.published or {}
-    for metric in RUN_METRICS:
-        if metric in published:
-            rows.append(_comparison(run, "all", metric, run.total_time_s, published))
-            rows[-1]["whatif"] = "; ".join(
-                f"{phase.phase.name}: {phase.phase.whatif}" for phase in run.phases
-            )
-    return rows
-
-
-def _comparison(
-    run: TrainingRun, phase: str, metric: str, predicted: float, published: dict[str, Any]
-) -> dict[str, Any]:
-    reference = float(published[metric])
-    return {
-        "schedule": run.schedule.name,
-        "hw": run.phases[0].step.hw.name,
-        "phase": phase,
-        "metric": metric,
-        "predicted": predicted,
-        "published": reference,
-        "error": predicted / reference - 1.0,
-        "source": published["source"],
-    }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perfsim.engines.cycle.engine import DRAM_PORTS, _split_over_arrays, systolic_array
+from perfsim.engines.cycle.arrays import DRAM_PORTS, split_over_arrays, systolic_array
 from perfsim.engines.cycle.systolic import gemm_cycles_many
 from perfsim.engines.roofline_batch import Array, Devices, OpArrays
 from perfsim.engines.traffic import resident_operands
@@ -59,7 +59,7 @@ def systolic_columns(op: OpNode, devices: Devices, arrays: OpArrays, index: int)
     out_bytes = DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else word_bytes
     dims = op.dims
     k = dims["k"] + dims.get("v", 0)
-    splits = [_split_over_arrays(dims["b"], dims["n"], hw.compute.units) for hw in devices.hws]
+    splits = [split_over_arrays(dims["b"], dims["n"], hw.compute.units) for hw in devices.hws]
     # devices differ in array size, buffers and bandwidth; the GEMM each array runs is
     # fixed by the split, which only the unit count changes
     ones = gemm_cycles_many(

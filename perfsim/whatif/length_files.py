@@ -104,4 +104,23 @@ def parse_lengths(spec: str, count: int = 1) -> tuple[int, ...]:
     return tuple(lengths)
 
 
-__all__ = ["LengthsError", "parse_lengths"]
+def fill_batch(spec: str, batch: int, longest: int) -> tuple[int, ...]:
+    """``batch`` lengths from ``spec`` (`parse_lengths`, drawing ``batch`` from a
+    distribution): a file shorter than the batch is the batch's mix of lengths, repeated
+    to fill it (its count must divide ``batch``); no length above ``longest``.
+
+    Raises:
+        LengthsError: a count that does not divide the batch, a length above ``longest``.
+    """
+    lengths = parse_lengths(spec, batch)
+    if batch % len(lengths):
+        raise LengthsError(
+            f"{len(lengths)} lengths do not fill the global batch {batch} (give a count "
+            "that divides it)"
+        )
+    if max(lengths) > longest:
+        raise LengthsError(f"a sequence of {max(lengths)} tokens exceeds the phase's seq {longest}")
+    return lengths * (batch // len(lengths))
+
+
+__all__ = ["LengthsError", "fill_batch", "parse_lengths"]

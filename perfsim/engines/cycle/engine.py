@@ -24,8 +24,9 @@ import math
 from dataclasses import replace
 
 from perfsim.engines import OpCost, register
+from perfsim.engines.cycle.arrays import split_over_arrays, systolic_array
 from perfsim.engines.cycle.cores import Cores, shared_core_gemm
-from perfsim.engines.cycle.systolic import GemmCycles, SystolicArray, gemm_cycles
+from perfsim.engines.cycle.systolic import GemmCycles, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
 from perfsim.engines.cycle.vector import slots_per_element, vector_elements
 from perfsim.engines.gpu_gemm import GemmPlan, GemmProblem, library_plan, plan_details
@@ -35,52 +36,8 @@ from perfsim.engines.vector_work import measured_vector_flops
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
-# split of the nearest level among the ifmap, filter and ofmap buffers when a hardware
-# file does not give them: equal thirds (NB: SCALE-Sim's example configs use 3:3:1)
-_BUFFER_SHARES = (1 / 3, 1 / 3, 1 / 3)
-DRAM_PORTS = 3
 # depth of the K slice a tile engine stages per step (CUTLASS's sm80 threadblock K: 32-64)
 K_STEP = 32
-
-
-def systolic_array(hw: HardwareSpec, word_bytes: float) -> SystolicArray:
-    """One array of the device, its buffers and its share of the DRAM port."""
-    matrix = hw.compute.matrix
-    assert matrix is not None and matrix.rows is not None and matrix.cols is not None
-    units = hw.compute.units
-    if matrix.buffers is not None:
-        ifmap, filter_, ofmap = (
-            matrix.buffers.ifmap,
-            matrix.buffers.filter,
-            matrix.buffers.ofmap,
-        )
-    else:
-        nearest = hw.memory[0]
-        per_array = nearest.capacity if nearest.per_unit else nearest.capacity / units
-        ifmap, filter_, ofmap = (share * per_array for share in _BUFFER_SHARES)
-    # each array has three DRAM ports (ifmap, filter, ofmap), as in SCALE-Sim; NB: the
-    # device's DRAM bandwidth is split equally among all of them
-    dram_bytes_per_cycle = hw.level_bandwidth(hw.dram) / hw.compute.clock / (units * DRAM_PORTS)
-    return SystolicArray(
-        rows=matrix.rows,
-        cols=matrix.cols,
-        dataflow=matrix.dataflow or "ws",
-        ifmap_sram_bytes=ifmap,
-        filter_sram_bytes=filter_,
-        ofmap_sram_bytes=ofmap,
-        word_bytes=word_bytes,
-        dram_words_per_cycle=dram_bytes_per_cycle / word_bytes,
-    )
-
-
-def _split_over_arrays(b: int, n: int, units: int) -> tuple[int, int, int]:
-    """(GEMMs run one after another per array, columns per GEMM, arrays used)."""
-    if b >= units:
-        return math.ceil(b / units), n, units
-    arrays_per_gemm = max(1, units // b)
-    columns = math.ceil(n / arrays_per_gemm)
-    used = b * math.ceil(n / columns)
-    return 1, columns, used
 
 
 def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
@@ -96,7 +53,7 @@ def systolic_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     matrix = hw.compute.matrix
     if matrix is not None and matrix.arrays_per_core:
         return shared_core_cost(op, hw, roofline, k, word_bytes, out_bytes)
-    sequential, columns, arrays = _split_over_arrays(dims["b"], dims["n"], hw.compute.units)
+    sequential, columns, arrays = split_over_arrays(dims["b"], dims["n"], hw.compute.units)
     one: GemmCycles = gemm_cycles(dims["m"], columns, k, systolic_array(hw, word_bytes))
     clock = hw.compute.clock
     total_cycles = sequential * one.total_cycles
