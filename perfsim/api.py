@@ -7,6 +7,8 @@ that fits.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from perfsim.cache import GraphStore
@@ -14,7 +16,7 @@ from perfsim.errors import WorkloadError
 from perfsim.hardware import available_hardware
 from perfsim.hardware.load import load_hardware
 from perfsim.ir import OpGraph
-from perfsim.pipeline import HardwareLike, checked_precision, resolve_device
+from perfsim.pipeline import HardwareLike, checked_precision, resolve_device, scenario_graph
 from perfsim.precision import PRECISIONS, policy
 from perfsim.scenario import Scenario
 from perfsim.training.fit import FitResult
@@ -96,9 +98,19 @@ def hardware_catalog() -> list[dict[str, Any]]:
     return records
 
 
-def fit_batch(scenario: Scenario, hw: HardwareLike, store: GraphStore | None = None) -> FitResult:
+def fit_batch(
+    scenario: Scenario,
+    hw: HardwareLike,
+    store: GraphStore | None = None,
+    lengths_at: Callable[[int], Sequence[int]] | None = None,
+) -> FitResult:
     """``perfsim fit`` as a call: the largest batch whose step fits in ``hw``'s memory
     (the scenario's batch is ignored).
+
+    With real sequence lengths (``scenario.lengths``) each batch tried is a batch of
+    ``lengths_at(batch)`` (default: the scenario's lengths repeated in order), run as the
+    scenario pads them; ``lengths_at(b)`` must begin with ``lengths_at(b - 1)``, so a
+    bigger batch never needs less memory.
 
     The footprint is measured on traced steps (`perfsim.training.fit` says which batches).
     """
@@ -107,9 +119,19 @@ def fit_batch(scenario: Scenario, hw: HardwareLike, store: GraphStore | None = N
     spec, source = resolve_device(hw)
     precision = checked_precision(scenario, spec, source)
     graphs = store or GraphStore()
+    lengths = scenario.lengths
+
+    def at_batch(batch: int) -> Scenario:
+        if lengths is None:
+            return scenario.but(batch=batch)
+        if lengths_at is None:  # the scenario's own mix, repeated in order
+            drawn = tuple(lengths.lengths[i % len(lengths.lengths)] for i in range(batch))
+        else:
+            drawn = tuple(lengths_at(batch))
+        return scenario.but(batch=batch, lengths=replace(lengths, lengths=drawn))
 
     def footprint_at(batch: int) -> int:
-        graph = graphs.graph(scenario.but(batch=batch).workload(spec))
+        graph = scenario_graph(at_batch(batch), spec, graphs)
         footprint = memory_footprint(graph.meta, precision)
         if footprint is None:
             raise WorkloadError(

@@ -120,6 +120,22 @@ parallel_options = stack(
         help="Training: micro-steps per optimizer step (gradients all-reduced on the last).",
     ),
 )
+seq_lengths_options = stack(
+    click.option(
+        "--seq-lengths",
+        "seq_lengths",
+        default=None,
+        help="Real lengths of the batch: a text/CSV/JSON file, uniform:MIN-MAX or "
+        "normal:MEAN,STD,MAX (--batch draws, seed 0; @SEED to change).",
+    ),
+    click.option(
+        "--padding",
+        type=click.Choice(PADDINGS),
+        default="padded",
+        show_default=True,
+        help="With --seq-lengths: pad to the longest (or to --seq if given), or run unpadded.",
+    ),
+)
 whatif_options = stack(
     click.option(
         "--whatif",
@@ -130,13 +146,6 @@ whatif_options = stack(
         "prune_ffn=0.5, sparsity=2:4, low_rank=64, instances=4 (README: What-if knobs).",
     ),
     click.option(
-        "--seq-lengths",
-        "seq_lengths",
-        default=None,
-        help="Real lengths of the batch: a text/CSV/JSON file, uniform:MIN-MAX or "
-        "normal:MEAN,STD,MAX (--batch draws, seed 0; @SEED to change).",
-    ),
-    click.option(
         "--runtime",
         type=click.Choice(RUNTIMES),
         default=None,
@@ -144,13 +153,7 @@ whatif_options = stack(
         "replay or a compiled engine (TensorRT-like), at the hardware file's host_issue "
         "cost [default: none, op_overhead per op].",
     ),
-    click.option(
-        "--padding",
-        type=click.Choice(PADDINGS),
-        default="padded",
-        show_default=True,
-        help="With --seq-lengths: pad to the longest (or to --seq if given), or run unpadded.",
-    ),
+    seq_lengths_options,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from perfsim.cli.options import (
     precision_option,
     scenario_from_options,
     scenario_options,
+    seq_lengths_options,
     seq_option,
     stack,
     training_options,
@@ -130,19 +132,37 @@ def trace(fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: Any) -> 
     mode_option(default="training"),
     training_options,
     precision_option("[default: the hardware's native precision]"),
+    seq_lengths_options,
     cache_options,
     format_option(FORMATS[:2]),
 )
 def fit(hw: str, fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: Any) -> None:
-    """Find the largest batch whose step fits in the device's memory."""
+    """Find the largest batch whose step fits in the device's memory.
+
+    With --seq-lengths each batch tried is real sequences: a distribution draws the
+    batch, a file's lengths repeat in order to fill it.
+    """
     from perfsim.api import fit_batch
     from perfsim.training.fit import fit_message, fit_summary
+    from perfsim.whatif.length_files import cycled_lengths
 
     chosen = scenario_from_options(scenario)
-    answer = fit_batch(chosen, hw, graph_store(cache_dir, no_cache))
+    spec = scenario.get("seq_lengths")
+    lengths_at = None if spec is None else partial(cycled_lengths, spec)
+    answer = fit_batch(chosen, hw, graph_store(cache_dir, no_cache), lengths_at)
+    lengths = None
+    if chosen.lengths is not None:
+        lengths = {"spec": spec, "padding": chosen.lengths.padding}
     if fmt == "json":
         echo_json(
-            fit_summary(answer, model=chosen.model_name, hw=hw, seq=chosen.seq, mode=chosen.mode)
+            fit_summary(
+                answer,
+                model=chosen.model_name,
+                hw=hw,
+                seq=chosen.seq,
+                mode=chosen.mode,
+                lengths=lengths,
+            )
         )
     else:
         click.echo(fit_message(answer, model=chosen.model_name, hw=hw))

@@ -93,8 +93,18 @@ def _solve(b1: int, f1: int, b2: int, f2: int, capacity: float) -> int | None:
     return int((capacity - f1) // slope) + b1
 
 
-def fit_summary(answer: FitResult, *, model: str, hw: str, seq: int, mode: str) -> dict[str, Any]:
-    """``perfsim fit --format json``: the answer for ``model`` on ``hw`` as one JSON object."""
+def fit_summary(
+    answer: FitResult,
+    *,
+    model: str,
+    hw: str,
+    seq: int,
+    mode: str,
+    lengths: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``perfsim fit --format json``: the answer for ``model`` on ``hw`` as one JSON object
+    (with ``seq_lengths``, the ``--seq-lengths`` spec and padding, when they were given)."""
+    extra = {} if lengths is None else {"seq_lengths": lengths}
     return {
         "model": model,
         "hw": hw,
@@ -105,6 +115,7 @@ def fit_summary(answer: FitResult, *, model: str, hw: str, seq: int, mode: str) 
         "footprint_bytes": answer.footprint_bytes,
         "capacity_bytes": answer.capacity_bytes,
         "traced_batches": [batch for batch, _ in answer.measured],
+        **extra,
     }
 
 

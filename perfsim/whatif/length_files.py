@@ -80,8 +80,8 @@ def parse_lengths(spec: str, count: int = 1) -> tuple[int, ...]:
     ``count`` lengths with seed 0, or the seed after ``@`` (``uniform:32-128@7``). A file
     gives its own lengths (``count`` is ignored).
     """
-    kind, sep, rest = spec.partition(":")
-    if sep and kind in ("uniform", "normal"):
+    kind, _, rest = spec.partition(":")
+    if _is_distribution(spec):
         args, _, seed_text = rest.partition("@")
         if seed_text and not seed_text.isdigit():
             raise LengthsError(f"--seq-lengths: seed {seed_text!r} is not a whole number")
@@ -123,4 +123,28 @@ def fill_batch(spec: str, batch: int, longest: int) -> tuple[int, ...]:
     return lengths * (batch // len(lengths))
 
 
-__all__ = ["LengthsError", "fill_batch", "parse_lengths"]
+def cycled_lengths(spec: str, batch: int) -> tuple[int, ...]:
+    """``batch`` lengths from ``spec`` for a batch the caller chooses (`perfsim fit`).
+
+    A distribution draws ``batch``. A file is a mix, not a batch: its lengths are taken in
+    one fixed shuffled order (seed 0) and repeated until the batch is full, so a small
+    batch is a sample of the whole mix (a file sorted by length would otherwise hand the
+    small batches its shortest sequences) and a multiple of the file's count is exactly
+    the mix. Either way the first ``b`` lengths are the same for every larger batch: a
+    bigger batch only adds sequences.
+    """
+    import numpy as np
+
+    lengths = parse_lengths(spec, batch)
+    if _is_distribution(spec):
+        return lengths
+    order = np.random.default_rng(0).permutation(len(lengths))
+    return tuple(lengths[int(order[index % len(lengths)])] for index in range(batch))
+
+
+def _is_distribution(spec: str) -> bool:
+    kind, sep, _ = spec.partition(":")
+    return bool(sep) and kind in ("uniform", "normal")
+
+
+__all__ = ["LengthsError", "cycled_lengths", "fill_batch", "parse_lengths"]
