@@ -172,3 +172,27 @@ def test_shipped_parts_under_their_tdp_on_a_large_gemm(name: str) -> None:
     for engine in ("roofline", "cycle"):
         costs = sustained_costs([op], [1], hw, get_cost_model(engine))
         assert average_power_w(costs, [1]) <= hw.tdp * (1 + 1e-9)
+
+
+# Published T4 figures the file does not take as inputs (checks): Jia et al., "Dissecting
+# the NVidia Turing T4 GPU via Microbenchmarking" (arXiv:1903.07486) Table 4.3, cuBLAS fp16
+# 41.6 TFLOP/s at the 1,590 MHz boost clock (held "only ... for a few seconds"); NVIDIA's
+# forum answer that continuous 4096^3 fp16 GEMMs run ~24 TFLOP/s, power-capped at 70 W
+# (forums.developer.nvidia.com/t/about-gpu-peak-performance/264462).
+T4_BOOST_LIBRARY_TFLOPS = 41.616
+T4_POWER_CAPPED_TFLOPS = 24.0
+
+
+def test_t4_fp16_gemm_is_power_capped_between_the_published_rates() -> None:
+    """With the whole-stack energies (hwconfigs/t4.yaml header) a continuous fp16 GEMM hits
+    the 70 W cap and runs below the boost-clock library rate; the model still runs it
+    faster than the published capped rate (the remaining miss, results/validation/power.md)."""
+    hw = load_hardware(HWCONFIGS / "t4.yaml")
+    op = retype_op(square_gemm(4096), POLICIES["fp16"])
+    for engine in ("roofline", "cycle"):
+        boost = get_cost_model(engine).op_cost(op, hw)
+        assert op.flops / boost.latency_s / 1e12 <= T4_BOOST_LIBRARY_TFLOPS * 1.001
+        (capped,) = sustained_costs([op], [1], hw, get_cost_model(engine))
+        assert average_power_w([capped], [1]) == pytest.approx(70.0, rel=1e-3)
+        rate = op.flops / capped.latency_s / 1e12
+        assert T4_POWER_CAPPED_TFLOPS < rate < 0.85 * T4_BOOST_LIBRARY_TFLOPS, engine

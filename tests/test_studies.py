@@ -31,7 +31,12 @@ from perfsim.studies.analysis import (
     op_intensity,
 )
 from perfsim.studies.demystify import Point, Runner, ivanov_classes
-from perfsim.studies.published import PUBLISHED, comparison_figure, comparison_table
+from perfsim.studies.published import (
+    PUBLISHED,
+    PUBLISHED_T4,
+    comparison_figure,
+    comparison_table,
+)
 from perfsim.studies.report import Figure, render_study
 
 
@@ -189,11 +194,19 @@ def test_published_study_command(tmp_path: Path, graph_cache: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     table = pd.read_csv(out / "published_inference.csv")
-    assert len(table) == len(PUBLISHED)
+    assert len(table) == len(PUBLISHED) and set(table["hw"]) == {"a100"}
+    t4 = pd.read_csv(out / "published_inference_t4.csv")
+    assert len(t4) == len(PUBLISHED_T4) and set(t4["hw"]) == {"t4"}
+    assert t4["source"].str.contains("NVIDIA T4 (16GB)", regex=False).all()
+    # the same cases on both parts, each priced on its own file
+    assert list(t4[["model", "seq", "batch", "precision"]].itertuples(index=False)) == list(
+        table[["model", "seq", "batch", "precision"]].itertuples(index=False)
+    )
+    assert (t4["predicted_s"] > table["predicted_s"]).all()
     html = (out / "report.html").read_text()
     # every row's label and predicted latency (ms) are in the chart's data
     values = chart_numbers(html)
-    for row in table.itertuples():
+    for row in pd.concat([table, t4]).itertuples():
         assert f"{row.model} s{row.seq} b{row.batch} {row.precision}" in html
         assert any(math.isclose(v, row.predicted_s * 1e3, rel_tol=1e-9) for v in values)
 

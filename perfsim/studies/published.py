@@ -1,8 +1,9 @@
 """Study ``published-inference``: perfsim's BERT inference predictions against NVIDIA's
-published TensorRT measurements on an A100 40GB.
+published TensorRT measurements on an A100 40GB and a T4.
 
-Source of every measured figure: NVIDIA/TensorRT, ``demo/BERT/README.md``, section
-"Inference performance: NVIDIA A100 (40GB)" (TensorRT 8.4.3, CUDA 11.6; average latency over
+Source of every measured figure: NVIDIA/TensorRT, ``demo/BERT/README.md``, sections
+"Inference performance: NVIDIA A100 (40GB)" and "... NVIDIA T4 (16GB)" (TensorRT 8.4.3,
+CUDA 11.6; average latency over
 1,000-2,000 iterations after 100 warm-ups, host-device copies excluded;
 https://github.com/NVIDIA/TensorRT/tree/release/8.4/demo/BERT). The engines are built from
 TensorRT's fused BERT plugins (fused QKV-to-context multi-head attention, skip+layernorm,
@@ -27,10 +28,13 @@ if TYPE_CHECKING:
     from perfsim.estimate import Result
     from perfsim.studies.report import Figure
 
-SOURCE: Final = (
-    "NVIDIA/TensorRT demo/BERT/README.md, 'Inference performance: NVIDIA A100 (40GB)', "
-    "TensorRT 8.4.3, average latency"
-)
+SOURCES: Final = {
+    "a100": "NVIDIA/TensorRT demo/BERT/README.md, 'Inference performance: NVIDIA A100 (40GB)', "
+    "TensorRT 8.4.3, average latency",
+    "t4": "NVIDIA/TensorRT demo/BERT/README.md, 'Inference performance: NVIDIA T4 (16GB)', "
+    "TensorRT 8.4.3, average latency",
+}
+SOURCE: Final = SOURCES["a100"]
 HARDWARE: Final = "a100"
 # TensorRT's plugins fuse attention, softmax, layernorm and the GEMM epilogues
 WHATIFS: Final = {"fusion": "all"}
@@ -38,13 +42,14 @@ WHATIFS: Final = {"fusion": "all"}
 
 @dataclass(frozen=True, slots=True)
 class PublishedLatency:
-    """One published measurement: average latency in seconds."""
+    """One published measurement: average latency in seconds, on the shipped ``hw``."""
 
     model: str
     seq: int
     batch: int
     precision: str
     latency_s: float
+    hw: str = HARDWARE
 
     @property
     def label(self) -> str:
@@ -77,33 +82,46 @@ PUBLISHED: Final[tuple[PublishedLatency, ...]] = (
     PublishedLatency("bert-base", 128, 1, "int8", 0.58e-3),
     PublishedLatency("bert-base", 128, 1, "fp16", 0.67e-3),
 )
+# the same README and cases, "Inference performance: NVIDIA T4 (16GB)", "Average" (ms → s)
+PUBLISHED_T4: Final[tuple[PublishedLatency, ...]] = (
+    PublishedLatency("bert-large", 384, 1, "int8", 7.29e-3, "t4"),
+    PublishedLatency("bert-large", 384, 1, "fp16", 12.45e-3, "t4"),
+    PublishedLatency("bert-large", 384, 32, "int8", 186.60e-3, "t4"),
+    PublishedLatency("bert-large", 384, 32, "fp16", 370.87e-3, "t4"),
+    PublishedLatency("bert-large", 384, 128, "int8", 755.50e-3, "t4"),
+    PublishedLatency("bert-large", 384, 128, "fp16", 1518.35e-3, "t4"),
+    PublishedLatency("bert-base", 128, 1, "int8", 1.69e-3, "t4"),
+    PublishedLatency("bert-base", 128, 1, "fp16", 1.95e-3, "t4"),
+)
 
 
 def predict(
     case: PublishedLatency,
-    hw: str | Path = HARDWARE,
+    hw: str | Path | None = None,
     *,
     store: GraphStore | None = None,
     whatifs: dict[str, object] | None = None,
     engine: str = "roofline",
 ) -> Result:
-    """perfsim's prediction of one published case (roofline unless ``engine`` says),
-    fused as TensorRT runs it."""
+    """perfsim's prediction of one published case on ``hw`` (default: the case's own part;
+    roofline unless ``engine`` says), fused as TensorRT runs it."""
     from perfsim.pipeline import simulate
 
-    return simulate(case.scenario(whatifs), hw, store=store, engine=engine)
+    device = case.hw if hw is None else hw
+    return simulate(case.scenario(whatifs), device, store=store, engine=engine)
 
 
 def comparison_table(
     cases: Sequence[PublishedLatency] = PUBLISHED,
-    hw: str | Path = HARDWARE,
+    hw: str | Path | None = None,
     *,
     store: GraphStore | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> pd.DataFrame:
-    """Predicted vs published latency per case (the roofline's, and the cycle engine's in
-    ``predicted_cycle_s``), with the signed errors in percent and the share of the
-    roofline's prediction spent in per-kernel launch overhead."""
+    """Predicted vs published latency per case on ``hw`` (default: each case's own part;
+    the roofline's, and the cycle engine's in ``predicted_cycle_s``), with the signed
+    errors in percent and the share of the roofline's prediction spent in per-kernel
+    launch overhead."""
     import pandas as pd
 
     rows = []
@@ -116,6 +134,7 @@ def comparison_table(
         overhead_bound = float(frame.loc[frame["bound"] == "overhead", "latency_s"].sum())
         rows.append(
             {
+                "hw": case.hw if hw is None else str(hw),
                 "model": case.model,
                 "seq": case.seq,
                 "batch": case.batch,
@@ -132,24 +151,28 @@ def comparison_table(
                     frame.loc[frame["category"].isin(("gemm", "attn_gemm")), "latency_s"].sum()
                 )
                 / result.latency_s,
-                "source": SOURCE,
+                "source": SOURCES.get(case.hw, SOURCE),
             }
         )
     return pd.DataFrame(rows)
 
 
-TITLE: Final = "perfsim against NVIDIA's published TensorRT BERT inference on an A100"
+TITLE: Final = "perfsim against NVIDIA's published TensorRT BERT inference on an A100 and a T4"
 INTRO: Final = (
     "Each row: the published average latency of NVIDIA's TensorRT 8.4 BERT demo on an A100 "
-    "40GB, and perfsim's roofline and cycle-engine predictions on hwconfigs/a100.yaml "
-    "(datasheet figures, no "
-    "calibration) with every fusion what-if on, as TensorRT's plugins fuse them. "
-    "Source: " + SOURCE + "."
+    "40GB or a T4, and perfsim's roofline and cycle-engine predictions on hwconfigs/a100.yaml "
+    "or hwconfigs/t4.yaml (datasheet and published figures, no calibration) with every "
+    "fusion what-if on, as TensorRT's plugins fuse them. Sources: "
+    + "; ".join(SOURCES.values())
+    + "."
 )
 
 
-def comparison_figure(frame: pd.DataFrame) -> Figure:
-    """Predicted vs published, one bar pair per case, with the sentence that reads it."""
+def comparison_figure(
+    frame: pd.DataFrame, key: str = "published_inference", part: str = "A100"
+) -> Figure:
+    """Predicted vs published on one ``part``, one bar group per case, with the sentence
+    that reads it."""
     import plotly.graph_objects as go
 
     labels = [
@@ -173,7 +196,7 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
         )
     figure.update_layout(
         barmode="group",
-        title="TensorRT on A100: published vs predicted latency",
+        title=f"TensorRT on {part}: published vs predicted latency",
         yaxis={"type": "log", "title": "latency (ms)"},
     )
     batched = frame[frame["batch"] > 1]
@@ -190,11 +213,19 @@ def comparison_figure(frame: pd.DataFrame) -> Figure:
     )
     from perfsim.studies.report import Figure
 
-    return Figure("published_inference", "Predicted vs published latency", sentence, frame, figure)
+    title = "Predicted vs published latency" + ("" if part == "A100" else f" ({part})")
+    return Figure(key, title, sentence, frame, figure)
 
 
 def run_study(
     *, store: GraphStore | None = None, progress: Callable[[str], None] | None = None
 ) -> list[Figure]:
-    """The study's one figure (and its table)."""
-    return [comparison_figure(comparison_table(store=store, progress=progress))]
+    """The study's figures (and their tables): the A100's cases, then the T4's."""
+    return [
+        comparison_figure(comparison_table(PUBLISHED, store=store, progress=progress)),
+        comparison_figure(
+            comparison_table(PUBLISHED_T4, store=store, progress=progress),
+            "published_inference_t4",
+            "T4",
+        ),
+    ]
