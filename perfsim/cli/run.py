@@ -140,7 +140,7 @@ def fit(hw: str, fmt: str, no_cache: bool, cache_dir: Path | None, **scenario: A
     """Find the largest batch whose step fits in the device's memory.
 
     With --seq-lengths each batch tried is real sequences: a distribution draws the
-    batch, a file's lengths repeat in order to fill it.
+    batch, a file's lengths repeat in one fixed shuffled order to fill it.
     """
     from perfsim.api import fit_batch
     from perfsim.training.fit import fit_message, fit_summary
