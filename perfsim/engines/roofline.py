@@ -22,7 +22,7 @@ from perfsim.engines import OpCost, register
 from perfsim.engines.allocation import fresh_output_s
 from perfsim.engines.gpu_gemm import library_plan, plan_details
 from perfsim.engines.traffic import level_traffic
-from perfsim.engines.vector_work import measured_vector_flops
+from perfsim.engines.vector_work import measured_vector_flops, stream_efficiency
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, FLOAT_DTYPES, Category, OpNode
@@ -57,7 +57,11 @@ def _finish(
     supported: bool = True,
 ) -> OpCost:
     traffic = level_traffic(op, hw)
-    level_s = {level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory}
+    streams = stream_efficiency(op, hw)
+    level_s = {
+        level.name: traffic[level.name] / (hw.level_bandwidth(level) * streams)
+        for level in hw.memory
+    }
     memory_s = max(level_s.values())
     terms = {"compute": compute_s, "overhead": hw.op_overhead}
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})

@@ -51,7 +51,7 @@ def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
     """The compute section's part of `structure`: its matrix and vector dtypes (None
     where a table or measured cost keeps it on the scalar engine)."""
     matrix = compute.matrix
-    if compute.vector.element_cost is not None:
+    if compute.vector.element_cost is not None or compute.vector.stream_efficiency is not None:
         return None
     if matrix is not None and (
         matrix.efficiency is not None

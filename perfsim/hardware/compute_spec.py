@@ -172,23 +172,31 @@ class VectorEngine(Frozen):
 
     flops_per_cycle: dict[Dtype, PositiveCount]
     element_cost: dict[str, PositiveCount] | None = None
+    # the fraction of each memory level's achievable bandwidth the framework's own kernels
+    # of a kind (``layer_norm``, ``softmax``) sustain, measured (eager PyTorch's per-row
+    # reductions stream slower than its element-wise kernels); None or a kind not listed:
+    # the achievable rate. A fusion pass that brings in a library kernel for the kind runs
+    # it at the achievable rate (`perfsim.whatif.library_kernels`)
+    stream_efficiency: dict[str, Fraction] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VectorEngine:
         if not self.flops_per_cycle:
             raise ValueError("flops_per_cycle needs at least one dtype")
-        unknown = sorted(set(self.element_cost or {}) - VECTOR_KINDS)
-        if unknown:
-            raise ValueError(
-                f"element_cost names no kind of vector op: {unknown} "
-                f"(kinds: {', '.join(sorted(VECTOR_KINDS))})"
-            )
+        for field in ("element_cost", "stream_efficiency"):
+            unknown = sorted(set(getattr(self, field) or {}) - VECTOR_KINDS)
+            if unknown:
+                raise ValueError(
+                    f"{field} names no kind of vector op: {unknown} "
+                    f"(kinds: {', '.join(sorted(VECTOR_KINDS))})"
+                )
         return self
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``element_cost`` out of dumps where unset (`without_unset`)."""
-        return without_unset(self, handler(self), "element_cost")
+        """Leave ``element_cost`` and ``stream_efficiency`` out of dumps where unset
+        (`without_unset`)."""
+        return without_unset(self, handler(self), "element_cost", "stream_efficiency")
 
 
 class SingleThread(Frozen):

@@ -20,6 +20,7 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "compute.matrix.library_achievable",  # ... at the rate its best GEMM holds
     "tdp",  # the clock sustained under the power limit
     "memory.*.achievable",  # STREAM-class fraction of each level's peak bandwidth
+    "compute.vector.stream_efficiency",  # ... and what the framework's kernels of a kind reach
     # host issue cost per kernel and runtime: unset, the device never waits for the host
     "host_issue.eager",
     "host_issue.cuda_graph",

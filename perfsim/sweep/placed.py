@@ -34,6 +34,7 @@ from perfsim.sweep.batch import Columns, roofline_columns
 from perfsim.sweep.fast import GroupedGraph, _group, device_row
 from perfsim.totals import Totals, ratio
 from perfsim.whatif import WhatIfs, fuse, transform_graph
+from perfsim.whatif.fusion import library_kernels
 from perfsim.whatif.instances import device_share
 from perfsim.whatif.placement import without_overhead
 from perfsim.whatif.quantize import quantized_precision
@@ -56,7 +57,14 @@ class WhatIfGraph:
     instances: int
     # `perfsim.engines.framework.layer_stream_bytes` of ``graph``: a host's framework refill
     layer_bytes: float = 0.0
+    # the fusion passes applied (their library kernels: `perfsim.whatif.fusion.library_kernels`)
+    fusion: tuple[str, ...] = ()
     by_kept: dict[int | None, Any] = field(default_factory=dict, compare=False)
+
+    def share(self, hw: HardwareSpec) -> HardwareSpec:
+        """The device one instance of this setting runs on, as `estimate_whatif` derives it."""
+        share = library_kernels(device_share(hw, self.instances), self.fusion)
+        return refilled_at(share, self.layer_bytes)
 
 
 def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | None:
@@ -72,7 +80,9 @@ def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | N
     meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     choice = tuple(1 if index in inner else 0 for index in range(len(fused.ops)))
     layer_bytes = layer_stream_bytes(fused.ops)
-    return WhatIfGraph(OpGraph(fused.ops, meta), choice, whatifs.instances, layer_bytes)
+    return WhatIfGraph(
+        OpGraph(fused.ops, meta), choice, whatifs.instances, layer_bytes, whatifs.fusion
+    )
 
 
 def _groupings(
@@ -118,7 +128,7 @@ def placed_metrics(
     where this path does not apply (then the caller takes the full path)."""
     if runtime is not None and hw.host_issue_s(runtime) is not None and not hw.op_overhead_serial:
         return None  # the host/device timeline (perfsim.timeline) reshapes each op
-    share = refilled_at(device_share(hw, prepared.instances), prepared.layer_bytes)
+    share = prepared.share(hw)
     found = _groupings(prepared, share)
     if found is None:
         return None
@@ -157,7 +167,7 @@ def placed_batch(
     for index, hw in enumerate(hws):
         if engine != "roofline" or (runtime is not None and hw.host_issue_s(runtime) is not None):
             continue
-        share = refilled_at(device_share(hw, prepared.instances), prepared.layer_bytes)
+        share = prepared.share(hw)
         found = _groupings(prepared, share)
         devices = (share, without_overhead(share))
         shapes = tuple(structure(device) for device in devices)

@@ -26,7 +26,7 @@ from perfsim.estimate import Result, check_precision, estimate_graph
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
-from perfsim.whatif.fusion import fuse, fusion_groups
+from perfsim.whatif.fusion import fuse, fusion_groups, library_kernels
 from perfsim.whatif.instances import device_share
 from perfsim.whatif.knobs import (
     WhatIfError,
@@ -77,7 +77,7 @@ def estimate_whatif(
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
     meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     fused = OpGraph(fused.ops, meta)
-    share = device_share(hw, whatifs.instances)
+    share = library_kernels(device_share(hw, whatifs.instances), whatifs.fusion)
     placements = [Placement(share), Placement(without_overhead(share))]
     choice = [1 if index in inner else 0 for index in range(len(fused.ops))]
     if whatifs.pim:

@@ -62,8 +62,12 @@ def pim_device(hw: HardwareSpec, knobs: WhatIfs) -> HardwareSpec:
     bandwidth, flops, energy = pim_figures(hw, knobs)
     compute = hw.compute
     per_cycle = flops / (compute.units * compute.clock)
+    # the unit's own logic streams at its bandwidth: no host framework kernel's efficiency
     vector = compute.vector.model_copy(
-        update={"flops_per_cycle": dict.fromkeys(compute.vector.flops_per_cycle, per_cycle)}
+        update={
+            "flops_per_cycle": dict.fromkeys(compute.vector.flops_per_cycle, per_cycle),
+            "stream_efficiency": None,
+        }
     )
     memory = tuple(
         level.model_copy(

@@ -32,7 +32,7 @@ from perfsim.engines.cycle.vector import slots_per_element, vector_elements
 from perfsim.engines.gpu_gemm import GemmPlan, GemmProblem, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
-from perfsim.engines.vector_work import measured_vector_flops
+from perfsim.engines.vector_work import measured_vector_flops, stream_efficiency
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
@@ -321,8 +321,13 @@ def _assemble(
     traffic: dict[str, float],
     details: dict[str, float],
 ) -> OpCost:
-    """Bound by the simulated time, every other level's bandwidth, and the overhead."""
-    level_s = {level.name: traffic[level.name] / hw.level_bandwidth(level) for level in hw.memory}
+    """Bound by the simulated time, every other level's bandwidth (at the op's kernel's
+    `stream_efficiency`), and the overhead."""
+    streams = stream_efficiency(op, hw)
+    level_s = {
+        level.name: traffic[level.name] / (hw.level_bandwidth(level) * streams)
+        for level in hw.memory
+    }
     terms = {"cycles": simulated_s, "overhead": hw.op_overhead}
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
     bound = max(terms, key=lambda key: terms[key])

@@ -13,11 +13,14 @@ GPUs (the GEMMs with the tile parsed from the profiled cuBLAS kernel's name,
 ``torch.nn.LayerNorm(H)``, ``torch.nn.Softmax()`` over the last axis, ``torch.add``,
 ``torch.mul``, ``nn.ReLU``, ``nn.GELU`` on a ``rows`` x ``columns`` tensor). NeuSight
 timed each on fp32 ``torch.randn`` inputs with CUDA events, the mean of the 5 fastest of
-25 calls (PyTorch 2.1.0, CUDA 12.1, ``neusight/Dataset/collect.py``). These are checks,
-except that the T4's ``gddr6.achievable`` is its torch.add rate (a STREAM-class figure, as
-the other files' are). The A100 rows ran on the 250 W PCIe card; ``a100.yaml`` is the 400 W
-SXM4 part (same SMs, clocks and 1,555 GB/s), so its rows ignore the PCIe card's lower power
-limit. Writes ``compare-linear.csv``, ``compare-vector.csv`` and ``summary.md``.
+25 calls (PyTorch 2.1.0, CUDA 12.1, ``neusight/Dataset/collect.py``). The GEMMs and the
+element-wise kernels are checks; two things are taken from them as inputs: the T4's
+``gddr6.achievable`` (its torch.add rate, a STREAM-class figure as the other files' are)
+and each part's ``compute.vector.stream_efficiency`` (the median LayerNorm and softmax
+rates, so their rows agree by construction). The A100 rows ran on the 250 W PCIe card;
+``a100.yaml`` is the 400 W SXM4 part (same SMs, clocks and 1,555 GB/s), so its rows ignore
+the PCIe card's lower power limit. Writes ``compare-linear.csv``, ``compare-vector.csv``
+and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -198,7 +201,9 @@ def vector_summary(frame: pd.DataFrame) -> str:
         "",
         "The DRAM bandwidth each measurement implies (perfsim's bytes / measured time) as a",
         "fraction of the part's peak, median over the rows; and both engines' median signed",
-        "error.",
+        "error. The ln and softmax medians are the files' `stream_efficiency` (x their",
+        "achievable fraction): those rows agree by construction; the element-wise ones are",
+        "checks.",
         "",
         "| part | op | cases | measured: fraction of DRAM peak | roofline: median error "
         "| cycle: median error |",
