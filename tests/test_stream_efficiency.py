@@ -1,6 +1,6 @@
 """``compute.vector.stream_efficiency``: the framework's own LayerNorm and softmax kernels
 stream below the achievable DRAM rate; a fusion pass's library kernel does not
-(`perfsim.engines.vector_work`, `perfsim.whatif.fusion.library_kernels`)."""
+(`perfsim.engines.vector_work`, `perfsim.whatif.placement.library_kernels`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from perfsim.hardware import load_hardware
 from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import Category, GraphMeta, OpGraph, OpNode, TensorSpec
 from perfsim.whatif import WhatIfs, estimate_whatif
-from perfsim.whatif.fusion import library_kernels
+from perfsim.whatif.placement import library_kernels
 from tests.conftest import HWCONFIGS
 from tests.test_roofline import device
 

@@ -176,7 +176,7 @@ class VectorEngine(Frozen):
     # of a kind (``layer_norm``, ``softmax``) sustain, measured (eager PyTorch's per-row
     # reductions stream slower than its element-wise kernels); None or a kind not listed:
     # the achievable rate. A fusion pass that brings in a library kernel for the kind runs
-    # it at the achievable rate (`perfsim.whatif.library_kernels`)
+    # it at the achievable rate (`perfsim.whatif.placement.library_kernels`)
     stream_efficiency: dict[str, Fraction] | None = None
 
     @model_validator(mode="after")

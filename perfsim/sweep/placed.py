@@ -34,9 +34,8 @@ from perfsim.sweep.batch import Columns, roofline_columns
 from perfsim.sweep.fast import GroupedGraph, _group, device_row
 from perfsim.totals import Totals, ratio
 from perfsim.whatif import WhatIfs, fuse, transform_graph
-from perfsim.whatif.fusion import library_kernels
 from perfsim.whatif.instances import device_share
-from perfsim.whatif.placement import without_overhead
+from perfsim.whatif.placement import library_kernels, without_overhead
 from perfsim.whatif.quantize import quantized_precision
 
 # placements: 0 = launched on its own, 1 = inside an earlier op's kernel (no launch cost)
@@ -57,7 +56,7 @@ class WhatIfGraph:
     instances: int
     # `perfsim.engines.framework.layer_stream_bytes` of ``graph``: a host's framework refill
     layer_bytes: float = 0.0
-    # the fusion passes applied (their library kernels: `perfsim.whatif.fusion.library_kernels`)
+    # the fusion passes applied (their library kernels: `perfsim.whatif.placement.library_kernels`)
     fusion: tuple[str, ...] = ()
     by_kept: dict[int | None, Any] = field(default_factory=dict, compare=False)
 

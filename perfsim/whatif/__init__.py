@@ -26,7 +26,7 @@ from perfsim.estimate import Result, check_precision, estimate_graph
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import OpGraph
 from perfsim.precision import apply_precision
-from perfsim.whatif.fusion import fuse, fusion_groups, library_kernels
+from perfsim.whatif.fusion import fuse, fusion_groups
 from perfsim.whatif.instances import device_share
 from perfsim.whatif.knobs import (
     WhatIfError,
@@ -37,7 +37,12 @@ from perfsim.whatif.knobs import (
 from perfsim.whatif.lowrank import low_rank
 from perfsim.whatif.mlm_gather import mlm_gather
 from perfsim.whatif.pim import pim_device, pim_finisher
-from perfsim.whatif.placement import Placement, estimate_placed, without_overhead
+from perfsim.whatif.placement import (
+    Placement,
+    estimate_placed,
+    library_kernels,
+    without_overhead,
+)
 from perfsim.whatif.prune import prune_ffn, prune_heads
 from perfsim.whatif.quantize import quantize, quantized_precision
 from perfsim.whatif.sparsity import sparsify

@@ -44,13 +44,12 @@ ops with fewer bytes and nothing else changed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
 from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
-from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import Category, OpGraph, OpNode
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
@@ -303,28 +302,3 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     return OpGraph(tuple(ops), graph.meta), frozenset(inner)
-
-
-# the kinds of vector op (`perfsim.counting.vector_kind`) whose kernel a fusion pass replaces
-# with a library's: FasterTransformer's / apex's / TensorRT's add+LayerNorm, Megatron's
-# scaled_masked_softmax, a flash-attention kernel's on-chip softmax
-LIBRARY_KINDS: Final[Mapping[str, frozenset[str]]] = {
-    "layernorm": frozenset({"layer_norm", "layer_norm_no_affine"}),
-    "softmax": frozenset({"softmax"}),
-    "attention": frozenset({"softmax"}),
-}
-
-
-def library_kernels(hw: HardwareSpec, passes: Sequence[str]) -> HardwareSpec:
-    """``hw`` as the fused graph runs on it: a kind whose kernel a fusion pass replaces
-    with a library's streams at the achievable rate, not at the framework kernel's
-    measured ``compute.vector.stream_efficiency`` (apex's FastLayerNorm moves 1,258 GB/s
-    forward on a GA100 (NVIDIA/apex PR #1037), eager PyTorch's fp32 one ~990:
-    `results/validation/neusight/`)."""
-    efficiencies = hw.compute.vector.stream_efficiency
-    replaced = set().union(*(LIBRARY_KINDS.get(name, frozenset()) for name in passes))
-    if not efficiencies or not replaced & efficiencies.keys():
-        return hw
-    kept = {kind: value for kind, value in efficiencies.items() if kind not in replaced}
-    vector = hw.compute.vector.model_copy(update={"stream_efficiency": kept or None})
-    return hw.model_copy(update={"compute": hw.compute.model_copy(update={"vector": vector})})

@@ -8,8 +8,9 @@ merged `Result` sums per level as usual. No engine is edited.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from perfsim.engines import OpCost
 from perfsim.engines.framework import with_framework_refill
@@ -59,3 +60,28 @@ def estimate_placed(
     done = tuple(cost for cost in costs if cost is not None)
     assert len(done) == len(graph.ops), "every op is placed"
     return Result(graph=graph, hw=placements[0].hw, engine=engine, costs=done)
+
+
+# the kinds of vector op (`perfsim.counting.vector_kind`) whose kernel a fusion pass replaces
+# with a library's: FasterTransformer's / apex's / TensorRT's add+LayerNorm, Megatron's
+# scaled_masked_softmax, a flash-attention kernel's on-chip softmax
+LIBRARY_KINDS: Final[Mapping[str, frozenset[str]]] = {
+    "layernorm": frozenset({"layer_norm", "layer_norm_no_affine"}),
+    "softmax": frozenset({"softmax"}),
+    "attention": frozenset({"softmax"}),
+}
+
+
+def library_kernels(hw: HardwareSpec, passes: Sequence[str]) -> HardwareSpec:
+    """``hw`` as the fused graph runs on it: a kind whose kernel a fusion pass replaces
+    with a library's streams at the achievable rate, not at the framework kernel's
+    measured ``compute.vector.stream_efficiency`` (apex's FastLayerNorm moves 1,258 GB/s
+    forward on a GA100 (NVIDIA/apex PR #1037), eager PyTorch's fp32 one ~990:
+    `results/validation/neusight/`)."""
+    efficiencies = hw.compute.vector.stream_efficiency
+    replaced = set().union(*(LIBRARY_KINDS.get(name, frozenset()) for name in passes))
+    if not efficiencies or not replaced & efficiencies.keys():
+        return hw
+    kept = {kind: value for kind, value in efficiencies.items() if kind not in replaced}
+    vector = hw.compute.vector.model_copy(update={"stream_efficiency": kept or None})
+    return hw.model_copy(update={"compute": hw.compute.model_copy(update={"vector": vector})})
