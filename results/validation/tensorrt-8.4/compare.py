@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from perfsim.cache import GraphStore
-from perfsim.studies.published import PublishedLatency, predict
+from perfsim.studies.published import PUBLISHED, PUBLISHED_T4, PublishedLatency, predict
 
 HERE = Path(__file__).resolve().parent
 BATCHES = (1, 2, 4, 8, 12, 16, 24, 32, 64, 128)
@@ -121,7 +121,18 @@ def summary(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_study_cases() -> None:
+    """`perfsim study published-inference` holds 16 of these rows as its own copy: they
+    must be the same figures."""
+    table = {(c.hw, c.model, c.seq, c.batch, c.precision): c.latency_s for c in cases()}
+    for case in (*PUBLISHED, *PUBLISHED_T4):
+        key = (case.hw, case.model, case.seq, case.batch, case.precision)
+        if abs(table[key] / case.latency_s - 1) > 1e-9:
+            raise SystemExit(f"perfsim/studies/published.py: {case.label} differs from {key}")
+
+
 def main(argv: list[str]) -> None:
+    check_study_cases()
     frame = compare(GraphStore())
     frame.to_csv(HERE / "compare.csv", index=False)
     (HERE / "summary.md").write_text(summary(frame))
