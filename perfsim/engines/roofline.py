@@ -67,7 +67,8 @@ def _finish(
     terms.update({f"memory:{name}": seconds for name, seconds in level_s.items()})
     bound = max(terms, key=lambda key: terms[key])
     fresh_s = fresh_output_s(op, hw)
-    kernel_s = max(compute_s, memory_s) + fresh_s
+    # a launched kernel's startup (grid launch, dispatch, completion) adds to its work
+    kernel_s = max(compute_s, memory_s) + fresh_s + hw.kernel_startup_s
     latency = hw.op_latency(kernel_s)
     actions: dict[str, float] = {f"{name}.bytes": value for name, value in traffic.items()}
     if on_matrix:

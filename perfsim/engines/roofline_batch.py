@@ -9,8 +9,8 @@ sweep is an array (clock, units, MACs and FLOPs per cycle, capacities, bandwidth
 achievable fractions, overhead); the rest (level names, which dtypes run where, where
 activations are held) is the batch's *structure*, equal for every device in it
 (`structure`). Devices whose files use the GPU library plans, efficiency tables, weight
-packing, fresh-page costs or measured element costs are not vectorized (`structure`
-returns None): they take the scalar engine.
+packing, fresh-page costs, a kernel startup or measured element costs are not vectorized
+(`structure` returns None): they take the scalar engine.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ Array = npt.NDArray[np.float64]
 
 def structure(hw: HardwareSpec) -> tuple[Any, ...] | None:
     """What must be equal across a batch of devices (None: not vectorized, see above)."""
-    if hw.fresh_pages is not None:
+    if hw.fresh_pages is not None or hw.kernel_startup_s:
         return None
     compute = _COMPUTE_STRUCTURE(hw.compute)
     if compute is None:

@@ -26,6 +26,8 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "host_issue.cuda_graph",
     "host_issue.engine",
     "host_issue.eager_view",
+    # each kernel's startup on the device (launch, dispatch, completion): unset, none
+    "kernel_startup",
     # page faults of freshly mapped large outputs (a CPU host's allocator): unset, none
     "fresh_pages",
     # framework time lost to each layer's bytes evicting the interpreter: unset, none

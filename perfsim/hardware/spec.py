@@ -110,6 +110,11 @@ class HardwareSpec(Frozen):
     # before each kernel and adds to it (eager CPU execution is synchronous); False: it
     # overlaps the previous kernel (asynchronous GPU launch), so an op takes at least it
     op_overhead_serial: bool = False
+    # device seconds every launched kernel takes beyond its work: the grid's launch, its
+    # blocks' dispatch and its completion before the next kernel can start (the period of
+    # back-to-back trivial kernels replayed from a CUDA graph, where no host is in the
+    # loop); added to each kernel's time (`kernel_s`); None: 0
+    kernel_startup: Seconds | None = None
     # per-runtime host issue cost per kernel (the host/device timeline); None: op_overhead
     host_issue: HostIssue | None = None
     # first touches of freshly mapped large outputs (CPU hosts); None: not modelled
@@ -203,6 +208,11 @@ class HardwareSpec(Frozen):
         """Seconds of first touches of a freshly allocated output of ``output_bytes`` (0
         where the file has no ``fresh_pages`` or the output is below its threshold)."""
         return 0.0 if self.fresh_pages is None else self.fresh_pages.seconds(output_bytes)
+
+    @property
+    def kernel_startup_s(self) -> float:
+        """Device seconds a launched kernel takes beyond its work (0 where not modelled)."""
+        return 0.0 if self.kernel_startup is None else float(self.kernel_startup)
 
     def op_latency(self, busy_s: float) -> float:
         """An op's latency, seconds, from its kernel's time ``busy_s`` and ``op_overhead``.

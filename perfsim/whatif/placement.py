@@ -29,10 +29,11 @@ class Placement:
 
 
 def without_overhead(hw: HardwareSpec) -> HardwareSpec:
-    """The device with no per-op launch overhead: for ops launched inside another kernel."""
-    if hw.op_overhead == 0:
+    """The device with no per-op launch overhead and no kernel startup: for ops launched
+    inside another kernel."""
+    if hw.op_overhead == 0 and not hw.kernel_startup_s:
         return hw
-    return hw.model_copy(update={"op_overhead": 0.0})
+    return hw.model_copy(update={"op_overhead": 0.0, "kernel_startup": None})
 
 
 def estimate_placed(

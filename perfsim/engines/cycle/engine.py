@@ -341,8 +341,9 @@ def _assemble(
     if fresh_s:
         details = {**details, "fresh_pages_s": fresh_s}
     # the simulated cycles hold the stalls (prologue, epilogue, split-K handoffs) that
-    # compute_s leaves out: the kernel runs this long even where the launch floor binds
-    kernel_s = max(simulated_s, *level_s.values()) + fresh_s
+    # compute_s leaves out: the kernel runs this long even where the launch floor binds,
+    # plus its startup on the device (`HardwareSpec.kernel_startup`)
+    kernel_s = max(simulated_s, *level_s.values()) + fresh_s + hw.kernel_startup_s
     return replace(
         roofline,
         compute_s=compute_s,
