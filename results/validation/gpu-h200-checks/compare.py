@@ -188,6 +188,58 @@ def workload_rows(
     return rows
 
 
+# the attention kernels `benchmarks/gpu_checks.py` times one layer's worth of (graph-replayed,
+# no mask): torch.matmul Q K^T, softmax, torch.matmul P V, and SDPA's fused kernel
+UNFUSED_KERNELS = ("qk_bmm", "softmax", "pv_bmm")
+
+
+def attention_rows(measured: Iterable[dict[str, str]], hw: HardwareSpec) -> list[dict[str, object]]:
+    """One encoder layer's attention kernels: the model's device time of layer 0's ops
+    against each measured kernel (the fused SDPA kernel against the `attention` fusion's
+    group, the unfused ones against the traced products and softmax)."""
+    rows = []
+    for case in measured:
+        model, batch, seq = case["model"], int(case["batch"]), int(case["seq"])
+        fused = case["kernel"] == "sdpa"
+        workload = load_workload(model, batch=batch, seq=seq, precision="fp16")
+        whatifs = parse_whatifs({"fusion": "attention" if fused else "none"})
+        scenario = Scenario.from_workload(workload).but(whatifs=whatifs)
+        measured_s = float(case["seconds"])
+        row: dict[str, object] = dict(
+            model=model,
+            batch=batch,
+            seq=seq,
+            kernel=case["kernel"],
+            measured_us=round(measured_s * 1e6, 1),
+        )
+        for engine in ENGINES:
+            result = simulate(scenario, hw, engine=engine)
+            layer = [
+                (op, cost)
+                for op, cost in zip(result.graph.ops, result.costs, strict=True)
+                if op.layer == 0 and ".attention.self" in op.scope
+            ]
+            # the products and what runs between them (scale, mask, softmax, dropout): the
+            # fused kernel's work; not the Q, K, V linears nor the layout ops around them
+            first, *_, last = (
+                i for i, (op, _) in enumerate(layer) if op.category is Category.ATTN_GEMM
+            )
+            layer = layer[first : last + 1]
+            products = [cost for op, cost in layer if op.category is Category.ATTN_GEMM]
+            if fused:  # the whole group: products, softmax and what runs inside them
+                seconds = sum(device_s(cost) for _, cost in layer)
+            elif case["kernel"] == "softmax":
+                seconds = sum(
+                    device_s(cost) for op, cost in layer if op.category is Category.SOFTMAX
+                )
+            else:
+                seconds = device_s(products[UNFUSED_KERNELS.index(case["kernel"]) // 2])
+            row[f"{engine}_us"] = round(seconds * 1e6, 1)
+            row[f"{engine}_error"] = round(seconds / measured_s - 1, 3)
+        rows.append(row)
+    return rows
+
+
 def copy_op(size: int) -> OpNode:
     """A device-to-device copy of ``size`` bytes: read once, written once."""
     return OpNode(
@@ -295,6 +347,9 @@ def main(argv: Sequence[str] = ()) -> None:
     write("compare-training.csv", training)
     copy = copy_rows(read("copy.csv"), hw)
     write("compare-copy.csv", copy)
+    attention = attention_rows(read("attention.csv"), hw)
+    write("compare-attention.csv", attention)
+    fused = [row for row in attention if row["kernel"] == "sdpa"]
     duty = duty_rows(read("duty.csv"), hw)
     write("compare-duty.csv", duty)
     batched = [row for row in gemm if int(row["m"]) >= 2048]  # type: ignore[call-overload]
@@ -315,6 +370,9 @@ def main(argv: Sequence[str] = ()) -> None:
         ("eager inference, kernels only (roofline)", eager, "roofline_kernel_error"),
         ("training step, wall (roofline)", training, "roofline_error"),
         ("training step, kernels only (roofline)", training, "roofline_kernel_error"),
+        ("one layer's fused attention (SDPA), device time (roofline)", fused, "roofline_error"),
+        ("one layer's fused attention (SDPA), device time (cycle)", fused, "cycle_error"),
+        ("one layer's attention kernels, all (roofline)", attention, "roofline_error"),
     ):
         lines.append(f"- {title}: {error_summary(rows, key)}")
     for title, rows in (
@@ -323,11 +381,12 @@ def main(argv: Sequence[str] = ()) -> None:
         ("Energy per action at a held clock (duty.csv)", duty),
         ("Inference (fp16)", inference),
         ("Training steps", training),
+        ("One layer's attention kernels (graph-replayed, device time)", attention),
         ("GEMMs", gemm),
     ):
         lines += ["", f"## {title}", "", table(rows)]
     (HERE / f"compare{tag}.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print("\n".join(lines[:16]))
+    print("\n".join(lines[:19]))
 
 
 if __name__ == "__main__":
