@@ -35,6 +35,15 @@ that the library's best GEMM holds at the dtype (a published best-shape rate ove
 datasheet peak: the mainloop's issue and synchronisation losses that no tile term
 models), 1 where the file does not list the dtype.
 
+A **product inside a fused attention kernel** (``dims["flash"]``, the `attention` fusion
+pass) is not a library GEMM: a FlashAttention-style kernel gives each CTA a block of
+``FLASH_BLOCK_ROWS`` query rows of one (batch, head) and runs the whole product over the
+keys on chip (the scores never leave the SM, so there are no output tiles over the keys,
+no split-K and no epilogue between the two products); `flash_plan` costs it as
+``ceil(CTAs / units)`` such blocks on the busiest unit at the library's rate, plus one
+prologue a wave. The softmax between the two products is a vector op of the same kernel
+(`perfsim.engines.vector_work`).
+
 The heuristic minimises the predicted time over tiles and split factors (ties: the first
 in the file's order). Every term only adds time to ``MACs / (units * rate)``, so the
 ideal datasheet peak is never above this estimate. Pure functions; SI units (seconds,
@@ -52,6 +61,10 @@ from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
 SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
+# query rows per CTA of a fused attention kernel at head dims <= 128: FlashAttention-2's
+# forward, Dao-AILab/flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h,
+# run_mha_fwd_hdim64 / hdim128: Flash_fwd_kernel_traits<d, kBlockM = 128, ...>, 4 warps
+FLASH_BLOCK_ROWS: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +231,32 @@ def choose_plan(
     return best
 
 
+def flash_plan(problem: GemmProblem, units: GpuUnits) -> GemmPlan:
+    """One product of a fused attention kernel (see the module docstring): a CTA per block
+    of ``FLASH_BLOCK_ROWS`` query rows of each instance, its whole ``n x k`` product on
+    chip, the busiest unit running ``ceil(CTAs / units)`` of them one after another."""
+    rows = min(FLASH_BLOCK_ROWS, problem.m)
+    tile = LibraryTile(m=rows, n=problem.n, k=problem.k, stages=1, warps_m=4, warps_n=1)
+    ctas = problem.batch * math.ceil(problem.m / rows)
+    busiest = math.ceil(ctas / units.units)
+    mac_cycles = rows * problem.n * problem.k / units.macs_per_cycle
+    prologue = units.fill_s * units.clock
+    return GemmPlan(
+        tile=tile,
+        split_k=1,
+        tiles=ctas,
+        tiles_per_unit=1,
+        waves=busiest,
+        steps=1,
+        mac_cycles=mac_cycles,
+        smem_cycles=0.0,
+        prologue_cycles=prologue,
+        epilogue_cycles=0.0,
+        reduce_s=0.0,
+        seconds=busiest * (mac_cycles + prologue) / units.clock,
+    )
+
+
 def ideal_seconds(problem: GemmProblem, units: GpuUnits) -> float:
     """The datasheet-peak time: every MAC at the full rate on every unit."""
     return problem.macs / (units.units * units.macs_per_cycle * units.clock)
@@ -272,6 +311,8 @@ def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> G
         in_bytes=DTYPE_BITS[dtype] / 8,
         out_bytes=DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else DTYPE_BITS[dtype] / 8,
     )
+    if "flash" in dims:  # a product of a fused attention kernel
+        return flash_plan(problem, gpu_units(hw, rate))
     tiles = [LibraryTile.from_row(row) for row in rows]
     return choose_plan(problem, tiles, gpu_units(hw, rate))
 

@@ -22,7 +22,11 @@ from perfsim.engines import OpCost, register
 from perfsim.engines.allocation import fresh_output_s
 from perfsim.engines.gpu_gemm import library_plan, plan_details
 from perfsim.engines.traffic import level_traffic
-from perfsim.engines.vector_work import measured_vector_flops, stream_efficiency
+from perfsim.engines.vector_work import (
+    measured_vector_flops,
+    special_function_s,
+    stream_efficiency,
+)
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, FLOAT_DTYPES, Category, OpNode
@@ -155,14 +159,16 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     An op that computes nothing (a copy, a lookup) only moves bytes, so it needs no
     vector-engine support for its dtype. Its compute time is its counted FLOPs at the
     vector peak, or the file's measured element cost of its kind
-    (`perfsim.engines.vector_work`).
+    (`perfsim.engines.vector_work`), then its transcendentals on the special-function pipe
+    where the file has one (`special_function_s`).
     """
     if op.flops == 0:
         return _finish(op, hw, "vector", compute_dtype(op), 0.0, on_matrix=False)
     dtype = _vector_dtype(hw, compute_dtype(op))
     measured = measured_vector_flops(op, hw)
     work = float(op.flops) if measured is None else measured
-    return _finish(op, hw, "vector", dtype, work / hw.vector_peak_flops(dtype), on_matrix=False)
+    compute_s = work / hw.vector_peak_flops(dtype) + special_function_s(op, hw)
+    return _finish(op, hw, "vector", dtype, compute_s, on_matrix=False)
 
 
 def unsupported_cost(op: OpNode, hw: HardwareSpec) -> OpCost:

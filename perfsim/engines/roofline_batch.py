@@ -9,8 +9,8 @@ sweep is an array (clock, units, MACs and FLOPs per cycle, capacities, bandwidth
 achievable fractions, overhead); the rest (level names, which dtypes run where, where
 activations are held) is the batch's *structure*, equal for every device in it
 (`structure`). Devices whose files use the GPU library plans, efficiency tables, weight
-packing, fresh-page costs, a kernel startup or measured element costs are not vectorized
-(`structure` returns None): they take the scalar engine.
+packing, fresh-page costs, a kernel startup, a special-function pipe or measured element
+costs are not vectorized (`structure` returns None): they take the scalar engine.
 """
 
 from __future__ import annotations
@@ -51,7 +51,12 @@ def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
     """The compute section's part of `structure`: its matrix and vector dtypes (None
     where a table or measured cost keeps it on the scalar engine)."""
     matrix = compute.matrix
-    if compute.vector.element_cost is not None or compute.vector.stream_efficiency is not None:
+    vector = compute.vector
+    if (
+        vector.element_cost is not None
+        or vector.stream_efficiency is not None
+        or vector.special_per_cycle is not None
+    ):
         return None
     if matrix is not None and (
         matrix.efficiency is not None

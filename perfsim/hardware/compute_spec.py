@@ -178,6 +178,12 @@ class VectorEngine(Frozen):
     # the achievable rate. A fusion pass that brings in a library kernel for the kind runs
     # it at the achievable rate (`perfsim.whatif.placement.library_kernels`)
     stream_efficiency: dict[str, Fraction] | None = None
+    # special-function results (exp2, log2, reciprocal, rsqrt, sin, cos) per cycle per unit:
+    # a GPU's MUFU pipe, at a fraction of its FMA lanes' rate; an op's transcendentals
+    # (`perfsim.engines.cycle.vector.specials_per_element`) take this long on top of its
+    # arithmetic (`perfsim.engines.vector_work.special_function_s`); None: no such pipe,
+    # the slot tables' cost alone
+    special_per_cycle: PositiveCount | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VectorEngine:
@@ -194,9 +200,11 @@ class VectorEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``element_cost`` and ``stream_efficiency`` out of dumps where unset
-        (`without_unset`)."""
-        return without_unset(self, handler(self), "element_cost", "stream_efficiency")
+        """Leave ``element_cost``, ``stream_efficiency`` and ``special_per_cycle`` out of
+        dumps where unset (`without_unset`)."""
+        return without_unset(
+            self, handler(self), "element_cost", "stream_efficiency", "special_per_cycle"
+        )
 
 
 class SingleThread(Frozen):

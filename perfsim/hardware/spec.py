@@ -164,9 +164,11 @@ class HardwareSpec(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``fresh_pages`` and ``framework_refill`` out of dumps where unset
-        (`without_unset`)."""
-        return without_unset(self, handler(self), "fresh_pages", "framework_refill")
+        """Leave ``fresh_pages``, ``framework_refill`` and ``kernel_startup`` out of dumps
+        where unset (`without_unset`)."""
+        return without_unset(
+            self, handler(self), "fresh_pages", "framework_refill", "kernel_startup"
+        )
 
     @classmethod
     def from_si(cls, data: dict[str, Any]) -> HardwareSpec:

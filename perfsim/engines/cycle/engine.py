@@ -28,11 +28,20 @@ from perfsim.engines.cycle.arrays import split_over_arrays, systolic_array
 from perfsim.engines.cycle.cores import Cores, shared_core_gemm
 from perfsim.engines.cycle.systolic import GemmCycles, gemm_cycles
 from perfsim.engines.cycle.tiles import TileEngines, best_tile_schedule
-from perfsim.engines.cycle.vector import slots_per_element, vector_elements
+from perfsim.engines.cycle.vector import (
+    SPECIAL,
+    slots_per_element,
+    specials_per_element,
+    vector_elements,
+)
 from perfsim.engines.gpu_gemm import GemmPlan, GemmProblem, library_plan, plan_details
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
-from perfsim.engines.vector_work import measured_vector_flops, stream_efficiency
+from perfsim.engines.vector_work import (
+    measured_vector_flops,
+    special_function_s,
+    stream_efficiency,
+)
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
@@ -269,9 +278,14 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     elif measured is not None:
         slots = math.ceil(measured / 2)  # the file's measured cost, 2 FLOPs a slot
     else:
+        # a special-function pipe runs the transcendentals, not SPECIAL FMA slots each
+        table = slots_per_element(op)
+        if hw.compute.vector.special_per_cycle is not None:
+            table -= SPECIAL * specials_per_element(op)
         # never fewer slots than FMAs could do its counted FLOPs in (2 FLOPs a slot)
-        slots = max(vector_elements(op) * slots_per_element(op), math.ceil(op.flops / 2))
+        slots = max(vector_elements(op) * table, math.ceil(op.flops / 2))
     compute_cycles = math.ceil(slots / (lanes * hw.compute.units)) if slots and lanes else 0
+    compute_cycles += math.ceil(special_function_s(op, hw) * clock)
     memory_cycles = max(roofline.level_s.values(), default=0.0) * clock
     fill = hw.dram.latency * clock
     total_cycles = max(compute_cycles, memory_cycles) + fill  # memory cycles are fractional

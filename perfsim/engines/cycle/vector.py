@@ -17,9 +17,10 @@ from typing import Final
 from perfsim.counting import vector_kind
 from perfsim.ir import Category, OpNode
 
-EXP: Final = 4 + 1  # exp2 on the special-function unit + the multiply by log2(e)
-RECIPROCAL: Final = 4
-RSQRT: Final = 4
+SPECIAL: Final = 4  # the slots of one transcendental (exp2, reciprocal, rsqrt: see above)
+EXP: Final = SPECIAL + 1  # exp2 on the special-function unit + the multiply by log2(e)
+RECIPROCAL: Final = SPECIAL
+RSQRT: Final = SPECIAL
 TANH: Final = EXP + RECIPROCAL + 2  # (e^2x - 1) / (e^2x + 1): exp, reciprocal, add, mul
 # erf by Abramowitz & Stegun 7.1.26: t = 1/(1+px) (reciprocal + 1 FMA), a 5-term Horner
 # polynomial (5 FMA), exp(-x^2) (1 mul + exp), and the final multiply-subtract (1)
@@ -65,6 +66,32 @@ ELEMENTWISE_SLOTS: Final[dict[str, int]] = {
 }
 
 
+# transcendentals per element, as the composites above are built (a file with a
+# special-function pipe, ``compute.vector.special_per_cycle``, runs them there instead of
+# on ``SPECIAL`` FMA slots each)
+SPECIALS_PER_ELEMENT: Final[dict[str, int]] = {
+    "softmax": 1,  # exp
+    "gelu": 2,  # ERF: reciprocal, exp
+    "gelu_tanh": 2,  # TANH: exp, reciprocal
+    "tanh": 2,
+    "sigmoid": 2,  # exp, reciprocal
+    "silu": 2,
+}
+ELEMENTWISE_SPECIALS: Final[dict[str, int]] = {
+    "div": 1,
+    "div_": 1,
+    "reciprocal": 1,
+    "exp": 1,
+    "log": 1,
+    "sqrt": 1,
+    "rsqrt": 1,
+    "pow": 2,
+    "erf": 2,
+    "sin": 1,
+    "cos": 1,
+}
+
+
 def op_kind(op: OpNode) -> str:
     """The op's `perfsim.counting.vector_kind`: the key of the tables here, and of a
     hardware file's measured ``compute.vector.element_cost``."""
@@ -76,6 +103,14 @@ def slots_per_element(op: OpNode) -> int:
     """Vector slots one element of ``op`` costs."""
     kind = op_kind(op)
     return ELEMENTWISE_SLOTS[kind] if kind in ELEMENTWISE_SLOTS else SLOTS_PER_ELEMENT[kind]
+
+
+def specials_per_element(op: OpNode) -> int:
+    """Transcendentals one element of ``op`` takes (0 for matrix ops and plain arithmetic)."""
+    if op.category.is_matrix:
+        return 0
+    kind = op_kind(op)
+    return ELEMENTWISE_SPECIALS.get(kind, SPECIALS_PER_ELEMENT.get(kind, 0))
 
 
 def vector_elements(op: OpNode) -> int:
