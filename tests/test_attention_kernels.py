@@ -18,6 +18,7 @@ from perfsim.hardware.ideal import ideal_hardware
 from perfsim.ir import Category, OpNode, TensorSpec
 from tests.test_gpu_checks import _compare
 from tests.test_gpu_gemm import A100, fp16
+from tests.test_kernel_startup import unary_op
 from tests.test_roofline import device
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,24 +26,11 @@ ENGINES = ("roofline", "cycle")
 
 
 def softmax_op(rows: int, columns: int) -> OpNode:
-    """fp16 softmax over the last axis of ``rows`` x ``columns``, counted by hand (5 FLOPs
-    an element: max, subtract, exp, sum, scale)."""
+    """fp16 softmax over the last axis of ``rows`` x ``columns`` on chip (inside a fused
+    attention kernel), 5 FLOPs an element: max, subtract, exp, sum, scale."""
     tensor = TensorSpec((rows, columns), "fp16")
-    return OpNode(
-        name="softmax",
-        category=Category.SOFTMAX,
-        target="aten._softmax.default",
-        scope="",
-        layer=-1,
-        phase="forward",
-        inputs=(tensor,),
-        outputs=(tensor,),
-        dims={},
-        macs=0,
-        flops=5 * rows * columns,
-        bytes_read=0,  # on chip, as inside a fused attention kernel
-        bytes_written=0,
-    )
+    target = "aten._softmax.default"
+    return unary_op(Category.SOFTMAX, target, tensor, flops=5 * rows * columns, on_chip=True)
 
 
 def test_exponentials_take_the_special_function_pipe_by_hand() -> None:

@@ -28,13 +28,16 @@ ENGINES = ("roofline", "cycle")
 STARTUP_S = 2e-6
 
 
-def copy_op(values: int) -> OpNode:
-    """An fp32 element-wise copy of ``values`` values: no FLOPs, read once, written once."""
-    tensor = TensorSpec((values,), "fp32")
+def unary_op(
+    category: Category, target: str, tensor: TensorSpec, *, flops: int, on_chip: bool
+) -> OpNode:
+    """One tensor in, one of the same shape out, counted by hand; ``on_chip``: neither goes
+    to memory (as inside a fused kernel)."""
+    moved = 0 if on_chip else tensor.nbytes
     return OpNode(
-        name="copy",
-        category=Category.ELEMENTWISE,
-        target="aten.clone.default",
+        name=target.split(".")[1],
+        category=category,
+        target=target,
         scope="",
         layer=-1,
         phase="forward",
@@ -42,10 +45,16 @@ def copy_op(values: int) -> OpNode:
         outputs=(tensor,),
         dims={},
         macs=0,
-        flops=0,
-        bytes_read=4 * values,
-        bytes_written=4 * values,
+        flops=flops,
+        bytes_read=moved,
+        bytes_written=moved,
     )
+
+
+def copy_op(values: int) -> OpNode:
+    """An fp32 element-wise copy of ``values`` values: no FLOPs, read once, written once."""
+    tensor = TensorSpec((values,), "fp32")
+    return unary_op(Category.ELEMENTWISE, "aten.clone.default", tensor, flops=0, on_chip=False)
 
 
 def test_startup_adds_to_each_kernel_by_hand() -> None:
