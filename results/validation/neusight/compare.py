@@ -19,8 +19,14 @@ element-wise kernels are checks; two things are taken from them as inputs: the T
 and each part's ``compute.vector.stream_efficiency`` (the median LayerNorm and softmax
 rates, so their rows agree by construction). The A100 rows ran on the 250 W PCIe card;
 ``a100.yaml`` is the 400 W SXM4 part (same SMs, clocks and 1,555 GB/s), so its rows ignore
-the PCIe card's lower power limit. Writes ``compare-linear.csv``, ``compare-vector.csv``
-and ``summary.md``.
+the PCIe card's lower power limit.
+
+``bmm.csv`` (session 12) is the same extract's attention-shaped ``torch.bmm`` rows
+(``scripts/asplos/data/dataset/test/bmm.csv``: batched fp32 products with one side 64
+wide, a head dimension: Q Kᵀ as ``m x 64 x n``, P V as ``m x n x 64``) on the same four
+parts, those measured at 0.2 ms or more (device time, not the host's launch): 963 rows,
+a check of batched GEMMs as eager PyTorch runs an unfused attention. Writes
+``compare-linear.csv``, ``compare-bmm.csv``, ``compare-vector.csv`` and ``summary.md``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from __future__ import annotations
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -131,6 +138,32 @@ def compare_vector(measured: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def bmm_op(batch: int, m: int, n: int, k: int) -> OpNode:
+    """fp32 ``torch.bmm`` of ``batch`` (m, k) x (k, n) activation products, counted by hand."""
+    return OpNode(
+        name="bmm",
+        category=Category.ATTN_GEMM,
+        target="aten.bmm.default",
+        scope="",
+        layer=-1,
+        phase="forward",
+        inputs=(TensorSpec((batch, m, k), "fp32"), TensorSpec((batch, k, n), "fp32")),
+        outputs=(TensorSpec((batch, m, n), "fp32"),),
+        dims={"b": batch, "m": m, "n": n, "k": k},
+        macs=batch * m * n * k,
+        flops=2 * batch * m * n * k,
+        bytes_read=batch * (m * k + k * n) * 4,
+        bytes_written=batch * m * n * 4,
+    )
+
+
+def measured_op(case: Any) -> OpNode:
+    """The op a row of ``linear.csv`` or ``bmm.csv`` measured."""
+    if hasattr(case, "tokens"):
+        return linear_op(case.tokens, case.in_features, case.out_features)
+    return bmm_op(case.batch, case.m, case.n, case.k)
+
+
 def compare(measured: pd.DataFrame) -> pd.DataFrame:
     """One row per measurement: the engines' kernel time (at the sustained clock under the
     part's power limit, `perfsim.engines.power`), its error, and the tile each engine
@@ -138,7 +171,7 @@ def compare(measured: pd.DataFrame) -> pd.DataFrame:
     parts = {name: resolve_hardware(name) for name in dict.fromkeys(measured["hw"])}
     rows = []
     for case in measured.itertuples(index=False):
-        op = linear_op(case.tokens, case.in_features, case.out_features)
+        op = measured_op(case)
         row = case._asdict()
         for engine in ENGINES:
             # run back to back, as the measurements were: at the clock the power limit allows
@@ -157,11 +190,15 @@ def same_tile(cublas: str, ours: str) -> bool:
     return bool(ours) and sorted(cublas.split("x")) == sorted(ours.split("x"))
 
 
-def summary(frame: pd.DataFrame) -> str:
+HEADING = (
+    "# fp32 kernels measured by NeuSight's authors against perfsim\n\n"
+    "    python results/validation/neusight/compare.py\n"
+)
+
+
+def summary(frame: pd.DataFrame, title: str) -> str:
     lines = [
-        "# fp32 kernels measured by NeuSight's authors against perfsim",
-        "",
-        "    python results/validation/neusight/compare.py",
+        f"## {title}",
         "",
         "Error: predicted kernel time / measured - 1 (negative: the model is too fast); the",
         "table gives the median and worst absolute error, the median signed error, and how",
@@ -221,9 +258,18 @@ def vector_summary(frame: pd.DataFrame) -> str:
 def main(argv: list[str]) -> None:
     linear = compare(pd.read_csv(HERE / "linear.csv"))
     linear.to_csv(HERE / "compare-linear.csv", index=False)
+    bmm = compare(pd.read_csv(HERE / "bmm.csv"))
+    bmm.to_csv(HERE / "compare-bmm.csv", index=False)
     vector = compare_vector(pd.read_csv(HERE / "vector.csv"))
     vector.to_csv(HERE / "compare-vector.csv", index=False)
-    text = summary(linear) + vector_summary(vector)
+    text = "\n".join(
+        [
+            HEADING,
+            summary(linear, "nn.Linear GEMMs"),
+            summary(bmm, "Attention-shaped batched GEMMs (torch.bmm, one side 64 wide)"),
+            vector_summary(vector),
+        ]
+    )
     (HERE / "summary.md").write_text(text)
     print(text)
 
