@@ -6,12 +6,15 @@ examples, and the H200's measured SDPA kernels as a check (graph-replayed, not i
 from __future__ import annotations
 
 import csv
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perfsim.engines import get_cost_model
-from perfsim.engines.gpu_gemm import FLASH_BLOCK_ROWS, flash_plan
+from perfsim.engines.gpu_gemm import FLASH_BLOCK_ROWS, GemmProblem, flash_plan, ideal_seconds
 from perfsim.engines.vector_work import special_function_s
 from perfsim.hardware import resolve_hardware
 from perfsim.hardware.ideal import ideal_hardware
@@ -99,3 +102,31 @@ def test_fused_attention_against_the_h200s_sdpa_kernels() -> None:
     for row in _compare().attention_rows(rows, hw):
         for engine in ENGINES:
             assert abs(float(row[f"{engine}_error"])) <= 0.10, row
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    problem=st.builds(
+        fp16,
+        m=st.integers(1, 4096),
+        n=st.integers(1, 4096),
+        k=st.integers(1, 256),
+        batch=st.integers(1, 512),
+    ),
+    units=st.integers(1, 160),
+    scale=st.floats(1.0, 4.0),
+)
+def test_flash_plan_properties(problem: GemmProblem, units: int, scale: float) -> None:
+    """Never faster than the datasheet peak; more SMs, a higher clock or a faster MAC rate
+    are never slower; a prologue only adds time."""
+    base = replace(A100, units=units, fill_s=284e-9)
+    plan = flash_plan(problem, base)
+    assert ideal_seconds(problem, base) <= plan.seconds * (1 + 1e-12)
+    faster = [
+        replace(base, units=units + max(1, int(units * (scale - 1)))),
+        replace(base, clock=base.clock * scale),
+        replace(base, macs_per_cycle=base.macs_per_cycle * scale),
+        replace(base, fill_s=0.0),
+    ]
+    for better in faster:
+        assert flash_plan(problem, better).seconds <= plan.seconds * (1 + 1e-12)
