@@ -132,7 +132,13 @@ def simulate_parallel(
         device = scenario.but(batch=micro, lengths=replace(lengths, lengths=share))
     result = simulate(device, hw, engine=engine, store=store, ideal=ideal)
     source = None if isinstance(hw, HardwareSpec) else hardware_source(hw)
-    plan = DataParallel(split.devices, split.grad_accum, algorithm=split.algorithm)  # type: ignore[arg-type]
+    plan = DataParallel(
+        split.devices,
+        split.grad_accum,
+        algorithm=split.algorithm,  # type: ignore[arg-type]
+        overlap=split.overlap,
+        sharded_optimizer=split.sharded_optimizer,
+    )
     return data_parallel(result, plan, source)
 
 

@@ -30,11 +30,16 @@ if TYPE_CHECKING:
 class Parallelism:
     """Data parallelism: the global batch split over ``devices`` and ``grad_accum``
     micro-steps (`perfsim.parallel.data_parallel`); ``algorithm`` is the all-reduce's
-    (`perfsim.parallel.collectives.Algorithm`; "auto" picks by topology)."""
+    (`perfsim.parallel.collectives.Algorithm`; "auto" picks by topology); ``overlap``:
+    gradient buckets exchanged during the backward pass (PyTorch DDP), else after it;
+    ``sharded_optimizer``: each device updates 1/devices of the parameters between a
+    reduce-scatter and an all-gather (apex's DistributedFusedLAMB, ZeRO stage 1)."""
 
     devices: int = 1
     grad_accum: int = 1
     algorithm: str = "auto"
+    overlap: bool = True
+    sharded_optimizer: bool = False
 
     @property
     def is_single(self) -> bool:

@@ -116,15 +116,16 @@ class Totals:
     def of(
         cls,
         costs: Sequence[OpCost],
-        counts: Sequence[int] | None = None,
+        counts: Sequence[float] | None = None,
         energies: Sequence[Mapping[str, float]] | None = None,
     ) -> Totals:
-        """Totals of ``costs``, each run ``counts[i]`` times (default once) and priced at
-        ``energies[i]`` joules per component (default: the cost's own breakdown)."""
+        """Totals of ``costs``, each run ``counts[i]`` times (default once; a fraction for
+        a device's share of a sharded op) and priced at ``energies[i]`` joules per
+        component (default: the cost's own breakdown)."""
         weights = counts if counts is not None else [1] * len(costs)
         parts = energies if energies is not None else [c.energy_breakdown_j for c in costs]
         latency = energy = 0.0
-        flops = 0
+        flops = 0.0
         traffic: dict[str, float] = {}
         breakdown: dict[str, float] = {}
         # per category: seconds, FLOPs, bytes, joules, ops
@@ -161,7 +162,7 @@ class Totals:
                     cycles[3] += n * details["overall_utilization"] * details["total_cycles"]
         return cls(
             latency_s=latency,
-            flops=flops,
+            flops=round(flops),
             energy_j=energy,
             n_ops=len(costs),
             traffic_bytes=traffic,

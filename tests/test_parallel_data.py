@@ -178,6 +178,36 @@ def test_gradient_accumulation_communicates_once() -> None:
     assert list(collectives["latency_s"]) == pytest.approx([1e-3, 1e-3])
 
 
+def test_exchange_after_the_backward_pass_is_all_exposed() -> None:
+    # the two buckets of test_overlap_by_hand, both started at the end of backward (6 ms):
+    # 6 -> 7 ms and 7 -> 8 ms, all 2 ms exposed (apex's allreduce_post_accumulation)
+    hw = _hw()
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2, overlap=False))
+    assert [(b.ready_s, b.start_s, b.end_s) for b in step.buckets] == [
+        pytest.approx((6e-3, 6e-3, 7e-3)),
+        pytest.approx((6e-3, 7e-3, 8e-3)),
+    ]
+    assert step.exposed_communication_s == pytest.approx(step.communication_s)
+    assert step.step_time_s == pytest.approx(9e-3)
+
+
+def test_a_sharded_optimizer_runs_a_device_share() -> None:
+    # 4 devices: the 1 ms optimizer op runs a quarter on each device, its 1 J and 2,000
+    # FLOPs too; the gradient exchange moves what the all-reduce moves (reduce-scatter +
+    # all-gather, the ring's two halves)
+    hw = _hw()
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    whole = data_parallel(_result(STEP, grads, hw), DataParallel(devices=4))
+    shard = data_parallel(_result(STEP, grads, hw), DataParallel(devices=4, sharded_optimizer=True))
+    assert shard.optimizer_s == pytest.approx(whole.optimizer_s / 4) == pytest.approx(0.25e-3)
+    assert shard.compute_s == pytest.approx(6e-3 + 0.25e-3)
+    assert shard.communication_s == pytest.approx(whole.communication_s)
+    assert shard.flops == 6 * 2000 + 500
+    assert shard.device_totals().energy_j == pytest.approx(6.0 + 0.25)
+    assert list(shard.to_frame()["count"][:7]) == [1, 1, 1, 1, 1, 1, 0.25]
+
+
 def test_one_device_is_the_single_device_step() -> None:
     hw = _hw()
     result = _result(STEP, [[2, 100, "fp32"]], hw)

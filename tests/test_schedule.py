@@ -86,6 +86,22 @@ def test_phase_knobs_inherit_from_the_top(tiny: Path) -> None:
     assert (long.devices, long.grad_accum, long.precision) == (8, 2, "fp16")
 
 
+def test_communication_knobs_inherit_from_the_top(tiny: Path) -> None:
+    # DDP's overlapped all-reduce and a whole optimizer per device unless the file says
+    text = tiny.read_text(encoding="utf-8")
+    plain = [phase.scenario.parallel for phase in load_schedule(tiny).phases]
+    assert [(p.overlap, p.sharded_optimizer) for p in plain] == [(True, False)] * 2
+    tiny.write_text(
+        text.replace("devices: 16\n", "devices: 16\noverlap_communication: false\n").replace(
+            "    grad_accum: 2\n", "    grad_accum: 2\n    sharded_optimizer: true\n"
+        ),
+        encoding="utf-8",
+    )
+    short, long = (phase.scenario.parallel for phase in load_schedule(tiny).phases)
+    assert (short.overlap, short.sharded_optimizer) == (False, False)
+    assert (long.overlap, long.sharded_optimizer) == (False, True)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -17,6 +17,13 @@ describes them all. The step on top of it, as PyTorch DDP runs it:
   Contention of the all-reduce with compute for memory bandwidth or cores is not modeled.
 - **gradient accumulation**: ``grad_accum`` micro-steps of forward and backward, the
   all-reduce only on the last (DDP's ``no_sync`` on the others), then one optimizer step.
+- **no overlap** (``overlap=False``: apex's ``--allreduce_post_accumulation``, a
+  DistributedFusedLAMB with ``overlap_reductions`` off): every bucket's exchange starts
+  after the backward pass, so all of it is exposed.
+- **sharded optimizer** (``sharded_optimizer=True``: apex's DistributedFusedLAMB,
+  ZeRO stage 1): the gradients are reduce-scattered and the parameters all-gathered, which
+  moves what a ring all-reduce moves (its two halves), and each device runs the optimizer
+  on 1/devices of the parameters: the optimizer ops count ``1 / devices`` a step.
 
 ``step_time_s = grad_accum * (forward + backward) + exposed_communication_s + optimizer``.
 
@@ -62,6 +69,8 @@ class DataParallel:
     bucket_bytes: int = DDP_BUCKET_BYTES
     first_bucket_bytes: int = DDP_FIRST_BUCKET_BYTES
     algorithm: Algorithm = "auto"
+    overlap: bool = True
+    sharded_optimizer: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +172,8 @@ class DataParallelResult:
 
     @property
     def optimizer_s(self) -> float:
-        return _phase_sums(self.result)[1]
+        """The optimizer step, seconds: this device's share of it when sharded."""
+        return _phase_sums(self.result)[1] * self._count("optimizer")
 
     @property
     def compute_s(self) -> float:
@@ -196,8 +206,11 @@ class DataParallelResult:
         """FLOPs per device per step."""
         return self.device_totals().flops
 
-    def _count(self, phase: str) -> int:
-        return 1 if phase == "optimizer" else self.plan.grad_accum
+    def _count(self, phase: str) -> float:
+        """How often an op of ``phase`` runs a step on one device."""
+        if phase != "optimizer":
+            return self.plan.grad_accum
+        return 1 / self.plan.devices if self.plan.sharded_optimizer else 1
 
     def device_totals(self) -> Totals:
         """One device's ops over a step: every micro-step, one optimizer step."""
@@ -350,6 +363,8 @@ def data_parallel(
             except ValueError as error:
                 raise SpecError(f"{where}: interconnect: {error} (--devices)") from None
             ready = ends[last_op] if 0 <= last_op < len(ends) else 0.0
+            if not plan.overlap:  # exchanged after the backward pass
+                ready = _phase_sums(result)[2]
             start = max(ready, free)
             free = start + collective.seconds
             buckets.append(

@@ -11,6 +11,11 @@ batch, or a ``uniform:`` / ``normal:`` spec) with ``padding:`` (``padded`` to th
 ``seq``, or ``packed``) runs a phase on real sequence lengths (`perfsim.whatif.lengths`),
 at the schedule's top level or per phase.
 
+``overlap_communication: false`` exchanges the gradients after the backward pass instead
+of bucket by bucket during it, and ``sharded_optimizer: true`` has each device update
+1/devices of the parameters between a reduce-scatter and an all-gather (apex's
+DistributedFusedLAMB); top level or per phase (`perfsim.parallel.data_parallel`).
+
 ``whatif:`` (a flat mapping of what-if knobs, as a sweep base's, `perfsim.whatif.knobs`)
 may be given at the top level and per phase; a phase's keys override the schedule's,
 key by key, and the result is the phase scenario's ``whatifs``. A data-parallel step
@@ -66,6 +71,10 @@ class _Published(_Frozen):
 class _Knobs(_Frozen):
     devices: int | None = Field(default=None, gt=0)
     grad_accum: int | None = Field(default=None, gt=0)
+    # the gradient exchange overlapped with the backward pass (DDP) or after it
+    overlap_communication: bool | None = None
+    # each device updates 1/devices of the parameters (DistributedFusedLAMB, ZeRO-1)
+    sharded_optimizer: bool | None = None
     precision: str | None = None
     optimizer: str | None = None
     head: str | None = None
@@ -202,7 +211,11 @@ def load_schedule(path: str | Path) -> Schedule:
                         checkpointing=pick("checkpointing", False),
                     ),
                     parallel=Parallelism(
-                        pick("devices", 1), pick("grad_accum", 1), parsed.algorithm
+                        pick("devices", 1),
+                        pick("grad_accum", 1),
+                        parsed.algorithm,
+                        overlap=pick("overlap_communication", True),
+                        sharded_optimizer=pick("sharded_optimizer", False),
                     ),
                     whatifs=_phase_whatifs(parsed, item, path, len(phases)),
                     lengths=_phase_lengths(
