@@ -233,6 +233,21 @@ def test_run_devices_json(perfsim: Callable[..., tuple[int, str, str]], graph_ca
     assert summary["collective_algorithm"].startswith("hierarchical")  # 16 GPUs = 2 DGX nodes
 
 
+def test_run_without_overlap_and_with_a_sharded_optimizer(
+    perfsim: Callable[..., tuple[int, str, str]], graph_cache: Path
+) -> None:
+    base = ("run", "-m", "bert-tiny", "--hw", "a100", "--mode", "training", "-b", "16",
+            "--devices", "4", "-f", "json", "--cache-dir", graph_cache)  # fmt: skip
+    ddp = json.loads(perfsim(*base)[1])
+    code, out, err = perfsim(*base, "--no-overlap", "--sharded-optimizer")
+    assert (code, err) == (0, "")
+    run = json.loads(out)
+    # the whole exchange after backward; a quarter of the optimizer on each device
+    assert run["exposed_communication_s"] == pytest.approx(run["communication_s"])
+    assert run["communication_s"] == pytest.approx(ddp["communication_s"])
+    assert run["optimizer_s"] == pytest.approx(ddp["optimizer_s"] / 4)
+
+
 def test_run_devices_needs_training(perfsim: Callable[..., tuple[int, str, str]]) -> None:
     code, out, err = perfsim("run", "-m", "bert-tiny", "--hw", "a100", "--devices", "2")
     assert (code, out) == (2, "")

@@ -119,6 +119,20 @@ parallel_options = stack(
         show_default=True,
         help="Training: micro-steps per optimizer step (gradients all-reduced on the last).",
     ),
+    click.option(
+        "--overlap/--no-overlap",
+        "overlap",
+        default=True,
+        show_default=True,
+        help="Training: exchange gradients bucket by bucket during backward (DDP), or after it.",
+    ),
+    click.option(
+        "--sharded-optimizer",
+        is_flag=True,
+        default=False,
+        help="Training: each device updates 1/--devices of the parameters between a "
+        "reduce-scatter and an all-gather (DistributedFusedLAMB, ZeRO-1).",
+    ),
 )
 seq_lengths_options = stack(
     click.option(
@@ -231,7 +245,8 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
 
     ``options`` are the scenario options a command received (``model``, ``batch``, ``seq``,
     ``mode``, ``precision``, ``head``, ``optimizer``, ``checkpointing``, ``whatif``,
-    ``seq_lengths``, ``padding``, ``runtime``, ``devices``, ``grad_accum``); a command
+    ``seq_lengths``, ``padding``, ``runtime``, ``devices``, ``grad_accum``, ``overlap``,
+    ``sharded_optimizer``); a command
     without some of them gets the defaults. ``--seq-lengths`` pads to ``--seq`` only when
     ``--seq`` was given on the command line (read from the current click context), else to
     the longest length.
@@ -257,7 +272,12 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
         ),
         whatifs=parse_assignments(whatif) if whatif else WhatIfs(),
         lengths=lengths,
-        parallel=Parallelism(options.get("devices", 1), options.get("grad_accum", 1)),
+        parallel=Parallelism(
+            options.get("devices", 1),
+            options.get("grad_accum", 1),
+            overlap=options.get("overlap", True),
+            sharded_optimizer=options.get("sharded_optimizer", False),
+        ),
         runtime=options.get("runtime"),
     )
 
