@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,15 @@ def test_small_h200_gemms_replayed_from_a_graph() -> None:
                 errors[label].append(device_s(cost) / float(row["seconds"]) - 1)
         assert abs(statistics.median(errors["with"])) <= 0.10, engine
         assert statistics.median(errors["without"]) < -0.20, engine
+
+
+def test_an_op_that_moves_nothing_waits_for_no_dram_latency() -> None:
+    # the cycle engine's vector op pays one DRAM latency (500 ns here) for its first
+    # access; an op fused into another's kernel (no bytes of its own) pays none, only its
+    # 1,000 slots on the test device's 4 lanes (250 ns)
+    hw = device(memory__1__latency="500 ns")
+    cycle = get_cost_model("cycle")
+    streamed = cycle.op_cost(copy_op(1_000), hw)
+    assert streamed.kernel_s == pytest.approx(0.8e-6 + 0.5e-6)
+    inside = replace(copy_op(1_000), bytes_read=0, bytes_written=0)
+    assert cycle.op_cost(inside, hw).kernel_s == pytest.approx(0.25e-6)

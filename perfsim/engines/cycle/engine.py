@@ -287,7 +287,9 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     compute_cycles = math.ceil(slots / (lanes * hw.compute.units)) if slots and lanes else 0
     compute_cycles += math.ceil(special_function_s(op, hw) * clock)
     memory_cycles = max(roofline.level_s.values(), default=0.0) * clock
-    fill = hw.dram.latency * clock
+    # the first access waits a DRAM latency; an op that moves no bytes (one fused into
+    # another's kernel, a view) waits for none
+    fill = hw.dram.latency * clock if op.bytes_read + op.bytes_written else 0.0
     total_cycles = max(compute_cycles, memory_cycles) + fill  # memory cycles are fractional
     details = {
         "total_cycles": float(total_cycles),
