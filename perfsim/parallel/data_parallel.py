@@ -357,14 +357,15 @@ def data_parallel(
     if plan.devices > 1:
         assert net is not None
         specs = gradient_buckets(grad_ready, plan.bucket_bytes, plan.first_bucket_bytes)
+        after_backward = None if plan.overlap else _phase_sums(result)[2]
         for index, (last_op, count, nbytes, dtype) in enumerate(specs):
             try:
                 collective = allreduce(nbytes, plan.devices, net, plan.algorithm)
             except ValueError as error:
                 raise SpecError(f"{where}: interconnect: {error} (--devices)") from None
             ready = ends[last_op] if 0 <= last_op < len(ends) else 0.0
-            if not plan.overlap:  # exchanged after the backward pass
-                ready = _phase_sums(result)[2]
+            if after_backward is not None:  # exchanged after the backward pass
+                ready = after_backward
             start = max(ready, free)
             free = start + collective.seconds
             buckets.append(
