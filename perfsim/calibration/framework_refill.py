@@ -77,9 +77,11 @@ def forward(model: torch.nn.Module, inputs: dict[str, Any]) -> None:
 
 def outside_ops_s(model: torch.nn.Module, inputs: dict[str, Any]) -> float:
     """Seconds of one profiled forward spent outside every top-level op."""
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import ProfilerActivity
 
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    from perfsim.validation.profiled import quiet_profile
+
+    with quiet_profile([ProfilerActivity.CPU]) as prof:
         forward(model, inputs)
     spans = sorted((e.time_range.start, e.time_range.end) for e in prof.events())
     outside_us, end = 0.0, None

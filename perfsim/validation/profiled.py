@@ -9,6 +9,7 @@ each one into buckets. The median over passes is taken per bucket and per op.
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -20,15 +21,28 @@ log = logging.getLogger(__name__)
 
 FORWARD_ANNOTATION = "perfsim.validation.forward"
 
+# libkineto (torch.profiler's backend) prints two "USDT ... profiler_start/stop" lines to
+# stderr for every profiled region at its default level; calibration profiles hundreds of
+# regions. Level 6 is above its highest (5), so it prints nothing. A user's own setting wins.
+KINETO_QUIET_LEVEL = "6"
+
+
+def quiet_profile(activities: list[Any]) -> Any:
+    """``torch.profiler.profile(activities)`` without libkineto's per-region stderr lines."""
+    from torch.profiler import profile
+
+    os.environ.setdefault("KINETO_LOG_LEVEL", KINETO_QUIET_LEVEL)
+    return profile(activities=activities)
+
 
 def profiled_forwards(
     module: Any, inputs: dict[str, Any], repeats: int, on_gpu: bool, sync: Callable[[], Any]
 ) -> list[OpEvent]:
     """Run ``repeats`` annotated forwards under the profiler (after one unannotated)."""
-    from torch.profiler import ProfilerActivity, profile, record_function
+    from torch.profiler import ProfilerActivity, record_function
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
-    with profile(activities=activities) as profiler:
+    with quiet_profile(activities) as profiler:
         module(**inputs)  # the profiler's first call pays its set-up: not annotated
         sync()
         for _ in range(repeats):
