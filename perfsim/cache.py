@@ -42,6 +42,8 @@ def graph_key(workload: Workload) -> str:
             workload.training_optimizer,
             workload.checkpointing,
         )
+        if workload.autocast:  # appended only when set: earlier keys stay valid
+            parts += ("autocast",)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
 
 

@@ -141,12 +141,16 @@ class Result:
         return float(self.hw.matrix_peak_flops(dtype) or self.hw.vector_peak_flops(dtype))
 
     def _training_summary(self) -> dict[str, Any]:
-        """What shaped a training step (head, optimizer, checkpointing, trainable params)."""
+        """What shaped a training step (head, optimizer, checkpointing, autocast, trainable
+        params)."""
         meta = self.graph.meta
         if meta.mode != "training":
             return {}
         keys = ("head", "optimizer", "checkpointing", "trainable_params")
-        return {key: getattr(meta, key) for key in keys}
+        summary = {key: getattr(meta, key) for key in keys}
+        if meta.autocast:  # named only when set, so O2 steps read as before
+            summary["autocast"] = True
+        return summary
 
     def _memory_summary(self) -> dict[str, Any]:
         """Footprint (`perfsim.training.footprint`) against the farthest level's capacity."""

@@ -176,6 +176,7 @@ class GraphMeta:
     head_class: str | None = None
     optimizer: str | None = None
     checkpointing: bool | None = None
+    autocast: bool | None = None  # mixed precision as torch.autocast runs it ("O1")
     # per parameter, in the order backward finalizes gradients: [op index, numel, dtype]
     grad_ready: tuple[tuple[int, int, str], ...] | None = None
     # later passes

@@ -78,7 +78,9 @@ class Scenario:
             seq=workload.seq,
             mode=workload.mode,
             precision=workload.precision,
-            training=TrainingOptions(workload.head, workload.optimizer, workload.checkpointing),
+            training=TrainingOptions(
+                workload.head, workload.optimizer, workload.checkpointing, workload.autocast
+            ),
         )
 
     @property
@@ -121,6 +123,7 @@ class Scenario:
                     head=self.training.head,
                     optimizer=self.training.optimizer,
                     checkpointing=self.training.checkpointing,
+                    autocast=self.training.autocast,
                 )
             )
         return load_workload(

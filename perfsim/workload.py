@@ -87,12 +87,16 @@ class TrainingOptions:
     """What shapes a ``mode="training"`` step; inference ignores them.
 
     ``optimizer`` None means the head's default (`perfsim.workload.DEFAULT_OPTIMIZER`);
-    ``checkpointing`` recomputes each layer in backward instead of keeping activations.
+    ``checkpointing`` recomputes each layer in backward instead of keeping activations;
+    ``autocast`` runs mixed precision as ``torch.autocast`` does (fp32 weights, matrix ops
+    in the half precision, LayerNorm / softmax / loss in fp32, casts between: "O1") instead
+    of a half-precision model with fp32 master weights ("O2", the default).
     """
 
     head: str = DEFAULT_HEAD
     optimizer: str | None = None
     checkpointing: bool = False
+    autocast: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +104,9 @@ class Workload:
     """A model plus a scenario: batch, sequence length, mode and precision.
 
     Training scenarios also name the ``head`` (pretraining, classification, squad), the
-    ``optimizer`` (None: `DEFAULT_OPTIMIZER` of the head) and whether layers are
-    ``checkpointing`` (recomputed in backward instead of keeping their activations).
-    Inference ignores the three.
+    ``optimizer`` (None: `DEFAULT_OPTIMIZER` of the head), whether layers are
+    ``checkpointing`` (recomputed in backward instead of keeping their activations) and
+    whether mixed precision is ``autocast`` (`TrainingOptions`). Inference ignores them.
     """
 
     model: ModelSpec
@@ -113,6 +117,7 @@ class Workload:
     head: str = DEFAULT_HEAD
     optimizer: str | None = None
     checkpointing: bool = False
+    autocast: bool = False
 
     @property
     def training_optimizer(self) -> str:
@@ -240,6 +245,12 @@ def validate_scenario(workload: Workload) -> Workload:
             f"--precision: training runs in {', '.join(TRAINING_PRECISIONS)} "
             f"(mixed precision keeps fp32 master weights), got {workload.precision!r}"
         )
+    if workload.autocast and (workload.mode != "training" or workload.precision == "fp32"):
+        raise WorkloadError(
+            "--autocast: a training step in --precision fp16 or bf16 (torch.autocast's "
+            f"mixed precision), got mode {workload.mode!r}, precision "
+            f"{workload.precision or 'the hardware native'}"
+        )
     return workload
 
 
@@ -265,5 +276,6 @@ def load_workload(
             head=options.head,
             optimizer=options.optimizer,
             checkpointing=options.checkpointing,
+            autocast=options.autocast,
         )
     )

@@ -95,7 +95,13 @@ checkpointing_option = click.option(
     is_flag=True,
     help="Training: recompute each layer in backward instead of keeping activations.",
 )
-training_options = stack(head_option, optimizer_option, checkpointing_option)
+autocast_option = click.option(
+    "--autocast",
+    is_flag=True,
+    help="Training in fp16/bf16: mixed precision as torch.autocast runs it (fp32 weights, "
+    "fp32 LayerNorm/softmax/loss, casts between) instead of a half model with fp32 masters.",
+)
+training_options = stack(head_option, optimizer_option, checkpointing_option, autocast_option)
 
 
 def precision_option(
@@ -244,7 +250,7 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
     """The `Scenario` a command's options describe (the one place options become one).
 
     ``options`` are the scenario options a command received (``model``, ``batch``, ``seq``,
-    ``mode``, ``precision``, ``head``, ``optimizer``, ``checkpointing``, ``whatif``,
+    ``mode``, ``precision``, ``head``, ``optimizer``, ``checkpointing``, ``autocast``, ``whatif``,
     ``seq_lengths``, ``padding``, ``runtime``, ``devices``, ``grad_accum``, ``overlap``,
     ``sharded_optimizer``); a command
     without some of them gets the defaults. ``--seq-lengths`` pads to ``--seq`` only when
@@ -269,6 +275,7 @@ def scenario_from_options(options: Mapping[str, Any]) -> Scenario:
             options.get("head", DEFAULT_HEAD),
             options.get("optimizer"),
             options.get("checkpointing", False),
+            options.get("autocast", False),
         ),
         whatifs=parse_assignments(whatif) if whatif else WhatIfs(),
         lengths=lengths,

@@ -79,6 +79,8 @@ class _Knobs(_Frozen):
     optimizer: str | None = None
     head: str | None = None
     checkpointing: bool | None = None
+    # mixed precision as torch.autocast runs it ("O1"), not a half model with fp32 masters
+    autocast: bool | None = None
     whatif: dict[str, Any] | None = None
     seq_lengths: str | None = None
     padding: Literal["padded", "packed"] | None = None
@@ -209,6 +211,7 @@ def load_schedule(path: str | Path) -> Schedule:
                         head=pick("head", TrainingOptions().head),
                         optimizer=pick("optimizer", None),
                         checkpointing=pick("checkpointing", False),
+                        autocast=pick("autocast", False),
                     ),
                     parallel=Parallelism(
                         pick("devices", 1),

@@ -16,8 +16,14 @@ What runs, in order, under one capture (`perfsim.trace.capture`):
 Mixed precision (``fp16``/``bf16``) is traced as the "O2" scheme of NVIDIA apex and of
 DeepSpeed's fp16 optimizer: the model itself is half precision (every forward and backward
 op, layer norm and softmax included, runs in half), the optimizer owns fp32 master weights
-and fp32 state. ``torch.autocast`` does not act on meta tensors, so the per-op fp32
-islands of autocast ("O1") are not traced. The step is traced in its final dtypes, and
+and fp32 state. With ``workload.autocast`` it is traced as ``torch.autocast`` runs it
+("O1", PyTorch AMP, Hugging Face Trainer's ``fp16=True`` / ``bf16=True``): the model and
+optimizer stay fp32, the forward runs under `perfsim.trace.autocast.MetaAutocast` (matrix
+ops in half with their inputs cast, weights once per step; LayerNorm, softmax and the loss
+in fp32; casts recorded as ops, their backward casting the gradients back), the fp16 loss
+is scaled and every gradient unscaled once before the step (GradScaler's
+``_amp_foreach_non_finite_check_and_unscale_``, its inf check in the same pass; bf16 runs
+unscaled, as GradScaler is not used with it). The step is traced in its final dtypes, and
 `perfsim.precision.apply_precision` leaves a training graph as it is.
 
 Memory (``meta.memory``, bytes, see `perfsim.training.footprint`): ``weights`` (model
@@ -41,6 +47,7 @@ import torch
 
 from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import GraphMeta, OpGraph
+from perfsim.trace.autocast import AUTOCAST_DTYPES, MetaAutocast
 from perfsim.trace.build import build_training_model, training_inputs
 from perfsim.trace.capture import Recorder, capture, dtype_name, new_recorder
 from perfsim.trace.dropout import FusedDropoutMode
@@ -100,16 +107,28 @@ def _checkpoint_inputs(model: torch.nn.Module, kept: dict[int, int]) -> Iterator
             module.__dict__["_gradient_checkpointing_func"] = original
 
 
-def _fused_dropout_contexts() -> tuple[FusedDropoutMode, FusedDropoutMode]:
-    return FusedDropoutMode(), FusedDropoutMode()
+@contextmanager
+def _forward_modes(autocast: torch.dtype | None) -> Iterator[None]:
+    """The torch-function modes a forward runs under: fused dropout, and autocast if asked."""
+    with FusedDropoutMode():
+        if autocast is None:
+            yield
+        else:
+            with MetaAutocast(autocast):
+                yield
 
 
-def _enable_checkpointing(model: Any, where: str) -> None:
+def _enable_checkpointing(model: Any, where: str, autocast: torch.dtype | None) -> None:
     if not getattr(model, "supports_gradient_checkpointing", False):
         raise WorkloadError(f"{where}: --checkpointing: this model type does not support it")
+
     # the recomputation runs on autograd's thread, where the forward's torch-function modes
-    # are not active: hand the fused-dropout mode to both passes (checkpoint's context_fn)
-    kwargs = {"use_reentrant": False, "context_fn": _fused_dropout_contexts}
+    # are not active: hand them to both passes (checkpoint's context_fn), as checkpoint
+    # restores a real autocast state for the recompute
+    def contexts() -> tuple[Any, Any]:
+        return _forward_modes(autocast), _forward_modes(autocast)
+
+    kwargs = {"use_reentrant": False, "context_fn": contexts}
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:
@@ -127,6 +146,7 @@ class _Trainee:
     optimizer: torch.optim.Optimizer
     inputs: dict[str, torch.Tensor]
     cache: MetaKernelCache | None
+    autocast: torch.dtype | None  # the lower precision of an autocast step, else None
 
 
 def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
@@ -161,6 +181,7 @@ def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
             head_class=type(trainee.model).__name__,
             optimizer=workload.training_optimizer,
             checkpointing=workload.checkpointing,
+            autocast=True if trainee.autocast is not None else None,
             trace_precision=precision,
         ),
     )
@@ -175,17 +196,19 @@ def _trainee(workload: Workload, precision: str, fast: bool) -> _Trainee:
         raise WorkloadError(
             f"{where}: --precision {precision}: training is traced in fp32, fp16 or bf16"
         )
-    model = build_training_model(spec, workload.head, MODEL_DTYPES[precision])
+    autocast = AUTOCAST_DTYPES[precision] if workload.autocast else None
+    model_dtype = torch.float32 if autocast is not None else MODEL_DTYPES[precision]
+    model = build_training_model(spec, workload.head, model_dtype)
     if workload.checkpointing:
-        _enable_checkpointing(model, where)
+        _enable_checkpointing(model, where, autocast)
     params: list[torch.Tensor] = [p for p in model.parameters() if p.requires_grad]
-    mixed = precision != "fp32"
+    mixed = precision != "fp32" and autocast is None
     masters = [p.detach().float().requires_grad_() for p in params] if mixed else params
     opt = make_optimizer(workload.training_optimizer, masters)
     cache = MetaKernelCache() if fast else None
     initialize_state(opt, cache)
     inputs = training_inputs(model, workload.batch, workload.seq)
-    return _Trainee(model, params, masters, opt, inputs, cache)
+    return _Trainee(model, params, masters, opt, inputs, cache, autocast)
 
 
 def _record_step(
@@ -219,20 +242,23 @@ def _record_step(
         for p in trainee.params
     ]
     try:
-        with (
-            _checkpoint_inputs(model, saved),
-            capture(model, recorder, trainee.cache),
-            FusedDropoutMode(),
-        ):
-            with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        with _checkpoint_inputs(model, saved), capture(model, recorder, trainee.cache):
+            with (
+                _forward_modes(trainee.autocast),
+                torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor),
+            ):
                 loss = model(**trainee.inputs).loss
-            if precision == "fp16":
-                loss = loss.float() * LOSS_SCALE
-            recorder.phase = "backward"
-            loss.backward()
-            del loss
-            recorder.phase = "optimizer"
-            _step(trainee.optimizer, trainee.params, trainee.masters, precision)
+            with FusedDropoutMode():
+                if precision == "fp16":
+                    loss = loss.float() * LOSS_SCALE
+                recorder.phase = "backward"
+                loss.backward()
+                del loss
+                recorder.phase = "optimizer"
+                if trainee.autocast is not None:
+                    _autocast_step(trainee.optimizer, trainee.params, precision)
+                else:
+                    _step(trainee.optimizer, trainee.params, trainee.masters, precision)
     except (RuntimeError, ValueError, TypeError, IndexError, AttributeError) as error:
         raise _trace_error(recorder, error) from None
     finally:
@@ -245,8 +271,12 @@ def _step_memory(
     trainee: _Trainee, precision: str, saved: Mapping[int, int], peak_live: int
 ) -> dict[str, int]:
     """``meta.memory``: bytes by kind (see the module docstring)."""
-    mixed = precision != "fp32"
-    gradients = [p.grad for p in (*trainee.params, *trainee.masters) if p.grad is not None]
+    mixed = precision != "fp32" and trainee.autocast is None  # separate fp32 masters
+    gradients = [
+        p.grad
+        for p in {id(t): t for t in (*trainee.params, *trainee.masters)}.values()
+        if p.grad is not None
+    ]
     return {
         "weights": _storage_bytes(trainee.model.parameters()),
         "gradients": _storage_bytes(gradients),
@@ -278,6 +308,17 @@ def _step(
         opt.step()
         for param, master in zip(params, masters, strict=True):
             param.copy_(master)
+
+
+def _autocast_step(opt: torch.optim.Optimizer, params: list[torch.Tensor], precision: str) -> None:
+    """GradScaler's unscale (fp16 only: one read and write of each fp32 gradient, the
+    inf/nan check in the same pass), then the optimizer step on the fp32 parameters."""
+    if precision == "fp16":
+        with torch.no_grad():
+            for param in params:
+                if param.grad is not None:
+                    param.grad.mul_(1.0 / LOSS_SCALE)
+    opt.step()
 
 
 def _trace_error(recorder: Recorder, error: Exception) -> TraceError:

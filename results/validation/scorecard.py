@@ -213,17 +213,19 @@ def informational() -> list[Check]:
                 "`python results/validation/neusight/compare.py`",
             )
         )
-    for name, title in (
-        ("compare-gemm", "H200 graph-replayed GEMMs"),
-        ("compare-attention", "H200 attention kernels"),
+    for name, title, column in (
+        ("compare-gemm", "H200 graph-replayed GEMMs", "error"),
+        ("compare-attention", "H200 attention kernels", "error"),
+        ("compare-inference", "H200 eager / graphed inference, kernels only", "kernel_error"),
+        ("compare-training", "H200 eager training steps, kernels only", "kernel_error"),
     ):
         rows = read(HERE / f"gpu-h200-checks/{name}.csv")
         checks.append(
             Check(
                 f"{title} ({len(rows)} rows)",
                 "-",
-                spread([float(r["roofline_error"]) for r in rows]),
-                spread([float(r["cycle_error"]) for r in rows]),
+                spread([float(r[f"roofline_{column}"]) for r in rows]),
+                spread([float(r[f"cycle_{column}"]) for r in rows]),
                 "-",
                 "`python results/validation/gpu-h200-checks/compare.py`",
             )

@@ -148,7 +148,13 @@ def workload_rows(
             precision="fp16",
             # HF BertForMaskedLM: the masked-LM head alone, over every position
             mode="training" if training else "inference",
-            training=TrainingOptions(head="pretraining", optimizer="adamw") if training else None,
+            # the fp16-amp rows ran torch.autocast with GradScaler (`benchmarks/gpu_checks.py`
+            # `train_step`), the fp16-master rows a half model with fp32 masters
+            training=TrainingOptions(
+                head="pretraining", optimizer="adamw", autocast=case["dtype"] == "fp16-amp"
+            )
+            if training
+            else None,
         )
         # eager PyTorch runs attention as one fused SDPA kernel (cuDNN flash on this part:
         # host_ops.csv) and the training step's optimizer is fused AdamW; under CUDA-graph
