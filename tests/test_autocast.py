@@ -168,3 +168,14 @@ def test_cli_rejects_autocast_outside_mixed_training(
 def test_workload_rejects_autocast_in_inference() -> None:
     with pytest.raises(WorkloadError, match="--autocast"):
         load_workload("bert-tiny", precision="fp16", training=TrainingOptions(autocast=True))
+
+
+def test_run_names_autocast_in_its_title_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "-m", "bert-tiny", "--hw", "h200", "--mode", "training", "-p", "fp16"]
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--autocast", "--no-cache"])
+    out, _ = capsys.readouterr()
+    assert done.value.code == 0 and "fp16 autocast, training" in out.splitlines()[0]
+    with pytest.raises(SystemExit):
+        main([*argv, "--autocast", "--no-cache", "-f", "json"])
+    assert '"autocast": true' in capsys.readouterr().out

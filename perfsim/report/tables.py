@@ -20,8 +20,9 @@ Row = tuple[str, str]
 
 def summary_table(summary: Mapping[str, Any], console: Console) -> None:
     """Print a run's headline figures and its per-category breakdown."""
+    precision = summary["precision"] + (" autocast" if summary.get("autocast") else "")
     title = (
-        f"{summary['model']} on {summary['hw']} — {summary['engine']}, {summary['precision']}, "
+        f"{summary['model']} on {summary['hw']} — {summary['engine']}, {precision}, "
         f"{summary['mode']}, batch {summary['batch']}, seq {summary['seq']}"
     )
     head = Table(title=title, show_header=False, box=None, title_justify="left")
