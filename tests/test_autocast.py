@@ -15,9 +15,13 @@ import torch
 from perfsim.cache import graph_key
 from perfsim.cli import main
 from perfsim.errors import WorkloadError
+from perfsim.hardware import resolve_hardware
 from perfsim.ir import OpGraph
+from perfsim.pipeline import simulate
+from perfsim.scenario import Scenario
 from perfsim.trace.autocast import MetaAutocast, policy_of
 from perfsim.trace.train_step import trace_training_step
+from perfsim.whatif.knobs import parse_whatifs
 from perfsim.workload import TrainingOptions, load_workload
 
 F = torch.nn.functional
@@ -179,3 +183,32 @@ def test_run_names_autocast_in_its_title_and_json(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main([*argv, "--autocast", "--no-cache", "-f", "json"])
     assert '"autocast": true' in capsys.readouterr().out
+
+
+def test_masked_lm_gather_under_autocast() -> None:
+    """The autocast casts of a weight stay weights (role), so `mlm_positions` finds the
+    decoder GEMM and its input gradient (the cast back to fp32) as in an O2 step."""
+    hw = resolve_hardware("tpu-v3")
+    dims = {}
+    for autocast in (False, True):
+        scenario = Scenario(
+            "bert-tiny",
+            batch=2,
+            seq=32,
+            mode="training",
+            precision="bf16",
+            training=TrainingOptions(autocast=autocast),
+            whatifs=parse_whatifs({"mlm_positions": 5}),
+        )
+        graph = simulate(scenario, hw).graph
+        decoder = [
+            op for op in graph.ops if op.scope.endswith(".decoder") and op.category.is_matrix
+        ]
+        dims[autocast] = [(op.phase, dict(op.dims)) for op in decoder]
+        assert [op.target for op in graph.ops if "index_" in op.name] == [
+            "aten.index_select.default",
+            "aten.index_add.default",
+        ]
+    # 2 sequences x 5 positions = 10 rows through the decoder, forward and backward
+    assert dims[True] == dims[False]
+    assert dims[True][0] == ("forward", {"b": 1, "m": 10, "n": 30522, "k": 128})

@@ -172,6 +172,9 @@ class Recorder:
             return
         category = aten_ops.classify(func)
         base = aten_ops.base_name(func)
+        if base == "_to_copy" and inputs and self.role.get(inputs[0]) == "weight":
+            for tensor in outputs:  # a weight in another dtype (autocast's cast of a parameter)
+                self.role[tensor] = "weight"
         if category == Category.ELEMENTWISE and any(t in self.masks for t in inputs):
             category = Category.DROPOUT
             if base.endswith("_"):  # scaling the mask in place: still the mask

@@ -70,6 +70,12 @@ class _Rows:
         self.old, self.new = batch * seq, new
         self.positions = new // batch
 
+    def has_token_axis(self, t: TensorSpec) -> bool:
+        """An activation over the head's rows (``batch x seq x ...`` or ``rows x ...``)."""
+        return t.role != "weight" and (
+            t.shape[:2] == (self.batch, self.seq) or (len(t.shape) == 2 and t.shape[0] == self.old)
+        )
+
     def tensor(self, t: TensorSpec, axis: int | None = None) -> TensorSpec:
         """A tensor with its token axis shrunk (``axis`` forces which 2-D axis it is)."""
         shape = t.shape
@@ -152,15 +158,18 @@ def _scatter(grad: OpNode, rows: _Rows) -> OpNode:
     )
 
 
-def _head_input_grad(graph: OpGraph, head: set[int]) -> int | None:
-    """The backward GEMM that hands the head's input gradient back to the encoder."""
+def _head_input_grad(graph: OpGraph, head: set[int], rows: _Rows) -> int | None:
+    """The backward op that hands the head's input gradient back to the encoder: the
+    input-gradient GEMM, or under autocast the cast of its half gradient back to the
+    encoder's fp32 (`perfsim.trace.autocast`)."""
     readers = consumers(graph)
     for index in sorted(head):
         op = graph.ops[index]
         if (
             op.phase == "backward"
-            and op.category.is_matrix
-            and any(t.role == "weight" for t in op.inputs)
+            and rows.has_token_axis(op.outputs[0])
+            and (op.category.is_matrix or op.target == "aten._to_copy.default")
+            and not _is_weight_grad(op)
             and any(r not in head and graph.ops[r].phase == "backward" for r in readers[index])
         ):
             return index
@@ -202,7 +211,12 @@ def mlm_gather(graph: OpGraph, value: float) -> OpGraph:
         return graph
     batch, seq = graph.meta.batch, graph.meta.seq
     head = {i for i, op in enumerate(graph.ops) if _in_head(op)}
-    decoders = [i for i in head if graph.ops[i].scope.endswith(".decoder")]
+    # the decoder's GEMM (under autocast its scope also holds the casts of its operands)
+    decoders = [
+        i
+        for i in head
+        if graph.ops[i].scope.endswith(".decoder") and graph.ops[i].category.is_matrix
+    ]
     if not head or not decoders or not batch or not seq:
         raise WhatIfError(
             "whatif.mlm_positions: needs a graph with a masked-LM head "
@@ -214,7 +228,7 @@ def mlm_gather(graph: OpGraph, value: float) -> OpGraph:
     vocab = graph.ops[min(decoders)].dims["n"]
     head |= {i for i, op in enumerate(graph.ops) if _loss_op(op, rows.old, vocab)}
     first = min(i for i in head if graph.ops[i].phase == "forward")
-    grad = _head_input_grad(graph, head)
+    grad = _head_input_grad(graph, head, rows)
 
     def replace_op(index: int, op: OpNode) -> Replacement | None:
         if index not in head:

@@ -13,8 +13,9 @@ taken once on a lent H200 SXM (``device.json``) with::
 They are checks, with one exception: the softmax rows of ``attention.csv`` (PyTorch's
 softmax kernel on its own, graph-replayed) give ``h200.yaml``'s
 ``compute.vector.stream_efficiency.softmax`` (session 13), so those rows agree by
-construction; every prediction here uses the file as shipped. Error is ``predicted / measured - 1`` in seconds (a
-negative error: the model is too fast) and in watts.
+construction; every prediction here uses the file as shipped. Error is
+``predicted / measured - 1`` in seconds (a negative error: the model is too fast) and in
+watts.
 """
 
 from __future__ import annotations
