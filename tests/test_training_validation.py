@@ -13,6 +13,8 @@ Published figures (also in each schedule file, with the source):
   8x A100-80GB, 2,193 sequences/s at seq 512.
 - MLPerf Training v0.7, mlcommons/training_results_v0.7, Google tpu-v3-32-TF2.0: 16 TPUv3
   chips, 1117-step blocks of 514.2-514.6 s in the logs, 973 sequences/s at seq 512.
+- MLPerf Training v0.7, NVIDIA dgx1_ngc20.06_pytorch: 8x V100, the log's
+  training_sequences_per_second 374.15 at seq 512.
 
 Regenerate the table with the command in its README after any change to the tracer, the
 engines or the hardware files; this test then pins the new figures.
@@ -42,6 +44,7 @@ PUBLISHED = {
     ("deepspeed-bert-large-v100", "seq512", "model_flops_per_s_per_device"): 53e12,
     ("mlperf-v1.0-bert-dgxa100", "seq512", "throughput_samples_per_s"): 2193.0,
     ("mlperf-v0.7-bert-tpuv3-32", "seq512", "throughput_samples_per_s"): 973.0,
+    ("mlperf-v0.7-bert-dgx1", "seq512", "throughput_samples_per_s"): 374.15,
 }
 
 

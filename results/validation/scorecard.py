@@ -239,7 +239,9 @@ NOTES: dict[str, str] = {
     "Training runs as published (issue 12)": (
         "The engines bracket the MLPerf v0.7 TPUv3 steps (errors of opposite sign above): "
         "the cycle engine's *met* is not corroborated, and the same engine is too fast on "
-        "the LAMB pod's wall-clock time (training/README.md, session 13)."
+        "the LAMB pod's wall-clock time. The MLPerf v0.7 DGX-1 miss is unexplained: that run "
+        "processed fewer tokens a second per V100 than DeepSpeed's published V100 run, which "
+        "the model matches (training/README.md, session 13)."
     ),
     "Every TensorRT 8.4 row, A100 and T4 (issue 12's wider published set, our proxy)": (
         "The T4 is described from its datasheet and published figures alone; its modelled "
