@@ -239,7 +239,8 @@ NOTES: dict[str, str] = {
     "Training runs as published (issue 12)": (
         "The engines bracket the MLPerf v0.7 TPUv3 steps (errors of opposite sign above): "
         "the cycle engine's *met* is not corroborated, and the same engine is too fast on "
-        "the LAMB pod's wall-clock time. The MLPerf v0.7 DGX-1 miss is unexplained: that run "
+        "the LAMB pod's wall-clock time. The MLPerf v0.7 DGX-1 run synchronizes the host with "
+        "the GPU inside every attention layer, which perfsim's timeline cannot express; it "
         "processed fewer tokens a second per V100 than DeepSpeed's published V100 run, which "
         "the model matches (training/README.md, session 13)."
     ),
