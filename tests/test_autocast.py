@@ -9,6 +9,8 @@ region), and hand counts of the casts a BERT pretraining step makes under them.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -212,3 +214,24 @@ def test_masked_lm_gather_under_autocast() -> None:
     # 2 sequences x 5 positions = 10 rows through the decoder, forward and backward
     assert dims[True] == dims[False]
     assert dims[True][0] == ("forward", {"b": 1, "m": 10, "n": 30522, "k": 128})
+
+
+def test_checkpointed_autocast_step_runs_quietly(tmp_path: Path) -> None:
+    """Checkpointing under autocast traces (the recompute gets the autocast mode too), and
+    transformers' use_cache warning no longer reaches stderr."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "perfsim", "run", "-m", "bert-tiny", "--hw", "a100"),
+            *("--mode", "training", "-p", "fp16", "--autocast", "--checkpointing"),
+            *("--cache-dir", str(tmp_path), "-f", "json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert '"autocast": true' in done.stdout

@@ -129,6 +129,10 @@ def _enable_checkpointing(model: Any, where: str, autocast: torch.dtype | None) 
         return _forward_modes(autocast), _forward_modes(autocast)
 
     kwargs = {"use_reentrant": False, "context_fn": contexts}
+    # a training step keeps no key/value cache; saying so spares transformers' one-line
+    # warning ("use_cache=True is incompatible with gradient checkpointing") on stderr
+    if getattr(model.config, "use_cache", None):
+        model.config.use_cache = False
     if hasattr(model, "activation_checkpointing_enable"):
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:
