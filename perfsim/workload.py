@@ -24,7 +24,7 @@ from perfsim.yamlio import read_yaml_mapping, validation_message
 Mode = Literal["inference", "training"]
 MODES: Final[tuple[Mode, ...]] = get_args(Mode)
 # bump when the tracer records graphs differently: stored graphs of older versions are retraced
-TRACE_VERSION: Final = 5
+TRACE_VERSION: Final = 6
 # --mode training: the head the loss comes from, and the optimizer that steps
 HEADS: Final = ("pretraining", "classification", "squad")
 DEFAULT_HEAD: Final = HEADS[0]

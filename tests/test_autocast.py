@@ -32,8 +32,11 @@ F = torch.nn.functional
 def test_policies_follow_autocast_mode_cpp() -> None:
     for func in (F.linear, torch.matmul, torch.bmm, F.scaled_dot_product_attention):
         assert policy_of(func) == "lower", func
-    for func in (F.layer_norm, F.softmax, F.log_softmax, F.cross_entropy, torch.sum):
+    for func in (F.layer_norm, F.nll_loss, F.mse_loss, torch.exp):
         assert policy_of(func) == "fp32", func
+    for func in (F.softmax, F.log_softmax, torch.sum, torch.Tensor.softmax):
+        assert policy_of(func) == "fp32_output", func  # fp32_set_opt_dtype: no cast kernel
+    assert policy_of(F.cross_entropy) == "cross_entropy"  # log_softmax + nll_loss
     for func in (F.gelu, F.dropout, torch.add, F.embedding):
         assert policy_of(func) is None, func
 
@@ -79,18 +82,28 @@ def _casts(graph: OpGraph, phase: str) -> list:
 
 def test_forward_casts_by_hand(tiny_steps: tuple[OpGraph, OpGraph]) -> None:
     """Per layer: 6 linears' weight and bias (12 parameter casts); Q, K and V each cast the
-    fp32 LayerNorm output; the fp16 scores go to fp32 for softmax and the fp32 probabilities
+    fp32 LayerNorm output; softmax reads the fp16 scores and writes fp32 in one kernel
+    (`fp32_set_opt_dtype`, CUDA's half-to-float softmax), the fp32 probabilities are cast
     back to fp16 for P V; the FFN's first linear casts the LayerNorm output (its second
-    takes GELU's fp16): 6 activation casts. Heads: pooler, transform, decoder (the tied
+    takes GELU's fp16): 5 activation casts. Heads: pooler, transform, decoder (the tied
     word embeddings) and NSP linears, 8 parameter casts; the pooler's, transform's and
-    decoder's fp32 inputs, the transform LayerNorm's fp16 input, and both losses' fp16
-    logits to fp32 (log_softmax): 6 activation casts."""
+    decoder's fp32 inputs and the transform LayerNorm's fp16 input: 4 activation casts (the
+    losses' log_softmax reads the fp16 logits itself)."""
     _, amp = tiny_steps
     layers = 2
     casts = _casts(amp, "forward")
     weights = [op for op in casts if op.inputs[0].role == "weight"]
     assert len(weights) == 12 * layers + 8
-    assert len(casts) - len(weights) == 6 * layers + 6
+    assert len(casts) - len(weights) == 5 * layers + 4
+    half_to_float = [
+        op
+        for op in amp.ops
+        if op.phase == "forward"
+        and op.target in ("aten._softmax.default", "aten._log_softmax.default")
+    ]
+    assert half_to_float and all(
+        (op.inputs[0].dtype, op.outputs[0].dtype) == ("fp16", "fp32") for op in half_to_float
+    )
     assert all(op.inputs[0].dtype == "fp32" and op.outputs[0].dtype == "fp16" for op in weights)
 
 
@@ -235,3 +248,37 @@ def test_checkpointed_autocast_step_runs_quietly(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert '"autocast": true' in done.stdout
+
+
+def test_half_to_float_softmax_is_one_kernel_as_on_cuda() -> None:
+    """ATen's CUDA softmax / log_softmax take fp16 in and write fp32 in one kernel when
+    asked for dtype=float32 (SoftMax.cpp); meta would convert first."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from perfsim.trace.softmax import HalfToFloatSoftmaxMode
+
+    class Ops(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    half = torch.randn(4, 8, device="meta", dtype=torch.float16)
+    bf16 = half.to(torch.bfloat16)
+    with HalfToFloatSoftmaxMode():
+        with Ops() as fused:
+            out = F.softmax(half, dim=-1, dtype=torch.float32)
+            F.log_softmax(half, dim=1, dtype=torch.float32)
+        with Ops() as untouched:
+            F.softmax(half, dim=-1)  # no dtype: fp16 softmax
+            F.softmax(bf16, dim=-1, dtype=torch.float32)  # no bf16 fast path on CUDA
+    assert out.dtype == torch.float32
+    assert fused.seen == ["aten._softmax.default", "aten._log_softmax.default"]
+    assert untouched.seen == [
+        "aten._softmax.default",
+        "aten._to_copy.default",
+        "aten._softmax.default",
+    ]

@@ -10,10 +10,13 @@ the input's dtype) as it does under real autocast. The policies are those of PyT
 - ``lower_precision_fp``: floating-point inputs cast to the autocast dtype (fp16 or bf16):
   the matrix ops (``linear``, ``matmul``, ``mm``, ``bmm``, ``addmm``, ``baddbmm``, ...,
   ``einsum``) and ``scaled_dot_product_attention``;
-- ``fp32``: inputs cast to fp32: ``layer_norm``, ``group_norm``, ``softmax`` and
-  ``log_softmax`` (``fp32_set_opt_dtype``), the losses (``nll_loss``, ``mse_loss``, ...;
-  ``cross_entropy`` is ``log_softmax`` + ``nll_loss`` underneath), ``exp``, ``log``,
-  ``pow``, ``rsqrt``, ``reciprocal``, ``sum``, ``cumsum``, ``prod``, ``logsumexp``, ...;
+- ``fp32``: inputs cast to fp32: ``layer_norm``, ``group_norm``, the losses
+  (``nll_loss``, ``mse_loss``, ...), ``exp``, ``log``, ``pow``, ``rsqrt``,
+  ``reciprocal``, ``logsumexp``, ...;
+- ``fp32_set_opt_dtype``: ``softmax``, ``log_softmax``, ``sum``, ``cumsum``, ``prod``,
+  ``cumprod`` run with ``dtype=float32``: the kernel reads the half input and writes fp32,
+  with no cast kernel before it; ``cross_entropy`` (``log_softmax`` + ``nll_loss``
+  underneath, as ATen composes it) runs as exactly that;
 - everything else runs in its inputs' dtypes, with PyTorch's type promotion (an fp16 +
   fp32 add runs in fp32, as autocast's ``promote`` ops and every unlisted op do).
 
@@ -99,31 +102,64 @@ FP32: Final = frozenset(
         "triplet_margin_loss",
         "multi_margin_loss",
         "binary_cross_entropy_with_logits",
-        "cross_entropy",
         "dist",
         "pdist",
         "cdist",
         "renorm",
         "logsumexp",
-        "prod",
-        "softmax",
-        "log_softmax",
-        "cumprod",
-        "cumsum",
-        "sum",
     }
 )
+# fp32_set_opt_dtype: the op itself computes and writes fp32 from a half input
+FP32_OUTPUT: Final = frozenset({"softmax", "log_softmax", "sum", "cumsum", "prod", "cumprod"})
 AUTOCAST_DTYPES: Final = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 def policy_of(func: Callable[..., Any]) -> str | None:
-    """``lower``, ``fp32`` or None (runs in its inputs' dtypes) for a torch function."""
+    """``lower``, ``fp32``, ``fp32_output`` (``dtype=float32`` on the op itself),
+    ``cross_entropy`` or None (runs in its inputs' dtypes) for a torch function."""
     name = getattr(func, "__name__", "")
     if name in LOWER_PRECISION:
         return "lower"
     if name in FP32:
         return "fp32"
+    if name in FP32_OUTPUT:
+        return "fp32_output"
+    if name == "cross_entropy":
+        return "cross_entropy"
     return None
+
+
+def _half(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype in (torch.float16, torch.bfloat16)
+
+
+def _cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    size_average: bool | None = None,
+    ignore_index: int = -100,
+    reduce: bool | None = None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> torch.Tensor | None:
+    """ATen's ``cross_entropy_loss`` composition under autocast: ``log_softmax`` with
+    ``dtype=float32`` (reads the half logits, writes fp32), then ``nll_loss``; None where
+    that composition differs (label smoothing, probability targets, legacy arguments)."""
+    F = torch.nn.functional
+    if label_smoothing or size_average is not None or reduce is not None:
+        return None
+    if target.is_floating_point():
+        return None
+    class_dim = 1 if input.dim() >= 2 else 0
+    log_probs = F.log_softmax(input, dim=class_dim, dtype=torch.float32)
+    return F.nll_loss(
+        log_probs,
+        target,
+        weight=weight.float() if weight is not None else None,
+        ignore_index=ignore_index,
+        reduction=reduction,
+    )
 
 
 class MetaAutocast(TorchFunctionMode):
@@ -146,6 +182,16 @@ class MetaAutocast(TorchFunctionMode):
         found = policy_of(func)
         if found is None or kwargs.get("dtype") is not None:
             return func(*args, **kwargs)
+        if found == "fp32_output":
+            if args and _half(args[0]):
+                return func(*args, **{**kwargs, "dtype": torch.float32})
+            return func(*args, **kwargs)
+        if found == "cross_entropy":
+            if args and _half(args[0]):
+                composed = _cross_entropy(*args, **kwargs)
+                if composed is not None:
+                    return composed
+            found = "fp32"  # anything else: its inputs cast to fp32, as its ops would run
         target = self.dtype if found == "lower" else torch.float32
 
         def cast(value: Any) -> Any:

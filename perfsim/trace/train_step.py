@@ -53,6 +53,7 @@ from perfsim.trace.capture import Recorder, capture, dtype_name, new_recorder
 from perfsim.trace.dropout import FusedDropoutMode
 from perfsim.trace.metacache import MetaKernelCache
 from perfsim.trace.optimizers import initialize_state, make_optimizer
+from perfsim.trace.softmax import HalfToFloatSoftmaxMode
 from perfsim.workload import Workload
 
 # static loss scale for fp16 (its value changes no cost; dynamic scaling adds host logic only)
@@ -109,8 +110,9 @@ def _checkpoint_inputs(model: torch.nn.Module, kept: dict[int, int]) -> Iterator
 
 @contextmanager
 def _forward_modes(autocast: torch.dtype | None) -> Iterator[None]:
-    """The torch-function modes a forward runs under: fused dropout, and autocast if asked."""
-    with FusedDropoutMode():
+    """The torch-function modes a forward runs under: CUDA's fused dropout and half-to-float
+    softmax kernels, and autocast if asked (innermost, so that its calls reach the others)."""
+    with FusedDropoutMode(), HalfToFloatSoftmaxMode():
         if autocast is None:
             yield
         else:
