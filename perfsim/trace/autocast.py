@@ -34,8 +34,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import torch
-from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_map
+
+from perfsim.trace.modes import PASS, CallRewrite
 
 LOWER_PRECISION: Final = frozenset(
     {
@@ -162,7 +163,7 @@ def _cross_entropy(
     )
 
 
-class MetaAutocast(TorchFunctionMode):
+class MetaAutocast(CallRewrite):
     """Within the mode, torch functions cast their floating inputs as CUDA autocast would
     (module docstring); ``dtype`` is the lower precision, fp16 or bf16."""
 
@@ -171,21 +172,14 @@ class MetaAutocast(TorchFunctionMode):
         self.dtype = dtype
         self._cache: dict[int, torch.Tensor] = {}
 
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
+    def rewrite(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         found = policy_of(func)
         if found is None or kwargs.get("dtype") is not None:
-            return func(*args, **kwargs)
+            return PASS
         if found == "fp32_output":
             if args and _half(args[0]):
                 return func(*args, **{**kwargs, "dtype": torch.float32})
-            return func(*args, **kwargs)
+            return PASS
         if found == "cross_entropy":
             if args and _half(args[0]):
                 composed = _cross_entropy(*args, **kwargs)

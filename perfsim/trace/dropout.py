@@ -15,25 +15,19 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+
+from perfsim.trace.modes import PASS, CallRewrite
 
 
-class FusedDropoutMode(TorchFunctionMode):
+class FusedDropoutMode(CallRewrite):
     """Within the mode, training-time ``F.dropout`` runs ``torch.native_dropout``."""
 
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
+    def rewrite(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if func is torch.nn.functional.dropout:
             fused = _fused_dropout(*args, **kwargs)
             if fused is not None:
                 return fused
-        return func(*args, **kwargs)
+        return PASS
 
 
 def _fused_dropout(

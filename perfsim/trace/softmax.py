@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
+
+from perfsim.trace.modes import PASS, CallRewrite
 
 F = torch.nn.functional
 
@@ -32,24 +33,17 @@ _FUSED = {
 }
 
 
-class HalfToFloatSoftmaxMode(TorchFunctionMode):
+class HalfToFloatSoftmaxMode(CallRewrite):
     """Within the mode, an fp16 softmax / log-softmax with ``dtype=torch.float32`` runs as
     one half-to-float kernel."""
 
-    def __torch_function__(
-        self,
-        func: Any,
-        types: Any,
-        args: tuple[Any, ...] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        kwargs = kwargs or {}
+    def rewrite(self, func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         fused = _FUSED.get(func)
         if fused is not None:
             dim = _half_to_float_dim(args, kwargs)
             if dim is not None:
                 return fused(args[0], dim, True)
-        return func(*args, **kwargs)
+        return PASS
 
 
 def _half_to_float_dim(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int | None:
