@@ -7,11 +7,20 @@ stages and the CTA's warp grid), and its heuristic picks one per GEMM. For each 
 tile that fits a unit's shared memory, `plan_gemm` predicts:
 
 - **mainloop**: ``ceil(k / tile.k)`` steps (``ceil(k / split / tile.k)`` with split-K); a
-  step lasts the longer of its MACs at the unit's rate and its shared-memory traffic at the
-  nearest level's bytes per cycle. The traffic is the A and B tiles written once
-  (``(m + n) * k`` elements, global to shared) and read by the warps that need them: each
-  of the ``warps_n`` warp columns reads the A tile and each of the ``warps_m`` warp rows the
-  B tile. A tile that starves on shared memory runs below the MAC rate.
+  step lasts the longest of its MACs at the unit's rate, its shared-memory traffic at the
+  nearest level's bytes per cycle, and its loads from the next level. The shared-memory
+  traffic is the A and B tiles written once (``(m + n) * k`` elements, global to shared)
+  and read by the warps that need them: each of the ``warps_n`` warp columns reads the A
+  tile and each of the ``warps_m`` warp rows the B tile. The loads are those same
+  ``(m + n) * k`` elements through the next level (the L2: Ampere's ``cp.async`` global to
+  shared copies), whose achievable bandwidth the units running tiles share, never more
+  than one unit's port (the nearest level's bytes per cycle). A tile that starves on either
+  runs below the MAC rate: small tiles, which re-load each operand from L2 for fewer
+  outputs, do (a 64 x 64 int8 tile on all of an A100's SMs needs ~52 B a cycle a unit of
+  the L2's ~36). Hopper's kernels launch thread-block clusters whose CTAs share tiles by
+  TMA multicast (the file's ``compute.matrix.library_clusters``): a CTA of a ``cm x cn``
+  cluster loads ``m / cn + n / cm`` rows of operands a step, and the heuristic picks the
+  cluster shape with the tile.
 - **prologue**: the first stage's load waits one latency of the farthest memory level;
   the other ``stages - 1`` are in flight behind it (the multistage pipeline).
 - **epilogue**: the accumulators are staged through shared memory (written and read) on
@@ -37,7 +46,8 @@ models), 1 where the file does not list the dtype.
 
 A **product inside a fused attention kernel** (``dims["flash"]``, the `attention` fusion
 pass) is not a library GEMM: a FlashAttention-style kernel gives each CTA a block of
-``FLASH_BLOCK_ROWS`` query rows of one (batch, head) and runs the whole product over the
+``FLASH_BLOCK_ROWS`` query rows of one (batch, head) (or the kernel's own
+``dims["cta_rows"]``: `perfsim.hardware.attention_kernel`) and runs the whole product over the
 keys on chip (the scores never leave the SM, so there are no output tiles over the keys,
 no split-K and no epilogue between the two products); `flash_plan` costs it as
 ``ceil(CTAs / units)`` such blocks on the busiest unit at the library's rate, plus one
@@ -57,6 +67,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from perfsim.hardware.attention_kernel import FLASH2_BLOCK_ROWS
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
@@ -64,7 +75,7 @@ SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
 # query rows per CTA of a fused attention kernel at head dims <= 128: FlashAttention-2's
 # forward, Dao-AILab/flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h,
 # run_mha_fwd_hdim64 / hdim128: Flash_fwd_kernel_traits<d, kBlockM = 128, ...>, 4 warps
-FLASH_BLOCK_ROWS: Final = 128
+FLASH_BLOCK_ROWS: Final = FLASH2_BLOCK_ROWS
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +122,8 @@ class GpuUnits:
     ``macs_per_cycle``: one unit's MAC rate at the dtype (tensor cores, or CUDA-core FMAs);
     ``smem_bytes_per_cycle`` / ``smem_bytes``: one unit's shared memory (the nearest level);
     ``fill_s``: latency of the farthest level; ``reduce_bandwidth`` / ``reduce_latency_s``:
-    bytes/s and latency of the level split-K partials pass through.
+    bytes/s and latency of the level split-K partials pass through; ``load_bandwidth``: the
+    achievable bytes/s of the level the mainloop loads its tiles from (all units together).
     """
 
     units: int
@@ -122,6 +134,7 @@ class GpuUnits:
     fill_s: float = 0.0
     reduce_bandwidth: float = math.inf
     reduce_latency_s: float = 0.0
+    load_bandwidth: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +149,7 @@ class GemmPlan:
     steps: int  # mainloop steps per tile
     mac_cycles: float  # one step's MACs at the unit's rate
     smem_cycles: float  # one step's shared-memory traffic
+    load_cycles: float  # one step's loads from the next level, at the unit's share
     prologue_cycles: float
     epilogue_cycles: float
     reduce_s: float  # the serial split-K handoffs after the mainloops
@@ -143,7 +157,7 @@ class GemmPlan:
 
     @property
     def step_cycles(self) -> float:
-        return max(self.mac_cycles, self.smem_cycles)
+        return max(self.mac_cycles, self.smem_cycles, self.load_cycles)
 
 
 def step_cycles(tile: LibraryTile, problem: GemmProblem, units: GpuUnits) -> tuple[float, float]:
@@ -155,10 +169,34 @@ def step_cycles(tile: LibraryTile, problem: GemmProblem, units: GpuUnits) -> tup
     return macs, smem
 
 
+def load_cycles(
+    tile: LibraryTile,
+    problem: GemmProblem,
+    units: GpuUnits,
+    busy: int,
+    cluster: tuple[int, int] = (1, 1),
+) -> float:
+    """Cycles one mainloop step's A and B tiles take to arrive from the next level when
+    ``busy`` units run tiles at once: each gets an equal share of the level's achievable
+    bandwidth, at most its own port (the nearest level's bytes per cycle). In a ``cluster``
+    of (CTAs along m, CTAs along n) the CTAs along n share the A tile and those along m the
+    B tile (TMA multicast): each loads its share."""
+    share = units.load_bandwidth / max(1, busy) / units.clock
+    port = min(share, units.smem_bytes_per_cycle)
+    along_m, along_n = cluster
+    rows = tile.m / along_n + tile.n / along_m
+    return rows * tile.k * problem.in_bytes / port
+
+
 def plan_gemm(
-    problem: GemmProblem, tile: LibraryTile, split_k: int, units: GpuUnits
+    problem: GemmProblem,
+    tile: LibraryTile,
+    split_k: int,
+    units: GpuUnits,
+    cluster: tuple[int, int] = (1, 1),
 ) -> GemmPlan | None:
-    """The run of ``problem`` with ``tile`` and ``split_k``; None if the tile cannot run."""
+    """The run of ``problem`` with ``tile``, ``split_k`` and thread-block ``cluster``;
+    None if the tile cannot run."""
     resident = math.floor(units.smem_bytes / tile.smem_bytes(problem.in_bytes))
     if resident < 1:
         return None
@@ -168,10 +206,12 @@ def plan_gemm(
     waves = math.ceil(tiles / (units.units * resident))
     busiest = math.ceil(tiles / units.units)
     mac_cycles, smem_cycles = step_cycles(tile, problem, units)
+    loads = load_cycles(tile, problem, units, min(tiles, units.units), cluster)
     prologue = units.fill_s * units.clock
     epilogue = 2 * tile.m * tile.n * problem.out_bytes / units.smem_bytes_per_cycle
     reduce_s = (split_k - 1) * serial_handoff_s(tile, problem, units)
-    cycles = busiest * steps * max(mac_cycles, smem_cycles) + waves * (prologue + epilogue)
+    step = max(mac_cycles, smem_cycles, loads)
+    cycles = busiest * steps * step + waves * (prologue + epilogue)
     return GemmPlan(
         tile=tile,
         split_k=split_k,
@@ -181,6 +221,7 @@ def plan_gemm(
         steps=steps,
         mac_cycles=mac_cycles,
         smem_cycles=smem_cycles,
+        load_cycles=loads,
         prologue_cycles=prologue,
         epilogue_cycles=epilogue,
         reduce_s=reduce_s,
@@ -216,26 +257,32 @@ def split_factors(problem: GemmProblem, tile: LibraryTile, units: GpuUnits) -> t
 
 
 def choose_plan(
-    problem: GemmProblem, tiles: Sequence[LibraryTile], units: GpuUnits
+    problem: GemmProblem,
+    tiles: Sequence[LibraryTile],
+    units: GpuUnits,
+    clusters: Sequence[tuple[int, int]] = ((1, 1),),
 ) -> GemmPlan | None:
-    """The library heuristic: the fastest predicted plan over shipped tiles and splits.
+    """The library heuristic: the fastest predicted plan over shipped tiles, clusters and
+    splits.
 
     None when no shipped tile fits a unit's shared memory.
     """
     best: GemmPlan | None = None
     for tile in tiles:
-        for split in split_factors(problem, tile, units):
-            plan = plan_gemm(problem, tile, split, units)
-            if plan is not None and (best is None or plan.seconds < best.seconds):
-                best = plan
+        for cluster in clusters:
+            for split in split_factors(problem, tile, units):
+                plan = plan_gemm(problem, tile, split, units, cluster)
+                if plan is not None and (best is None or plan.seconds < best.seconds):
+                    best = plan
     return best
 
 
-def flash_plan(problem: GemmProblem, units: GpuUnits) -> GemmPlan:
+def flash_plan(problem: GemmProblem, units: GpuUnits, cta_rows: int | None = None) -> GemmPlan:
     """One product of a fused attention kernel (see the module docstring): a CTA per block
-    of ``FLASH_BLOCK_ROWS`` query rows of each instance, its whole ``n x k`` product on
-    chip, the busiest unit running ``ceil(CTAs / units)`` of them one after another."""
-    rows = min(FLASH_BLOCK_ROWS, problem.m)
+    of ``cta_rows`` (default ``FLASH_BLOCK_ROWS``) query rows of each instance, its whole
+    ``n x k`` product on chip, the busiest unit running ``ceil(CTAs / units)`` of them one
+    after another."""
+    rows = min(cta_rows or FLASH_BLOCK_ROWS, problem.m)
     tile = LibraryTile(m=rows, n=problem.n, k=problem.k, stages=1, warps_m=4, warps_n=1)
     ctas = problem.batch * math.ceil(problem.m / rows)
     busiest = math.ceil(ctas / units.units)
@@ -250,6 +297,7 @@ def flash_plan(problem: GemmProblem, units: GpuUnits) -> GemmPlan:
         steps=1,
         mac_cycles=mac_cycles,
         smem_cycles=0.0,
+        load_cycles=0.0,
         prologue_cycles=prologue,
         epilogue_cycles=0.0,
         reduce_s=0.0,
@@ -277,6 +325,7 @@ def gpu_units(hw: HardwareSpec, macs_per_cycle: float) -> GpuUnits:
         fill_s=hw.dram.latency,
         reduce_bandwidth=hw.level_bandwidth(reduce_level),
         reduce_latency_s=reduce_level.latency,
+        load_bandwidth=hw.level_bandwidth(reduce_level),
     )
 
 
@@ -312,9 +361,11 @@ def library_plan(op: OpNode, hw: HardwareSpec, dtype: str, on_matrix: bool) -> G
         out_bytes=DTYPE_BITS[op.outputs[0].dtype] / 8 if op.outputs else DTYPE_BITS[dtype] / 8,
     )
     if "flash" in dims:  # a product of a fused attention kernel
-        return flash_plan(problem, gpu_units(hw, rate))
+        return flash_plan(problem, gpu_units(hw, rate), dims.get("cta_rows"))
     tiles = [LibraryTile.from_row(row) for row in rows]
-    return choose_plan(problem, tiles, gpu_units(hw, rate))
+    # thread-block clusters are a tensor-core kernel's (Hopper's); SIMT kernels have none
+    clusters = (matrix.library_clusters if on_matrix else None) or ((1, 1),)
+    return choose_plan(problem, tiles, gpu_units(hw, rate), clusters)
 
 
 def plan_details(plan: GemmPlan) -> dict[str, float]:
@@ -329,4 +380,5 @@ def plan_details(plan: GemmPlan) -> dict[str, float]:
         "tiles": float(plan.tiles),
         "mainloop_steps": float(plan.steps),
         "smem_bound": float(plan.smem_cycles > plan.mac_cycles),
+        "load_bound": float(plan.load_cycles > max(plan.mac_cycles, plan.smem_cycles)),
     }

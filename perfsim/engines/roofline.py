@@ -23,9 +23,11 @@ from perfsim.engines.allocation import fresh_output_s
 from perfsim.engines.gpu_gemm import library_plan, plan_details
 from perfsim.engines.traffic import level_traffic
 from perfsim.engines.vector_work import (
+    conversion_s,
     measured_vector_flops,
     special_function_s,
     stream_efficiency,
+    unit_spread,
 )
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
@@ -160,14 +162,16 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
     vector-engine support for its dtype. Its compute time is its counted FLOPs at the
     vector peak, or the file's measured element cost of its kind
     (`perfsim.engines.vector_work`), then its transcendentals on the special-function pipe
-    where the file has one (`special_function_s`).
+    where the file has one (`special_function_s`) and a fused attention softmax's type
+    conversions (`conversion_s`), all on the units its kernel occupies (`unit_spread`).
     """
     if op.flops == 0:
         return _finish(op, hw, "vector", compute_dtype(op), 0.0, on_matrix=False)
     dtype = _vector_dtype(hw, compute_dtype(op))
     measured = measured_vector_flops(op, hw)
     work = float(op.flops) if measured is None else measured
-    compute_s = work / hw.vector_peak_flops(dtype) + special_function_s(op, hw)
+    arithmetic_s = work / hw.vector_peak_flops(dtype) * unit_spread(op, hw)
+    compute_s = arithmetic_s + special_function_s(op, hw) + conversion_s(op, hw)
     return _finish(op, hw, "vector", dtype, compute_s, on_matrix=False)
 
 

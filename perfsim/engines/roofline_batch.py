@@ -56,6 +56,7 @@ def _compute_structure(compute: ComputeSpec) -> tuple[Any, ...] | None:
         vector.element_cost is not None
         or vector.stream_efficiency is not None
         or vector.special_per_cycle is not None
+        or vector.convert_per_cycle is not None
     ):
         return None
     if matrix is not None and (

@@ -78,6 +78,11 @@ class MatrixEngine(Frozen):
     # the datasheet peak; applied to the rate `library_tiles` plans with; None, or a dtype
     # not listed: every step at the full rate
     library_achievable: dict[Dtype, Fraction] | None = None
+    # thread-block clusters the library's tensor-core kernels launch, each [CTAs along m,
+    # CTAs along n]: a cluster's CTAs share operand tiles by TMA multicast, so a CTA of an
+    # (cm, cn) cluster loads 1/cn of its A tile and 1/cm of its B tile from L2
+    # (`perfsim.engines.gpu_gemm.load_cycles`); None: every CTA loads its own (pre-Hopper)
+    library_clusters: tuple[tuple[PositiveInt, PositiveInt], ...] | None = None
     # systolic arrays that share one core's on-chip memory and the streamed operand (a TPU
     # TensorCore's MXUs and its VMEM): `perfsim.engines.cycle.cores`; None: every array
     # has its own buffers and DRAM ports (SCALE-Sim)
@@ -94,10 +99,11 @@ class MatrixEngine(Frozen):
                 or self.weight_packing_bandwidth is not None
                 or self.library_tiles is not None
                 or self.library_achievable is not None
+                or self.library_clusters is not None
             ):
                 raise ValueError(
-                    "efficiency, efficiency_grid, weight_packing_bandwidth, library_tiles "
-                    "and library_achievable "
+                    "efficiency, efficiency_grid, weight_packing_bandwidth, library_tiles, "
+                    "library_achievable and library_clusters "
                     "are for "
                     "tensor_core / simd "
                     "engines (a systolic "
@@ -127,10 +133,15 @@ class MatrixEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``efficiency_grid``, ``library_achievable`` and ``arrays_per_core`` out of
-        dumps where unset (`without_unset`)."""
+        """Leave ``efficiency_grid``, ``library_achievable``, ``library_clusters`` and
+        ``arrays_per_core`` out of dumps where unset (`without_unset`)."""
         return without_unset(
-            self, handler(self), "efficiency_grid", "library_achievable", "arrays_per_core"
+            self,
+            handler(self),
+            "efficiency_grid",
+            "library_achievable",
+            "library_clusters",
+            "arrays_per_core",
         )
 
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
@@ -184,6 +195,11 @@ class VectorEngine(Frozen):
     # arithmetic (`perfsim.engines.vector_work.special_function_s`); None: no such pipe,
     # the slot tables' cost alone
     special_per_cycle: PositiveCount | None = None
+    # type conversions (int <-> float, float -> half) per cycle per unit: a GPU's conversion
+    # instructions, at a fraction of its FMA lanes' rate; the softmax of a fused attention
+    # kernel converts the products' accumulators and its probabilities at this rate
+    # (`perfsim.engines.vector_work.conversion_s`); None: not modelled
+    convert_per_cycle: PositiveCount | None = None
 
     @model_validator(mode="after")
     def _check(self) -> VectorEngine:
@@ -200,10 +216,15 @@ class VectorEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``element_cost``, ``stream_efficiency`` and ``special_per_cycle`` out of
-        dumps where unset (`without_unset`)."""
+        """Leave ``element_cost``, ``stream_efficiency``, ``special_per_cycle`` and
+        ``convert_per_cycle`` out of dumps where unset (`without_unset`)."""
         return without_unset(
-            self, handler(self), "element_cost", "stream_efficiency", "special_per_cycle"
+            self,
+            handler(self),
+            "element_cost",
+            "stream_efficiency",
+            "special_per_cycle",
+            "convert_per_cycle",
         )
 
 

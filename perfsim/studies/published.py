@@ -36,8 +36,11 @@ SOURCES: Final = {
 }
 SOURCE: Final = SOURCES["a100"]
 HARDWARE: Final = "a100"
-# TensorRT's plugins fuse attention, softmax, layernorm and the GEMM epilogues
-WHATIFS: Final = {"fusion": "all"}
+# TensorRT's plugins fuse attention, softmax, layernorm and the GEMM epilogues; the
+# benchmark's engines (demo/BERT/scripts/inference_benchmark.sh -> builder.py) use the
+# fixed-length attention plugin, one CTA per sequence and head
+# (perfsim.hardware.attention_kernel)
+WHATIFS: Final = {"fusion": "all", "attention_kernel": "per_head"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,7 +74,7 @@ def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | N
     chosen = quantized_precision(whatifs.quant, precision)
     parts = frozenset(graph.meta.kernel_parts)
     typed = transform_graph(graph, whatifs, chosen)
-    fused, inner = fuse(typed, whatifs.fusion)
+    fused, inner = fuse(typed, whatifs.fusion, whatifs.attention_kernel)
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
     meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     choice = tuple(1 if index in inner else 0 for index in range(len(fused.ops)))

@@ -77,7 +77,7 @@ def estimate_whatif(
     if whatifs.is_empty and not parts:
         return estimate_graph(apply_precision(graph, chosen), hw, engine)
     typed = transform_graph(graph, whatifs, chosen)
-    fused, inner = fuse(typed, whatifs.fusion)
+    fused, inner = fuse(typed, whatifs.fusion, whatifs.attention_kernel)
     # ops launched inside an earlier op's kernel: fused ones, and parts of one kernel
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
     meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)

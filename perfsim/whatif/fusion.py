@@ -49,8 +49,9 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
+from perfsim.hardware.attention_kernel import DEFAULT_KERNEL, kernel_geometry
 from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
-from perfsim.ir import Category, OpGraph, OpNode
+from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
@@ -276,11 +277,37 @@ def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
             ops[index] = replace(ops[index], bytes_written=ops[index].bytes_written - out)
 
 
-def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]]:
+def _mark_attention_kernels(
+    ops: list[OpNode], groups: Sequence[Sequence[int]], roles: dict[int, int], kernel: str
+) -> None:
+    """Write each fused attention kernel's CTA grid into its ops' ``dims``: ``ctas`` on
+    every op of the kernel, ``cta_rows`` on its two products and, on its softmax, the
+    bits of the products' operands (``product_bits``: the softmax converts the QKᵀ
+    accumulators to float and its probabilities to the AV operand's type)."""
+    for group in groups:
+        qk = next((index for index in group if roles.get(index) == FLASH_QK), None)
+        if qk is None:
+            continue
+        rows, ctas = kernel_geometry(kernel, ops[qk].dims)
+        bits = DTYPE_BITS[ops[qk].inputs[0].dtype] if ops[qk].inputs else 16
+        for index in group:
+            extra = {"ctas": ctas}
+            if index in roles:
+                extra["cta_rows"] = rows
+            elif ops[index].category == Category.SOFTMAX:
+                extra["product_bits"] = bits
+            ops[index] = replace(ops[index], dims={**ops[index].dims, **extra})
+
+
+def fuse(
+    graph: OpGraph, passes: Sequence[str], attention_kernel: str = DEFAULT_KERNEL
+) -> tuple[OpGraph, frozenset[int]]:
     """The fused graph, and the indices of ops launched inside another op's kernel.
 
     In a training step the ``attention`` pass is FlashAttention's forward and backward
-    with its recomputation (`perfsim.whatif.flash`), which adds FLOPs.
+    with its recomputation (`perfsim.whatif.flash`), which adds FLOPs. In inference each
+    fused attention kernel's ops carry its CTA grid for ``attention_kernel``
+    (`perfsim.hardware.attention_kernel`, `_mark_attention_kernels`).
     """
     if not passes:
         return graph, frozenset()
@@ -299,6 +326,7 @@ def fuse(graph: OpGraph, passes: Sequence[str]) -> tuple[OpGraph, frozenset[int]
         inner.add(index)
     for index, role in roles.items():  # multiplied block by block (a CPU BLAS's shapes)
         ops[index] = replace(ops[index], dims={**ops[index].dims, "flash": role})
+    _mark_attention_kernels(ops, groups, roles, attention_kernel)
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     return OpGraph(tuple(ops), graph.meta), frozenset(inner)

@@ -18,7 +18,11 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
 - ``instances``: model instances sharing the device (`perfsim.whatif.instances`);
 - ``mlm_positions``: 0 (off), masked positions per sequence (a whole count) or a fraction
   in (0, 1) of the sequence: the masked-LM head and loss over the gathered positions only
-  (`perfsim.whatif.mlm_gather`).
+  (`perfsim.whatif.mlm_gather`);
+- ``attention_kernel``: the GPU kernel that runs each fused attention (the ``attention``
+  fusion pass): ``flash2`` (FlashAttention-2's blocks of query rows, the default) or
+  ``per_head`` (one CTA per sequence and head over all its query rows, as TensorRT's
+  fixed-length BERT plugin launches it; `perfsim.hardware.attention_kernel`).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from perfsim.ir import Category
 from perfsim.units import parse_quantity
 
 FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention", "optimizer")
+ATTENTION_KERNELS: Final = ("flash2", "per_head")  # perfsim.hardware.attention_kernel
 QUANT_MODES: Final = ("none", "int8", "w4a8")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
 # GELU's erf and softmax's exp need a transcendental unit it lacks: opt in via pim_categories
@@ -63,6 +68,7 @@ class WhatIfs:
     low_rank: float = 0.0
     instances: int = 1
     mlm_positions: float = 0.0
+    attention_kernel: str = "flash2"
 
     def applied(self) -> dict[str, Any]:
         """The knobs that differ from their defaults, as JSON-ready scalars."""
@@ -243,6 +249,7 @@ PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
     "low_rank": _low_rank,
     "instances": _instances,
     "mlm_positions": _positions,
+    "attention_kernel": _choice(ATTENTION_KERNELS),
 }
 
 

@@ -38,6 +38,8 @@ from perfsim.engines.gpu_gemm import GemmPlan, GemmProblem, library_plan, plan_d
 from perfsim.engines.roofline import FORMULAS, Roofline
 from perfsim.engines.traffic import resident_operands, tiled_matrix_bytes
 from perfsim.engines.vector_work import (
+    conversion_s,
+    kernel_units,
     measured_vector_flops,
     special_function_s,
     stream_efficiency,
@@ -284,8 +286,10 @@ def vector_cost(op: OpNode, hw: HardwareSpec) -> OpCost:
             table -= SPECIAL * specials_per_element(op)
         # never fewer slots than FMAs could do its counted FLOPs in (2 FLOPs a slot)
         slots = max(vector_elements(op) * table, math.ceil(op.flops / 2))
-    compute_cycles = math.ceil(slots / (lanes * hw.compute.units)) if slots and lanes else 0
-    compute_cycles += math.ceil(special_function_s(op, hw) * clock)
+    # on the units its kernel occupies (a fused attention kernel's CTAs, `kernel_units`)
+    units = kernel_units(op, hw)
+    compute_cycles = math.ceil(slots / (lanes * units)) if slots and lanes else 0
+    compute_cycles += math.ceil((special_function_s(op, hw) + conversion_s(op, hw)) * clock)
     memory_cycles = max(roofline.level_s.values(), default=0.0) * clock
     # the first access waits a DRAM latency; an op that moves no bytes (one fused into
     # another's kernel, a view) waits for none
