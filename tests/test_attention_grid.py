@@ -30,6 +30,7 @@ from perfsim.ir import Category, TensorSpec
 from perfsim.precision import apply_precision
 from perfsim.whatif import WhatIfError, parse_whatifs
 from perfsim.whatif.fusion import fuse
+from perfsim.whatif.knobs import FUSION_PASSES
 from perfsim.workload import load_workload
 from tests.test_gpu_gemm import A100, SMALL, fp16
 from tests.test_kernel_startup import unary_op
@@ -164,3 +165,33 @@ def test_more_l2_bandwidth_is_never_slower(m: int, n: int, k: int, scale: float)
     fast = choose_plan(fp16(m, n, k), tiles, replace(base, load_bandwidth=5.4e12 * scale))
     assert slow is not None and fast is not None
     assert fast.seconds <= slow.seconds * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_fused_bytes_never_negative(store: GraphStore, precision: str) -> None:
+    """Fusion removes only what each reader counted: under the int8 policy the AV product
+    reads the fp16 softmax's probabilities as int8 (half the bytes the softmax wrote), so
+    it drops its own int8 read of them and keeps V's (it used to go negative)."""
+    workload = load_workload("bert-tiny", batch=2, seq=64, precision=precision)
+    graph = apply_precision(store.graph(workload), precision)
+    fused, _ = fuse(graph, ("epilogue", "softmax", "layernorm", "attention"))
+    for before, after in zip(graph.ops, fused.ops, strict=True):
+        assert 0 <= after.bytes_read <= before.bytes_read, after.name
+        assert 0 <= after.bytes_written <= before.bytes_written, after.name
+    if precision == "int8":
+        av = [op for op in fused.ops if op.dims.get("flash") == 2]
+        assert av and all(op.bytes_read == op.inputs[1].nbytes for op in av)
+
+
+def test_fused_training_bytes_never_negative(store: GraphStore) -> None:
+    """In a training step FlashAttention's recomputed score ops read and write nothing and
+    belong to its backward kernel: the softmax pass used to group them again and take
+    their bytes below zero."""
+    workload = load_workload("bert-tiny", batch=2, seq=64, precision="fp16", mode="training")
+    graph = apply_precision(store.graph(workload), "fp16")
+    fused, _ = fuse(graph, FUSION_PASSES)
+    recomputed = [op for op in fused.ops if op.name.endswith(".recompute")]
+    assert recomputed
+    scores = [op for op in recomputed if not op.category.is_matrix]  # QKᵀ reads Q and K
+    assert scores and all(op.bytes_read == op.bytes_written == 0 for op in scores)
+    assert all(op.bytes_read >= 0 and op.bytes_written >= 0 for op in fused.ops)

@@ -51,7 +51,7 @@ from typing import Final
 
 from perfsim.hardware.attention_kernel import DEFAULT_KERNEL, kernel_geometry
 from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
-from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode
+from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode, TensorSpec
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
@@ -260,6 +260,17 @@ def _groups(
     return groups, updates, chains.prologue, chains.flash_roles
 
 
+def _bytes_read_of(reader: OpNode, tensor: TensorSpec) -> int:
+    """Bytes ``reader`` counted for reading ``tensor``: ``tensor``'s own bytes where the
+    reader has an input of its size and dtype (or none of its size), else the reader's input
+    of that size in the reader's dtype (under the int8 policy a matrix op reads an fp16
+    softmax's probabilities as int8, half the bytes the softmax wrote)."""
+    same_size = [spec for spec in reader.inputs if spec.numel == tensor.numel]
+    if not same_size or any(spec.dtype == tensor.dtype for spec in same_size):
+        return tensor.nbytes  # read as written (a mask of the same size is another input)
+    return same_size[0].nbytes
+
+
 def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
     """Drop the intermediates' writes and reads of one group (in place on a fresh list).
 
@@ -269,7 +280,7 @@ def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
     matrix = [index for index in group if ops[index].category.is_matrix]
     owner = matrix[-1] if matrix else group[-1]
     for producer, reader in pairwise(group):
-        size = ops[producer].outputs[0].nbytes
+        size = _bytes_read_of(ops[reader], ops[producer].outputs[0])
         ops[reader] = replace(ops[reader], bytes_read=ops[reader].bytes_read - size)
     for index in group:
         if index != owner:
@@ -315,7 +326,9 @@ def fuse(
     taken: frozenset[str] = frozenset()
     if "attention" in passes:
         graph, taken, flash_inner = flash_training(graph)
-    groups, updates, prologue, roles = _groups(graph, passes, taken)
+    # FlashAttention's recomputed score ops belong to its backward kernel: no other pass
+    # groups them (they read and write nothing already)
+    groups, updates, prologue, roles = _groups(graph, passes, taken | flash_inner)
     ops = list(graph.ops)
     inner: set[int] = {i for i, op in enumerate(graph.ops) if op.name in flash_inner}
     for group in groups:
