@@ -128,7 +128,8 @@ def test_per_head_kernel_in_a_traced_graph(store: GraphStore) -> None:
 
 
 def test_the_knob() -> None:
-    assert parse_whatifs({"attention_kernel": "per_head"}).attention_kernel == "per_head"
+    knobs = parse_whatifs({"attention_kernel": "per_head", "fusion": "attention"})
+    assert knobs.attention_kernel == "per_head"
     assert parse_whatifs({}).attention_kernel == "flash2"
     with pytest.raises(WhatIfError, match=r"whatif\.attention_kernel"):
         parse_whatifs({"attention_kernel": "flash3"}, "x.yaml")
@@ -195,3 +196,9 @@ def test_fused_training_bytes_never_negative(store: GraphStore) -> None:
     scores = [op for op in recomputed if not op.category.is_matrix]  # QKᵀ reads Q and K
     assert scores and all(op.bytes_read == op.bytes_written == 0 for op in scores)
     assert all(op.bytes_read >= 0 and op.bytes_written >= 0 for op in fused.ops)
+
+
+def test_the_knob_needs_the_attention_pass() -> None:
+    with pytest.raises(WhatIfError, match=r"x\.yaml: whatif\.attention_kernel: .*fusion"):
+        parse_whatifs({"attention_kernel": "per_head", "fusion": "epilogue"}, "x.yaml")
+    assert parse_whatifs({"attention_kernel": "flash2"}).is_empty  # the default: nothing to do

@@ -271,7 +271,13 @@ def parse_whatifs(mapping: Mapping[str, Any], source: str = "") -> WhatIfs:
             values[key] = PARSERS[key](raw_value)
         except (ValueError, SpecError) as error:
             raise WhatIfError(f"{where}whatif.{key}: {error}") from None
-    return WhatIfs(**values)
+    knobs = WhatIfs(**values)
+    if knobs.attention_kernel != WhatIfs().attention_kernel and "attention" not in knobs.fusion:
+        raise WhatIfError(
+            f"{where}whatif.attention_kernel: {knobs.attention_kernel} picks the kernel of "
+            "the attention fusion pass; add fusion=all or fusion=...+attention"
+        )
+    return knobs
 
 
 def parse_assignments(items: tuple[str, ...] | list[str], source: str = "--whatif") -> WhatIfs:
