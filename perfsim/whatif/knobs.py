@@ -22,7 +22,9 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
 - ``attention_kernel``: the GPU kernel that runs each fused attention (the ``attention``
   fusion pass): ``flash2`` (FlashAttention-2's blocks of query rows, the default) or
   ``per_head`` (one CTA per sequence and head over all its query rows, as TensorRT's
-  fixed-length BERT plugin launches it; `perfsim.hardware.attention_kernel`).
+  fixed-length BERT plugin launches it; `perfsim.hardware.attention_kernel`); without the
+  ``attention`` pass it changes nothing and is left out of the applied knobs, as the PIM
+  settings are without the unit (a sweep may cross it with ``fusion``).
 """
 
 from __future__ import annotations
@@ -81,6 +83,8 @@ class WhatIfs:
         if not self.pim:  # PIM settings without the unit change nothing
             for key in ("pim_bandwidth", "pim_flops", "pim_energy_per_byte", "pim_categories"):
                 out.pop(key, None)
+        if "attention" not in self.fusion:  # the kernel of a pass that does not run
+            out.pop("attention_kernel", None)
         return out
 
     def not_for_training(self) -> list[str]:
@@ -271,13 +275,7 @@ def parse_whatifs(mapping: Mapping[str, Any], source: str = "") -> WhatIfs:
             values[key] = PARSERS[key](raw_value)
         except (ValueError, SpecError) as error:
             raise WhatIfError(f"{where}whatif.{key}: {error}") from None
-    knobs = WhatIfs(**values)
-    if knobs.attention_kernel != WhatIfs().attention_kernel and "attention" not in knobs.fusion:
-        raise WhatIfError(
-            f"{where}whatif.attention_kernel: {knobs.attention_kernel} picks the kernel of "
-            "the attention fusion pass; add fusion=all or fusion=...+attention"
-        )
-    return knobs
+    return WhatIfs(**values)
 
 
 def parse_assignments(items: tuple[str, ...] | list[str], source: str = "--whatif") -> WhatIfs:
