@@ -236,6 +236,13 @@ def informational() -> list[Check]:
 # Where a verdict alone would mislead: an engine that meets an aim while the other errs the
 # other way is not corroborated (the guide's rule: agreement by cancellation is a miss).
 NOTES: dict[str, str] = {
+    "The eight TensorRT A100 rows (issue 12)": (
+        "Predicted as the benchmark's engines ran: every fusion, and the fixed-length "
+        "attention plugin's grid (`attention_kernel=per_head`: one CTA per sequence and "
+        "head, 16 of the A100's 108 SMs at BERT-large batch 1). The batch-1 BERT-large rows "
+        "stay too fast: 71 us a layer modelled against 117 us published, with no term "
+        "pointing the other way (README.md, session 14)."
+    ),
     "Training runs as published (issue 12)": (
         "The engines bracket the MLPerf v0.7 TPUv3 steps (errors of opposite sign above): "
         "the cycle engine's *met* is not corroborated, and the same engine is too fast on "
