@@ -70,7 +70,7 @@ def test_native_precision_is_executable(spec: HardwareSpec) -> None:
 # `tile: [128, 256]`, and also `native_precision: bf16`. Not counted: `version`, free-text
 # `description`, identifiers (`name: l1`), and headers with no value (`macs_per_cycle:`).
 _LINE = re.compile(
-    r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w-]*)\s*:\s*(?P<value>[^#]*?)\s*(?:#(?P<note>.*))?$"
+    r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w.-]*)\s*:\s*(?P<value>[^#]*?)\s*(?:#(?P<note>.*))?$"
 )
 _NOT_NUMBERS = {"version", "description", "name"}
 

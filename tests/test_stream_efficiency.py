@@ -136,3 +136,52 @@ def test_a100_layer_norm_against_apex_on_ga100() -> None:
         assert abs(eager_s / APEX_LN_S - 1) <= 0.15, (engine, eager_s)
         assert abs(fused_s / FAST_LN_S - 1) <= 0.15, (engine, fused_s)
         assert fused_s < eager_s
+
+
+def test_a_kind_at_one_dtype_before_the_kind() -> None:
+    """``layer_norm.fp16`` holds for an fp16 LayerNorm, ``layer_norm`` for the others (the
+    H200's measured fp16 kernel moves half the bytes a load and streams slower); a library
+    kernel replaces both."""
+    hw = device(
+        compute__vector__stream_efficiency={"layer_norm": 0.5, "layer_norm.fp16": 0.25},
+        compute__vector__flops_per_cycle={"fp32": 8, "fp16": 8, "bf16": 8},
+    )
+    dram_s = {}
+    for dtype in ("fp32", "fp16", "bf16"):
+        op = layer_norm(1024, 1024, dtype)
+        at_rate = (op.bytes_read + op.bytes_written) / 10e9
+        dram_s[dtype] = get_cost_model("roofline").op_cost(op, hw).level_s["dram"] / at_rate
+    assert dram_s == pytest.approx({"fp32": 2.0, "fp16": 4.0, "bf16": 2.0})
+    assert library_kernels(hw, ("layernorm",)).compute.vector.stream_efficiency is None
+
+
+def test_a_kind_at_an_unknown_dtype_is_an_error(tmp_path: Path) -> None:
+    text = (HWCONFIGS / "a100.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("      layer_norm: 0.72", "      layer_norm.fp64: 0.72"))
+    with pytest.raises(SpecError, match=r"layer_norm\.fp64"):
+        load_hardware(bad)
+
+
+@pytest.mark.parametrize("name", ["h100", "h200"])
+def test_hopper_layer_norm_from_the_h200s_profiled_kernels(name: str) -> None:
+    """The fp32 and fp16 figures reproduce the profiled kernels of
+    gpu-h200-checks/kernels.csv: read + write bytes / (time - kernel_startup) over the
+    achievable HBM rate (bert-large b32 s128 AMP fp32 LayerNorm: 14.42 us; fp16 at b32 s384
+    inference and b32 s128 master-weight training: 32.60 and 11.49 us)."""
+    hw = load_hardware(HWCONFIGS / f"{name}.yaml")
+    measured = load_hardware(HWCONFIGS / "h200.yaml")
+    achievable = measured.level_bandwidth(measured.dram)
+    startup = measured.kernel_startup_s
+    rows = 32 * 128
+
+    def efficiency(elements: int, size: int, seconds: float) -> float:
+        moved = 2 * elements * size + 2 * (elements // 1024) * 4
+        return moved / (seconds - startup) / achievable
+
+    fp32 = efficiency(rows * 1024, 4, 14.42e-6)
+    fp16 = (efficiency(3 * rows * 1024, 2, 32.60e-6) + efficiency(rows * 1024, 2, 11.49e-6)) / 2
+    figures = hw.compute.vector.stream_efficiency
+    assert figures["layer_norm"] == pytest.approx(fp32, abs=0.01)
+    assert figures["layer_norm.fp16"] == pytest.approx(fp16, abs=0.01)
+    assert figures["layer_norm.bf16"] == figures["layer_norm.fp16"]

@@ -46,11 +46,14 @@ def measured_vector_flops(op: OpNode, hw: HardwareSpec) -> float | None:
 
 def stream_efficiency(op: OpNode, hw: HardwareSpec) -> float:
     """The fraction of each level's achievable bandwidth ``op``'s kernel streams at: the
-    file's measured ``compute.vector.stream_efficiency`` of its kind, else 1."""
+    file's measured ``compute.vector.stream_efficiency`` of its kind at its input's dtype
+    (``layer_norm.fp16``), else of its kind, else 1."""
     efficiencies = hw.compute.vector.stream_efficiency
     if not efficiencies or op.category.is_matrix:
         return 1.0
-    return float(efficiencies.get(op_kind(op), 1.0))
+    kind = op_kind(op)
+    dtype = op.inputs[0].dtype if op.inputs else ""
+    return float(efficiencies.get(f"{kind}.{dtype}", efficiencies.get(kind, 1.0)))
 
 
 def kernel_units(op: OpNode, hw: HardwareSpec) -> int:

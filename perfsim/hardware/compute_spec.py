@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     Field,
@@ -169,6 +169,13 @@ class MatrixEngine(Frozen):
         return (self.rows, self.cols)
 
 
+def _qualified_kind(name: str) -> str:
+    """``layer_norm.fp16`` -> ``layer_norm`` (a kind at one dtype); an unknown dtype
+    leaves the name whole, so the kind check reports it."""
+    kind, _, dtype = name.rpartition(".")
+    return kind if kind and dtype in get_args(Dtype) else name
+
+
 class VectorEngine(Frozen):
     """SIMD / vector unit per compute unit: element-wise, softmax, norms, activations.
 
@@ -185,9 +192,10 @@ class VectorEngine(Frozen):
     element_cost: dict[str, PositiveCount] | None = None
     # the fraction of each memory level's achievable bandwidth the framework's own kernels
     # of a kind (``layer_norm``, ``softmax``) sustain, measured (eager PyTorch's per-row
-    # reductions stream slower than its element-wise kernels); None or a kind not listed:
-    # the achievable rate. A fusion pass that brings in a library kernel for the kind runs
-    # it at the achievable rate (`perfsim.whatif.placement.library_kernels`)
+    # reductions stream slower than its element-wise kernels); a key ``kind.dtype``
+    # (``layer_norm.fp16``) holds for that input dtype before the kind's own; None or a kind
+    # not listed: the achievable rate. A fusion pass that brings in a library kernel for the
+    # kind runs it at the achievable rate (`perfsim.whatif.placement.library_kernels`)
     stream_efficiency: dict[str, Fraction] | None = None
     # special-function results (exp2, log2, reciprocal, rsqrt, sin, cos) per cycle per unit:
     # a GPU's MUFU pipe, at a fraction of its FMA lanes' rate; an op's transcendentals
@@ -206,7 +214,10 @@ class VectorEngine(Frozen):
         if not self.flops_per_cycle:
             raise ValueError("flops_per_cycle needs at least one dtype")
         for field in ("element_cost", "stream_efficiency"):
-            unknown = sorted(set(getattr(self, field) or {}) - VECTOR_KINDS)
+            names = set(getattr(self, field) or {})
+            if field == "stream_efficiency":  # a kind, or a kind at one dtype: kind.dtype
+                names = {_qualified_kind(name) for name in names}
+            unknown = sorted(names - VECTOR_KINDS)
             if unknown:
                 raise ValueError(
                     f"{field} names no kind of vector op: {unknown} "

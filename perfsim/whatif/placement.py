@@ -81,8 +81,9 @@ def library_kernels(hw: HardwareSpec, passes: Sequence[str]) -> HardwareSpec:
     `results/validation/neusight/`)."""
     efficiencies = hw.compute.vector.stream_efficiency
     replaced = set().union(*(LIBRARY_KINDS.get(name, frozenset()) for name in passes))
-    if not efficiencies or not replaced & efficiencies.keys():
+    kinds = {key: key.split(".", 1)[0] for key in efficiencies or {}}  # layer_norm.fp16 too
+    if not efficiencies or not replaced & set(kinds.values()):
         return hw
-    kept = {kind: value for kind, value in efficiencies.items() if kind not in replaced}
+    kept = {key: value for key, value in efficiencies.items() if kinds[key] not in replaced}
     vector = hw.compute.vector.model_copy(update={"stream_efficiency": kept or None})
     return hw.model_copy(update={"compute": hw.compute.model_copy(update={"vector": vector})})
