@@ -293,14 +293,17 @@ def _share(tiny: OpGraph, npu: HardwareSpec) -> None:
 #   V: layout copy in its GEMM's epilogue: 2 x 4,096 = 8,192
 #   FlashAttention: the [2, 2, 16, 16] scores written by QK^T, read and written by the
 #     softmax, read by AV: 4 x 1,024 = 4,096; the output's layout copy: 2 x 4,096 = 8,192
-#   -> 102,400 per layer, 204,800 for 2 layers
+#   Q, K and V as one GEMM (the qkv pass): the hidden states [2, 16, 128] read once, not
+#     three times: 2 x 4,096 = 8,192
+#   -> 110,592 per layer, 221,184 for 2 layers
 # embeddings' add fused into their LayerNorm: 2 x 4,096 = 8,192; the pooler's tanh in its
-# GEMM's epilogue: 2 x 256 = 512. Total 213,504 elements.
-FUSED_ELEMENTS = LAYERS * (16_384 + 32_768 + 32_768 + 8_192 + 4_096 + 8_192) + 8_192 + 512
-# ops launched inside another op's kernel, per layer: Q's and K's scale and copy (4), V's
-# copy, softmax, AV, the output copy, 2 LayerNorms, GELU = 11; plus the embeddings'
-# LayerNorm and the pooler's tanh
-FUSED_LAUNCHES = LAYERS * 11 + 2
+# GEMM's epilogue: 2 x 256 = 512. Total 229,888 elements.
+FUSED_ELEMENTS = LAYERS * (16_384 + 32_768 + 32_768 + 8_192 + 4_096 + 8_192 + 8_192) + 8_192 + 512
+# launches saved, per layer: Q's and K's scale and copy (4), V's copy, softmax, AV, the
+# output copy, 2 LayerNorms, GELU inside another op's kernel = 11, and K's and V's GEMMs
+# inside Q's (the qkv pass: one GEMM and three views) = 2; plus the embeddings' LayerNorm
+# and the pooler's tanh
+FUSED_LAUNCHES = LAYERS * 13 + 2
 PIM_CATEGORIES = {Category.ELEMENTWISE, Category.DROPOUT, Category.LAYERNORM}
 
 
@@ -354,9 +357,10 @@ def test_device_knobs_on_every_shipped_device(tiny: OpGraph, name: str) -> None:
 
         # fusion: exactly the intermediates counted above stop going to memory, and the
         # ops inside another kernel stop paying a launch
-        # (under the int8 policy AV reads the fp16 probabilities as int8: it saves one byte
-        # an element of their read, not two: LAYERS x 1,024 bytes fewer)
-        int8_reads = LAYERS * 1_024 if hw.native_precision == "int8" else 0
+        # (under the int8 policy AV reads the fp16 probabilities as int8 and the projections
+        # the hidden states: one byte an element of those reads is saved, not two: LAYERS x
+        # (1,024 + 8,192) bytes fewer)
+        int8_reads = LAYERS * (1_024 + 8_192) if hw.native_precision == "int8" else 0
         assert _graph_bytes(base) - _graph_bytes(fused) == FUSED_ELEMENTS * element - int8_reads
         launched = sum(cost.overhead_s > 0 for cost in base.costs)
         assert launched == (len(base.costs) if hw.op_overhead > 0 else 0)

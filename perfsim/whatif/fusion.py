@@ -37,6 +37,9 @@ Passes (an op joins at most one group; applied in this order):
   (apex ``FusedAdam`` / ``FusedLAMB``, DeepSpeed's): each parameter's update in one kernel
   (two for LAMB) that reads parameter, gradient and state once and writes them once
   (`perfsim.whatif.fused_optimizer`).
+- ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
+  their concatenated weights, as TensorRT's BERT builder runs them (`perfsim.whatif.qkv`;
+  inference graphs, applied last, on the other passes' bytes).
 
 Applied after quantization (bytes are counted on the final dtypes); cost models then see
 ops with fewer bytes and nothing else changed.
@@ -55,6 +58,8 @@ from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode, TensorSpec
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
+from perfsim.whatif.qkv import PASS as QKV_PASS
+from perfsim.whatif.qkv import fuse_projections
 
 # the pass that stands for torch's fused scaled-dot-product attention (its default backend:
 # the flash kernel on CPUs and recent GPUs), as eager PyTorch runs Hugging Face's BERT
@@ -237,8 +242,11 @@ def fusion_groups(
     graph: OpGraph, passes: Sequence[str], taken: frozenset[str] = frozenset()
 ) -> list[list[int]]:
     """The fused groups (op indices in chain order) the named passes find, in pass order;
-    ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
-    (`perfsim.whatif.fused_optimizer`)."""
+        ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
+        (`perfsim.whatif.fused_optimizer`).
+    - ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
+      their concatenated weights, as TensorRT's BERT builder runs them (`perfsim.whatif.qkv`;
+      inference graphs, applied last, on the other passes' bytes)."""
     groups, updates, prologue, _ = _groups(graph, passes, taken)
     return groups + [stage for stages in updates for stage in stages] + [[i] for i in prologue]
 
@@ -342,4 +350,7 @@ def fuse(
     _mark_attention_kernels(ops, groups, roles, attention_kernel)
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
-    return OpGraph(tuple(ops), graph.meta), frozenset(inner)
+    fused = OpGraph(tuple(ops), graph.meta)
+    if QKV_PASS in passes:  # last: on the other passes' bytes, and it renumbers the ops
+        return fuse_projections(fused, frozenset(inner))
+    return fused, frozenset(inner)
