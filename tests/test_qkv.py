@@ -56,3 +56,12 @@ def test_other_families_and_training(store: GraphStore) -> None:
     training = _graph(store, mode="training")
     fused, _ = fuse(training, ("qkv",))
     assert fused.ops == training.ops
+
+
+def test_a_training_summary_does_not_claim_the_pass() -> None:
+    from perfsim.whatif import parse_whatifs
+
+    knobs = parse_whatifs({"fusion": "all"})
+    assert knobs.applied()["fusion"].endswith("+qkv")
+    assert "qkv" not in knobs.applied(training=True)["fusion"]
+    assert parse_whatifs({"fusion": "qkv"}).applied(training=True) == {}
