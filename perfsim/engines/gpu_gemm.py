@@ -67,15 +67,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from perfsim.hardware.attention_kernel import FLASH2_BLOCK_ROWS
+from perfsim.hardware.attention_kernel import FLASH2_BLOCK_ROWS as FLASH_BLOCK_ROWS
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, OpNode
 
 SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
-# query rows per CTA of a fused attention kernel at head dims <= 128: FlashAttention-2's
-# forward, Dao-AILab/flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h,
-# run_mha_fwd_hdim64 / hdim128: Flash_fwd_kernel_traits<d, kBlockM = 128, ...>, 4 warps
-FLASH_BLOCK_ROWS: Final = FLASH2_BLOCK_ROWS
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,12 +133,10 @@ def fuse_projections(graph: OpGraph, inner: frozenset[int]) -> tuple[OpGraph, fr
     def outputs_of(index: int, length: int) -> Sequence[int]:
         return tuple(range(length))
 
-    new_index: list[tuple[int, ...]] = []
-    for index in range(len(ops)):
-        start = new_index[-1][-1] + 1 if new_index else 0
-        width = 2 if index in member and index == member[index][0] else 1
-        new_index.append(tuple(range(start, start + width)))
     fused = expand(graph, replace_op, outputs_of)
-    moved = {new for old in inner for new in new_index[old]}
-    views = {new_index[index][-1] for index in member}  # each projection's view
+    # op names are unique: an op keeps its name (the fused GEMM the first projection's), a
+    # view adds ".view"; so the renumbering is read off the new graph, not recomputed
+    where = {op.name: index for index, op in enumerate(fused.ops)}
+    moved = {where[ops[old].name] for old in inner}
+    views = {where[f"{ops[index].name}.view"] for index in member}
     return fused, frozenset(moved | views)
