@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from perfsim.dtypes import policy
 from perfsim.engines import OpCost, register
 from perfsim.engines.allocation import fresh_output_s
 from perfsim.engines.gpu_gemm import library_plan, plan_details
@@ -33,15 +34,21 @@ from perfsim.errors import UnsupportedPrecisionError
 from perfsim.hardware.spec import HardwareSpec
 from perfsim.ir import DTYPE_BITS, FLOAT_DTYPES, Category, OpNode
 
+QUANTIZED = frozenset({"int8", "int4"})  # integer dtypes a matrix op computes in
+
 
 def compute_dtype(op: OpNode) -> str:
-    """The dtype an op computes in: its first floating-point (or quantized) input's."""
+    """The dtype an op computes in: its first floating-point (or quantized) input's.
+
+    A vector op whose activations are stored quantized (the ``int8-io`` what-if,
+    `perfsim.whatif.quantize`) and that touches no floating-point tensor dequantizes them
+    and computes in the quantized policies' vector dtype (half precision)."""
+    quantized = False
     for tensor in (*op.inputs, *op.outputs):
-        if tensor.dtype in FLOAT_DTYPES or (
-            op.category.is_matrix and tensor.dtype in ("int8", "int4")
-        ):
+        if tensor.dtype in FLOAT_DTYPES or (op.category.is_matrix and tensor.dtype in QUANTIZED):
             return tensor.dtype
-    return "fp32"
+        quantized = quantized or (tensor.role == "activation" and tensor.dtype in QUANTIZED)
+    return policy("int8").vector if quantized else "fp32"
 
 
 def _vector_dtype(hw: HardwareSpec, dtype: str) -> str:

@@ -8,8 +8,11 @@ CUDA 11.6; average latency over
 https://github.com/NVIDIA/TensorRT/tree/release/8.4/demo/BERT). The engines are built from
 TensorRT's fused BERT plugins (fused QKV-to-context multi-head attention, skip+layernorm,
 bias+GELU in the GEMM epilogue), so perfsim predicts them with every fusion what-if on.
-``int8`` in that table is TensorRT's ``--int8 --fp16`` mode: int8 GEMMs, fp16 elsewhere,
-which is perfsim's ``int8`` precision policy.
+``int8`` in that table is TensorRT's ``--int8 --fp16`` mode as the benchmark script builds
+it on Turing and Ampere (``builder.py --int8 --fp16 -iln -imh``): int8 GEMMs, and the
+skip-LayerNorm and attention plugins taking and giving int8, so every activation between
+kernels is stored in int8 while the math between GEMMs runs in fp16: perfsim's ``int8``
+precision policy with the ``quant=int8-io`` what-if (`perfsim.whatif.quantize`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ HARDWARE: Final = "a100"
 # fixed-length attention plugin, one CTA per sequence and head
 # (perfsim.hardware.attention_kernel)
 WHATIFS: Final = {"fusion": "all", "attention_kernel": "per_head"}
+# an int8 row's engine also keeps its activations in int8 between kernels (builder.py
+# -iln -imh, which inference_benchmark.sh passes on Turing and Ampere)
+INT8_WHATIFS: Final = {**WHATIFS, "quant": "int8-io"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,11 +65,13 @@ class PublishedLatency:
         return f"{self.model} s{self.seq} b{self.batch} {self.precision}"
 
     def scenario(self, whatifs: dict[str, object] | None = None) -> Scenario:
-        """The inference this row measured, with ``whatifs`` (default: TensorRT's fusions),
-        its kernels issued by an engine runtime."""
+        """The inference this row measured, with ``whatifs`` (default: TensorRT's fusions,
+        and int8 activations for an int8 row), its kernels issued by an engine runtime."""
         from perfsim.whatif import parse_whatifs
 
-        knobs = parse_whatifs(WHATIFS if whatifs is None else whatifs, "published-inference")
+        if whatifs is None:
+            whatifs = INT8_WHATIFS if self.precision == "int8" else WHATIFS
+        knobs = parse_whatifs(whatifs, "published-inference")
         return Scenario(
             self.model,
             batch=self.batch,
@@ -167,7 +175,10 @@ INTRO: Final = (
     "or hwconfigs/t4.yaml (datasheet and published figures, no calibration) with every "
     "fusion what-if on, as TensorRT's plugins fuse them, and the fused attention launched "
     "as the benchmark's fixed-length plugin launches it (attention_kernel=per_head: one CTA "
-    "per sequence and head). Sources: " + "; ".join(SOURCES.values()) + "."
+    "per sequence and head); the int8 rows keep their activations in int8 between kernels "
+    "(quant=int8-io), as the benchmark's builder.py -iln -imh engines do. Sources: "
+    + "; ".join(SOURCES.values())
+    + "."
 )
 
 

@@ -8,7 +8,7 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
 - ``pim`` (bool), ``pim_bandwidth`` (bytes/s or ``"2.4 TB/s"``), ``pim_flops`` (FLOP/s),
   ``pim_energy_per_byte`` (J/B or ``"9 pJ"``), ``pim_categories`` (``+``-joined
   non-matrix categories): a near-memory unit (`perfsim.whatif.pim`);
-- ``quant``: ``none``, ``int8``, ``w4a8`` (`perfsim.whatif.quantize`);
+- ``quant``: ``none``, ``int8``, ``w4a8``, ``int8-io`` (`perfsim.whatif.quantize`);
 - ``prune_heads`` (fraction in [0, 1) or a whole count), ``prune_ffn`` (fraction):
   structured pruning (`perfsim.whatif.prune`);
 - ``sparsity`` (``none`` or ``N:M``), ``sparsity_speedup`` (1 <= s <= M/N): structured
@@ -41,7 +41,7 @@ FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention", "optimi
 ATTENTION_KERNELS: Final = ("flash2", "per_head")  # perfsim.hardware.attention_kernel
 # passes that change inference graphs only (perfsim.whatif.qkv): not applied to a training step
 INFERENCE_ONLY_PASSES: Final = ("qkv",)
-QUANT_MODES: Final = ("none", "int8", "w4a8")
+QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
 # GELU's erf and softmax's exp need a transcendental unit it lacks: opt in via pim_categories
 DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "dropout", "layernorm")

@@ -10,6 +10,16 @@
   Biases, LayerNorm parameters and embedding tables keep the ``int8`` policy's types (FQ-BERT
   quantizes embeddings to 4 bits too; NB: perfsim leaves them, they are gathered rows, not
   a bandwidth-bound stream in inference).
+- ``int8-io``: the ``int8`` policy, and every activation tensor stored in int8 between
+  kernels, as TensorRT's int8 BERT engines run when built with ``-iln -imh``
+  (NVIDIA/TensorRT ``demo/BERT/builder.py``, the flags ``scripts/inference_benchmark.sh``
+  passes on Turing and Ampere): the skip-LayerNorm and multi-head-attention plugins take
+  and give int8 (``--force-int8-skipln``, ``--force-int8-multihead``), so the GEMMs
+  (1 x 1 int8 convolutions) requantize their outputs to int8 too. The math between the
+  GEMMs still runs in half precision (the int8 skip-LayerNorm plugin's configuration type
+  is half, ``plugin/skipLayerNormPlugin``): an op's compute dtype comes from the policy,
+  only its bytes change (`perfsim.engines.roofline.compute_dtype`). Weights, biases and
+  LayerNorm parameters keep the ``int8`` policy's types.
 """
 
 from __future__ import annotations
@@ -17,9 +27,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from perfsim.counting import count_bytes
-from perfsim.ir import OpGraph, OpNode
-from perfsim.precision import apply_precision
+from perfsim.ir import OpGraph, OpNode, TensorSpec
+from perfsim.precision import apply_precision, policy
 from perfsim.whatif.graphops import aten_base, require_inference
+
+INT8_POLICY = policy("int8")
 
 
 def quantized_precision(mode: str, precision: str) -> str:
@@ -40,13 +52,35 @@ def _int4_weights(op: OpNode) -> OpNode:
     return replace(op, inputs=inputs, bytes_read=bytes_read, bytes_written=bytes_written)
 
 
+def _int8_activations(op: OpNode) -> OpNode:
+    """``op`` with its half-precision activations stored as int8 (bytes recounted)."""
+
+    def at_rest(tensors: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+        return tuple(
+            tensor.with_dtype("int8")
+            if tensor.role == "activation" and tensor.dtype == INT8_POLICY.vector
+            else tensor
+            for tensor in tensors
+        )
+
+    inputs, outputs = at_rest(op.inputs), at_rest(op.outputs)
+    if inputs == op.inputs and outputs == op.outputs:
+        return op
+    bytes_read, bytes_written = count_bytes(op.category, aten_base(op), inputs, outputs)
+    return replace(
+        op, inputs=inputs, outputs=outputs, bytes_read=bytes_read, bytes_written=bytes_written
+    )
+
+
 def quantize(graph: OpGraph, mode: str, precision: str) -> OpGraph:
     """Retype an fp32 graph for a ``quant`` mode (``none``: plain ``precision``)."""
     if mode != "none":
         require_inference(graph, "quant")  # a training step is traced in its precision
     typed = apply_precision(graph, quantized_precision(mode, precision))
-    if mode != "w4a8":
-        return typed
-    # meta keeps the int8 policy's name (the whatifs entry says w4a8): footprints and
+    # meta keeps the int8 policy's name (the whatifs entry says the mode): footprints and
     # tables look the policy up by it
-    return OpGraph(tuple(_int4_weights(op) for op in typed.ops), typed.meta)
+    if mode == "w4a8":
+        return OpGraph(tuple(_int4_weights(op) for op in typed.ops), typed.meta)
+    if mode == "int8-io":
+        return OpGraph(tuple(_int8_activations(op) for op in typed.ops), typed.meta)
+    return typed

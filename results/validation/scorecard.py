@@ -240,10 +240,13 @@ NOTES: dict[str, str] = {
         "Predicted as the benchmark's engines ran: every fusion, Q, K and V as one GEMM "
         "(the `qkv` pass, as TensorRT's builder concatenates them) and the fixed-length "
         "attention plugin's grid (`attention_kernel=per_head`: one CTA per sequence and "
-        "head, 16 of the A100's 108 SMs at BERT-large batch 1). The batch-1 rows stay too "
-        "fast; the bert-base ones agreed before the `qkv` pass only by cancellation (115 "
-        "kernels at the engine's 5 us where TensorRT runs 91 at 6.4-7.4 us; README.md, "
-        "session 14)."
+        "head, 16 of the A100's 108 SMs at BERT-large batch 1); the int8 rows with their "
+        "activations stored in int8 between kernels (`quant=int8-io`, the benchmark's "
+        "`builder.py -iln -imh`). The batch-1 rows stay too fast; the bert-base ones agreed "
+        "before the `qkv` pass only by cancellation (115 kernels at the engine's 5 us where "
+        "TensorRT runs 91 at 6.4-7.4 us; README.md, session 14), and the batched int8 rows "
+        "sat at +2% only because their activations moved at two bytes (session 15): int8 "
+        "and fp16 rows now err the same way, too fast."
     ),
     "Training runs as published (issue 12)": (
         "The engines bracket the MLPerf v0.7 TPUv3 steps (errors of opposite sign above): "
