@@ -78,6 +78,14 @@ def test_math_between_gemms_stays_half(tiny: OpGraph, a100: HardwareSpec) -> Non
     assert vector == {"fp16"}
     assert {c.dtype for c in result.costs if c.category.is_matrix} == {"int8"}
     assert result.summary()["whatifs"] == {"quant": "int8-io"}
+    # the footprint's activations at one byte, half the int8 policy's fp16 ones
+    int8 = estimate_whatif(
+        tiny, a100, precision="int8", engine="roofline", whatifs=parse_whatifs({"quant": "int8"})
+    )
+    io_bytes = result.summary()["memory_footprint_bytes"]
+    int8_bytes = int8.summary()["memory_footprint_bytes"]
+    assert 2 * io_bytes["activations"] == int8_bytes["activations"] > 0
+    assert io_bytes["weights"] == int8_bytes["weights"]
 
 
 def test_training_graph_is_refused(tiny: OpGraph) -> None:

@@ -72,7 +72,9 @@ def memory_footprint(meta: GraphMeta, precision: str | None = None) -> MemoryFoo
         )
     pol = policy(precision or "fp32")
     weight_scale = DTYPE_BITS[pol.matrix_input] / 32
-    activation_scale = DTYPE_BITS[pol.vector] / 32
+    # the int8-io what-if stores every activation in int8 (perfsim.whatif.quantize)
+    stored = "int8" if meta.whatifs.get("quant") == "int8-io" else pol.vector
+    activation_scale = DTYPE_BITS[stored] / 32
     return MemoryFootprint(
         weights=int(memory["weights"] * weight_scale),
         gradients=0,
