@@ -39,6 +39,16 @@ def quantized_precision(mode: str, precision: str) -> str:
     return precision if mode == "none" else "int8"
 
 
+def _retyped(op: OpNode, inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]) -> OpNode:
+    """``op`` with retyped tensors and its bytes recounted (itself when nothing changed)."""
+    if inputs == op.inputs and outputs == op.outputs:
+        return op
+    bytes_read, bytes_written = count_bytes(op.category, aten_base(op), inputs, outputs)
+    return replace(
+        op, inputs=inputs, outputs=outputs, bytes_read=bytes_read, bytes_written=bytes_written
+    )
+
+
 def _int4_weights(op: OpNode) -> OpNode:
     if not op.category.is_matrix:
         return op
@@ -46,14 +56,11 @@ def _int4_weights(op: OpNode) -> OpNode:
         tensor.with_dtype("int4") if tensor.role == "weight" and len(tensor.shape) >= 2 else tensor
         for tensor in op.inputs
     )
-    if inputs == op.inputs:
-        return op
-    bytes_read, bytes_written = count_bytes(op.category, aten_base(op), inputs, op.outputs)
-    return replace(op, inputs=inputs, bytes_read=bytes_read, bytes_written=bytes_written)
+    return _retyped(op, inputs, op.outputs)
 
 
 def _int8_activations(op: OpNode) -> OpNode:
-    """``op`` with its half-precision activations stored as int8 (bytes recounted)."""
+    """``op`` with its half-precision activations stored as int8."""
 
     def at_rest(tensors: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
         return tuple(
@@ -63,13 +70,7 @@ def _int8_activations(op: OpNode) -> OpNode:
             for tensor in tensors
         )
 
-    inputs, outputs = at_rest(op.inputs), at_rest(op.outputs)
-    if inputs == op.inputs and outputs == op.outputs:
-        return op
-    bytes_read, bytes_written = count_bytes(op.category, aten_base(op), inputs, outputs)
-    return replace(
-        op, inputs=inputs, outputs=outputs, bytes_read=bytes_read, bytes_written=bytes_written
-    )
+    return _retyped(op, at_rest(op.inputs), at_rest(op.outputs))
 
 
 def quantize(graph: OpGraph, mode: str, precision: str) -> OpGraph:
