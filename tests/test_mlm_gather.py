@@ -107,8 +107,10 @@ def test_grad_ready_indices_follow_added_ops(step: OpGraph) -> None:
         "cls.predictions.transform.dense/mm": "cls.predictions/index_add",
     }
     assert after == [moved.get(name, name) for name in before]
-    # fusion's FlashAttention recomputation inserts ops too: the same names again
-    fused, _ = fuse(gathered, parse_whatifs({"fusion": "all"}).fusion)
+    # fusion's FlashAttention recomputation inserts ops too: the same names again (every
+    # pass but qkv, which moves the projections' gradients to their fused ops: test_qkv.py)
+    passes = "epilogue+softmax+layernorm+attention+optimizer"
+    fused, _ = fuse(gathered, parse_whatifs({"fusion": passes}).fusion)
     assert len(fused.ops) > len(gathered.ops)
     assert _ready_names(fused) == after
 

@@ -76,8 +76,7 @@ def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | N
     typed = transform_graph(graph, whatifs, chosen)
     fused, inner = fuse(typed, whatifs.fusion, whatifs.attention_kernel)
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
-    training = fused.meta.mode == "training"
-    meta = fused.meta.but(whatifs=whatifs.applied(training), instances=whatifs.instances)
+    meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     choice = tuple(1 if index in inner else 0 for index in range(len(fused.ops)))
     layer_bytes = layer_stream_bytes(fused.ops)
     return WhatIfGraph(

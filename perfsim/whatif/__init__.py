@@ -80,8 +80,7 @@ def estimate_whatif(
     fused, inner = fuse(typed, whatifs.fusion, whatifs.attention_kernel)
     # ops launched inside an earlier op's kernel: fused ones, and parts of one kernel
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}
-    training = fused.meta.mode == "training"
-    meta = fused.meta.but(whatifs=whatifs.applied(training), instances=whatifs.instances)
+    meta = fused.meta.but(whatifs=whatifs.applied(), instances=whatifs.instances)
     fused = OpGraph(fused.ops, meta)
     share = library_kernels(device_share(hw, whatifs.instances), whatifs.fusion)
     placements = [Placement(share), Placement(without_overhead(share))]

@@ -39,8 +39,6 @@ from perfsim.units import parse_quantity
 
 FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention", "optimizer", "qkv")
 ATTENTION_KERNELS: Final = ("flash2", "per_head")  # perfsim.hardware.attention_kernel
-# passes that change inference graphs only (perfsim.whatif.qkv): not applied to a training step
-INFERENCE_ONLY_PASSES: Final = ("qkv",)
 QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
 # GELU's erf and softmax's exp need a transcendental unit it lacks: opt in via pim_categories
@@ -74,15 +72,12 @@ class WhatIfs:
     mlm_positions: float = 0.0
     attention_kernel: str = "flash2"
 
-    def applied(self, training: bool = False) -> dict[str, Any]:
-        """The knobs that differ from their defaults, as JSON-ready scalars; in a training
-        step (``training``) without the passes that act on inference graphs only (``qkv``)."""
+    def applied(self) -> dict[str, Any]:
+        """The knobs that differ from their defaults, as JSON-ready scalars."""
         defaults = WhatIfs()
         out: dict[str, Any] = {}
         for item in fields(self):
             value = getattr(self, item.name)
-            if item.name == "fusion" and training:
-                value = tuple(name for name in value if name not in INFERENCE_ONLY_PASSES)
             if value != getattr(defaults, item.name):
                 out[item.name] = "+".join(value) if isinstance(value, tuple) else value
         if not self.pim:  # PIM settings without the unit change nothing

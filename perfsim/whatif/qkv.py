@@ -19,21 +19,31 @@ at its place in the graph, so its readers and their fused epilogues are unchange
 residency pass (`perfsim.engines.residency`, which matches a reader's input to its
 producer's outputs by size) sees one packed tensor passed to three views.
 
-A training step is left as traced: fusing its backward (one input-gradient GEMM of depth
-``sum(n)`` that also replaces the adds accumulating the partial input gradients, one
-weight-gradient GEMM, one bias sum, the gradients ready together) needs the weight
-gradients' readers to follow a packed gradient the same way; not built yet.
+In a training step the backward is fused the same way (`fuse_backward`), as DeepSpeed's
+and apex's kernels run it: the projections' gradients ``dQ``, ``dK``, ``dV`` land in one
+packed ``m x sum(n)`` gradient (each still written by its own layout copy), and
+
+- one input-gradient GEMM of depth ``sum(n)`` (``dX = dQKV W_qkv``) replaces the three and
+  the adds that summed their partial ``dX``: one add remains, of the residual branch's
+  gradient (the last of the chain, in the GEMM's epilogue where the epilogue pass put it);
+- one weight-gradient GEMM ``dQKV^T X`` of ``sum(n)`` rows reads ``X`` once;
+- one bias-gradient sum over the packed gradient;
+
+each at the place of the last projection's op (after every gradient it reads), the other
+projections' ops dropped, and their parameters' gradients ready at the fused ops
+(``meta.grad_ready``). A group whose backward does not have this shape (one ``mm`` with
+the weight, one without, at most one sum and one add per projection) is left as traced.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Final
 
 from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
-from perfsim.whatif.graphops import Replacement, expand
+from perfsim.whatif.graphops import Replacement, consumers, expand
 
 PASS: Final = "qkv"
 
@@ -103,17 +113,21 @@ def _view(op: OpNode, packed: TensorSpec, deps: tuple[int, ...]) -> OpNode:
     )
 
 
+def _module(op: OpNode) -> str:
+    return op.name.split("/", 1)[0]
+
+
 def fuse_projections(graph: OpGraph, inner: frozenset[int]) -> tuple[OpGraph, frozenset[int]]:
-    """The inference graph with sibling projections merged (module docstring) and the
-    indices of the ops launched inside another's kernel (``inner`` moved to the new
-    indices, plus the views); a training graph, or one without siblings, unchanged."""
-    if any(op.phase != "forward" for op in graph.ops):
-        return graph, inner
+    """The graph with sibling projections merged (module docstring) and the indices of the
+    ops launched inside another's kernel (``inner`` moved to the new indices, plus the
+    views); a graph without siblings unchanged. A training step's backward is fused too
+    (`fuse_backward`)."""
     sets = sibling_projections(graph)
     if not sets:
         return graph, inner
     member = {index: members for members in sets for index in members}
     ops = graph.ops
+    modules = [tuple(_module(ops[index]) for index in members) for members in sets]
 
     def packed_of(members: Sequence[int]) -> TensorSpec:
         out = ops[members[0]].outputs[0]
@@ -139,4 +153,186 @@ def fuse_projections(graph: OpGraph, inner: frozenset[int]) -> tuple[OpGraph, fr
     where = {op.name: index for index, op in enumerate(fused.ops)}
     moved = {where[ops[old].name] for old in inner}
     views = {where[f"{ops[index].name}.view"] for index in member}
-    return fused, frozenset(moved | views)
+    return fuse_backward(fused, modules, frozenset(moved | views))
+
+
+@dataclass(frozen=True, slots=True)
+class _Backward:
+    """One projection's backward ops (indices): input-gradient and weight-gradient GEMMs,
+    bias-gradient sum and the add accumulating the input gradient (None where absent)."""
+
+    dgrad: int
+    wgrad: int
+    bias: int | None
+    add: int | None
+
+
+def _backward_of(ops: Sequence[OpNode], indices: Sequence[int]) -> _Backward | None:
+    """One projection's backward ops among ``indices`` (its module's backward ops); None
+    unless it has the plain shape."""
+    found: dict[str, list[int]] = defaultdict(list)
+    for index in indices:
+        op = ops[index]
+        if op.category == Category.GEMM and op.target == "aten.mm.default":
+            weighted = any(spec.role == "weight" for spec in op.inputs)
+            found["dgrad" if weighted else "wgrad"].append(index)
+        elif op.category == Category.REDUCTION:
+            found["bias"].append(index)
+        elif op.category == Category.ELEMENTWISE and op.target == "aten.add.Tensor":
+            found["add"].append(index)
+    if len(found["dgrad"]) != 1 or len(found["wgrad"]) != 1:
+        return None
+    if len(found["bias"]) > 1 or len(found["add"]) > 1:
+        return None
+    return _Backward(
+        found["dgrad"][0],
+        found["wgrad"][0],
+        found["bias"][0] if found["bias"] else None,
+        found["add"][0] if found["add"] else None,
+    )
+
+
+def _packed(spec: TensorSpec, axis: int, width: int) -> TensorSpec:
+    """``spec`` widened to ``width`` along ``axis`` (a packed gradient or weight)."""
+    shape = list(spec.shape)
+    shape[axis] = width
+    return TensorSpec(tuple(shape), spec.dtype, -1, spec.role)
+
+
+def _merged(ops: Sequence[OpNode], members: Sequence[int], **fields: object) -> OpNode:
+    """The last of ``members`` standing for all of them: MACs and FLOPs summed, every
+    member's dependencies, and ``fields`` (its tensors, dims and bytes)."""
+    at = max(members)
+    return replace(
+        ops[at],
+        macs=sum(ops[index].macs for index in members),
+        flops=sum(ops[index].flops for index in members),
+        deps=tuple(sorted({dep for index in members for dep in ops[index].deps})),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def _fused_backward(
+    ops: Sequence[OpNode], group: Sequence[_Backward]
+) -> dict[int, OpNode | None] | None:
+    """The replacements of one group's backward ops: the fused ops at the last member's
+    places, None for the ops dropped; None if the members' GEMMs do not line up."""
+    dgrads = [b.dgrad for b in group]
+    wgrads = [b.wgrad for b in group]
+    sums = [b.bias for b in group if b.bias is not None]
+    adds = sorted(b.add for b in group if b.add is not None)
+    if len({(ops[i].dims.get("m"), ops[i].dims.get("n")) for i in dgrads}) != 1:
+        return None
+    if len({(ops[i].dims.get("k"), ops[i].dims.get("n")) for i in wgrads}) != 1:
+        return None
+    if len(sums) not in (0, len(group)) or len(adds) not in (0, len(group)):
+        return None
+    width = sum(ops[i].dims["k"] for i in dgrads)  # the projections' outputs, summed
+    changes: dict[int, OpNode | None] = {}
+    # dX = dQKV W_qkv: depth sum(n); inputs (m x n) gradient and (n x h) weight, packed
+    gradient, weight = ops[max(dgrads)].inputs[:2]
+    changes[max(dgrads)] = _merged(
+        ops,
+        dgrads,
+        inputs=(_packed(gradient, -1, width), _packed(weight, 0, width)),
+        dims={**ops[max(dgrads)].dims, "k": width},
+        bytes_read=sum(ops[i].bytes_read for i in dgrads),
+    )
+    # dW = dQKV^T X: sum(n) rows, X read once
+    last = ops[max(wgrads)]
+    gradient_t, shared = last.inputs[:2]
+    changes[max(wgrads)] = _merged(
+        ops,
+        wgrads,
+        inputs=(_packed(gradient_t, 0, width), shared),
+        outputs=tuple(_packed(spec, 0, width) for spec in last.outputs),
+        dims={**last.dims, "m": width},
+        bytes_read=sum(ops[i].bytes_read for i in wgrads) - (len(group) - 1) * shared.nbytes,
+        bytes_written=sum(ops[i].bytes_written for i in wgrads),
+    )
+    if sums:  # one bias-gradient sum over the packed gradient
+        last = ops[max(sums)]
+        changes[max(sums)] = _merged(
+            ops,
+            sums,
+            inputs=tuple(_packed(spec, -1, width) for spec in last.inputs),
+            outputs=tuple(_packed(spec, -1, width) for spec in last.outputs),
+            bytes_read=sum(ops[i].bytes_read for i in sums),
+            bytes_written=sum(ops[i].bytes_written for i in sums),
+        )
+    changes.update({i: None for i in (*dgrads, *wgrads, *sums) if i not in changes})
+    if adds:
+        # the chain of adds summing the partial input gradients: only the last remains,
+        # adding the residual branch's gradient to the fused GEMM's
+        chain = set(adds) | set(dgrads)
+        outside = {dep for index in adds for dep in ops[index].deps if dep not in chain}
+        changes[adds[-1]] = replace(ops[adds[-1]], deps=tuple(sorted(outside | {max(dgrads)})))
+        changes.update({index: None for index in adds[:-1]})
+    return changes
+
+
+def _stands_for(group: Sequence[_Backward]) -> dict[int, int]:
+    """Each of the group's backward ops -> the op that does its work once fused (the
+    last member's op of the same role)."""
+    found: dict[int, int] = {}
+    for role in ("dgrad", "wgrad", "bias", "add"):
+        indices = [getattr(b, role) for b in group]
+        if indices[0] is not None:
+            found.update({index: max(indices) for index in indices})
+    return found
+
+
+def fuse_backward(
+    graph: OpGraph, modules: Sequence[Sequence[str]], inner: frozenset[int]
+) -> tuple[OpGraph, frozenset[int]]:
+    """A training step's backward with each group of projections (``modules``, their
+    module names) fused (module docstring); an inference graph unchanged."""
+    ops = graph.ops
+    by_module: dict[str, list[int]] = defaultdict(list)
+    for index, op in enumerate(ops):
+        if op.phase == "backward":
+            by_module[_module(op)].append(index)
+    if not by_module:
+        return graph, inner
+    readers = consumers(graph)
+    changes: dict[int, OpNode | None] = {}
+    stands_for: dict[int, int] = {}
+    for names in modules:
+        found_ops = [_backward_of(ops, by_module.get(name, ())) for name in names]
+        group = [b for b in found_ops if b is not None]
+        if len(group) != len(names):
+            continue
+        found = _fused_backward(ops, group)
+        mapping = _stands_for(group)
+        # every reader of a dropped op must run after the op that now does its work
+        if found is None or any(
+            reader < mapping[index] and found.get(reader, ops[reader]) is not None
+            for index, op in found.items()
+            if op is None
+            for reader in readers[index]
+        ):
+            continue
+        changes.update(found)
+        stands_for.update(mapping)
+    if not changes:
+        return graph, inner
+    new_index: dict[int, int] = {}
+    for index in range(len(ops)):
+        if changes.get(index, ops[index]) is not None:
+            new_index[index] = len(new_index)
+    where = {index: new_index[stands_for.get(index, index)] for index in range(len(ops))}
+    new_ops = tuple(
+        replace(op, deps=tuple(sorted({where[dep] for dep in op.deps})))
+        for op in (changes.get(index) or ops[index] for index in new_index)
+    )
+    meta = graph.meta
+    if meta.grad_ready is not None:
+        old, total = len(ops), len(new_ops)
+        meta = meta.but(
+            grad_ready=tuple(
+                (where[i] if 0 <= i < old else total + (i - old), n, d)
+                for i, n, d in meta.grad_ready
+            )
+        )
+    moved = frozenset(new_index[index] for index in inner if index in new_index)
+    return OpGraph(new_ops, meta), moved
