@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from perfsim.cache import GraphStore
 from perfsim.ir import Category, OpGraph
 from perfsim.precision import apply_precision
@@ -127,3 +129,47 @@ def test_a_training_summary_claims_the_pass() -> None:
 
     knobs = parse_whatifs({"fusion": "all"})
     assert knobs.applied()["fusion"].endswith("+qkv")
+
+
+def test_a_backward_of_another_shape_is_left_as_traced(store: GraphStore) -> None:
+    """A group whose projections differ (here layer 0's value has no bias-gradient sum of
+    its own) keeps its traced backward; the other layer is still fused."""
+    from dataclasses import replace
+
+    training = _graph(store, mode="training")
+    renamed = tuple(
+        replace(op, name=op.name.replace(".self.value/sum", ".self.value_bias/sum"))
+        if op.phase == "backward" and "layer.0.attention.self.value/sum" in op.name
+        else op
+        for op in training.ops
+    )
+    graph = OpGraph(renamed, training.meta)
+    fused, _ = fuse(graph, ("qkv",))
+    assert all(dep < index for index, op in enumerate(fused.ops) for dep in op.deps)
+
+    def dgrads(layer: int) -> int:
+        return sum(
+            1
+            for op in fused.ops
+            if op.phase == "backward"
+            and op.category == Category.GEMM
+            and f"layer.{layer}.attention.self." in op.name
+            and any(spec.role == "weight" for spec in op.inputs)
+        )
+
+    assert (dgrads(0), dgrads(1)) == (3, 1)
+
+
+@pytest.mark.parametrize("model", ["distilbert-base", "albert-base"])
+def test_training_families_keep_a_valid_graph(store: GraphStore, model: str) -> None:
+    """DistilBERT's projections fuse forward and backward; ALBERT's shared layer (one
+    module called by every layer) fuses each call's forward and keeps its backward as
+    traced. Either way: deps point backwards, the gradients stay ready at real ops, the
+    MACs are unchanged."""
+    training = _graph(store, model, mode="training")
+    fused, _ = fuse(training, ("qkv",))
+    assert len(fused.ops) != len(training.ops)
+    assert all(dep < index for index, op in enumerate(fused.ops) for dep in op.deps)
+    ready = fused.meta.grad_ready or ()
+    assert ready and all(0 <= index < len(fused.ops) for index, _, _ in ready)
+    assert sum(op.macs for op in fused.ops) == sum(op.macs for op in training.ops)

@@ -276,9 +276,8 @@ def _stands_for(group: Sequence[_Backward]) -> dict[int, int]:
     last member's op of the same role)."""
     found: dict[int, int] = {}
     for role in ("dgrad", "wgrad", "bias", "add"):
-        indices = [getattr(b, role) for b in group]
-        if indices[0] is not None:
-            found.update({index: max(indices) for index in indices})
+        indices = [index for b in group if (index := getattr(b, role)) is not None]
+        found.update({index: max(indices) for index in indices})
     return found
 
 
@@ -303,9 +302,11 @@ def fuse_backward(
         if len(group) != len(names):
             continue
         found = _fused_backward(ops, group)
+        if found is None:
+            continue
         mapping = _stands_for(group)
         # every reader of a dropped op must run after the op that now does its work
-        if found is None or any(
+        if any(
             reader < mapping[index] and found.get(reader, ops[reader]) is not None
             for index, op in found.items()
             if op is None
