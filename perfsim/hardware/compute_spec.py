@@ -87,6 +87,12 @@ class MatrixEngine(Frozen):
     # TensorCore's MXUs and its VMEM): `perfsim.engines.cycle.cores`; None: every array
     # has its own buffers and DRAM ports (SCALE-Sim)
     arrays_per_core: PositiveInt | None = None
+    # the arrays load each fold's stationary tile while the fold before streams (weights
+    # double-buffered) and overlap consecutive folds' skew, so a run of folds pays one
+    # preload, fill and drain (`perfsim.engines.cycle.folds.pipelined_cycles`); modelled
+    # for arrays that share a core (``arrays_per_core``); False: SCALE-Sim's per-fold
+    # preload and skew
+    pipelined_folds: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
@@ -113,6 +119,11 @@ class MatrixEngine(Frozen):
             raise ValueError(f"a {self.type} matrix engine needs tile: [rows, cols]")
         if self.arrays_per_core is not None and self.type != "systolic":
             raise ValueError("arrays_per_core is for systolic matrix engines")
+        if self.pipelined_folds and self.arrays_per_core is None:
+            raise ValueError(
+                "pipelined_folds is modelled for systolic arrays that share a core: "
+                "set arrays_per_core"
+            )
         if not self.macs_per_cycle:
             raise ValueError("macs_per_cycle needs at least one dtype")
         if self.library_achievable is not None:

@@ -249,9 +249,12 @@ NOTES: dict[str, str] = {
         "and fp16 rows now err the same way, too fast."
     ),
     "Training runs as published (issue 12)": (
-        "The engines bracket the MLPerf v0.7 TPUv3 steps (errors of opposite sign above): "
-        "the cycle engine's *met* is not corroborated, and the same engine is too fast on "
-        "the LAMB pod's wall-clock time. The MLPerf v0.7 DGX-1 run synchronizes the host with "
+        "Both engines are too fast on the MLPerf v0.7 TPUv3 steps since session 15 (the "
+        "MXUs load each fold's weights while the fold before streams, as the scaling book "
+        "describes them; before, the cycle engine's -14.5% bracketed the roofline's +25%), "
+        "and on the LAMB pod's wall-clock time, which holds ~35 minutes that a step model "
+        "cannot show (training/README.md, session 13). The MLPerf v0.7 DGX-1 run "
+        "synchronizes the host with "
         "the GPU inside every attention layer, which perfsim's timeline cannot express; it "
         "processed fewer tokens a second per V100 than DeepSpeed's published V100 run, which "
         "the model matches (training/README.md, session 13)."

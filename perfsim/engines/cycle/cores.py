@@ -22,12 +22,16 @@ B[k x n]``:
   ``A`` panel (``s x k``) is read once when it fits half the shared ifmap buffer (the
   other half loads the next block), else once per column fold; ``B`` is read once per
   block. Per block, the folds run as SCALE-Sim runs them without stalls (its fold preload
-  and skew paid per block), and loads of the next block overlap this block's folds
-  (double buffering): a block takes the longer of its folds and its DRAM time at the
-  core's share of the device's bandwidth; as in SCALE-Sim, the first fill of the buffers
-  is not counted. ``s`` is the fastest of `block_candidates` (the largest that fits each
-  buffer and the powers of two between): fewer blocks pay fewer folds, smaller ones may
-  spare re-reads of ``A``.
+  and skew paid per fold), or, where the file says ``pipelined_folds``, back to back with
+  each fold's stationary tile shifted in while the one before streams and one preload,
+  fill and drain a block (`perfsim.engines.cycle.folds.pipelined_cycles`: "after that
+  initial bubble, new inputs and weights can be loaded in without an additional bubble",
+  jax-ml/scaling-book, "How to Think About TPUs", Appendix B), and loads of the next
+  block overlap this block's folds (double buffering): a block takes the longer of its
+  folds and its DRAM time at the core's share of the device's bandwidth; as in SCALE-Sim,
+  the first fill of the buffers is not counted. ``s`` is the fastest of
+  `block_candidates` (the largest that fits each buffer and the powers of two between):
+  fewer blocks pay fewer folds, smaller ones may spare re-reads of ``A``.
 
 NB: side by side, the fold skew is that of one array ``arrays x cols`` wide (``C - 1``
 cycles more per fold than two arrays in parallel): under 3% of a fold at BERT's rows.
@@ -39,6 +43,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
+from perfsim.engines.cycle.folds import dataflow_mapping, fold_mapping, pipelined_cycles
 from perfsim.engines.cycle.systolic import SystolicArray, gemm_cycles
 from perfsim.engines.gpu_gemm import GemmProblem
 
@@ -103,11 +108,19 @@ def split_over_cores(b: int, m: int, cores: int) -> tuple[int, int, int, int]:
 
 
 def _blocked(
-    rows: int, n: int, k: int, step: int, core: SystolicArray, bandwidth: float, out_bytes: float
+    rows: int,
+    n: int,
+    k: int,
+    step: int,
+    core: SystolicArray,
+    bandwidth: float,
+    out_bytes: float,
+    pipelined: bool = False,
 ) -> tuple[float, int, list[int], int, int]:
     """One core's rows in blocks of ``step``: (cycles, fold cycles, SRAM words [ifmap,
     filter, ofmap], DRAM words of ``A``, blocks). ``A``'s panel is read once when it fits
-    half the ifmap buffer, else once per column fold (the folds stream it again)."""
+    half the ifmap buffer, else once per column fold (the folds stream it again); with
+    ``pipelined`` a block's folds run back to back (`pipelined_cycles`)."""
     full, rest = divmod(rows, step)
     sizes = [(step, full)] if full else []
     if rest:
@@ -117,11 +130,15 @@ def _blocked(
     sram = [0, 0, 0]
     for size, count in sizes:
         report = gemm_cycles(size, n, k, core)
+        folds_cycles = report.compute_cycles
+        if pipelined:
+            mapping = dataflow_mapping(core.dataflow, size, n, k)
+            folds_cycles = pipelined_cycles(fold_mapping(mapping, core.rows, core.cols))
         fits = size * k * core.word_bytes <= core.ifmap_sram_bytes / 2
         panel = size * k * (1 if fits else column_folds)
         moved = (panel + k * n) * core.word_bytes + size * n * out_bytes
-        total += count * max(report.compute_cycles, moved / bandwidth)
-        compute += count * report.compute_cycles
+        total += count * max(folds_cycles, moved / bandwidth)
+        compute += count * folds_cycles
         a_words += count * panel
         sram[0] += count * report.ifmap_sram_reads
         sram[1] += count * report.filter_sram_reads
@@ -137,6 +154,7 @@ class Cores:
     units: int
     arrays_per_core: int
     dram_bytes_per_cycle: float
+    pipelined_folds: bool = False  # a block's folds back to back (`pipelined_cycles`)
 
     @property
     def count(self) -> int:
@@ -152,7 +170,7 @@ def shared_core_gemm(problem: GemmProblem, array: SystolicArray, cores: Cores) -
     core = core_array(array, cores.arrays_per_core)
     bandwidth = cores.dram_bytes_per_cycle / used
     plans = [
-        _blocked(rows, n, k, step, core, bandwidth, out_bytes)
+        _blocked(rows, n, k, step, core, bandwidth, out_bytes, cores.pipelined_folds)
         for step in block_candidates(rows, k, core)
     ]
     total, compute, sram, a_words, blocks = min(plans, key=lambda plan: (plan[0], plan[4]))

@@ -116,7 +116,12 @@ def shared_core_cost(
     assert matrix is not None and matrix.arrays_per_core
     dims = op.dims
     clock = hw.compute.clock
-    cores = Cores(hw.compute.units, matrix.arrays_per_core, hw.level_bandwidth(hw.dram) / clock)
+    cores = Cores(
+        hw.compute.units,
+        matrix.arrays_per_core,
+        hw.level_bandwidth(hw.dram) / clock,
+        matrix.pipelined_folds,
+    )
     problem = GemmProblem(dims["b"], dims["m"], dims["n"], k, word_bytes, out_bytes)
     run = shared_core_gemm(problem, systolic_array(hw, word_bytes), cores)
     on_chip = resident_operands(op)

@@ -190,6 +190,17 @@ def fold_mapping(mapping: DataflowMapping, rows: int, cols: int) -> Folds:
     )
 
 
+def pipelined_cycles(folds: Folds) -> int:
+    """Cycles of ``folds`` run back to back when each fold's stationary tile is shifted in
+    while the fold before streams (double-buffered, as TPUv1's weights: Jouppi et al., ISCA
+    2017) and consecutive folds' skew overlaps: one preload, each fold but the last taking
+    the longer of its ``T`` streaming cycles and the next tile's ``preload``, the last its
+    ``T``, then one fill and drain of the skew. One fold takes `fold_mapping`'s cycles;
+    never more than ``count x cycles``."""
+    t, preload = folds.mapping.t, folds.preload
+    return preload + (folds.count - 1) * max(t, preload) + t + folds.rows + folds.cols - 2
+
+
 def operand_sram_words(role: Role, folds: Folds) -> int:
     """Words an operand of this role moves between its SRAM and the array."""
     m = folds.mapping
