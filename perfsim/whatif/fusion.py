@@ -38,8 +38,9 @@ Passes (an op joins at most one group; applied in this order):
   (two for LAMB) that reads parameter, gradient and state once and writes them once
   (`perfsim.whatif.fused_optimizer`).
 - ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
-  their concatenated weights, as TensorRT's BERT builder runs them (`perfsim.whatif.qkv`;
-  inference graphs, applied last, on the other passes' bytes).
+  their concatenated weights, as TensorRT's BERT builder, DeepSpeed's and NVIDIA's MLPerf
+  training kernels run them (`perfsim.whatif.qkv`: in a training step the backward too;
+  applied last, on the other passes' bytes).
 
 Applied after quantization (bytes are counted on the final dtypes); cost models then see
 ops with fewer bytes and nothing else changed.
@@ -245,8 +246,8 @@ def fusion_groups(
         ops named in ``taken`` are left out. The ``optimizer`` pass adds one group per kernel
         (`perfsim.whatif.fused_optimizer`).
     - ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
-      their concatenated weights, as TensorRT's BERT builder runs them (`perfsim.whatif.qkv`;
-      inference graphs, applied last, on the other passes' bytes)."""
+      their concatenated weights (`perfsim.whatif.qkv`; forward and, in a training step,
+      backward; applied last, on the other passes' bytes)."""
     groups, updates, prologue, _ = _groups(graph, passes, taken)
     return groups + [stage for stages in updates for stage in stages] + [[i] for i in prologue]
 

@@ -82,8 +82,8 @@ def expand(
     for index, op in enumerate(graph.ops):
         remapped = tuple(sorted({new for dep in op.deps for new in produced[dep]}))
         replacement = replace_op(index, op)
-        if replacement is None:
-            new_ops.append(replace(op, deps=remapped))
+        if replacement is None:  # an op whose deps kept their indices is kept as it is
+            new_ops.append(op if remapped == op.deps else replace(op, deps=remapped))
             produced.append((len(new_ops) - 1,))
             continue
         start = len(new_ops)

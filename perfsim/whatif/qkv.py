@@ -9,8 +9,8 @@ fuse_qkv=True)``) and DeepSpeed's transformer kernel (one ``attn_qkvw`` weight) 
 training. One kernel instead of three: fewer launches and startups, the activation read
 once, and a wider GEMM that fills the SMs better.
 
-Modelled on an inference graph, after the other passes have dropped their intermediates
-(`perfsim.whatif.fusion.fuse`): GEMMs under the same parent module (``...attention.self``)
+The forward, after the other passes have dropped their intermediates
+(`perfsim.whatif.fusion.fuse`): forward GEMMs under the same parent module (``...attention.self``)
 that read the same single activation with the same rows and depth (``m``, ``k``) and dtype
 become one GEMM at the first of them: ``n`` their sum, MACs, FLOPs and bytes their sums
 with the shared activation read once, one packed output (``m x sum(n)``). Each projection's
@@ -323,8 +323,9 @@ def fuse_backward(
             new_index[index] = len(new_index)
     where = {index: new_index[stands_for.get(index, index)] for index in range(len(ops))}
     new_ops = tuple(
-        replace(op, deps=tuple(sorted({where[dep] for dep in op.deps})))
+        op if deps == op.deps else replace(op, deps=deps)
         for op in (changes.get(index) or ops[index] for index in new_index)
+        for deps in (tuple(sorted({where[dep] for dep in op.deps})),)
     )
     meta = graph.meta
     if meta.grad_ready is not None:
