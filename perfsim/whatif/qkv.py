@@ -214,9 +214,10 @@ def _merged(ops: Sequence[OpNode], members: Sequence[int], **fields: object) -> 
 
 def _fused_backward(
     ops: Sequence[OpNode], group: Sequence[_Backward]
-) -> dict[int, OpNode | None] | None:
-    """The replacements of one group's backward ops: the fused ops at the last member's
-    places, None for the ops dropped; None if the members' GEMMs do not line up."""
+) -> tuple[dict[int, OpNode | None], dict[int, int]] | None:
+    """The replacements of one group's backward ops (the fused ops at the last member's
+    places, None for the ops dropped) and, for each of its ops, the op that does its work
+    once fused; None if the members' GEMMs do not line up."""
     dgrads = [b.dgrad for b in group]
     wgrads = [b.wgrad for b in group]
     sums = [b.bias for b in group if b.bias is not None]
@@ -268,17 +269,8 @@ def _fused_backward(
         outside = {dep for index in adds for dep in ops[index].deps if dep not in chain}
         changes[adds[-1]] = replace(ops[adds[-1]], deps=tuple(sorted(outside | {max(dgrads)})))
         changes.update({index: None for index in adds[:-1]})
-    return changes
-
-
-def _stands_for(group: Sequence[_Backward]) -> dict[int, int]:
-    """Each of the group's backward ops -> the op that does its work once fused (the
-    last member's op of the same role)."""
-    found: dict[int, int] = {}
-    for role in ("dgrad", "wgrad", "bias", "add"):
-        indices = [index for b in group if (index := getattr(b, role)) is not None]
-        found.update({index: max(indices) for index in indices})
-    return found
+    stands_for = {i: max(role) for role in (dgrads, wgrads, sums, adds) if role for i in role}
+    return changes, stands_for
 
 
 def fuse_backward(
@@ -301,10 +293,10 @@ def fuse_backward(
         group = [b for b in found_ops if b is not None]
         if len(group) != len(names):
             continue
-        found = _fused_backward(ops, group)
-        if found is None:
+        fused = _fused_backward(ops, group)
+        if fused is None:
             continue
-        mapping = _stands_for(group)
+        found, mapping = fused
         # every reader of a dropped op must run after the op that now does its work
         if any(
             reader < mapping[index] and found.get(reader, ops[reader]) is not None
