@@ -139,7 +139,7 @@ def test_published_bert_base_cases(store: GraphStore) -> None:
     # attention, attention output, add + LayerNorm, FFN up (+ GELU), FFN down, add +
     # LayerNorm
     kernels = 12 * 7
-    overhead = 5e-6  # hwconfigs/a100.yaml's assumed launch cost per kernel
+    startup = 1.31e-6  # hwconfigs/a100.yaml's kernel_startup: each replayed kernel's least
     for row in table.itertuples():
         assert row.error_pct == pytest.approx(100 * (row.predicted_s / row.published_s - 1))
         assert row.error_cycle_pct == pytest.approx(
@@ -154,16 +154,16 @@ def test_published_bert_base_cases(store: GraphStore) -> None:
         assert row.predicted_s >= flops / A100_TENSOR[row.precision]
         assert row.predicted_s >= weights * element / A100_HBM
         assert kernels <= row.n_kernels < 213  # fused: fewer than the unfused graph's ops
-        assert row.predicted_s >= kernels * overhead
-        # and too fast by at most a third against NVIDIA's measurement (0.58 ms int8, 0.67
-        # ms fp16): the rows sit at the engine runtime's host floor, 5 us a kernel over 91
-        # kernels, where TensorRT spends 6.4-7.4 us a kernel. With Q, K and V as three GEMMs
-        # (before the qkv pass, session 14) the rows agreed within 14% by cancellation:
-        # 115 kernels x 5 us
-        assert row.published_s / 1.5 <= row.predicted_s <= row.published_s
+        assert row.predicted_s >= kernels * startup
+        # and too fast by about half against NVIDIA's measurement (0.58 ms int8, 0.67 ms
+        # fp16): the benchmark replays the engine from a CUDA graph, so the prediction is
+        # the kernels' device time, 2.9-3.6 us a kernel over 91 kernels, where TensorRT's
+        # take 6.4-7.4 us. Until session 16 the study issued them at an engine runtime's
+        # 5 us host floor and the int8 row agreed within 21% by cancellation
+        assert row.published_s / 2.5 <= row.predicted_s <= row.published_s / 1.8
     figure = comparison_figure(table)
-    # counted against issue 12's aims: the two batch-1 rows, int8 (-21%) within 25%
-    assert "1 of 2 batch-1 cases within its 25%" in figure.sentence
+    # counted against issue 12's aims: neither batch-1 row within 25% (-54%, -51%)
+    assert "0 of 2 batch-1 cases within its 25%" in figure.sentence
     assert "The cycle engine:" in figure.sentence
 
 

@@ -1,5 +1,6 @@
 """Every row of NVIDIA's published TensorRT 8.4.3 BERT tables for the A100 40GB and the T4
-against perfsim (roofline and cycle engine, every fusion on, an engine runtime), as
+against perfsim (roofline and cycle engine, every fusion on, the kernels replayed from a
+CUDA graph as the benchmark's ``build/perf --enable_graph`` times them), as
 `perfsim study published-inference` runs its eight cases per part.
 
     python results/validation/tensorrt-8.4/compare.py
