@@ -139,7 +139,8 @@ class Scenario:
         """Reject combinations no pipeline runs; return the scenario unchanged.
 
         Data parallelism carries the what-ifs that are graph transforms of a training step
-        (``fusion``, ``mlm_positions``: `perfsim.whatif.knobs.TRAINING_KNOBS`); they keep the
+        (``fusion``, ``mlm_positions``, ``attention_kernel``:
+        `perfsim.whatif.knobs.TRAINING_KNOBS`); they keep the
         graph's ``grad_ready`` op indices right, which the gradient buckets read. The others
         are refused: pruning, N:M sparsity and low-rank rewrite forward shapes only (no
         backward), quantization is an inference precision, and ``instances`` / ``pim`` cost a
@@ -157,7 +158,7 @@ class Scenario:
             if refused:
                 raise SpecError(
                     f"--whatif {', '.join(refused)}: not available with --devices/--grad-accum "
-                    "(what-ifs allowed there: fusion, mlm_positions)"
+                    "(what-ifs allowed there: fusion, mlm_positions, attention_kernel)"
                 )
             if self.mode != "training":
                 raise WorkloadError(

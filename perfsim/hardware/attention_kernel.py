@@ -19,6 +19,12 @@ none of its softmax. Two kernels, chosen by the ``attention_kernel`` what-if kno
   ``cuLaunchKernel(func, params.h, params.b, 1, threads, ...)``; at 384 tokens its 8 warps
   take the rows 16 at a time, ``qkvToContext.cu`` ``warps_m = 1, warps_n = 8``). At batch
   1 a BERT-large layer's attention therefore runs on 16 of an A100's 108 SMs.
+- ``apex_fmha``: apex's fmhalib (``apex.contrib.fmha``, NVIDIA/apex 5c9b21d8, 2021), which
+  NVIDIA's MLPerf Training v1.0 BERT runs: the same grid, one CTA per (sequence, head)
+  walking its query rows 16 at a time (``dim3 grid(params.h, params.b)``, 8 warps), but
+  every step multiplies by all 128 / 256 / 384 / 512 keys of the kernel the batch's
+  longest sequence picks, and in training the probabilities go to memory and back
+  (`perfsim.whatif.fmha`).
 
 `kernel_geometry` gives the CTA rows and the grid; the fusion pass writes them into the
 kernel's ops (``dims["cta_rows"]`` on the two products, ``dims["ctas"]`` on every op of
@@ -34,11 +40,12 @@ from typing import Final
 
 FLASH2_BLOCK_ROWS: Final = 128
 DEFAULT_KERNEL: Final = "flash2"
+APEX_FMHA: Final = "apex_fmha"
 
 
 def cta_rows(kernel: str, queries: int) -> int:
     """Query rows one CTA of ``kernel`` holds, for ``queries`` rows per (sequence, head)."""
-    if kernel == "per_head":
+    if kernel in ("per_head", APEX_FMHA):
         return queries
     return min(FLASH2_BLOCK_ROWS, queries)
 

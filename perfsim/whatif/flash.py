@@ -106,17 +106,22 @@ def _bytes_passed(producer: OpNode, unclaimed: list[tuple[int, str]]) -> int:
     return passed
 
 
-def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[str]]:
-    """The graph with FlashAttention's traffic and recomputation, the names of the ops it
-    fused (other passes leave them alone) and of those launched inside another's kernel."""
-    blocks = flash_blocks(graph)
-    if not blocks:
-        return graph, frozenset(), frozenset()
+@dataclass(frozen=True, slots=True)
+class OnChip:
+    """A training graph with every attention block's score tensors kept on chip."""
+
+    ops: list[OpNode]
+    fused: frozenset[str]  # names of every op a block touched (other passes leave them)
+    touched: tuple[tuple[int, ...], ...]  # per block (as `flash_blocks`), sorted indices
+
+
+def keep_on_chip(graph: OpGraph, blocks: list[FlashBlock]) -> OnChip:
+    """``graph``'s ops with each block's score tensors neither written nor read back: the
+    score ops and producers write nothing, their readers read nothing of them."""
     readers = consumers(graph)
     ops = list(graph.ops)
     fused: set[str] = set()
-    inner: set[str] = set()
-    first_backward: dict[int, FlashBlock] = {}
+    per_block = []
     for block in blocks:
         on_chip = set(block.forward) | set(block.backward) | set(block.producers)
         unclaimed: dict[int, list[tuple[int, str]]] = {}
@@ -136,9 +141,24 @@ def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[s
                 ops[reader] = replace(ops[reader], bytes_read=ops[reader].bytes_read - size)
                 touched.add(reader)
         fused.update(graph.ops[i].name for i in touched)
+        per_block.append(tuple(sorted(touched)))
+    return OnChip(ops, frozenset(fused), tuple(per_block))
+
+
+def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[str]]:
+    """The graph with FlashAttention's traffic and recomputation, the names of the ops it
+    fused (other passes leave them alone) and of those launched inside another's kernel."""
+    blocks = flash_blocks(graph)
+    if not blocks:
+        return graph, frozenset(), frozenset()
+    kept = keep_on_chip(graph, blocks)
+    ops = kept.ops
+    inner: set[str] = set()
+    first_backward: dict[int, FlashBlock] = {}
+    for block, touched in zip(blocks, kept.touched, strict=True):
         # one forward kernel, launched by QKᵀ (AV included); one backward kernel, launched
         # by the recomputed QKᵀ before the first backward op that needs a score tensor
-        backward = sorted(i for i in touched if graph.ops[i].phase != "forward")
+        backward = [i for i in touched if graph.ops[i].phase != "forward"]
         inner.update(graph.ops[i].name for i in touched if i != block.qk)
         first_backward[backward[0]] = block
 
@@ -165,4 +185,4 @@ def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[s
         return [*copies, (op, (len(copies) - 1,))]
 
     rebuilt = expand(OpGraph(tuple(ops), graph.meta), recompute)
-    return rebuilt, frozenset(fused), frozenset(inner)
+    return rebuilt, kept.fused, frozenset(inner)

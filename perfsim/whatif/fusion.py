@@ -53,10 +53,11 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
-from perfsim.hardware.attention_kernel import DEFAULT_KERNEL, kernel_geometry
+from perfsim.hardware.attention_kernel import APEX_FMHA, DEFAULT_KERNEL, kernel_geometry
 from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
 from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode, TensorSpec
 from perfsim.whatif.flash import flash_training
+from perfsim.whatif.fmha import fmha_training, widen_kernels
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
 from perfsim.whatif.graphops import consumers
 from perfsim.whatif.qkv import PASS as QKV_PASS
@@ -319,22 +320,37 @@ def _mark_attention_kernels(
             ops[index] = replace(ops[index], dims={**ops[index].dims, **extra})
 
 
+def _attention_kernels(
+    groups: Sequence[Sequence[int]], roles: dict[int, int]
+) -> list[tuple[int, Sequence[int]]]:
+    """(QKᵀ index, members) of each fused attention kernel among ``groups``."""
+    kernels = []
+    for group in groups:
+        qk = next((index for index in group if roles.get(index) == FLASH_QK), None)
+        if qk is not None:
+            kernels.append((qk, group))
+    return kernels
+
+
 def fuse(
     graph: OpGraph, passes: Sequence[str], attention_kernel: str = DEFAULT_KERNEL
 ) -> tuple[OpGraph, frozenset[int]]:
     """The fused graph, and the indices of ops launched inside another op's kernel.
 
     In a training step the ``attention`` pass is FlashAttention's forward and backward
-    with its recomputation (`perfsim.whatif.flash`), which adds FLOPs. In inference each
+    with its recomputation (`perfsim.whatif.flash`), which adds FLOPs, or apex's fmhalib
+    kernels with ``attention_kernel=apex_fmha`` (`perfsim.whatif.fmha`). In inference each
     fused attention kernel's ops carry its CTA grid for ``attention_kernel``
-    (`perfsim.hardware.attention_kernel`, `_mark_attention_kernels`).
+    (`perfsim.hardware.attention_kernel`, `_mark_attention_kernels`), and the fmhalib's
+    kernels multiply by all of their keys.
     """
     if not passes:
         return graph, frozenset()
     flash_inner: frozenset[str] = frozenset()
     taken: frozenset[str] = frozenset()
     if "attention" in passes:
-        graph, taken, flash_inner = flash_training(graph)
+        training = fmha_training if attention_kernel == APEX_FMHA else flash_training
+        graph, taken, flash_inner = training(graph)
     # FlashAttention's recomputed score ops belong to its backward kernel: no other pass
     # groups them (they read and write nothing already)
     groups, updates, prologue, roles = _groups(graph, passes, taken | flash_inner)
@@ -349,6 +365,8 @@ def fuse(
     for index, role in roles.items():  # multiplied block by block (a CPU BLAS's shapes)
         ops[index] = replace(ops[index], dims={**ops[index].dims, "flash": role})
     _mark_attention_kernels(ops, groups, roles, attention_kernel)
+    if attention_kernel == APEX_FMHA:  # every key of its kernel, masked (perfsim.whatif.fmha)
+        widen_kernels(ops, _attention_kernels(groups, roles))
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     fused = OpGraph(tuple(ops), graph.meta)

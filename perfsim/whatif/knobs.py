@@ -22,7 +22,10 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
 - ``attention_kernel``: the GPU kernel that runs each fused attention (the ``attention``
   fusion pass): ``flash2`` (FlashAttention-2's blocks of query rows, the default) or
   ``per_head`` (one CTA per sequence and head over all its query rows, as TensorRT's
-  fixed-length BERT plugin launches it; `perfsim.hardware.attention_kernel`); without the
+  fixed-length BERT plugin launches it; `perfsim.hardware.attention_kernel`), or
+  ``apex_fmha`` (apex's 2021 fmhalib, NVIDIA's MLPerf v1.0 BERT: the same grid over all
+  of its kernel's 128-512 keys, and in a training step the probabilities stored and read
+  back instead of recomputed; `perfsim.whatif.fmha`); without the
   ``attention`` pass it changes nothing and is left out of the applied knobs, as the PIM
   settings are without the unit (a sweep may cross it with ``fusion``).
 """
@@ -38,14 +41,14 @@ from perfsim.ir import Category
 from perfsim.units import parse_quantity
 
 FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention", "optimizer", "qkv")
-ATTENTION_KERNELS: Final = ("flash2", "per_head")  # perfsim.hardware.attention_kernel
+ATTENTION_KERNELS: Final = ("flash2", "per_head", "apex_fmha")  # hardware.attention_kernel
 QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
 # GELU's erf and softmax's exp need a transcendental unit it lacks: opt in via pim_categories
 DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "dropout", "layernorm")
 # knobs that are graph transforms of a training step and keep its gradient bookkeeping
 # (``meta.grad_ready``) right, so a data-parallel step can carry them (`Scenario.check`)
-TRAINING_KNOBS: Final = ("fusion", "mlm_positions")
+TRAINING_KNOBS: Final = ("fusion", "mlm_positions", "attention_kernel")
 
 
 class WhatIfError(SpecError):

@@ -257,11 +257,12 @@ NOTES: dict[str, str] = {
         "MXUs load each fold's weights while the fold before streams, as the scaling book "
         "describes them; before, the cycle engine's -14.5% bracketed the roofline's +25%), "
         "and on the LAMB pod's wall-clock time, which holds ~35 minutes that a step model "
-        "cannot show (training/README.md, session 13). The MLPerf v0.7 DGX-1 run "
-        "synchronizes the host with "
-        "the GPU inside every attention layer, which perfsim's timeline cannot express; it "
-        "processed fewer tokens a second per V100 than DeepSpeed's published V100 run, which "
-        "the model matches (training/README.md, session 13)."
+        "cannot show (training/README.md, session 13). MLPerf v1.0 runs its attention as "
+        "apex's fmhalib does since session 16 (all 512 keys, probabilities stored: +29% -> "
+        "+24%). The MLPerf v0.7 DGX-1 run processed fewer tokens a second per V100 than "
+        "DeepSpeed's published V100 run, which the model matches; its host synchronizations "
+        "inside every attention layer add only 4% in a timeline experiment (README.md, "
+        "session 16), so the miss is not explained."
     ),
     "Every TensorRT 8.4 row, A100 and T4 (issue 12's wider published set, our proxy)": (
         "The T4 is described from its datasheet and published figures alone; its modelled "
