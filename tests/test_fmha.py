@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 from perfsim.cache import GraphStore
 from perfsim.errors import WorkloadError
-from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
+from perfsim.ir import Category, OpGraph, TensorSpec
 from perfsim.parallel.schedule import load_schedule
 from perfsim.scenario import Parallelism, Scenario
 from perfsim.whatif import fuse, parse_whatifs
 from perfsim.whatif.flash import flash_blocks
 from perfsim.whatif.fmha import kernel_keys, widen_keys
 from perfsim.workload import load_workload
+from tests.test_gpu_gemm import gemm_op
 
 # bert-tiny: 2 heads of d = 64, 2 layers; batch B = 2, seq L = 16: the 128-key kernel
 B, L, HEADS, D, KEYS = 2, 16, 2, 64, 128
@@ -43,33 +44,15 @@ def test_kernel_keys_refuses_longer_sequences() -> None:
         kernel_keys(513)
 
 
-def _product(dims: dict[str, int]) -> OpNode:
-    macs = dims["b"] * dims["m"] * dims["n"] * dims["k"]
-    return OpNode(
-        name="bmm",
-        category=Category.ATTN_GEMM,
-        target="aten.bmm.default",
-        scope="attention",
-        layer=0,
-        phase="forward",
-        inputs=(),
-        outputs=(),
-        dims=dims,
-        macs=macs,
-        flops=2 * macs,
-        bytes_read=1000,
-        bytes_written=500,
-    )
-
-
 def test_widen_keys_by_hand() -> None:
     # QK^T of 32 (sequence, head) pairs of 100 tokens: n (the keys) becomes 128
-    qk = widen_keys(_product({"b": 32, "m": 100, "n": 100, "k": 64}), 100, 128)
+    traced_qk = gemm_op(100, 100, 64, batch=32)
+    qk = widen_keys(traced_qk, 100, 128)
     assert qk.dims == {"b": 32, "m": 100, "n": 128, "k": 64}
     assert qk.macs == 32 * 100 * 128 * 64 and qk.flops == 2 * qk.macs
-    assert (qk.bytes_read, qk.bytes_written) == (1000, 500)  # valid columns only move
+    assert qk.bytes_total == traced_qk.bytes_total  # valid columns only move
     # AV: the keys are its depth k
-    av = widen_keys(_product({"b": 32, "m": 100, "n": 64, "k": 100}), 100, 128)
+    av = widen_keys(gemm_op(100, 64, 100, batch=32), 100, 128)
     assert av.dims == {"b": 32, "m": 100, "n": 64, "k": 128}
     # a score op: its key axis and FLOPs widen, its bytes do not
     scores = TensorSpec((2, 16, 100, 100), "fp16", role="activation")
@@ -141,7 +124,7 @@ def test_inference_kernel_widens_keys_and_stores_nothing(
 )
 def test_widening_never_shrinks_and_keeps_bytes(tokens: int, heads: int) -> None:
     keys = kernel_keys(tokens)
-    op = _product({"b": heads, "m": tokens, "n": tokens, "k": 64})
+    op = gemm_op(tokens, tokens, 64, batch=heads)
     wide = widen_keys(op, tokens, keys)
     assert wide.flops >= op.flops and wide.macs == heads * tokens * keys * 64
     assert (wide.flops == op.flops) == (tokens == keys)

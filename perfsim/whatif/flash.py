@@ -112,12 +112,17 @@ class OnChip:
 
     ops: list[OpNode]
     fused: frozenset[str]  # names of every op a block touched (other passes leave them)
-    touched: tuple[tuple[int, ...], ...]  # per block (as `flash_blocks`), sorted indices
+    blocks: tuple[FlashBlock, ...]  # as `flash_blocks` finds them
+    touched: tuple[tuple[int, ...], ...]  # per block, sorted op indices
 
 
-def keep_on_chip(graph: OpGraph, blocks: list[FlashBlock]) -> OnChip:
-    """``graph``'s ops with each block's score tensors neither written nor read back: the
-    score ops and producers write nothing, their readers read nothing of them."""
+def keep_on_chip(graph: OpGraph) -> OnChip | None:
+    """``graph``'s ops with each attention block's score tensors neither written nor read
+    back (the score ops and producers write nothing, their readers read nothing of them);
+    None without a block (not a training step, or no attention)."""
+    blocks = flash_blocks(graph)
+    if not blocks:
+        return None
     readers = consumers(graph)
     ops = list(graph.ops)
     fused: set[str] = set()
@@ -142,20 +147,18 @@ def keep_on_chip(graph: OpGraph, blocks: list[FlashBlock]) -> OnChip:
                 touched.add(reader)
         fused.update(graph.ops[i].name for i in touched)
         per_block.append(tuple(sorted(touched)))
-    return OnChip(ops, frozenset(fused), tuple(per_block))
+    return OnChip(ops, frozenset(fused), tuple(blocks), tuple(per_block))
 
 
 def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[str]]:
     """The graph with FlashAttention's traffic and recomputation, the names of the ops it
     fused (other passes leave them alone) and of those launched inside another's kernel."""
-    blocks = flash_blocks(graph)
-    if not blocks:
+    kept = keep_on_chip(graph)
+    if kept is None:
         return graph, frozenset(), frozenset()
-    kept = keep_on_chip(graph, blocks)
-    ops = kept.ops
     inner: set[str] = set()
     first_backward: dict[int, FlashBlock] = {}
-    for block, touched in zip(blocks, kept.touched, strict=True):
+    for block, touched in zip(kept.blocks, kept.touched, strict=True):
         # one forward kernel, launched by QKᵀ (AV included); one backward kernel, launched
         # by the recomputed QKᵀ before the first backward op that needs a score tensor
         backward = [i for i in touched if graph.ops[i].phase != "forward"]
@@ -184,5 +187,5 @@ def flash_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[s
             inner.add(copy.name)
         return [*copies, (op, (len(copies) - 1,))]
 
-    rebuilt = expand(OpGraph(tuple(ops), graph.meta), recompute)
+    rebuilt = expand(OpGraph(tuple(kept.ops), graph.meta), recompute)
     return rebuilt, kept.fused, frozenset(inner)

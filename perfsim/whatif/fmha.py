@@ -34,7 +34,7 @@ from typing import Final
 
 from perfsim.errors import WorkloadError
 from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
-from perfsim.whatif.flash import flash_blocks, keep_on_chip
+from perfsim.whatif.flash import keep_on_chip
 
 # fmha_api.cpp: run_fmha_fp16_{128,256,384,512}_64_sm80, chosen by max_seq_len
 KERNEL_KEYS: Final = (128, 256, 384, 512)
@@ -119,13 +119,12 @@ def fmha_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[st
     """The training graph with the fmhalib's kernels for its attention blocks, the names of
     the ops they fused and of those launched inside another's kernel (as
     `perfsim.whatif.flash.flash_training` returns them)."""
-    blocks = flash_blocks(graph)
-    if not blocks:
+    kept = keep_on_chip(graph)
+    if kept is None:
         return graph, frozenset(), frozenset()
-    kept = keep_on_chip(graph, blocks)
     ops = kept.ops
     inner: set[str] = set()
-    for block, touched in zip(blocks, kept.touched, strict=True):
+    for block, touched in zip(kept.blocks, kept.touched, strict=True):
         softmax = next(i for i in block.forward if graph.ops[i].category == Category.SOFTMAX)
         probabilities = graph.ops[softmax].outputs[0].nbytes
         scores_back = sorted(block.backward)
@@ -145,6 +144,6 @@ def fmha_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[st
             )
         # one forward kernel launched by QKᵀ, one backward kernel by its first op
         inner.update(graph.ops[i].name for i in touched if i not in (block.qk, backward[0]))
-    kernels = zip((block.qk for block in blocks), kept.touched, strict=True)
+    kernels = zip((block.qk for block in kept.blocks), kept.touched, strict=True)
     widen_kernels(ops, kernels)
     return OpGraph(tuple(ops), graph.meta), kept.fused, frozenset(inner)
