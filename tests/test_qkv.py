@@ -128,7 +128,7 @@ def test_a_training_summary_claims_the_pass() -> None:
     from perfsim.whatif import parse_whatifs
 
     knobs = parse_whatifs({"fusion": "all"})
-    assert knobs.applied()["fusion"].endswith("+qkv")
+    assert "qkv" in knobs.applied()["fusion"].split("+")
 
 
 def test_a_backward_of_another_shape_is_left_as_traced(store: GraphStore) -> None:

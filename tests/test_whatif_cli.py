@@ -41,7 +41,7 @@ def test_whatif_options_reach_the_summary(perfsim: Callable[..., tuple[int, str,
     assert (code, err) == (0, "")
     summary = json.loads(out)
     assert summary["whatifs"] == {
-        "fusion": "epilogue+softmax+layernorm+attention+optimizer+qkv",
+        "fusion": "epilogue+softmax+layernorm+attention+optimizer+qkv+residual",
         "instances": 2,
     }
     assert summary["flops"] == base["flops"]

@@ -35,6 +35,7 @@ from typing import Final
 from perfsim.errors import WorkloadError
 from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
 from perfsim.whatif.flash import keep_on_chip
+from perfsim.whatif.graphops import consumers
 
 # fmha_api.cpp: run_fmha_fp16_{128,256,384,512}_64_sm80, chosen by max_seq_len
 KERNEL_KEYS: Final = (128, 256, 384, 512)
@@ -146,4 +147,28 @@ def fmha_training(graph: OpGraph) -> tuple[OpGraph, frozenset[str], frozenset[st
         inner.update(graph.ops[i].name for i in touched if i not in (block.qk, backward[0]))
     kernels = zip((block.qk for block in kept.blocks), kept.touched, strict=True)
     widen_kernels(ops, kernels)
-    return OpGraph(tuple(ops), graph.meta), kept.fused, frozenset(inner)
+    products = {i for touched in kept.touched for i in touched if ops[i].category.is_matrix}
+    copies = _packed_layout_copies(graph, products)
+    for index in copies:
+        ops[index] = replace(ops[index], bytes_read=0, bytes_written=0)
+    names = frozenset(graph.ops[i].name for i in copies)
+    return OpGraph(tuple(ops), graph.meta), kept.fused | names, frozenset(inner) | names
+
+
+def _packed_layout_copies(graph: OpGraph, products: set[int]) -> list[int]:
+    """The layout copies the fmhalib does without: those whose every input comes from, or
+    whose every reader is, one of its kernels' ``products``. It reads Q, K and V packed as
+    the QKV GEMM writes them (``qkv`` of ``[total, 3, heads, d]``), writes the context as
+    the output projection reads it (``[total, heads, d]``) and the gradients of Q, K and V
+    packed again (``dqkv = torch::empty_like(qkv)``, ``fmha_api.cpp``), where the traced
+    model permutes each to and from ``[batch, heads, tokens, d]``."""
+    readers = consumers(graph)
+    copies = []
+    for index, op in enumerate(graph.ops):
+        if op.category != Category.DATA_MOVEMENT:
+            continue
+        fed = bool(op.deps) and all(dep in products for dep in op.deps)
+        feeds = bool(readers[index]) and all(reader in products for reader in readers[index])
+        if fed or feeds:
+            copies.append(index)
+    return copies

@@ -37,6 +37,11 @@ Passes (an op joins at most one group; applied in this order):
   (apex ``FusedAdam`` / ``FusedLAMB``, DeepSpeed's): each parameter's update in one kernel
   (two for LAMB) that reads parameter, gradient and state once and writes them once
   (`perfsim.whatif.fused_optimizer`).
+- ``residual``: a dropout and the residual add that reads it in one element-wise kernel,
+  apart from the GEMM before and the LayerNorm after (Megatron-LM's ``bias_dropout_add``,
+  DeepSpeed's ``Dropout::ForwardWithBias``, NVIDIA's MLPerf BERT ``jit_dropout_add``):
+  for codes that fuse those two but neither into the GEMM's epilogue nor into the
+  LayerNorm. Under ``all`` the epilogue and layernorm passes have taken both ops already.
 - ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
   their concatenated weights, as TensorRT's BERT builder, DeepSpeed's and NVIDIA's MLPerf
   training kernels run them (`perfsim.whatif.qkv`: in a training step the backward too;
@@ -232,11 +237,35 @@ def _epilogue_groups(chains: _Chains) -> list[list[int]]:
     return groups
 
 
+def _residual_groups(chains: _Chains) -> list[list[int]]:
+    groups = []
+    for index, op in enumerate(chains.ops):
+        if op.category != Category.DROPOUT or not chains.free(index) or not op.outputs:
+            continue
+        # in a training step the backward reads the dropout's mask: only the add (same
+        # phase) may read its output
+        readers = [r for r in chains.readers[index] if chains.ops[r].phase == op.phase]
+        size = op.outputs[0].stored_numel
+        reader = readers[0] if len(readers) == 1 else None
+        if (
+            reader is not None
+            and any(t.stored_numel == size for t in chains.ops[reader].inputs)
+            and chains.ops[reader].category == Category.ELEMENTWISE
+            and len(chains.ops[reader].inputs) == 2
+            and chains.free(reader)
+        ):
+            groups.append(chains.claim([index, reader]))
+    return groups
+
+
 _PASSES = {
     "attention": _attention_groups,
     "softmax": _softmax_groups,
     "layernorm": _layernorm_groups,
     "epilogue": _epilogue_groups,
+    # last: after the epilogue and layernorm passes have taken what they fuse, so that
+    # fusion=all finds nothing more to do here
+    "residual": _residual_groups,
 }
 
 

@@ -4,7 +4,8 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
 ``whatif.<key>``; a value may be given typed (YAML) or as text (``--whatif KEY=VALUE``).
 
 - ``fusion``: ``none``, ``all`` or ``+``-joined passes ``epilogue``, ``softmax``,
-  ``layernorm``, ``attention``, ``optimizer``, ``qkv`` (`perfsim.whatif.fusion`);
+  ``layernorm``, ``attention``, ``optimizer``, ``qkv``, ``residual``
+  (`perfsim.whatif.fusion`);
 - ``pim`` (bool), ``pim_bandwidth`` (bytes/s or ``"2.4 TB/s"``), ``pim_flops`` (FLOP/s),
   ``pim_energy_per_byte`` (J/B or ``"9 pJ"``), ``pim_categories`` (``+``-joined
   non-matrix categories): a near-memory unit (`perfsim.whatif.pim`);
@@ -40,7 +41,15 @@ from perfsim.errors import SpecError
 from perfsim.ir import Category
 from perfsim.units import parse_quantity
 
-FUSION_PASSES: Final = ("epilogue", "softmax", "layernorm", "attention", "optimizer", "qkv")
+FUSION_PASSES: Final = (
+    "epilogue",
+    "softmax",
+    "layernorm",
+    "attention",
+    "optimizer",
+    "qkv",
+    "residual",
+)
 ATTENTION_KERNELS: Final = ("flash2", "per_head", "apex_fmha")  # hardware.attention_kernel
 QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 # streams HBM-PIM's instruction set can run (add, multiply, MAC, MAD: Lee et al., ISCA 2021);
