@@ -81,7 +81,7 @@ def widen_keys(op: OpNode, tokens: int, keys: int) -> OpNode:
     score tensors' key axis grow alike, so its exponentials and element passes count the
     masked columns too. Bytes do not change: the kernel loads and stores valid columns only.
     """
-    if keys == tokens:
+    if keys == tokens or op.category == Category.DATA_MOVEMENT:  # a layout copy: no keys
         return op
     if op.category.is_matrix:
         dims = dict(op.dims)

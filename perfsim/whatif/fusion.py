@@ -33,15 +33,15 @@ Passes (an op joins at most one group; applied in this order):
   GEMM or an attention product run in its epilogue (as CUTLASS epilogues do). The GEMM's
   write stands for the chain's final output (same size), so the last op's write is
   dropped rather than the GEMM's: the write stays on the row that overlaps it.
-- ``optimizer``: a training step's optimizer update as a fused multi-tensor optimizer
-  (apex ``FusedAdam`` / ``FusedLAMB``, DeepSpeed's): each parameter's update in one kernel
-  (two for LAMB) that reads parameter, gradient and state once and writes them once
-  (`perfsim.whatif.fused_optimizer`).
 - ``residual``: a dropout and the residual add that reads it in one element-wise kernel,
   apart from the GEMM before and the LayerNorm after (Megatron-LM's ``bias_dropout_add``,
   DeepSpeed's ``Dropout::ForwardWithBias``, NVIDIA's MLPerf BERT ``jit_dropout_add``):
   for codes that fuse those two but neither into the GEMM's epilogue nor into the
   LayerNorm. Under ``all`` the epilogue and layernorm passes have taken both ops already.
+- ``optimizer``: a training step's optimizer update as a fused multi-tensor optimizer
+  (apex ``FusedAdam`` / ``FusedLAMB``, DeepSpeed's): each parameter's update in one kernel
+  (two for LAMB) that reads parameter, gradient and state once and writes them once
+  (`perfsim.whatif.fused_optimizer`).
 - ``qkv``: sibling projections of one activation (query, key, value) as one GEMM over
   their concatenated weights, as TensorRT's BERT builder, DeepSpeed's and NVIDIA's MLPerf
   training kernels run them (`perfsim.whatif.qkv`: in a training step the backward too;
