@@ -58,9 +58,10 @@ from dataclasses import replace
 from itertools import pairwise
 from typing import Final
 
-from perfsim.hardware.attention_kernel import APEX_FMHA, DEFAULT_KERNEL, kernel_geometry
+from perfsim.hardware.attention_kernel import APEX_FMHA, DEFAULT_KERNEL
 from perfsim.hardware.flash_blocks import FLASH_AV, FLASH_QK
-from perfsim.ir import DTYPE_BITS, Category, OpGraph, OpNode, TensorSpec
+from perfsim.ir import Category, OpGraph, OpNode, TensorSpec
+from perfsim.whatif.attention_kernels import attention_kernels, mark_grids
 from perfsim.whatif.flash import flash_training
 from perfsim.whatif.fmha import fmha_training, widen_kernels
 from perfsim.whatif.fused_optimizer import fuse_optimizer, optimizer_stages
@@ -327,40 +328,6 @@ def _apply(ops: list[OpNode], group: Sequence[int]) -> None:
             ops[index] = replace(ops[index], bytes_written=ops[index].bytes_written - out)
 
 
-def _mark_attention_kernels(
-    ops: list[OpNode], groups: Sequence[Sequence[int]], roles: dict[int, int], kernel: str
-) -> None:
-    """Write each fused attention kernel's CTA grid into its ops' ``dims``: ``ctas`` on
-    every op of the kernel, ``cta_rows`` on its two products and, on its softmax, the
-    bits of the products' operands (``product_bits``: the softmax converts the QKᵀ
-    accumulators to float and its probabilities to the AV operand's type)."""
-    for group in groups:
-        qk = next((index for index in group if roles.get(index) == FLASH_QK), None)
-        if qk is None:
-            continue
-        rows, ctas = kernel_geometry(kernel, ops[qk].dims)
-        bits = DTYPE_BITS[ops[qk].inputs[0].dtype] if ops[qk].inputs else 16
-        for index in group:
-            extra = {"ctas": ctas}
-            if index in roles:
-                extra["cta_rows"] = rows
-            elif ops[index].category == Category.SOFTMAX:
-                extra["product_bits"] = bits
-            ops[index] = replace(ops[index], dims={**ops[index].dims, **extra})
-
-
-def _attention_kernels(
-    groups: Sequence[Sequence[int]], roles: dict[int, int]
-) -> list[tuple[int, Sequence[int]]]:
-    """(QKᵀ index, members) of each fused attention kernel among ``groups``."""
-    kernels = []
-    for group in groups:
-        qk = next((index for index in group if roles.get(index) == FLASH_QK), None)
-        if qk is not None:
-            kernels.append((qk, group))
-    return kernels
-
-
 def fuse(
     graph: OpGraph, passes: Sequence[str], attention_kernel: str = DEFAULT_KERNEL
 ) -> tuple[OpGraph, frozenset[int]]:
@@ -370,7 +337,7 @@ def fuse(
     with its recomputation (`perfsim.whatif.flash`), which adds FLOPs, or apex's fmhalib
     kernels with ``attention_kernel=apex_fmha`` (`perfsim.whatif.fmha`). In inference each
     fused attention kernel's ops carry its CTA grid for ``attention_kernel``
-    (`perfsim.hardware.attention_kernel`, `_mark_attention_kernels`), and the fmhalib's
+    (`perfsim.hardware.attention_kernel`, `perfsim.whatif.attention_kernels`), and the fmhalib's
     kernels multiply by all of their keys.
     """
     if not passes:
@@ -393,9 +360,10 @@ def fuse(
         inner.add(index)
     for index, role in roles.items():  # multiplied block by block (a CPU BLAS's shapes)
         ops[index] = replace(ops[index], dims={**ops[index].dims, "flash": role})
-    _mark_attention_kernels(ops, groups, roles, attention_kernel)
+    kernels = attention_kernels(groups, roles)
+    mark_grids(ops, kernels, roles, attention_kernel)
     if attention_kernel == APEX_FMHA:  # every key of its kernel, masked (perfsim.whatif.fmha)
-        widen_kernels(ops, _attention_kernels(groups, roles))
+        widen_kernels(ops, kernels)
     fuse_optimizer(ops, updates, graph.meta)
     inner.update(i for stages in updates for stage in stages for i in stage[1:])
     fused = OpGraph(tuple(ops), graph.meta)
