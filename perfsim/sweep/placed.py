@@ -35,6 +35,7 @@ from perfsim.sweep.fast import GroupedGraph, _group, device_row
 from perfsim.totals import Totals, ratio
 from perfsim.whatif import WhatIfs, fuse, transform_graph
 from perfsim.whatif.instances import device_share
+from perfsim.whatif.lengths import kernel_part_names
 from perfsim.whatif.placement import library_kernels, without_overhead
 from perfsim.whatif.quantize import quantized_precision
 
@@ -72,7 +73,7 @@ def prepare(graph: OpGraph, whatifs: WhatIfs, precision: str) -> WhatIfGraph | N
     if whatifs.pim:
         return None
     chosen = quantized_precision(whatifs.quant, precision)
-    parts = frozenset(graph.meta.kernel_parts)
+    parts = kernel_part_names(graph, whatifs.sequence_kernels)
     typed = transform_graph(graph, whatifs, chosen)
     fused, inner = fuse(typed, whatifs.fusion, whatifs.attention_kernel)
     inner = inner | {index for index, op in enumerate(fused.ops) if op.name in parts}

@@ -34,6 +34,7 @@ from perfsim.whatif.knobs import (
     parse_assignments,
     parse_whatifs,
 )
+from perfsim.whatif.lengths import kernel_part_names
 from perfsim.whatif.lowrank import low_rank
 from perfsim.whatif.mlm_gather import mlm_gather
 from perfsim.whatif.pim import pim_device, pim_finisher
@@ -73,7 +74,7 @@ def estimate_whatif(
     """
     chosen = quantized_precision(whatifs.quant, precision or hw.native_precision)
     check_precision(hw, chosen)
-    parts = frozenset(graph.meta.kernel_parts)
+    parts = kernel_part_names(graph, whatifs.sequence_kernels)
     if whatifs.is_empty and not parts:
         return estimate_graph(apply_precision(graph, chosen), hw, engine)
     typed = transform_graph(graph, whatifs, chosen)

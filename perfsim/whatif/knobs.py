@@ -29,6 +29,13 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
   back instead of recomputed; `perfsim.whatif.fmha`); without the
   ``attention`` pass it changes nothing and is left out of the applied knobs, as the PIM
   settings are without the unit (a sweep may cross it with ``fusion``).
+- ``sequence_kernels``: with packed sequence lengths (`perfsim.whatif.lengths`), how the
+  attention's per-sequence ops launch: ``varlen`` (the default: one variable-length kernel
+  for every sequence, as FlashAttention's and apex's fmhalib's varlen kernels run them) or
+  ``per_sequence`` (a kernel per sequence, as a loop over the sequences launches them:
+  NVIDIA's MLPerf v0.7 BERT with ``--unpad``, ``mhalib/mha_funcs.cu``, one cuBLAS batched
+  GEMM or softmax launch per sequence on its own stream); without packed lengths it
+  changes nothing.
 """
 
 from __future__ import annotations
@@ -57,7 +64,8 @@ QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "dropout", "layernorm")
 # knobs that are graph transforms of a training step and keep its gradient bookkeeping
 # (``meta.grad_ready``) right, so a data-parallel step can carry them (`Scenario.check`)
-TRAINING_KNOBS: Final = ("fusion", "mlm_positions", "attention_kernel")
+TRAINING_KNOBS: Final = ("fusion", "mlm_positions", "attention_kernel", "sequence_kernels")
+SEQUENCE_KERNELS: Final = ("varlen", "per_sequence")
 
 
 class WhatIfError(SpecError):
@@ -83,6 +91,7 @@ class WhatIfs:
     instances: int = 1
     mlm_positions: float = 0.0
     attention_kernel: str = "flash2"
+    sequence_kernels: str = "varlen"
 
     def applied(self) -> dict[str, Any]:
         """The knobs that differ from their defaults, as JSON-ready scalars."""
@@ -266,6 +275,7 @@ PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
     "instances": _instances,
     "mlm_positions": _positions,
     "attention_kernel": _choice(ATTENTION_KERNELS),
+    "sequence_kernels": _choice(SEQUENCE_KERNELS),
 }
 
 

@@ -248,6 +248,18 @@ def packed_graph(probe: OpGraph, other: OpGraph, lengths: Sequence[int]) -> OpGr
     return OpGraph(tuple(new_ops), meta)
 
 
+def kernel_part_names(graph: OpGraph, sequence_kernels: str = "varlen") -> frozenset[str]:
+    """Names of the ops launched inside an earlier copy's variable-length kernel
+    (``meta.kernel_parts``), or none with ``sequence_kernels="per_sequence"``: a loop over
+    the sequences launches each length's kernel of its own (NVIDIA's MLPerf v0.7 BERT,
+    ``mhalib/mha_funcs.cu``: one cuBLAS batched GEMM or softmax launch per sequence). NB:
+    sequences of one length share a copy, so this counts a launch per distinct length, a
+    lower bound on a loop's launches."""
+    if sequence_kernels == "per_sequence":
+        return frozenset()
+    return frozenset(graph.meta.kernel_parts)
+
+
 def _forward_written(ops: Sequence[OpNode]) -> int:
     return sum(op.bytes_written for op in ops if op.phase == "forward")
 
