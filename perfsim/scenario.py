@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfsim.errors import SpecError, WorkloadError
 from perfsim.hardware.spec import RUNTIMES
-from perfsim.whatif.knobs import WhatIfs
+from perfsim.whatif.knobs import TRAINING_KNOBS, WhatIfs
 from perfsim.whatif.lengths import PADDINGS, LengthsError, SequenceLengths
 from perfsim.workload import ModelSpec, TrainingOptions, Workload, load_workload, validate_scenario
 
@@ -139,7 +139,7 @@ class Scenario:
         """Reject combinations no pipeline runs; return the scenario unchanged.
 
         Data parallelism carries the what-ifs that are graph transforms of a training step
-        (``fusion``, ``mlm_positions``, ``attention_kernel``:
+        (``fusion``, ``mlm_positions``, ``attention_kernel``, ``sequence_kernels``:
         `perfsim.whatif.knobs.TRAINING_KNOBS`); they keep the
         graph's ``grad_ready`` op indices right, which the gradient buckets read. The others
         are refused: pruning, N:M sparsity and low-rank rewrite forward shapes only (no
@@ -158,7 +158,7 @@ class Scenario:
             if refused:
                 raise SpecError(
                     f"--whatif {', '.join(refused)}: not available with --devices/--grad-accum "
-                    "(what-ifs allowed there: fusion, mlm_positions, attention_kernel)"
+                    f"(what-ifs allowed there: {', '.join(TRAINING_KNOBS)})"
                 )
             if self.mode != "training":
                 raise WorkloadError(
