@@ -49,6 +49,14 @@ PUBLISHED = {
     ("mlperf-v0.7-bert-tpuv3-32", "seq512", "throughput_samples_per_s"): 973.0,
     ("mlperf-v0.7-bert-dgx1", "seq512", "throughput_samples_per_s"): 374.15,
     ("mlperf-v0.7-bert-dgxa100", "seq512", "throughput_samples_per_s"): 1052.0,
+    ("dle-20.06-bert-large-a100", "seq128", "throughput_samples_per_s"): 415.0,
+    ("dle-20.06-bert-large-a100", "seq512", "throughput_samples_per_s"): 78.0,
+    ("dle-20.06-bert-large-v100", "seq128", "throughput_samples_per_s"): 158.0,
+    ("dle-20.06-bert-large-v100", "seq512", "throughput_samples_per_s"): 33.0,
+    ("dle-20.06-bert-large-v100", "seq128-fp32", "throughput_samples_per_s"): 40.0,
+    ("dle-20.06-bert-large-v100", "seq512-fp32", "throughput_samples_per_s"): 9.0,
+    ("dle-20.06-bert-large-a100", "squad-seq384", "throughput_samples_per_s"): 116.0,
+    ("dle-20.06-bert-large-v100", "squad-seq384", "throughput_samples_per_s"): 49.0,
 }
 
 
