@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final, Literal, get_args
 
-Precision = Literal["fp32", "fp16", "bf16", "int8", "int4"]
+Precision = Literal["fp32", "tf32", "fp16", "bf16", "int8", "int4"]
 PRECISIONS: Final[tuple[Precision, ...]] = get_args(Precision)
 
 
@@ -29,12 +29,19 @@ class PrecisionPolicy:
 
 POLICIES: Final = {
     "fp32": PrecisionPolicy("fp32", "fp32", "fp32", "fp32"),
+    # fp32 storage, matrix products on TF32 tensor cores (10-bit significand inputs, fp32
+    # accumulate): what A100 / H100 run for fp32 matmuls with TF32 allowed
+    "tf32": PrecisionPolicy("tf32", "tf32", "fp32", "fp32"),
     "fp16": PrecisionPolicy("fp16", "fp16", "fp16", "fp16"),
     "bf16": PrecisionPolicy("bf16", "bf16", "bf16", "bf16"),
     "int8": PrecisionPolicy("int8", "int8", "fp16", "fp16"),
     "int4": PrecisionPolicy("int4", "int4", "fp16", "fp16"),
 }
 assert tuple(POLICIES) == PRECISIONS, "one policy per precision, in the same order"
+
+# a training step is traced in its precision, except these: traced in another and retyped
+# (`perfsim.precision.apply_precision`); tf32 stores everything in fp32
+TRACED_AS: Final = {"tf32": "fp32"}
 
 
 def policy(precision: str) -> PrecisionPolicy:
@@ -70,6 +77,7 @@ def _executable(matrix_dtypes: tuple[str, ...], vector_dtypes: tuple[str, ...]) 
 __all__ = [
     "POLICIES",
     "PRECISIONS",
+    "TRACED_AS",
     "Precision",
     "PrecisionPolicy",
     "executable_precisions",

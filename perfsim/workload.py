@@ -32,7 +32,7 @@ OPTIMIZERS: Final = ("sgd", "adam", "adamw", "lamb")
 # LAMB is what BERT pre-training at scale uses (You et al. 2019; NVIDIA's and MLPerf's BERT);
 # fine-tuning uses AdamW (the transformers Trainer default)
 DEFAULT_OPTIMIZER: Final = {"pretraining": "lamb", "classification": "adamw", "squad": "adamw"}
-TRAINING_PRECISIONS: Final = ("fp32", "fp16", "bf16")
+TRAINING_PRECISIONS: Final = ("fp32", "tf32", "fp16", "bf16")
 
 # RoBERTa-style models offset position ids by padding_idx + 1
 _POSITION_OFFSET_TYPES: Final = ("roberta", "xlm-roberta", "camembert")
@@ -245,7 +245,9 @@ def validate_scenario(workload: Workload) -> Workload:
             f"--precision: training runs in {', '.join(TRAINING_PRECISIONS)} "
             f"(mixed precision keeps fp32 master weights), got {workload.precision!r}"
         )
-    if workload.autocast and (workload.mode != "training" or workload.precision == "fp32"):
+    if workload.autocast and (
+        workload.mode != "training" or workload.precision in ("fp32", "tf32")
+    ):
         raise WorkloadError(
             "--autocast: a training step in --precision fp16 or bf16 (torch.autocast's "
             f"mixed precision), got mode {workload.mode!r}, precision "

@@ -167,7 +167,7 @@ def test_library_heuristic_properties(problem: GemmProblem, units: int, scale: f
 
 
 def gemm_op(m: int, n: int, k: int, dtype: str = "fp16", batch: int = 1) -> OpNode:
-    bits = {"fp16": 2, "fp32": 4, "int8": 1}[dtype]
+    bits = {"fp16": 2, "fp32": 4, "tf32": 4, "int8": 1}[dtype]
     return OpNode(
         name="mm",
         category=Category.GEMM if batch == 1 else Category.ATTN_GEMM,
@@ -234,13 +234,15 @@ def _with_achievable(hw, achievable):  # type: ignore[no-untyped-def]
 def test_achievable_fraction_slows_the_mainloop_by_hand(a100) -> None:  # type: ignore[no-untyped-def]
     """a100.yaml: fp16 0.869 (A100 SXM's published best-shape bf16 rate, 271.2 of 312
     TFLOP/s), fp32 SIMT 0.969 (cuBLAS SGEMM 18.88 of 19.49), int8 0.814 (a CUTLASS int8
-    GEMM at 507.6 of 623.8 TOP/s). A mainloop step's MAC cycles are the tile's MACs at that
-    fraction of the unit's rate (a 128 x 256 x 32 tile at 1024 x 0.869 MACs per cycle:
-    1,178.4 cycles; without the fraction 1,024)."""
+    GEMM at 507.6 of 623.8 TOP/s), tf32 0.861 (PyTorch's docs: a 10240^3 product in
+    0.016 s). A mainloop step's MAC cycles are the tile's MACs at that fraction of the
+    unit's rate (a 128 x 256 x 32 tile at 1024 x 0.869 MACs per cycle: 1,178.4 cycles;
+    without the fraction 1,024)."""
     assert a100.compute.matrix.library_achievable == {
         "fp16": 0.869,
         "bf16": 0.869,
         "int8": 0.814,
+        "tf32": 0.861,
         "fp32": 0.969,
     }
     full = _with_achievable(a100, None)
@@ -260,6 +262,11 @@ def test_achievable_fraction_slows_the_mainloop_by_hand(a100) -> None:  # type: 
     assert imma is not None
     imma_macs = imma.tile.m * imma.tile.n * imma.tile.k
     assert imma.mac_cycles == pytest.approx(imma_macs / (2048 * 0.814))
+    # tf32: 512 MACs per cycle per SM at 0.861
+    tf32 = library_plan(gemm_op(12288, 1024, 1024, "tf32"), a100, "tf32", on_matrix=True)
+    assert tf32 is not None
+    tf32_macs = tf32.tile.m * tf32.tile.n * tf32.tile.k
+    assert tf32.mac_cycles == pytest.approx(tf32_macs / (512 * 0.861))
     # a mainloop-bound GEMM is slower by at most 1 / fraction, never faster
     slow = Roofline().op_cost(op, a100).compute_s
     fast = Roofline().op_cost(op, full).compute_s

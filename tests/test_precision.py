@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from perfsim.engines.roofline import matrix_cost
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.estimate import check_precision
+from perfsim.hardware import resolve_hardware
 from perfsim.ir import Category
 from perfsim.precision import POLICIES, apply_precision
+from perfsim.workload import load_workload
 
 
 @pytest.mark.parametrize("precision", sorted(POLICIES))
@@ -52,3 +55,54 @@ def test_missing_precision_is_an_error_naming_the_file(npu) -> None:
     with pytest.raises(UnsupportedPrecisionError, match=r"npu\.yaml: compute: no int4"):
         check_precision(npu, "int4", "hwconfigs/npu.yaml")
     check_precision(npu, "bf16")
+
+
+def test_tf32_retypes_the_matrix_ops_only_and_keeps_fp32_bytes(traced) -> None:
+    graph = traced("bert-tiny")
+    tf32 = apply_precision(graph, "tf32")
+    for before, after in zip(graph.ops, tf32.ops, strict=True):
+        # fp32 storage: every op reads and writes the bytes it did in fp32
+        assert (after.bytes_read, after.bytes_written) == (before.bytes_read, before.bytes_written)
+        if after.category.is_matrix:
+            assert {t.dtype for t in after.inputs} == {"tf32"}
+            assert {t.dtype for t in after.outputs} == {"fp32"}
+        else:
+            assert after == before
+
+
+def test_tf32_runs_only_where_tensor_cores_take_it() -> None:
+    assert "tf32" in resolve_hardware("a100").supported_precisions()
+    assert "tf32" in resolve_hardware("h100").supported_precisions()
+    v100 = resolve_hardware("v100")  # Volta's tensor cores multiply fp16 only
+    assert "tf32" not in v100.supported_precisions()
+    with pytest.raises(UnsupportedPrecisionError, match=r"no tf32 support"):
+        check_precision(v100, "tf32", "hwconfigs/v100.yaml")
+
+
+def test_a_tf32_gemm_runs_at_the_tf32_rate(traced) -> None:
+    a100 = resolve_hardware("a100")
+    graph = traced("bert-tiny")
+    name = "encoder.layer.0.intermediate.dense/addmm"
+    fp32 = next(op for op in graph.ops if op.name == name)
+    tf32 = next(op for op in apply_precision(graph, "tf32").ops if op.name == name)
+    fp32_cost, tf32_cost = matrix_cost(fp32, a100), matrix_cost(tf32, a100)
+    # the same bytes; the product on the tensor cores (512 tf32 MACs a clock an SM against
+    # 64 fp32 FMAs on the CUDA cores): faster, and never faster than the tf32 peak allows
+    assert tf32_cost.memory_s == pytest.approx(fp32_cost.memory_s)
+    assert tf32_cost.compute_s < fp32_cost.compute_s
+    assert tf32_cost.compute_s >= tf32.flops / a100.matrix_peak_flops("tf32")
+
+
+def test_a_tf32_training_step_is_the_fp32_step_with_tf32_products(store) -> None:
+    workload = load_workload("bert-tiny", batch=2, seq=16, mode="training", precision="tf32")
+    graph = store.graph(workload)
+    assert graph.meta.trace_precision == "fp32"  # traced in fp32 (TRACED_AS)
+    step = apply_precision(graph, "tf32")
+    assert step.meta.precision == "tf32"
+    matrix = [op for op in step.ops if op.category.is_matrix]
+    assert {op.phase for op in matrix} == {"forward", "backward"}
+    assert all({t.dtype for t in op.inputs} == {"tf32"} for op in matrix)
+    for op, before in zip(step.ops, graph.ops, strict=True):
+        assert op.category.is_matrix or op == before
+    with pytest.raises(ValueError, match="traced in fp32, asked for fp16"):
+        apply_precision(graph, "fp16")

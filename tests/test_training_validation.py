@@ -55,6 +55,8 @@ PUBLISHED = {
     ("dle-20.06-bert-large-v100", "seq512", "throughput_samples_per_s"): 33.0,
     ("dle-20.06-bert-large-v100", "seq128-fp32", "throughput_samples_per_s"): 40.0,
     ("dle-20.06-bert-large-v100", "seq512-fp32", "throughput_samples_per_s"): 9.0,
+    ("dle-20.06-bert-large-a100", "seq128-tf32", "throughput_samples_per_s"): 234.0,
+    ("dle-20.06-bert-large-a100", "seq512-tf32", "throughput_samples_per_s"): 41.0,
     ("dle-20.06-bert-large-a100", "squad-seq384", "throughput_samples_per_s"): 116.0,
     ("dle-20.06-bert-large-v100", "squad-seq384", "throughput_samples_per_s"): 49.0,
 }

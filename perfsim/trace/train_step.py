@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from perfsim.dtypes import TRACED_AS
 from perfsim.errors import TraceError, WorkloadError
 from perfsim.ir import GraphMeta, OpGraph
 from perfsim.trace.autocast import AUTOCAST_DTYPES, MetaAutocast
@@ -163,7 +164,9 @@ def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
     (`perfsim.trace.metacache`): the same graph, several times sooner; ``fast=False`` runs
     every kernel, the reference the fast trace is tested against.
     """
-    precision = workload.precision or "fp32"
+    # a tf32 step is traced in fp32 and its matrix ops retyped when it is costed
+    # (`perfsim.precision.apply_precision`)
+    precision = TRACED_AS.get(workload.precision or "fp32", workload.precision or "fp32")
     trainee = _trainee(workload, precision, fast)
     recorder = new_recorder(trainee.model)
     persistent = [

@@ -274,9 +274,10 @@ NOTES: dict[str, str] = {
         "its 16 streams, host synchronizations and Python loops over the sequences are not. "
         "Session 17 checks a plain PyTorch code base as it runs (DeepLearningExamples 20.06 "
         "on one A100 and one V100: eager attention, apex amp O2, the FFN's GELU as eager erf "
-        "operators): +2.6% to +12.2% on all eight rows, where a single-kernel GELU reads +16 "
-        "to +36%; with GEMMs some 60% of those steps, at most some 10 points of MLPerf "
-        "v1.0's +27% can be the A100's GEMM rates (training/README.md, session 17)."
+        "operators; tf32 as a precision of its own): -7.2% to +12.2% on all ten rows, "
+        "where a single-kernel GELU reads +16 to +36%; with GEMMs some 60% of those steps, "
+        "at most some 10 points of MLPerf v1.0's +27% can be the A100's GEMM rates "
+        "(training/README.md, session 17)."
     ),
     "Every TensorRT 8.4 row, A100 and T4 (issue 12's wider published set, our proxy)": (
         "The T4 is described from its datasheet and published figures alone; its modelled "
