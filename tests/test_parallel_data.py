@@ -160,22 +160,49 @@ def test_a_busy_link_delays_the_next_bucket() -> None:
 
 
 def test_gradient_accumulation_communicates_once() -> None:
-    # 4 micro-steps of 6 ms, one optimizer step of 1 ms, the same 1 ms exposed as above
+    # 4 micro-steps of 6 ms, 3 passes of accumulation adds, one optimizer step of 1 ms, the
+    # same 1 ms exposed as above
     hw = _hw()
     grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
     step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=2, grad_accum=4))
-    assert step.compute_s == pytest.approx(4 * 6e-3 + 1e-3)
+    assert step.accumulation is not None
+    add = step.accumulation.latency_s
+    assert step.accumulation_s == pytest.approx(3 * add)
+    assert step.compute_s == pytest.approx(4 * 6e-3 + 3 * add + 1e-3)
     assert step.communication_s == pytest.approx(2e-3)
-    assert step.step_time_s == pytest.approx(26e-3)
+    assert step.step_time_s == pytest.approx(26e-3 + 3 * add)
     assert step.summary()["global_batch"] == 4 * 2 * 4
-    # energy: 6 forward/backward ops x 4 + 1 optimizer op, 1 J each, plus static while waiting
+    # energy: 6 forward/backward ops x 4 + 1 optimizer op, 1 J each, the adds 3 times, plus
+    # static while waiting
     static = hw.energy.static_power * 1e-3
-    assert step.energy_j == pytest.approx(25.0 + static)
+    assert step.energy_j == pytest.approx(25.0 + 3 * step.accumulation.energy_j + static)
     frame = step.to_frame()
-    assert list(frame["count"][:7]) == [4, 4, 4, 4, 4, 4, 1]
+    assert list(frame["count"][:9]) == [4, 4, 4, 4, 4, 4, 1, 3, 3]
     collectives = frame[frame["category"] == "collective"]
     assert list(collectives["phase"]) == ["communication", "communication"]
     assert list(collectives["latency_s"]) == pytest.approx([1e-3, 1e-3])
+
+
+def test_accumulation_adds_each_gradient_into_its_sum_by_hand() -> None:
+    # PyTorch's AccumulateGrad, `grad += new_grad`, once a parameter per micro-step after the
+    # first: each add reads the sum and the new gradient (2 x 10 MB of fp32) and writes the
+    # sum (10 MB), at no more than the device's DRAM peak
+    hw = _hw()
+    grads = [[2, 2_500_000, "fp32"], [5, 2_500_000, "fp32"]]
+    step = data_parallel(_result(STEP, grads, hw), DataParallel(devices=1, grad_accum=2))
+    assert step.accumulation is not None
+    ops = step.accumulation.graph.ops
+    assert [op.target for op in ops] == ["aten.add_.Tensor"] * 2
+    assert {op.phase for op in ops} == {"accumulate"}
+    assert [(op.bytes_read, op.bytes_written, op.flops) for op in ops] == [
+        (20_000_000, 10_000_000, 2_500_000)
+    ] * 2
+    dram = hw.memory[-1].bandwidth
+    assert step.accumulation_s == pytest.approx(step.accumulation.latency_s)
+    assert step.accumulation_s >= 60_000_000 / dram
+    # one micro-step has nothing to add into
+    single = data_parallel(_result(STEP, grads, hw), DataParallel(devices=1, grad_accum=1))
+    assert single.accumulation is None and single.accumulation_s == 0.0
 
 
 def test_exchange_after_the_backward_pass_is_all_exposed() -> None:

@@ -16,7 +16,9 @@ describes them all. The step on top of it, as PyTorch DDP runs it:
   ends after the backward pass is *exposed*, the rest hides under backward compute.
   Contention of the all-reduce with compute for memory bandwidth or cores is not modeled.
 - **gradient accumulation**: ``grad_accum`` micro-steps of forward and backward, the
-  all-reduce only on the last (DDP's ``no_sync`` on the others), then one optimizer step.
+  all-reduce only on the last (DDP's ``no_sync`` on the others), then one optimizer step;
+  every micro-step but the first adds its gradients into the accumulated ones, one kernel
+  per parameter (`perfsim.parallel.accumulation`, phase ``accumulate``).
 - **no overlap** (``overlap=False``: apex's ``--allreduce_post_accumulation``, a
   DistributedFusedLAMB with ``overlap_reductions`` off): every bucket's exchange starts
   after the backward pass, so all of it is exposed.
@@ -25,7 +27,8 @@ describes them all. The step on top of it, as PyTorch DDP runs it:
   moves what a ring all-reduce moves (its two halves), and each device runs the optimizer
   on 1/devices of the parameters: the optimizer ops count ``1 / devices`` a step.
 
-``step_time_s = grad_accum * (forward + backward) + exposed_communication_s + optimizer``.
+``step_time_s = grad_accum * (forward + backward) + (grad_accum - 1) * accumulation +
+exposed_communication_s + optimizer``.
 
 Collectives are ``collective``-category ops in phase ``communication`` (a phase of their
 own, so the ``backward`` rows stay compute; their ``start_s``/``end_s`` say how they overlap
@@ -45,10 +48,13 @@ from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfsim.engines import OpCost
 from perfsim.errors import SpecError, WorkloadError
-from perfsim.estimate import Result
+from perfsim.estimate import Result, estimate_graph
 from perfsim.hardware.spec import HardwareSpec
-from perfsim.ir import DTYPE_BITS, Category
+from perfsim.ir import DTYPE_BITS, Category, OpNode
+from perfsim.parallel.accumulation import PHASE as ACCUMULATE
+from perfsim.parallel.accumulation import accumulation_graph
 from perfsim.parallel.collectives import Algorithm, CollectiveTime, allreduce
 from perfsim.totals import CategoryTotals, Totals, ratio
 
@@ -150,11 +156,13 @@ def _phase_sums(result: Result) -> tuple[float, float, float]:
 
 @dataclass(frozen=True, slots=True)
 class DataParallelResult:
-    """A data-parallel training step: one device's costed micro-step plus the all-reduces."""
+    """A data-parallel training step: one device's costed micro-step plus the all-reduces,
+    and (``grad_accum > 1``) one costed pass of gradient-accumulation adds."""
 
     result: Result
     plan: DataParallel
     buckets: tuple[Bucket, ...]
+    accumulation: Result | None = None
 
     @property
     def hw(self) -> HardwareSpec:
@@ -176,9 +184,17 @@ class DataParallelResult:
         return _phase_sums(self.result)[1] * self._count("optimizer")
 
     @property
+    def accumulation_s(self) -> float:
+        """Gradient-accumulation adds per step (``grad_accum - 1`` passes), seconds."""
+        if self.accumulation is None:
+            return 0.0
+        return (self.plan.grad_accum - 1) * self.accumulation.latency_s
+
+    @property
     def compute_s(self) -> float:
-        """Compute per step: every micro-step plus one optimizer step, seconds."""
-        return self.plan.grad_accum * self.micro_s + self.optimizer_s
+        """Compute per step: every micro-step, its accumulation adds and one optimizer
+        step, seconds."""
+        return self.plan.grad_accum * self.micro_s + self.accumulation_s + self.optimizer_s
 
     @property
     def communication_s(self) -> float:
@@ -208,14 +224,24 @@ class DataParallelResult:
 
     def _count(self, phase: str) -> float:
         """How often an op of ``phase`` runs a step on one device."""
+        if phase == ACCUMULATE:
+            return self.plan.grad_accum - 1
         if phase != "optimizer":
             return self.plan.grad_accum
         return 1 / self.plan.devices if self.plan.sharded_optimizer else 1
 
+    def _costed(self) -> tuple[tuple[OpNode, ...], tuple[OpCost, ...]]:
+        """The step's ops and costs, the accumulation pass after the micro-step's."""
+        ops, costs = self.result.graph.ops, self.result.costs
+        if self.accumulation is not None:
+            ops, costs = ops + self.accumulation.graph.ops, costs + self.accumulation.costs
+        return ops, costs
+
     def device_totals(self) -> Totals:
-        """One device's ops over a step: every micro-step, one optimizer step."""
-        counts = [self._count(op.phase) for op in self.result.graph.ops]
-        return Totals.of(self.result.costs, counts)
+        """One device's ops over a step: every micro-step, the accumulation adds, one
+        optimizer step."""
+        ops, costs = self._costed()
+        return Totals.of(costs, [self._count(op.phase) for op in ops])
 
     def communication_energy_j(self) -> dict[str, float]:
         """Static joules while the device waits on exposed communication, and interconnect
@@ -274,7 +300,7 @@ class DataParallelResult:
             "energy_j": energy,
             "energy_breakdown_j": self.energy_breakdown_j(),
             "by_category": self.by_category(),
-            "n_ops": len(self.result.costs) + len(self.buckets),
+            "n_ops": len(self._costed()[1]) + len(self.buckets),
             "devices": self.plan.devices,
             "grad_accum": self.plan.grad_accum,
             "global_batch": self.global_batch,
@@ -282,6 +308,7 @@ class DataParallelResult:
             "step_time_s": step,
             "compute_s": self.compute_s,
             "optimizer_s": self.optimizer_s,
+            "accumulation_s": self.accumulation_s,
             "communication_s": self.communication_s,
             "exposed_communication_s": self.exposed_communication_s,
             "communication_sent_bytes": self.sent_bytes,
@@ -297,6 +324,10 @@ class DataParallelResult:
 
         frame = self.result.to_frame()
         frame["count"] = [self._count(op.phase) for op in self.result.graph.ops]
+        if self.accumulation is not None:
+            added = self.accumulation.to_frame()
+            added["count"] = self.plan.grad_accum - 1
+            frame = pd.concat([frame, added], ignore_index=True)
         level_columns = [f"{level.name}_bytes" for level in self.hw.memory]
         rows = [
             {
@@ -371,4 +402,9 @@ def data_parallel(
             buckets.append(
                 Bucket(index, count, nbytes, dtype, last_op, ready, start, free, collective)
             )
-    return DataParallelResult(result=result, plan=plan, buckets=tuple(buckets))
+    accumulation = None
+    if plan.grad_accum > 1 and grad_ready:
+        accumulation = estimate_graph(accumulation_graph(result.graph), result.hw, result.engine)
+    return DataParallelResult(
+        result=result, plan=plan, buckets=tuple(buckets), accumulation=accumulation
+    )

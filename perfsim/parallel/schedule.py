@@ -317,6 +317,7 @@ class PhaseResult:
             "step_time_s": step,
             "compute_s": self.step.compute_s,
             "optimizer_s": self.step.optimizer_s,
+            "accumulation_s": self.step.accumulation_s,
             "communication_s": self.step.communication_s,
             "exposed_communication_s": self.step.exposed_communication_s,
             "collective_algorithm": summary["collective_algorithm"],
