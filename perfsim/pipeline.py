@@ -139,7 +139,7 @@ def simulate_parallel(
         overlap=split.overlap,
         sharded_optimizer=split.sharded_optimizer,
     )
-    return data_parallel(result, plan, source)
+    return data_parallel(result, plan, source, scenario.runtime)
 
 
 def run(

@@ -202,6 +202,21 @@ def test_grad_accum_keeps_communication_and_repeats_compute(store: GraphStore) -
     assert twice.summary()["throughput_samples_per_s"] > once.summary()["throughput_samples_per_s"]
 
 
+def test_accumulation_adds_are_issued_by_the_steps_runtime(store: GraphStore) -> None:
+    # under eager PyTorch each add is a kernel the host issues, as the micro-step's are: the
+    # pass takes at least its launches at a100.yaml's host_issue.eager (10 us each)
+    step = Scenario(
+        "bert-tiny", batch=64, seq=32, mode="training", parallel=Parallelism(8, 2), runtime="eager"
+    )
+    eager = simulate_parallel(step, "a100", store=store)
+    plain = simulate_parallel(step.but(runtime=None), "a100", store=store)
+    assert eager.accumulation is not None and plain.accumulation is not None
+    adds = len(eager.accumulation.costs)
+    assert adds == len(eager.result.graph.meta.grad_ready or ())
+    assert eager.accumulation.latency_s >= adds * 10e-6
+    assert eager.accumulation.latency_s > plain.accumulation.latency_s
+
+
 # ---- CLI --------------------------------------------------------------------------------
 
 

@@ -49,4 +49,5 @@ def accumulation_graph(step: OpGraph) -> OpGraph:
                 bytes_written=nbytes,
             )
         )
-    return OpGraph(tuple(ops), step.meta)
+    # the step's folded view ops belong to its micro-step, none to these kernels
+    return OpGraph(tuple(ops), step.meta.but(folded_ops=0))

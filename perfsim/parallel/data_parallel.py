@@ -56,6 +56,7 @@ from perfsim.ir import DTYPE_BITS, Category, OpNode
 from perfsim.parallel.accumulation import PHASE as ACCUMULATE
 from perfsim.parallel.accumulation import accumulation_graph
 from perfsim.parallel.collectives import Algorithm, CollectiveTime, allreduce
+from perfsim.timeline import apply_runtime
 from perfsim.totals import CategoryTotals, Totals, ratio
 
 if TYPE_CHECKING:
@@ -358,9 +359,15 @@ class DataParallelResult:
 
 
 def data_parallel(
-    result: Result, plan: DataParallel, hw_source: str | Path | None = None
+    result: Result,
+    plan: DataParallel,
+    hw_source: str | Path | None = None,
+    runtime: str | None = None,
 ) -> DataParallelResult:
     """Spread one device's costed training step (at its micro-batch) over ``plan.devices``.
+
+    ``runtime``: the host runtime the step's kernels were issued by (`perfsim.timeline`);
+    the gradient-accumulation adds are issued the same way.
 
     Raises:
         WorkloadError: more than one device for a graph without ``grad_ready`` (not a
@@ -404,7 +411,8 @@ def data_parallel(
             )
     accumulation = None
     if plan.grad_accum > 1 and grad_ready:
-        accumulation = estimate_graph(accumulation_graph(result.graph), result.hw, result.engine)
+        adds = estimate_graph(accumulation_graph(result.graph), result.hw, result.engine)
+        accumulation = apply_runtime(adds, runtime)
     return DataParallelResult(
         result=result, plan=plan, buckets=tuple(buckets), accumulation=accumulation
     )
