@@ -118,7 +118,8 @@ def simulate_parallel(
     balanced share per device and micro-step (`perfsim.whatif.lengths.balanced_shares`),
     and the step is costed at the heaviest share, the one every device waits for.
     """
-    from perfsim.parallel.data_parallel import DataParallel, data_parallel, micro_batch
+    from perfsim.parallel.buckets import micro_batch
+    from perfsim.parallel.data_parallel import DataParallel, data_parallel
     from perfsim.whatif.lengths import heaviest_share
 
     scenario.check()

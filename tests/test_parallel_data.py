@@ -15,12 +15,8 @@ from perfsim.estimate import Result
 from perfsim.hardware import HardwareSpec, load_hardware
 from perfsim.hardware.spec import Interconnect
 from perfsim.ir import Category, GraphMeta, OpGraph, OpNode
-from perfsim.parallel.data_parallel import (
-    DataParallel,
-    data_parallel,
-    gradient_buckets,
-    micro_batch,
-)
+from perfsim.parallel.buckets import gradient_buckets, micro_batch
+from perfsim.parallel.data_parallel import DataParallel, data_parallel
 
 HWCONFIGS = Path(__file__).resolve().parent.parent / "hwconfigs"
 MIB = 2**20
