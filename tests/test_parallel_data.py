@@ -270,6 +270,33 @@ def test_exposed_communication_is_bounded(sizes: list[int], devices: int, accum:
     assert sum(b.nbytes for b in step.buckets) == 4 * sum(sizes)
 
 
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 5_000_000), min_size=1, max_size=8),
+    accum=st.integers(1, 8),
+    dtype=st.sampled_from(["fp32", "fp16"]),
+)
+def test_accumulation_grows_with_the_micro_steps(sizes: list[int], accum: int, dtype: str) -> None:
+    # grad_accum - 1 passes, each no cheaper than its bytes at the DRAM peak; one more
+    # micro-step never shortens the step nor lowers its energy, and no energy is negative
+    hw = _hw()
+    grads = [[2, size, dtype] for size in sizes]
+    steps = [
+        data_parallel(_result(STEP, grads, hw), DataParallel(devices=1, grad_accum=g))
+        for g in (accum, accum + 1)
+    ]
+    one_pass = steps[1].accumulation
+    assert one_pass is not None
+    width = 4 if dtype == "fp32" else 2
+    floor = 3 * width * sum(sizes) / hw.memory[-1].bandwidth
+    assert one_pass.latency_s >= floor * (1 - 1e-12)
+    assert steps[1].accumulation_s == pytest.approx(accum * one_pass.latency_s)
+    assert steps[0].accumulation_s == pytest.approx((accum - 1) * one_pass.latency_s)
+    assert steps[1].step_time_s > steps[0].step_time_s
+    assert steps[1].energy_j > steps[0].energy_j
+    assert all(value >= 0 for value in steps[1].energy_breakdown_j().values())
+
+
 def test_interconnect_energy_when_the_file_prices_links() -> None:
     # 2 devices send 2 * 1/2 * 20 MB = 20 MB each (ring); at 10 pJ/B that is 0.2 mJ
     hw = _hw()
