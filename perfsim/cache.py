@@ -16,6 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfsim.dtypes import TRACED_AS
 from perfsim.ir import OpGraph
 from perfsim.workload import TRACE_VERSION, ModelSpec, Workload
 
@@ -36,8 +37,9 @@ def graph_key(workload: Workload) -> str:
         TRACE_VERSION,
     )
     if workload.mode == "training":
+        precision = workload.precision or "fp32"
         parts += (
-            workload.precision or "fp32",
+            TRACED_AS.get(precision, precision),  # a tf32 step is the fp32 trace
             workload.head,
             workload.training_optimizer,
             workload.checkpointing,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perfsim.cache import graph_key
 from perfsim.engines.roofline import matrix_cost
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.estimate import check_precision
@@ -97,6 +98,10 @@ def test_a_tf32_training_step_is_the_fp32_step_with_tf32_products(store) -> None
     workload = load_workload("bert-tiny", batch=2, seq=16, mode="training", precision="tf32")
     graph = store.graph(workload)
     assert graph.meta.trace_precision == "fp32"  # traced in fp32 (TRACED_AS)
+    # and stored as the fp32 step is: the two share one trace
+    fp32 = load_workload("bert-tiny", batch=2, seq=16, mode="training", precision="fp32")
+    assert graph_key(workload) == graph_key(fp32)
+    assert store.graph(fp32).ops == graph.ops
     step = apply_precision(graph, "tf32")
     assert step.meta.precision == "tf32"
     matrix = [op for op in step.ops if op.category.is_matrix]

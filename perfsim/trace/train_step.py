@@ -166,7 +166,8 @@ def trace_training_step(workload: Workload, *, fast: bool = True) -> OpGraph:
     """
     # a tf32 step is traced in fp32 and its matrix ops retyped when it is costed
     # (`perfsim.precision.apply_precision`)
-    precision = TRACED_AS.get(workload.precision or "fp32", workload.precision or "fp32")
+    asked = workload.precision or "fp32"
+    precision = TRACED_AS.get(asked, asked)
     trainee = _trainee(workload, precision, fast)
     recorder = new_recorder(trainee.model)
     persistent = [
