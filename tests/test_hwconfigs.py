@@ -263,6 +263,20 @@ BAD_FILES = [
         id="duplicate-level-name",
     ),
     pytest.param(
+        _edit(lambda d: d["compute"]["matrix"].update(fp32_as="fp16")),
+        ["compute.matrix", "fp32_as: fp16 is not a dtype in macs_per_cycle"],
+        id="fp32-as-a-dtype-the-array-lacks",
+    ),
+    pytest.param(
+        _edit(
+            lambda d: d["compute"]["matrix"].update(
+                fp32_as="bf16", macs_per_cycle={"bf16": 16384, "fp32": 4096}
+            )
+        ),
+        ["fp32_as: bf16 runs fp32 at bf16's rate"],
+        id="fp32-as-with-another-fp32-rate",
+    ),
+    pytest.param(
         _edit(lambda d: d.update(native_precision="int4")),
         ["native_precision", "int4"],
         id="native-precision-not-executable",

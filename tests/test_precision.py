@@ -111,3 +111,33 @@ def test_a_tf32_training_step_is_the_fp32_step_with_tf32_products(store) -> None
         assert op.category.is_matrix or op == before
     with pytest.raises(ValueError, match="traced in fp32, asked for fp16"):
         apply_precision(graph, "fp16")
+
+
+def test_fp32_on_a_tpu_runs_on_the_mxus_at_the_bf16_rate(traced) -> None:
+    """A TPU multiplies fp32 matmuls in bf16 by default (``fp32_as``): the MXUs' rate, fp32
+    operands in memory. By hand for bert-tiny's first FFN GEMM on one TPUv3 chip."""
+    tpu = resolve_hardware("tpu-v3")
+    op = next(o for o in traced("bert-tiny").ops if o.name.endswith("intermediate.dense/addmm"))
+    cost = matrix_cost(op, tpu)
+    assert cost.unit == "matrix"
+    mxus = 2 * 16384 * 4 * 0.94e9  # FLOP/s: 4 MXUs of 128 x 128 MACs at 940 MHz
+    assert tpu.matrix_peak_flops("fp32") == pytest.approx(mxus)
+    assert cost.compute_s == pytest.approx(op.flops / mxus)
+    # the operands are fp32 in HBM: 4 bytes an element, read and written at 900 GB/s
+    assert op.bytes_read + op.bytes_written == 4 * sum(t.numel for t in (*op.inputs, *op.outputs))
+    assert cost.memory_s == pytest.approx((op.bytes_read + op.bytes_written) / 900e9)
+
+
+def test_fp32_as_adds_no_fp32_array_to_the_area() -> None:
+    from perfsim.area.model import area_breakdown
+
+    tpu = resolve_hardware("tpu-v3")
+    assert tpu.compute.matrix.fp32_as == "bf16"
+    assert tpu.compute.matrix.datapaths == {"bf16": 16384}
+    without = tpu.model_copy(update={"compute": tpu.compute.model_copy(update={"matrix": None})})
+    bf16_only = type(tpu.compute.matrix).model_validate(
+        {**tpu.compute.matrix.model_dump(), "fp32_as": None, "macs_per_cycle": {"bf16": 16384}}
+    )
+    plain = tpu.model_copy(update={"compute": tpu.compute.model_copy(update={"matrix": bf16_only})})
+    assert area_breakdown(plain).total_m2 == pytest.approx(area_breakdown(tpu).total_m2)
+    assert area_breakdown(without).total_m2 < area_breakdown(tpu).total_m2

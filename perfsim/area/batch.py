@@ -82,7 +82,7 @@ def layout(hw: HardwareSpec) -> tuple[Any, ...] | None:
     link = hw.interconnect
     return (
         hw.technology_node,
-        tuple(matrix.macs_per_cycle) if matrix is not None else None,
+        tuple(matrix.datapaths) if matrix is not None else None,
         tuple(hw.compute.vector.flops_per_cycle),
         tuple((level.name, level.per_unit) for level in hw.memory[:-1]),
         inputs is not None and inputs.register_file is not None,
@@ -153,7 +153,7 @@ def _total_mm2(hws: Sequence[HardwareSpec]) -> Array:
     else:
         macs = {
             d: _column([hw.compute.matrix.macs_per_cycle[d] for hw in hws]) * mac[d]  # type: ignore[union-attr]
-            for d in matrix.macs_per_cycle
+            for d in matrix.datapaths
         }
         parts.append(_widest(macs.values()) * units)
     lanes = {

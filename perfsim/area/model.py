@@ -156,7 +156,7 @@ def _matrix_m2(hw: HardwareSpec) -> float:
     if matrix is None:
         return 0.0
     area = _mac_areas_m2(hw.technology_node)
-    widest = max(n * area[dtype] for dtype, n in matrix.macs_per_cycle.items())
+    widest = max(n * area[dtype] for dtype, n in matrix.datapaths.items())
     return widest * die_units(hw)
 
 

@@ -93,6 +93,27 @@ class MatrixEngine(Frozen):
     # for arrays that share a core (``arrays_per_core``); False: SCALE-Sim's per-fold
     # preload and skew
     pipelined_folds: bool = False
+    # the dtype whose MACs an fp32 matrix op runs on, one pass per product, where the part
+    # has no fp32 datapath of its own: a TPU's MXU multiplies fp32 matmuls in bf16 by default
+    # (XLA's DEFAULT precision), so fp32's rate is that dtype's (filled in ``macs_per_cycle``)
+    # and no fp32 array adds to the area (`datapaths`); None: fp32 runs where listed, else
+    # on the vector engine
+    fp32_as: Dtype | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fp32_rate(cls, data: Any) -> Any:
+        """An fp32 matrix op at ``fp32_as``'s rate: its ``macs_per_cycle`` entry."""
+        if not isinstance(data, dict) or data.get("fp32_as") is None:
+            return data
+        alias, rates = data["fp32_as"], dict(data.get("macs_per_cycle") or {})
+        if alias == "fp32" or alias not in rates:
+            raise ValueError(f"fp32_as: {alias} is not a dtype in macs_per_cycle")
+        if "fp32" in rates and rates["fp32"] != rates[alias]:
+            raise ValueError(
+                f"fp32_as: {alias} runs fp32 at {alias}'s rate; macs_per_cycle.fp32 differs"
+            )
+        return {**data, "macs_per_cycle": {**rates, "fp32": rates[alias]}}
 
     @model_validator(mode="after")
     def _check(self) -> MatrixEngine:
@@ -144,8 +165,8 @@ class MatrixEngine(Frozen):
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``efficiency_grid``, ``library_achievable``, ``library_clusters`` and
-        ``arrays_per_core`` out of dumps where unset (`without_unset`)."""
+        """Leave ``efficiency_grid``, ``library_achievable``, ``library_clusters``,
+        ``arrays_per_core`` and ``fp32_as`` out of dumps where unset (`without_unset`)."""
         return without_unset(
             self,
             handler(self),
@@ -153,7 +174,14 @@ class MatrixEngine(Frozen):
             "library_achievable",
             "library_clusters",
             "arrays_per_core",
+            "fp32_as",
         )
+
+    @property
+    def datapaths(self) -> dict[str, float]:
+        """``macs_per_cycle`` of the dtypes the engine has multipliers for (fp32 left out
+        where it runs on another dtype's, ``fp32_as``): what its area is built of."""
+        return {d: n for d, n in self.macs_per_cycle.items() if not (d == "fp32" and self.fp32_as)}
 
     def efficiency_at(self, m: int, n: int | None = None, k: int | None = None) -> float:
         """Fraction of ``macs_per_cycle`` a GEMM with ``m`` output rows (and, where known,
