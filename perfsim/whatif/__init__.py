@@ -5,7 +5,9 @@ graph under a set of knobs (`WhatIfs`, built by `parse_whatifs`). Composition or
 so that every pass sees the shapes and dtypes it needs:
 
 1. MLM gather (`perfsim.whatif.mlm_gather`) — the masked-LM head and loss over the
-   masked positions only (training or inference; the only shape pass valid in training);
+   masked positions only, then the word-embedding lookup as a one-hot product where asked
+   (`perfsim.whatif.one_hot`) (training or inference; the only shape passes valid in
+   training);
 2. prune (heads, FFN width; `perfsim.whatif.prune`) — shapes shrink;
 3. N:M sparsity (`perfsim.whatif.sparsity`) — weight GEMMs' reduction dim shrinks;
 4. low-rank factorization (`perfsim.whatif.lowrank`) — weight GEMMs split in two;
@@ -37,6 +39,7 @@ from perfsim.whatif.knobs import (
 from perfsim.whatif.lengths import kernel_part_names
 from perfsim.whatif.lowrank import low_rank
 from perfsim.whatif.mlm_gather import mlm_gather
+from perfsim.whatif.one_hot import one_hot_embeddings
 from perfsim.whatif.pim import pim_device, pim_finisher
 from perfsim.whatif.placement import (
     Placement,
@@ -52,6 +55,7 @@ from perfsim.whatif.sparsity import sparsify
 def transform_graph(graph: OpGraph, whatifs: WhatIfs, precision: str) -> OpGraph:
     """Steps 1-5 of the composition order: the typed graph the cost models will see."""
     graph = mlm_gather(graph, whatifs.mlm_positions)
+    graph = one_hot_embeddings(graph, whatifs.word_embedding)
     graph = prune_heads(graph, whatifs.prune_heads)
     graph = prune_ffn(graph, whatifs.prune_ffn)
     graph = sparsify(graph, whatifs.sparsity, whatifs.sparsity_speedup)

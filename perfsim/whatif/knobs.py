@@ -36,6 +36,10 @@ Keys are flat and scalar-valued, so a sweep can vary each one as an axis
   NVIDIA's MLPerf v0.7 BERT with ``--unpad``, ``mhalib/mha_funcs.cu``, one cuBLAS batched
   GEMM or softmax launch per sequence on its own stream); without packed lengths it
   changes nothing.
+- ``word_embedding``: how the word-embedding lookup runs: ``gather`` (the default, rows
+  gathered from the table, as the traced model does) or ``one_hot`` (a one-hot matrix
+  times the table, and its weight gradient in backward, as Google's BERT runs it on TPUs;
+  `perfsim.whatif.one_hot`).
 """
 
 from __future__ import annotations
@@ -64,8 +68,15 @@ QUANT_MODES: Final = ("none", "int8", "w4a8", "int8-io")
 DEFAULT_PIM_CATEGORIES: Final = ("elementwise", "dropout", "layernorm")
 # knobs that are graph transforms of a training step and keep its gradient bookkeeping
 # (``meta.grad_ready``) right, so a data-parallel step can carry them (`Scenario.check`)
-TRAINING_KNOBS: Final = ("fusion", "mlm_positions", "attention_kernel", "sequence_kernels")
+TRAINING_KNOBS: Final = (
+    "fusion",
+    "mlm_positions",
+    "attention_kernel",
+    "sequence_kernels",
+    "word_embedding",
+)
 SEQUENCE_KERNELS: Final = ("varlen", "per_sequence")
+WORD_EMBEDDING_LOOKUPS: Final = ("gather", "one_hot")  # perfsim.whatif.one_hot
 
 
 class WhatIfError(SpecError):
@@ -92,6 +103,7 @@ class WhatIfs:
     mlm_positions: float = 0.0
     attention_kernel: str = "flash2"
     sequence_kernels: str = "varlen"
+    word_embedding: str = "gather"
 
     def applied(self) -> dict[str, Any]:
         """The knobs that differ from their defaults, as JSON-ready scalars."""
@@ -276,6 +288,7 @@ PARSERS: Final[Mapping[str, Callable[[Any], Any]]] = {
     "mlm_positions": _positions,
     "attention_kernel": _choice(ATTENTION_KERNELS),
     "sequence_kernels": _choice(SEQUENCE_KERNELS),
+    "word_embedding": _choice(WORD_EMBEDDING_LOOKUPS),
 }
 
 
