@@ -80,6 +80,30 @@ def test_lamb_schedule_is_the_papers_recipe() -> None:
                                   "total_time_s": pytest.approx(76.19 * 60)}  # fmt: skip
 
 
+def test_lamb_schedules_run_googles_bert_as_on_a_tpu() -> None:
+    # google-research/bert: an fp32 model (its matmuls one bf16 pass on the MXUs) whose word
+    # embeddings are a one-hot product on TPUs; Table 1's fixed-batch rows at 32 a chip
+    folder = ROOT / "workloads" / "schedules"
+    rows = {"lamb-bert-large-tpuv3-16": (16, 512, 1_000_000, 298080.0),
+            "lamb-bert-large-tpuv3-pod-32k": (1024, 32768, 15_600, 6072.0)}  # fmt: skip
+    for name in ("lamb-bert-large-tpuv3-pod", *rows):
+        schedule = load_schedule(folder / f"{name}.yaml")
+        for phase in schedule.phases:
+            assert phase.precision == "fp32"
+            assert phase.scenario.whatifs.word_embedding == "one_hot"
+        if name in rows:
+            chips, batch, steps, seconds = rows[name]
+            assert [p.global_batch // p.devices for p in schedule.phases] == [32, 32]
+            assert {p.devices for p in schedule.phases} == {chips}
+            assert {p.global_batch for p in schedule.phases} == {batch}
+            # 9/10 of the steps at seq 128, the rest at 512
+            assert [(p.seq, p.steps) for p in schedule.phases] == [
+                (128, steps * 9 // 10),
+                (512, steps // 10),
+            ]
+            assert schedule.published["total_time_s"] == pytest.approx(seconds)
+
+
 def test_phase_knobs_inherit_from_the_top(tiny: Path) -> None:
     short, long = load_schedule(tiny).phases
     assert (short.devices, short.grad_accum, short.optimizer) == (16, 1, "lamb")
