@@ -277,6 +277,16 @@ BAD_FILES = [
         id="fp32-as-with-another-fp32-rate",
     ),
     pytest.param(
+        _edit(
+            lambda d: (
+                d["compute"]["matrix"].update(fp32_as="bf16"),
+                d["energy"]["mac"].pop("fp32", None),
+            )
+        ),
+        ["energy.mac needs an fp32 entry with compute.matrix.fp32_as: bf16"],
+        id="fp32-as-without-its-mac-energy",
+    ),
+    pytest.param(
         _edit(lambda d: d.update(native_precision="int4")),
         ["native_precision", "int4"],
         id="native-precision-not-executable",

@@ -146,6 +146,12 @@ class HardwareSpec(Frozen):
         for dtype in matrix.macs_per_cycle if matrix else ():
             if dtype not in self.energy.mac and dtype not in MAC_ENERGY_45NM_J:
                 raise ValueError(f"energy.mac needs an entry for matrix dtype {dtype} (no default)")
+        if matrix is not None and matrix.fp32_as and "fp32" not in self.energy.mac:
+            # the fp32 default is a full fp32 multiply, not a pass of the fp32_as MACs
+            raise ValueError(
+                f"energy.mac needs an fp32 entry with compute.matrix.fp32_as: {matrix.fp32_as} "
+                f"(an fp32 product is a pass of the {matrix.fp32_as} MACs)"
+            )
         for dtype in self.compute.vector.flops_per_cycle:
             if dtype not in self.energy.vector_op and dtype not in VECTOR_OP_ENERGY_45NM_J:
                 raise ValueError(
