@@ -141,3 +141,16 @@ def test_fp32_as_adds_no_fp32_array_to_the_area() -> None:
     plain = tpu.model_copy(update={"compute": tpu.compute.model_copy(update={"matrix": bf16_only})})
     assert area_breakdown(plain).total_m2 == pytest.approx(area_breakdown(tpu).total_m2)
     assert area_breakdown(without).total_m2 < area_breakdown(tpu).total_m2
+
+
+def test_fp32_as_follows_a_sweeps_override_of_its_dtype() -> None:
+    from perfsim.sweep.override import override
+
+    npu = resolve_hardware("npu")  # TPUv4i-like: fp32 matmuls one bf16 pass, as tpu-v3
+    assert npu.compute.matrix.macs_per_cycle["fp32"] == 16384
+    assert "fp32" not in npu.model_dump()["compute"]["matrix"]["macs_per_cycle"]  # derived
+    halved = override(npu, "matrix.macs_per_cycle.bf16", 8192)
+    assert halved.compute.matrix.macs_per_cycle["fp32"] == 8192
+    smaller = override(npu, "matrix.rows", 64)  # every rate rescales with rows x cols
+    assert smaller.compute.matrix.macs_per_cycle == {"bf16": 8192, "int8": 8192, "fp32": 8192}
+    assert halved.matrix_peak_flops("fp32") == pytest.approx(npu.matrix_peak_flops("fp32") / 2)

@@ -180,7 +180,8 @@ def test_override_is_pure_and_validated(npu: HardwareSpec) -> None:
     # a systolic array's MACs per cycle follow rows x cols: 256 x 128 = 2 x 16384
     wide = override(npu, "matrix.rows", 256)
     assert wide.compute.matrix is not None
-    assert wide.compute.matrix.macs_per_cycle == {"bf16": 32768.0, "int8": 32768.0}
+    # (fp32 runs as one bf16 pass, `fp32_as`, so it follows bf16)
+    assert wide.compute.matrix.macs_per_cycle == {"bf16": 32768.0, "int8": 32768.0, "fp32": 32768.0}
     assert wide.matrix_peak_flops("bf16") == 2 * npu.matrix_peak_flops("bf16")
     # unless the sweep sets them itself
     fixed = override_many(npu, {"matrix.rows": 256, "matrix.macs_per_cycle.bf16": 100})

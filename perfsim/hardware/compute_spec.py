@@ -166,10 +166,17 @@ class MatrixEngine(Frozen):
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Leave ``efficiency_grid``, ``library_achievable``, ``library_clusters``,
-        ``arrays_per_core`` and ``fp32_as`` out of dumps where unset (`without_unset`)."""
+        ``arrays_per_core`` and ``fp32_as`` out of dumps where unset (`without_unset`),
+        and the fp32 rate that ``fp32_as`` derives (an edited dump, e.g. a sweep's
+        override of the bf16 rate, derives it again)."""
+        data = handler(self)
+        if self.fp32_as:
+            data["macs_per_cycle"] = {
+                d: n for d, n in data["macs_per_cycle"].items() if d != "fp32"
+            }
         return without_unset(
             self,
-            handler(self),
+            data,
             "efficiency_grid",
             "library_achievable",
             "library_clusters",
