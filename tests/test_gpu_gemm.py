@@ -167,7 +167,7 @@ def test_library_heuristic_properties(problem: GemmProblem, units: int, scale: f
 
 
 def gemm_op(m: int, n: int, k: int, dtype: str = "fp16", batch: int = 1) -> OpNode:
-    bits = {"fp16": 2, "fp32": 4, "tf32": 4, "int8": 1}[dtype]
+    bits = {"fp16": 2, "bf16": 2, "fp32": 4, "tf32": 4, "int8": 1}[dtype]
     return OpNode(
         name="mm",
         category=Category.GEMM if batch == 1 else Category.ATTN_GEMM,

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from perfsim.cache import graph_key
 from perfsim.engines.roofline import matrix_cost
 from perfsim.errors import UnsupportedPrecisionError
 from perfsim.estimate import check_precision
 from perfsim.hardware import resolve_hardware
-from perfsim.ir import Category
+from perfsim.ir import Category, GraphMeta, OpGraph
 from perfsim.precision import POLICIES, apply_precision
 from perfsim.workload import load_workload
+from tests.test_gpu_gemm import gemm_op
 
 
 @pytest.mark.parametrize("precision", sorted(POLICIES))
@@ -154,3 +157,31 @@ def test_fp32_as_follows_a_sweeps_override_of_its_dtype() -> None:
     smaller = override(npu, "matrix.rows", 64)  # every rate rescales with rows x cols
     assert smaller.compute.matrix.macs_per_cycle == {"bf16": 8192, "int8": 8192, "fp32": 8192}
     assert halved.matrix_peak_flops("fp32") == pytest.approx(npu.matrix_peak_flops("fp32") / 2)
+
+
+def _tpu_gemm(m: int, n: int, k: int, dtype: str):  # type: ignore[no-untyped-def]
+    meta = GraphMeta(model="gemm", batch=1, seq=m, mode="inference")
+    return OpGraph((gemm_op(m, n, k, dtype),), meta)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    m=st.integers(1, 4096),
+    n=st.sampled_from([64, 128, 768, 1024, 3072, 4096]),
+    k=st.sampled_from([64, 128, 768, 1024, 4096]),
+)
+def test_an_fp32_gemm_on_a_tpu_is_its_bf16_gemm_with_fp32_bytes(m: int, n: int, k: int) -> None:
+    """fp32 on the MXUs (``fp32_as``): the bf16 product's MACs at the bf16 rate, moving twice
+    the bytes: never faster than the bf16 GEMM, never faster than its arithmetic at the MXU
+    peak, and the roofline stays a lower bound of the cycle engine."""
+    from perfsim.estimate import estimate_graph
+
+    tpu = resolve_hardware("tpu-v3")
+    fp32, bf16 = _tpu_gemm(m, n, k, "fp32"), _tpu_gemm(m, n, k, "bf16")
+    for engine in ("roofline", "cycle"):
+        wide, narrow = estimate_graph(fp32, tpu, engine), estimate_graph(bf16, tpu, engine)
+        assert wide.latency_s >= narrow.latency_s * (1 - 1e-9)
+        assert wide.latency_s >= 2 * m * n * k / tpu.matrix_peak_flops("bf16") * (1 - 1e-9)
+        assert wide.costs[0].unit == "matrix"
+    roofline, cycle = (estimate_graph(fp32, tpu, e).latency_s for e in ("roofline", "cycle"))
+    assert roofline <= cycle * (1 + 1e-9)
