@@ -77,6 +77,14 @@ class Result:
                 found[op.target] = found.get(op.target, 0) + 1
         return found
 
+    def _fp32_matmul_summary(self) -> dict[str, Any]:
+        """``fp32_matmuls_as``: the dtype an fp32 run's matrix ops multiplied in, where the
+        device runs fp32 products as passes of another (a TPU's bf16 default, ``fp32_as``)."""
+        matrix = self.hw.compute.matrix
+        if self.graph.meta.precision != "fp32" or matrix is None or not matrix.fp32_as:
+            return {}
+        return {"fp32_matmuls_as": matrix.fp32_as}
+
     def summary(self) -> dict[str, Any]:
         """The ``--format json`` object of DESIGN.md's CLI contract."""
         meta = self.graph.meta
@@ -110,6 +118,7 @@ class Result:
                 1 for c in self.costs if c.category.is_matrix and c.unit == "vector"
             ),
             "whatifs": dict(meta.whatifs),
+            **self._fp32_matmul_summary(),
             **({"seq_lengths": dict(meta.seq_lengths)} if meta.seq_lengths is not None else {}),
             **({"runtime": meta.runtime} if meta.runtime is not None else {}),
             **self._training_summary(),

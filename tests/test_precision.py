@@ -185,3 +185,16 @@ def test_an_fp32_gemm_on_a_tpu_is_its_bf16_gemm_with_fp32_bytes(m: int, n: int, 
         assert wide.costs[0].unit == "matrix"
     roofline, cycle = (estimate_graph(fp32, tpu, e).latency_s for e in ("roofline", "cycle"))
     assert roofline <= cycle * (1 + 1e-9)
+
+
+def test_the_summary_says_fp32_matmuls_ran_as_bf16_passes(traced) -> None:
+    from perfsim.estimate import estimate_graph
+
+    graph = apply_precision(traced("bert-tiny"), "fp32")
+    tpu = estimate_graph(graph, resolve_hardware("tpu-v3")).summary()
+    assert tpu["fp32_matmuls_as"] == "bf16"
+    assert tpu["matrix_ops_on_vector_engine"] == 0
+    a100 = estimate_graph(graph, resolve_hardware("a100")).summary()  # fp32 SIMT: no alias
+    assert "fp32_matmuls_as" not in a100
+    bf16 = estimate_graph(apply_precision(traced("bert-tiny"), "bf16"), resolve_hardware("tpu-v3"))
+    assert "fp32_matmuls_as" not in bf16.summary()

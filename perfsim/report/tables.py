@@ -147,11 +147,17 @@ def _cycle_rows(summary: Mapping[str, Any]) -> list[Row]:
 
 
 def _note_rows(summary: Mapping[str, Any]) -> list[Row]:
-    """Ops no cost model covers, and matrix ops that fell back to the vector engine."""
+    """Ops no cost model covers, matrix ops that fell back to the vector engine, and fp32
+    matmuls run in another dtype's passes."""
     rows = []
     if summary.get("unsupported_ops"):
         names = ", ".join(f"{k} x{v}" for k, v in summary["unsupported_ops"].items())
         rows.append(("unsupported", names))
+    if summary.get("fp32_matmuls_as"):
+        alias = summary["fp32_matmuls_as"]
+        rows.append(
+            ("note", f"fp32 matmuls ran as one {alias} pass each (the device's default precision)")
+        )
     if summary.get("matrix_ops_on_vector_engine"):
         rows.append(
             (
