@@ -221,7 +221,11 @@ def test_files_without_library_tiles_keep_todays_numbers() -> None:
     op = gemm_op(12288, 1024, 1024)
     cost = Roofline().op_cost(op, mi100)
     assert cost.compute_s == op.flops / mi100.matrix_peak_flops("fp16")
-    assert cost == Roofline().op_cost(op, ideal_hardware(mi100))
+    # no tiles: its compute is the ideal bound's; its memory levels have achievable
+    # fractions (gpu-benches measurements), which the ideal bound drops
+    ideal = Roofline().op_cost(op, ideal_hardware(mi100))
+    assert cost.compute_s == ideal.compute_s
+    assert cost.memory_s > ideal.memory_s
 
 
 def _with_achievable(hw, achievable):  # type: ignore[no-untyped-def]
