@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from perfsim.cache import GraphStore
 from perfsim.hardware import resolve_hardware
 from perfsim.ir import OpGraph
-from perfsim.parallel.schedule import load_schedule, time_to_train
+from perfsim.parallel.schedule import load_schedule
+from perfsim.parallel.training_run import time_to_train
 from perfsim.pipeline import scenario_graph, simulate, simulate_parallel
 from perfsim.scenario import Parallelism, Scenario
 from perfsim.training.footprint import memory_footprint

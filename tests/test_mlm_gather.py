@@ -17,7 +17,8 @@ import pytest
 from perfsim.cache import GraphStore
 from perfsim.errors import SpecError
 from perfsim.ir import OpGraph
-from perfsim.parallel.schedule import load_schedule, time_to_train
+from perfsim.parallel.schedule import load_schedule
+from perfsim.parallel.training_run import time_to_train
 from perfsim.pipeline import simulate, simulate_parallel
 from perfsim.scenario import Parallelism
 from perfsim.whatif import fuse, parse_whatifs

@@ -15,7 +15,8 @@ from perfsim.cache import GraphStore
 from perfsim.cli import main
 from perfsim.errors import SpecError, WorkloadError
 from perfsim.parallel.published import compare_published
-from perfsim.parallel.schedule import load_schedule, time_to_train
+from perfsim.parallel.schedule import load_schedule
+from perfsim.parallel.training_run import time_to_train
 from perfsim.pipeline import simulate_parallel
 from perfsim.scenario import Parallelism, Scenario
 

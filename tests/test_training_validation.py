@@ -34,7 +34,8 @@ import pytest
 
 from perfsim.cache import GraphStore
 from perfsim.parallel.published import compare_published
-from perfsim.parallel.schedule import load_schedule, time_to_train
+from perfsim.parallel.schedule import load_schedule
+from perfsim.parallel.training_run import time_to_train
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "results" / "validation" / "training"

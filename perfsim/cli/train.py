@@ -32,7 +32,8 @@ def train(
         render_training_outputs,
         training_json,
     )
-    from perfsim.parallel.schedule import load_schedule, time_to_train
+    from perfsim.parallel.schedule import load_schedule
+    from perfsim.parallel.training_run import time_to_train
 
     store = graph_store(cache_dir, no_cache)
     runs = [time_to_train(load_schedule(path), engine=engine, store=store) for path in schedules]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from perfsim.parallel.schedule import TrainingRun
+from perfsim.parallel.training_run import TrainingRun
 
 # published figures a schedule may give, and the predicted key each compares with
 PHASE_METRICS = ("throughput_samples_per_s", "model_flops_per_s_per_device", "step_time_s")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from perfsim.parallel.published import compare_published
-from perfsim.parallel.schedule import TrainingRun
+from perfsim.parallel.training_run import TrainingRun
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -21,11 +21,10 @@ may be given at the top level and per phase; a phase's keys override the schedul
 key by key, and the result is the phase scenario's ``whatifs``. A data-parallel step
 carries the training-step knobs only (``fusion``, ``mlm_positions``; `Scenario.check`).
 
-FLOP conventions, both reported per device: ``achieved_flops_per_s_per_device`` divides
-the FLOPs perfsim traced (forward, backward and optimizer, every op) by the step time;
-``model_flops_per_s_per_device`` uses the "training = 3 x forward FLOPs" convention of the
-DeepSpeed BERT blog (2020-05-28), counting the traced forward pass three times, so it
-compares with published TFLOP/s figures made that way.
+``evaluation:`` (``every_samples``, ``samples``, ``batch``: top level or per phase, a phase's
+block replacing the schedule's) prices the evaluations a run's clock holds
+(`perfsim.parallel.evaluation`); `perfsim.parallel.training_run.time_to_train` costs a
+schedule.
 
 A schedule (or a phase) may carry ``published`` figures of a real run with their source;
 `perfsim.parallel.published.compare_published` turns them into predicted-vs-published rows
@@ -34,26 +33,20 @@ with the error in percent.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from perfsim.cache import GraphStore
-from perfsim.errors import PerfsimError, SpecError
+from perfsim.errors import SpecError
 from perfsim.parallel.collectives import Algorithm
-from perfsim.parallel.data_parallel import (
-    DataParallelResult,
-)
+from perfsim.parallel.evaluation import Evaluation
 from perfsim.scenario import Parallelism, Scenario, TrainingOptions
 from perfsim.whatif.knobs import FUSION_PASSES, WhatIfs, parse_whatifs
 from perfsim.whatif.length_files import LengthsError, fill_batch
 from perfsim.whatif.lengths import SequenceLengths
 from perfsim.yamlio import read_yaml_mapping, validation_message
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 
 class _Frozen(BaseModel):
@@ -66,6 +59,12 @@ class _Published(_Frozen):
     model_flops_per_s_per_device: float | None = Field(default=None, gt=0)
     step_time_s: float | None = Field(default=None, gt=0)
     total_time_s: float | None = Field(default=None, gt=0)
+
+
+class _EvaluationFile(_Frozen):
+    every_samples: int = Field(gt=0)
+    samples: int = Field(gt=0)
+    batch: int = Field(gt=0)
 
 
 class _Knobs(_Frozen):
@@ -84,6 +83,7 @@ class _Knobs(_Frozen):
     whatif: dict[str, Any] | None = None
     seq_lengths: str | None = None
     padding: Literal["padded", "packed"] | None = None
+    evaluation: _EvaluationFile | None = None
 
 
 class _PhaseFile(_Knobs):
@@ -116,6 +116,7 @@ class Phase:
     scenario: Scenario
     steps: int
     published: dict[str, Any]
+    evaluation: Evaluation | None = None
 
     @property
     def seq(self) -> int:
@@ -143,8 +144,8 @@ class Phase:
 
     @property
     def whatif(self) -> str:
-        """The phase's what-if knobs as ``key=value`` words ("none" without any), and its
-        real sequence lengths if it has them."""
+        """The phase's what-if knobs as ``key=value`` words ("none" without any), its real
+        sequence lengths and its evaluations if it has them."""
         applied = self.scenario.whatifs.applied()
         if applied.get("fusion") == "+".join(FUSION_PASSES):
             applied["fusion"] = "all"
@@ -152,6 +153,8 @@ class Phase:
         if lengths is not None:  # real lengths: how they ran and their mean
             mean = sum(lengths.lengths) / len(lengths.lengths)
             applied["seq_lengths"] = f"{lengths.padding}(mean {mean:.1f})"
+        if self.evaluation is not None:
+            applied["evaluation"] = self.evaluation.label()
         return " ".join(f"{key}={value}" for key, value in applied.items()) or "none"
 
 
@@ -231,6 +234,7 @@ def load_schedule(path: str | Path) -> Schedule:
                 ),
                 steps=item.steps,
                 published=item.published.model_dump(exclude_none=True) if item.published else {},
+                evaluation=_evaluation(pick("evaluation", None)),
             )
         )
     return Schedule(
@@ -266,131 +270,11 @@ def _phase_lengths(
     return SequenceLengths(lengths, padding, item.seq if padding == "padded" else None)
 
 
+def _evaluation(spec: _EvaluationFile | None) -> Evaluation | None:
+    return None if spec is None else Evaluation(spec.every_samples, spec.samples, spec.batch)
+
+
 def _phase_whatifs(parsed: _ScheduleFile, item: _PhaseFile, path: Path, index: int) -> WhatIfs:
     """The schedule's ``whatif`` knobs with the phase's own on top, validated."""
     merged = {**(parsed.whatif or {}), **(item.whatif or {})}
     return parse_whatifs(merged, f"{path}: phases[{index}]")
-
-
-@dataclass(frozen=True, slots=True)
-class PhaseResult:
-    """One phase: its data-parallel step and how many times it runs."""
-
-    phase: Phase
-    step: DataParallelResult
-
-    @property
-    def step_time_s(self) -> float:
-        return self.step.step_time_s
-
-    @property
-    def time_s(self) -> float:
-        """The whole phase, seconds."""
-        return self.phase.steps * self.step.step_time_s
-
-    @property
-    def energy_j(self) -> float:
-        """The whole phase on all devices, joules."""
-        return self.phase.steps * self.step.energy_j * self.phase.devices
-
-    @property
-    def forward_flops(self) -> int:
-        """Forward FLOPs of one device per step (every micro-step)."""
-        ops = self.step.result.graph.ops
-        return self.phase.grad_accum * sum(op.flops for op in ops if op.phase == "forward")
-
-    def row(self) -> dict[str, Any]:
-        """The phase as one flat record (SI units)."""
-        summary = self.step.summary()
-        step = self.step_time_s
-        return {
-            "phase": self.phase.name,
-            "seq": self.phase.seq,
-            "global_batch": self.phase.global_batch,
-            "devices": self.phase.devices,
-            "grad_accum": self.phase.grad_accum,
-            "micro_batch": summary["micro_batch"],
-            "precision": summary["precision"],
-            "optimizer": self.step.result.graph.meta.optimizer or self.phase.optimizer,
-            "steps": self.phase.steps,
-            "whatif": self.phase.whatif,
-            "step_time_s": step,
-            "compute_s": self.step.compute_s,
-            "optimizer_s": self.step.optimizer_s,
-            "accumulation_s": self.step.accumulation_s,
-            "communication_s": self.step.communication_s,
-            "exposed_communication_s": self.step.exposed_communication_s,
-            "collective_algorithm": summary["collective_algorithm"],
-            "time_s": self.time_s,
-            "energy_j": self.energy_j,
-            "throughput_samples_per_s": self.phase.global_batch / step,
-            "flops_per_device_per_step": self.step.flops,
-            "achieved_flops_per_s_per_device": self.step.flops / step,
-            "model_flops_per_s_per_device": 3 * self.forward_flops / step,
-            "peak_flops_per_s_per_device": summary["peak_flops_per_s"],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingRun:
-    """A schedule, costed: per phase and in total."""
-
-    schedule: Schedule
-    phases: tuple[PhaseResult, ...]
-
-    @property
-    def total_time_s(self) -> float:
-        return sum(phase.time_s for phase in self.phases)
-
-    @property
-    def energy_j(self) -> float:
-        """Energy to train on all devices, joules."""
-        return sum(phase.energy_j for phase in self.phases)
-
-    def summary(self) -> dict[str, Any]:
-        """The run as one JSON-ready object."""
-        return {
-            "schedule": self.schedule.name,
-            "model": self.schedule.model,
-            "hw": self.phases[0].step.hw.name,
-            "engine": self.schedule.engine,
-            "total_time_s": self.total_time_s,
-            "energy_j": self.energy_j,
-            "steps": sum(phase.phase.steps for phase in self.phases),
-            "flop_convention": "model_flops = 3 x traced forward FLOPs (DeepSpeed blog "
-            "2020-05-28); achieved_flops = every traced FLOP of forward, backward, optimizer",
-            "phases": [phase.row() for phase in self.phases],
-        }
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per phase."""
-        import pandas as pd
-
-        return pd.DataFrame([phase.row() for phase in self.phases])
-
-
-def time_to_train(
-    schedule: Schedule, *, engine: str | None = None, store: GraphStore | None = None
-) -> TrainingRun:
-    """Cost every phase of a schedule (with ``engine`` instead of the schedule's, if given).
-
-    Raises:
-        PerfsimError: naming the schedule file and the phase (e.g. a batch that does not
-            split over the devices).
-    """
-    from perfsim.pipeline import simulate_parallel
-
-    if engine is not None:
-        schedule = replace(schedule, engine=engine)
-    results = []
-    for index, phase in enumerate(schedule.phases):
-        try:
-            step = simulate_parallel(
-                phase.scenario, schedule.hw, engine=schedule.engine, store=store
-            )
-        except PerfsimError as error:
-            raise type(error)(
-                f"{schedule.path or schedule.name}: phases[{index}]: {error}"
-            ) from None
-        results.append(PhaseResult(phase, step))
-    return TrainingRun(schedule, tuple(results))

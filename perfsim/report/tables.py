@@ -198,12 +198,16 @@ def training_tables(
     published."""
     for run in runs:
         table = Table(title=f"{run['schedule']} on {run['hw']}", title_justify="left")
-        columns = ("phase", "seq", "batch", "devices", "steps", "step", "exposed comm", "time")
-        for column in (*columns, "samples/s", "TFLOP/s/dev (3x fwd)", "energy"):
+        # a run whose phases evaluate shows the evaluations' time (perfsim.parallel.evaluation)
+        evaluates = any(phase["evaluations"] > 0 for phase in run["phases"])
+        columns = ("phase", "seq", "batch", "devices", "steps", "step", "exposed comm")
+        columns += ("evals",) * evaluates
+        for column in (*columns, "time", "samples/s", "TFLOP/s/dev (3x fwd)", "energy"):
             table.add_column(
                 column, justify="left" if column == "phase" else "right", no_wrap=column == "phase"
             )
         for phase in run["phases"]:
+            evaluations = phase["evaluations"] * phase["evaluation_s"]
             table.add_row(
                 phase["phase"],
                 str(phase["seq"]),
@@ -212,6 +216,7 @@ def training_tables(
                 f"{phase['steps']:,}",
                 format_quantity(phase["step_time_s"], "s"),
                 format_quantity(phase["exposed_communication_s"], "s"),
+                *(format_quantity(evaluations, "s"),) * evaluates,
                 format_quantity(phase["time_s"], "s"),
                 f"{phase['throughput_samples_per_s']:,.1f}",
                 f"{phase['model_flops_per_s_per_device'] / 1e12:.1f}",
