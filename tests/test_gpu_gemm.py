@@ -297,3 +297,26 @@ def test_a_lower_achievable_fraction_is_never_faster(a100, m, n, k, low, high) -
 def test_achievable_fraction_needs_the_dtype_tiled(a100) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match="library_achievable lists fp8, which library_tiles"):
         _with_achievable(a100, {"fp8": 0.9})
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 20000),
+    n=st.sampled_from([64, 768, 1024, 3072, 4096]),
+    k=st.sampled_from([64, 768, 1024, 3072, 4096]),
+    short=st.floats(0.0, 2e-6),
+    extra=st.floats(0.0, 2e-6),
+)
+def test_a_longer_memory_latency_is_never_faster(
+    m: int, n: int, k: int, short: float, extra: float
+) -> None:
+    # the DRAM latency a wave's prologue waits and the L2 latency of a split-K handoff
+    # (session 19 took the GPU files' latencies from pointer-chase measurements): the
+    # heuristic's best plan over the shipped tiles only gets slower as they grow
+    def best(latency: float) -> float:
+        units = replace(A100, fill_s=latency, reduce_latency_s=latency / 2)
+        plan = choose_plan(fp16(m, n, k), (BIG, SMALL), units)
+        assert plan is not None
+        return plan.seconds
+
+    assert best(short + extra) >= best(short)
