@@ -168,6 +168,24 @@ def test_mlperf_v1_schedule_evaluates_as_its_log_says() -> None:
     assert math.floor(3_000_256 / phase.evaluation.every_samples) == 20
 
 
+@pytest.mark.parametrize(
+    ("name", "evaluations", "trained"),
+    [
+        # their logs: eval_accuracy at global steps 10,417, 12,153 and 13,889 of 13,903
+        # steps of 288; and at step 11,719 of 11,719 steps of 256
+        ("mlperf-v0.7-bert-dgx1.yaml", 3, 288 * 13_903),
+        ("mlperf-v0.7-bert-dgxa100.yaml", 1, 256 * 11_719),
+    ],
+)
+def test_mlperf_v07_schedules_evaluate_at_their_runs_rate(
+    name: str, evaluations: int, trained: int
+) -> None:
+    (phase,) = load_schedule(ROOT / "workloads" / "schedules" / name).phases
+    assert phase.evaluation is not None
+    assert (phase.evaluation.samples, phase.evaluation.batch) == (10_000, 16)
+    assert trained / phase.evaluation.every_samples == pytest.approx(evaluations, rel=1e-6)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     steps=st.integers(1, 10_000),

@@ -17,7 +17,8 @@ choice:
   evaluations, a fraction where a run's evaluations do not divide its steps (a phase that
   stands for a throughput figure, ``steps: 1``, carries its share of them). A run that
   starts evaluating late (MLPerf v0.7's NVIDIA code: from 3,000,000 samples, every 500,000)
-  is not this rule.
+  is given its own rate instead, its evaluations over its trained samples, which is what a
+  whole-run figure holds.
 - The encoder's forward only: the masked-LM head's accuracy over the ~15% masked positions
   and the loss are left out (``mlm_positions`` needs a training graph), as are the host's
   accuracy reduction and the evaluation data's loading (cached in memory in the runs above).
