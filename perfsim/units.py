@@ -88,6 +88,16 @@ def parse_quantity(text: str | int | float, dimension: str) -> float:
     return number * prefixes[prefix]
 
 
+def format_duration(seconds: float) -> str:
+    """A wall-clock span for humans: seconds under a minute (``format_quantity``), minutes
+    under two hours, hours beyond: ``format_duration(4572) == "76.2 min"``."""
+    if seconds < 60:
+        return format_quantity(seconds, "s")
+    if seconds < 7200:
+        return f"{seconds / 60:,.1f} min"
+    return f"{seconds / 3600:,.1f} h"
+
+
 def format_quantity(value: float, unit: str, *, binary: bool = False) -> str:
     """Format an SI value for humans: ``format_quantity(9e11, "B/s") == "900 GB/s"``."""
     if value == 0:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfsim.units import format_quantity, parse_quantity
+from perfsim.units import format_duration, format_quantity, parse_quantity
 
 # (text, dimension, SI value); decimal prefixes are powers of 1000, binary ones of 1024
 PARSE_CASES = [
@@ -178,3 +178,17 @@ def test_format_then_parse_round_trips_at_the_edges(
 ) -> None:
     text = format_quantity(value, unit, binary=binary)
     assert parse_quantity(text, dimension) == pytest.approx(value, rel=5e-4)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0.1729, "172.9 ms"),  # one MLPerf v1.0 step
+        (59.9, "59.9 s"),
+        (4571.4, "76.2 min"),  # the LAMB paper's 76.19 minutes
+        (7199.0, "120.0 min"),
+        (298_080.0, "82.8 h"),  # its 16-chip run
+    ],
+)
+def test_format_duration(seconds: float, expected: str) -> None:
+    assert format_duration(seconds) == expected

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from perfsim.units import format_quantity
+from perfsim.units import format_duration, format_quantity
 
 
 def _count(value: float) -> str:
@@ -224,7 +224,7 @@ def training_tables(
             )
         console.print(table)
         console.print(
-            f"time to train {run['total_time_s'] / 60:,.2f} min, "
+            f"time to train {format_duration(run['total_time_s'])}, "
             f"energy {format_quantity(run['energy_j'], 'J')}"
         )
     if comparison:
