@@ -7,6 +7,7 @@ invariant that evaluating never makes a phase faster or cheaper."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perfsim.cache import GraphStore
+from perfsim.cli import main
 from perfsim.errors import SpecError
 from perfsim.parallel.evaluation import Evaluation, evaluation_scenario, representative_lengths
 from perfsim.parallel.schedule import load_schedule
@@ -204,8 +206,6 @@ def test_evaluating_never_makes_a_phase_faster_or_cheaper(
     seconds: float,
     joules: float,
 ) -> None:
-    from dataclasses import replace
-
     phase = replace(evaluated_step.phase, steps=steps, evaluation=Evaluation(every, samples, batch))
     plain = PhaseResult(replace(phase, evaluation=None), evaluated_step.step)
     evaluated = PhaseResult(phase, evaluated_step.step, seconds, joules)
@@ -228,8 +228,6 @@ def evaluated_step(tmp_path_factory: pytest.TempPathFactory) -> PhaseResult:
 def test_train_table_shows_the_evaluations_only_where_a_phase_has_them(
     schedule_file: Path, graph_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from perfsim.cli import main
-
     def table(path: Path) -> str:
         capsys.readouterr()
         with pytest.raises(SystemExit) as done:
@@ -238,15 +236,12 @@ def test_train_table_shows_the_evaluations_only_where_a_phase_has_them(
         return capsys.readouterr().out
 
     assert "evals" in table(schedule_file)
-    plain = schedule_file.with_name("plain.yaml")
-    text = schedule_file.read_text(encoding="utf-8")
-    start = text.index("evaluation:\n  every_samples: 20")
-    plain.write_text(text[:start] + text[text.index("phases:") :], encoding="utf-8")
-    # the second phase's own block still evaluates; drop it too
-    plain.write_text(
-        plain.read_text(encoding="utf-8").replace(
-            "    evaluation:\n      every_samples: 40\n      samples: 8\n      batch: 4\n", ""
-        ),
-        encoding="utf-8",
+    # the schedule without its block and without the second phase's own
+    text = SCHEDULE.replace("evaluation:\n  every_samples: 20\n  samples: 12\n  batch: 2\n", "")
+    text = text.replace(
+        "    evaluation:\n      every_samples: 40\n      samples: 8\n      batch: 4\n", ""
     )
+    assert "evaluation" not in text
+    plain = schedule_file.with_name("plain.yaml")
+    plain.write_text(text, encoding="utf-8")
     assert "evals" not in table(plain)
