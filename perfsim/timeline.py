@@ -8,7 +8,11 @@ host issues kernel ``i`` at ``h_i = (i + 1) * host`` (one after another, never w
 the device; under eager PyTorch ``host`` also carries each kernel's share of the metadata
 ops the tracer folded, ``host_issue.eager_view`` each) and the device runs it from
 ``start_i = max(h_i, end_{i-1})`` to
-``end_i = start_i + device_i``; the latency is ``end`` of the last kernel. ``device_i`` is
+``end_i = start_i + device_i``; the latency is ``end`` of the last kernel. A CUDA graph
+whose file sets ``host_issue.graph_launch`` is submitted whole by one launch call: every
+``h_i`` is then ``graph_launch + nodes * host``, the time the call takes to hand its nodes
+to the device (the driver works per node inside it), and the device runs them back to
+back from there. ``device_i`` is
 the op's kernel time as the engine costed it, without the ``op_overhead`` floor the
 timeline replaces (`device_s`). Each op's ``latency_s`` becomes its step on the timeline,
 ``end_i - end_{i-1}`` (its kernel plus the device's wait for the host before it), so every
@@ -58,18 +62,24 @@ def _busy_bound(cost: OpCost) -> str:
 
 
 def timeline(
-    costs: Sequence[OpCost], host_s: float, launched: Sequence[bool], static_power_w: float
+    costs: Sequence[OpCost],
+    host_s: float,
+    launched: Sequence[bool],
+    static_power_w: float,
+    submitted_s: float | None = None,
 ) -> tuple[OpCost, ...]:
     """The costs with ``latency_s`` each op's step on the host/device timeline.
 
     ``launched[i]``: whether the host issues op ``i`` (False: it runs inside an earlier
-    op's kernel). ``details`` gains ``host_wait_s``, the device's idle time before the op.
+    op's kernel). ``submitted_s``: seconds until one call has handed every kernel to the
+    device (a graph launch); None: the host issues them one after another, ``host_s``
+    each. ``details`` gains ``host_wait_s``, the device's idle time before the op.
     """
     host = end = 0.0
     timed = []
     for cost, issued in zip(costs, launched, strict=True):
         if issued:
-            host += host_s
+            host = submitted_s if submitted_s is not None else host + host_s
         start = max(host, end) if issued else end
         finish = start + device_s(cost)
         step = finish - end
@@ -110,6 +120,10 @@ def apply_runtime(result: Result, runtime: str | None) -> Result:
     host_s += views_per_kernel(result.graph.meta.folded_ops, sum(launched)) * hw.host_view_s(
         runtime
     )
-    costs = timeline(result.costs, host_s, launched, energy_prices(hw).static_power_w)
+    launch = hw.graph_launch_s(runtime)
+    submitted = None if launch is None else launch + host_s * sum(launched)
+    costs = timeline(
+        result.costs, host_s, launched, energy_prices(hw).static_power_w, submitted_s=submitted
+    )
     graph = OpGraph(result.graph.ops, result.graph.meta.but(runtime=runtime))
     return replace(result, graph=graph, costs=costs)

@@ -154,6 +154,32 @@ def test_timeline_where_the_host_keeps_ahead() -> None:
     assert _end(fused) == pytest.approx(32e-6)
 
 
+def test_a_graph_launch_submits_every_kernel_before_the_device_starts() -> None:
+    # one launch call of 2 us fixed + 0.2 us per node hands all four kernels over at 2.8 us;
+    # the device then runs 10 + 1 + 1 + 10 us back to back: 2.8 + 22 = 24.8 us
+    costs = timeline(_kernels(10, 1, 1, 10), 0.2e-6, [True] * 4, 0.0, submitted_s=2.8e-6)
+    assert _end(costs) == pytest.approx(24.8e-6)
+    assert [c.details["host_wait_s"] * 1e6 for c in costs] == pytest.approx([2.8, 0, 0, 0])
+    # a host slower than the device still submits once: no idle gap between the kernels
+    slow = timeline(_kernels(1, 1, 1, 1), 5e-6, [True] * 4, 0.0, submitted_s=22e-6)
+    assert _end(slow) == pytest.approx(26e-6)
+
+
+def test_a100_graph_replay_waits_for_the_whole_launch(store: Any) -> None:
+    # a100.yaml (CUDA 11.8's repeat launch): 2 us + 0.2 us per kernel node before the first
+    # kernel starts, then the kernels back to back
+    hw = resolve_hardware("a100")
+    assert hw.graph_launch_s("cuda_graph") == pytest.approx(2e-6)
+    assert hw.graph_launch_s("eager") is None and hw.graph_launch_s(None) is None
+    result = simulate(Scenario("bert-tiny", runtime="cuda_graph"), hw, store=store)
+    nodes = sum(1 for cost in result.costs if cost.overhead_s > 0)
+    waits = [cost.details["host_wait_s"] for cost in result.costs]
+    assert waits[0] == pytest.approx(2e-6 + nodes * 0.2e-6)
+    assert sum(waits[1:]) == pytest.approx(0.0, abs=1e-15)
+    device = sum(device_s(cost) for cost in result.costs)
+    assert result.latency_s == pytest.approx(2e-6 + nodes * 0.2e-6 + device)
+
+
 def test_static_energy_follows_the_timeline() -> None:
     priced = tuple(
         OpCost(**{**_asdict(cost), "energy_breakdown_j": {"compute": 1e-6, "static": 0.0}})
@@ -198,7 +224,7 @@ def test_eager_dispatches_the_folded_views(store: Any) -> None:
     host = launches * 10e-6 + folded * 4e-6
     device = sum(max(c.latency_s - c.details["host_wait_s"], 0.0) for c in eager.costs)
     assert host <= eager.latency_s <= host + device
-    # a replayed graph dispatches no views: one 1 us replay node per kernel
+    # a replayed graph dispatches no views: one launch of 2.5 us + 1 ns per node
     graph = simulate(Scenario("bert-tiny", runtime="cuda_graph"), hw, store=store)
     assert graph.latency_s < eager.latency_s - folded * 4e-6
 
@@ -285,6 +311,24 @@ def test_a_faster_host_is_never_slower(
     # never below the device's own work, never below the host's
     assert slow >= sum(device_us) * 1e-6 * (1 - 1e-12) - 1e-15
     assert slow >= len(kernels) * host_us * 1e-6 * (1 - 1e-12) - 1e-15
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    device_us=st.lists(st.floats(0.0, 50.0), min_size=1, max_size=30),
+    submitted_us=st.floats(0.0, 100.0),
+    faster=st.floats(0.0, 1.0),
+)
+def test_a_quicker_graph_launch_is_never_slower(
+    device_us: list[float], submitted_us: float, faster: float
+) -> None:
+    # a graph replay: the launch call's time plus the kernels, whatever they are
+    kernels = _kernels(*device_us)
+    launched = [True] * len(kernels)
+    slow = _end(timeline(kernels, 0.0, launched, 0.0, submitted_s=submitted_us * 1e-6))
+    quick = _end(timeline(kernels, 0.0, launched, 0.0, submitted_s=submitted_us * faster * 1e-6))
+    assert quick <= slow * (1 + 1e-12) + 1e-15
+    assert slow == pytest.approx((submitted_us + sum(device_us)) * 1e-6, abs=1e-15)
 
 
 def test_runtime_on_a_serial_host_changes_nothing(store: Any) -> None:

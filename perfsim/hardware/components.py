@@ -120,17 +120,25 @@ class HostIssue(Frozen):
     inference dropout) that eager PyTorch dispatches without launching a kernel; the tracer
     folds these away (``OpGraph.meta.folded_ops``). Graph replay and compiled engines
     never dispatch them. None: free.
+
+    ``graph_launch``: the fixed host seconds of one ``cudaGraphLaunch`` call. Set, a graph
+    replay is one call that submits every node (``cuda_graph`` seconds each) before the
+    device starts the first: the device waits ``graph_launch + nodes x cuda_graph``, then
+    runs the kernels back to back (`perfsim.timeline`). None: the nodes reach the device
+    one after another, ``cuda_graph`` seconds apart.
     """
 
     eager: Seconds | None = None
     cuda_graph: Seconds | None = None
     engine: Seconds | None = None
     eager_view: Seconds | None = None
+    graph_launch: Seconds | None = None
 
     @model_serializer(mode="wrap")
     def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """Leave ``eager_view`` out of dumps where unset (`without_unset`)."""
-        return without_unset(self, handler(self), "eager_view")
+        """Leave ``eager_view`` and ``graph_launch`` out of dumps where unset
+        (`without_unset`)."""
+        return without_unset(self, handler(self), "eager_view", "graph_launch")
 
 
 class EnergyTable(Frozen):

@@ -26,6 +26,7 @@ ACHIEVED_FIELDS: Final[tuple[str, ...]] = (
     "host_issue.cuda_graph",
     "host_issue.engine",
     "host_issue.eager_view",
+    "host_issue.graph_launch",
     # each kernel's startup on the device (launch, dispatch, completion): unset, none
     "kernel_startup",
     # page faults of freshly mapped large outputs (a CPU host's allocator): unset, none

@@ -252,6 +252,14 @@ class HardwareSpec(Frozen):
         seconds = getattr(self.host_issue, runtime)
         return 0.0 if seconds is None else float(seconds)
 
+    def graph_launch_s(self, runtime: str | None) -> float | None:
+        """Fixed host seconds of one graph launch under ``runtime`` (``host_issue.
+        graph_launch``, for ``cuda_graph`` only); None: the nodes stream to the device."""
+        if runtime != "cuda_graph" or self.host_issue is None:
+            return None
+        launch = self.host_issue.graph_launch
+        return None if launch is None else float(launch)
+
     def host_view_s(self, runtime: str | None) -> float:
         """Host seconds per folded metadata op under ``runtime``: ``host_issue.eager_view``
         for eager PyTorch, 0 otherwise (replayed graphs and engines dispatch no views)."""
