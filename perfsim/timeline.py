@@ -117,11 +117,10 @@ def apply_runtime(result: Result, runtime: str | None) -> Result:
     if host_s is None or hw.op_overhead_serial:
         return result
     launched = [cost.overhead_s > 0 or hw.op_overhead == 0 for cost in result.costs]
-    host_s += views_per_kernel(result.graph.meta.folded_ops, sum(launched)) * hw.host_view_s(
-        runtime
-    )
+    kernels = sum(launched)
+    host_s += views_per_kernel(result.graph.meta.folded_ops, kernels) * hw.host_view_s(runtime)
     launch = hw.graph_launch_s(runtime)
-    submitted = None if launch is None else launch + host_s * sum(launched)
+    submitted = None if launch is None else launch + host_s * kernels
     costs = timeline(
         result.costs, host_s, launched, energy_prices(hw).static_power_w, submitted_s=submitted
     )
