@@ -320,3 +320,93 @@ def test_a_longer_memory_latency_is_never_faster(
         return plan.seconds
 
     assert best(short + extra) >= best(short)
+
+
+# ---- a kernel's own rate (a tile row's seventh value) ------------------------------------
+
+# H100-like SIMT units: 132 SMs, 128 fp32 FMAs a cycle each, 128 B/clk of shared memory
+HOPPER_SIMT = GpuUnits(
+    units=132, clock=1.98e9, macs_per_cycle=128, smem_bytes_per_cycle=128, smem_bytes=233472
+)
+
+
+def fp32(m: int, n: int, k: int) -> GemmProblem:
+    return GemmProblem(batch=1, m=m, n=n, k=k, in_bytes=4, out_bytes=4)
+
+
+def test_tile_row_takes_an_optional_relative_rate() -> None:
+    assert LibraryTile.from_row([128, 128, 8, 3, 2, 2]).rate == 1.0
+    tile = LibraryTile.from_row([64, 64, 8, 3, 1, 4, 0.751])
+    assert (tile.m, tile.n, tile.k, tile.stages, tile.warps_m, tile.warps_n) == (64, 64, 8, 3, 1, 4)
+    assert tile.rate == 0.751
+
+
+def test_kernel_rate_slows_its_mainloop_by_hand() -> None:
+    # 64 x 64 x 8 at 0.75 of 128 FMAs a cycle: 32768 / 96 = 341.3 cycles a step (256 at 1)
+    slow = LibraryTile(64, 64, 8, 3, 1, 4, 0.75)
+    fast = replace(slow, rate=1.0)
+    assert step_cycles(slow, fp32(64, 64, 8), HOPPER_SIMT)[0] == pytest.approx(32768 / 96)
+    assert step_cycles(fast, fp32(64, 64, 8), HOPPER_SIMT)[0] == 256
+    # 8192^3 in 64 x 64 tiles: 128 x 128 = 16384 tiles, 125 on the busiest SM, 1024 steps
+    # each; at 0.75 the mainloop takes 1 / 0.75 of the full-rate time, the waves' epilogues
+    # the same
+    problem = fp32(8192, 8192, 8192)
+    slow_plan = plan_gemm(problem, slow, 1, HOPPER_SIMT)
+    fast_plan = plan_gemm(problem, fast, 1, HOPPER_SIMT)
+    assert slow_plan is not None and fast_plan is not None
+    mainloop = 125 * 1024 * 256  # ceil(16384 / 132) tiles x 1024 steps x 256 cycles
+    assert fast_plan.seconds * HOPPER_SIMT.clock == pytest.approx(
+        mainloop + fast_plan.waves * fast_plan.epilogue_cycles
+    )
+    assert slow_plan.seconds * HOPPER_SIMT.clock == pytest.approx(
+        mainloop / 0.75 + slow_plan.waves * slow_plan.epilogue_cycles
+    )
+
+
+def test_bert_base_projection_on_hopper_takes_the_rates_into_account() -> None:
+    """bert-base b32 s128's 4096 x 768 x 768 fp32 projection on 132 SMs, mainloops only:
+    128 x 128 tiles make 32 x 6 = 192 tiles, 2 on the busiest SM; 64 x 64 tiles 768, 6 on
+    it, each a quarter of the work. At full rate 64 x 64 wins (6 / 4 = 1.5 < 2 tile-times);
+    at cuBLAS's measured 0.751 it no longer does (1.5 / 0.751 = 2.0), and 128 x 64 at
+    0.867 (384 tiles, 3 a SM, half the work each: 1.5 / 0.867 = 1.73) is the best."""
+    problem = fp32(4096, 768, 768)
+    big = LibraryTile(128, 128, 8, 3, 2, 2)
+    small = LibraryTile(64, 64, 8, 3, 1, 4, 0.751)
+    middle = LibraryTile(128, 64, 8, 3, 2, 2, 0.867)
+    equal = [replace(tile, rate=1.0) for tile in (big, small, middle)]
+    chosen = choose_plan(problem, equal, HOPPER_SIMT)
+    assert chosen is not None and (chosen.tile.m, chosen.tile.n) == (64, 64)
+    chosen = choose_plan(problem, [big, small, middle], HOPPER_SIMT)
+    assert chosen is not None and chosen.tile == middle
+    assert chosen.waves == 1 and chosen.tiles == 384
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    problem=st.builds(
+        fp32, m=st.integers(1, 16384), n=st.integers(1, 8192), k=st.integers(1, 8192)
+    ),
+    low=st.floats(0.05, 1.0),
+    high=st.floats(0.05, 1.0),
+)
+def test_a_slower_kernel_never_makes_the_library_faster(
+    problem: GemmProblem, low: float, high: float
+) -> None:
+    low, high = sorted((low, high))
+    tiles = [LibraryTile(128, 128, 8, 3, 2, 2), LibraryTile(64, 64, 8, 3, 1, 4)]
+    for index in range(len(tiles)):
+        slower = [replace(t, rate=low) if i == index else t for i, t in enumerate(tiles)]
+        faster = [replace(t, rate=high) if i == index else t for i, t in enumerate(tiles)]
+        slow_plan = choose_plan(problem, slower, HOPPER_SIMT)
+        fast_plan = choose_plan(problem, faster, HOPPER_SIMT)
+        assert slow_plan is not None and fast_plan is not None
+        assert slow_plan.seconds >= fast_plan.seconds * (1 - 1e-12)
+        assert ideal_seconds(problem, HOPPER_SIMT) <= slow_plan.seconds * (1 + 1e-12)
+
+
+def test_tile_rate_must_be_a_fraction(a100) -> None:  # type: ignore[no-untyped-def]
+    for bad in (0.0, 1.2):
+        data = a100.model_dump()
+        data["compute"]["matrix"]["library_tiles"]["fp32"] = [[128, 128, 8, 3, 2, 2, bad]]
+        with pytest.raises(ValueError, match="library_tiles"):
+            type(a100).from_si(data)

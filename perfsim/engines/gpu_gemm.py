@@ -42,7 +42,9 @@ tile that fits a unit's shared memory, `plan_gemm` predicts:
 The MAC rate is the fraction ``compute.matrix.library_achievable`` of the unit's peak
 that the library's best GEMM holds at the dtype (a published best-shape rate over the
 datasheet peak: the mainloop's issue and synchronisation losses that no tile term
-models), 1 where the file does not list the dtype.
+models), 1 where the file does not list the dtype; a kernel the file gives its own
+relative rate (a tile row's seventh value) runs at that fraction of it: cuBLAS's Hopper
+SIMT kernels hold 57-100% of their best one's rate, by outputs per thread.
 
 A **product inside a fused attention kernel** (``dims["flash"]``, the `attention` fusion
 pass) is not a library GEMM: a FlashAttention-style kernel gives each CTA a block of
@@ -76,7 +78,13 @@ SPLIT_K: Final[tuple[int, ...]] = (1, 2, 3, 4, 5, 6, 8, 16)
 
 @dataclass(frozen=True, slots=True)
 class LibraryTile:
-    """One shipped threadblock configuration: tile m x n x k, stages, warp grid m x n."""
+    """One shipped threadblock configuration: tile m x n x k, stages, warp grid m x n.
+
+    ``rate``: the kernel's mainloop MAC rate relative to the dtype's best kernel (the one
+    ``library_achievable`` measures), 1 unless the file gives it: a kernel with fewer
+    outputs per thread issues more loads per FMA and, where the FMAs need every issue slot
+    (Hopper's SIMT path), runs slower than the best one (the file's source says how much).
+    """
 
     m: int
     n: int
@@ -84,11 +92,14 @@ class LibraryTile:
     stages: int
     warps_m: int
     warps_n: int
+    rate: float = 1.0
 
     @classmethod
-    def from_row(cls, row: Sequence[int]) -> LibraryTile:
-        """``[m, n, k, stages, warps_m, warps_n]`` as in the hardware file."""
-        return cls(*(int(value) for value in row))
+    def from_row(cls, row: Sequence[float]) -> LibraryTile:
+        """``[m, n, k, stages, warps_m, warps_n]`` and optionally ``rate``, as in the
+        hardware file."""
+        shape = (int(value) for value in row[:6])
+        return cls(*shape, *(float(value) for value in row[6:7]))
 
     def smem_bytes(self, in_bytes: float) -> float:
         """Shared memory the multistage pipeline holds: ``stages`` A and B tiles."""
@@ -158,7 +169,7 @@ class GemmPlan:
 
 def step_cycles(tile: LibraryTile, problem: GemmProblem, units: GpuUnits) -> tuple[float, float]:
     """(MAC cycles, shared-memory cycles) of one mainloop step of one tile."""
-    macs = tile.m * tile.n * tile.k / units.macs_per_cycle
+    macs = tile.m * tile.n * tile.k / (units.macs_per_cycle * tile.rate)
     written = (tile.m + tile.n) * tile.k
     read = (tile.warps_n * tile.m + tile.warps_m * tile.n) * tile.k
     smem = (written + read) * problem.in_bytes / units.smem_bytes_per_cycle

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     Field,
     PositiveInt,
     SerializerFunctionWrapHandler,
@@ -39,8 +40,25 @@ class Buffers(Frozen):
     ofmap: Bytes
 
 
-# one shipped threadblock tile: m, n, k, pipeline stages, warps along m, warps along n
-LibraryTileRow = tuple[PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt, PositiveInt]
+def _library_tile_row(row: tuple[float, ...]) -> tuple[float, ...]:
+    """m, n, k, stages, warps along m, warps along n as positive integers, then optionally
+    the kernel's rate relative to the dtype's best kernel, in (0, 1]."""
+    if len(row) not in (6, 7):
+        raise ValueError(
+            f"a tile row is [m, n, k, stages, warps_m, warps_n(, rate)], got {len(row)} values"
+        )
+    shape = row[:6]
+    if any(value != int(value) or value < 1 for value in shape):
+        raise ValueError(f"a tile's first six values are positive integers, got {list(shape)}")
+    if len(row) == 7 and not 0 < row[6] <= 1:
+        raise ValueError(f"a tile's rate is a fraction in (0, 1], got {row[6]}")
+    return (*(int(value) for value in shape), *row[6:])
+
+
+# one shipped threadblock tile: m, n, k, pipeline stages, warps along m, warps along n, and
+# optionally the kernel's own mainloop rate relative to the dtype's best kernel (1 where left
+# out): a library's kernels of one dtype do not all hold its best rate
+LibraryTileRow = Annotated[tuple[float, ...], AfterValidator(_library_tile_row)]
 
 
 class MatrixEngine(Frozen):
