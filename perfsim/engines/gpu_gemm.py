@@ -81,9 +81,9 @@ class LibraryTile:
     """One shipped threadblock configuration: tile m x n x k, stages, warp grid m x n.
 
     ``rate``: the kernel's mainloop MAC rate relative to the dtype's best kernel (the one
-    ``library_achievable`` measures), 1 unless the file gives it: a kernel with fewer
-    outputs per thread issues more loads per FMA and, where the FMAs need every issue slot
-    (Hopper's SIMT path), runs slower than the best one (the file's source says how much).
+    ``library_achievable`` measures), 1 unless the file gives it: a measured figure (the
+    file's source), since a library's kernels of one dtype do not all hold its best rate
+    (cuBLAS's Hopper SIMT kernels run slower the fewer outputs a thread holds).
     """
 
     m: int
