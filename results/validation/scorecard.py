@@ -197,22 +197,41 @@ def host_cpu() -> list[Check]:
     return checks
 
 
-def informational() -> list[Check]:
-    """Published kernel-level checks without an issue aim: medians per part."""
+def _long_rows_by(
+    rows: Sequence[dict[str, str]], key: str, title: Callable[[str, int], str], made_by: str
+) -> list[Check]:
+    """One check per value of ``key``: its rows measured at 0.2 ms or more (under that a
+    kernel's timing holds its host launch), median |error| / worst error per engine."""
     checks = []
-    linear = read(HERE / "neusight/compare-linear.csv")
-    for part in dict.fromkeys(r["hw"] for r in linear):
-        chosen = [r for r in linear if r["hw"] == part and float(r["measured_ms"]) >= 0.2]
+    for group in dict.fromkeys(r[key] for r in rows):
+        chosen = [r for r in rows if r[key] == group and float(r["measured_ms"]) >= 0.2]
         checks.append(
             Check(
-                f"NeuSight fp32 nn.Linear on {part} ({len(chosen)} GEMMs >= 0.2 ms)",
+                title(group, len(chosen)),
                 "-",
                 spread([float(r["roofline_error"]) for r in chosen]),
                 spread([float(r["cycle_error"]) for r in chosen]),
                 "-",
-                "`python results/validation/neusight/compare.py`",
+                f"`{made_by}`",
             )
         )
+    return checks
+
+
+def informational() -> list[Check]:
+    """Published kernel-level checks without an issue aim: medians per part."""
+    checks = _long_rows_by(
+        read(HERE / "neusight/compare-linear.csv"),
+        "hw",
+        lambda part, n: f"NeuSight fp32 nn.Linear on {part} ({n} GEMMs >= 0.2 ms)",
+        "python results/validation/neusight/compare.py",
+    )
+    checks += _long_rows_by(
+        read(HERE / "llmcompass/compare.csv"),
+        "kind",
+        lambda kind, n: f"LLMCompass A100 80GB SXM {kind} ({n} rows >= 0.2 ms)",
+        "python results/validation/llmcompass/compare.py",
+    )
     for name, title, column in (
         ("compare-gemm", "H200 graph-replayed GEMMs", "error"),
         ("compare-attention", "H200 attention kernels", "error"),
