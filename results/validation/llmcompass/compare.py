@@ -199,19 +199,12 @@ def _meta(shape: Sequence[int], dtype: torch.dtype = torch.float16) -> torch.Ten
     return torch.empty(tuple(shape), dtype=dtype, device="meta")
 
 
-def traced(fn: Callable[..., torch.Tensor], **shapes: Sequence[int]) -> Callable[[], OpGraph]:
-    """A builder of the op graph perfsim's tracer records for ``fn`` on fp16 tensors."""
-    return lambda: trace_model(_Call(fn), {name: _meta(s) for name, s in shapes.items()})
-
-
-def matmul_graph(m: int, n: int, k: int) -> Callable[[], OpGraph]:
-    """``torch.matmul`` of bf16 operands, as LLMCompass's ``Matmul.run_on_gpu``."""
-
-    def build() -> OpGraph:
-        tensors = {"a": _meta((m, k), torch.bfloat16), "b": _meta((k, n), torch.bfloat16)}
-        return trace_model(_Call(lambda a, b: torch.matmul(a, b)), tensors)
-
-    return build
+def traced(
+    fn: Callable[..., torch.Tensor], dtype: torch.dtype = torch.float16, **shapes: Sequence[int]
+) -> Callable[[], OpGraph]:
+    """A builder of the op graph perfsim's tracer records for ``fn`` on ``dtype`` tensors
+    (LLMCompass's GEMM sweep ran bf16, everything else fp16)."""
+    return lambda: trace_model(_Call(fn), {name: _meta(s, dtype) for name, s in shapes.items()})
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
@@ -236,7 +229,6 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def gpt3_layer_cases() -> list[Case]:
     """The ten timed ops of LLMCompass's GPT-3 layer, each with the op perfsim traces."""
-    rows = BATCH * TOKENS
     heads = BATCH * HEADS_PER_DEVICE
     local = D_MODEL // TP  # 3,072: a device's share of the heads, and of the FFN's 4 d
     ffn = 4 * D_MODEL // TP
@@ -253,7 +245,7 @@ def gpt3_layer_cases() -> list[Case]:
         ("layernorm (ffn)", traced(layer_norm, x=hidden), 1),
         ("gelu", traced(gelu, x=(BATCH, TOKENS, ffn)), 1),
     )
-    assert len(specs) == len(GPT3_LAYER_S) and rows == 16384
+    assert len(specs) == len(GPT3_LAYER_S)
     return [
         Case(
             "gpt3-layer",
@@ -271,7 +263,9 @@ def gpt3_layer_cases() -> list[Case]:
 def cases() -> list[Case]:
     """Every measurement of the artifact's A100 files (the all-reduce rows aside)."""
     found = [
-        Case("matmul", f"{m}x{n}x{k}", matmul_graph(m, n, k), ms * 1e-3)
+        Case(
+            "matmul", f"{m}x{n}x{k}", traced(matmul, torch.bfloat16, a=(m, k), b=(k, n)), ms * 1e-3
+        )
         for m, n, k, ms in MATMUL_MS
     ]
     for kind, fn, table in (
