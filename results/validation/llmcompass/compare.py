@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 
 from perfsim.estimate import estimate_graph
-from perfsim.hardware import resolve_hardware
+from perfsim.hardware import HardwareSpec, resolve_hardware
 from perfsim.ir import OpGraph
 from perfsim.timeline import apply_runtime, device_s
 from perfsim.trace import trace_model
@@ -280,10 +280,11 @@ def cases() -> list[Case]:
     return found + gpt3_layer_cases()
 
 
-def modelled_s(case: Case, engine: str) -> float:
-    """The model's seconds for ``case``'s window: its kernels on ``a100-80gb`` at the
-    clock they sustain, after the eager runtime's host issue where the window holds it."""
-    result = estimate_graph(case.build(), resolve_hardware(HARDWARE), engine)
+def modelled_s(case: Case, graph: OpGraph, hw: HardwareSpec, engine: str) -> float:
+    """The model's seconds for ``case``'s window (``graph``: its traced kernels): the kernels
+    on ``hw`` at the clock they sustain, after the eager runtime's host issue where the
+    window holds it."""
+    result = estimate_graph(graph, hw, engine)
     if case.with_host:
         seconds = apply_runtime(result, "eager").latency_s
     else:
@@ -294,8 +295,10 @@ def modelled_s(case: Case, engine: str) -> float:
 def compare(rows: Sequence[Case]) -> pd.DataFrame:
     """One row per measurement: measured and modelled seconds, error = model / measured - 1
     (negative: the model is too fast)."""
+    hw = resolve_hardware(HARDWARE)
     records = []
     for case in rows:
+        graph = case.build()  # traced once, costed by each engine
         record: dict[str, object] = {
             "kind": case.kind,
             "shape": case.shape,
@@ -303,7 +306,7 @@ def compare(rows: Sequence[Case]) -> pd.DataFrame:
             "window": "launch + kernel" if case.with_host else "kernel",
         }
         for engine in ENGINES:
-            seconds = modelled_s(case, engine)
+            seconds = modelled_s(case, graph, hw, engine)
             record[f"{engine}_ms"] = round(seconds * 1e3, 4)
             record[f"{engine}_error"] = round(seconds / case.measured_s - 1, 3)
         records.append(record)
