@@ -29,6 +29,12 @@ Writes, one file per section, so a failure in one section keeps the others:
   intercept the baseline power with the clocks up; the 100% row shows the power limit.
 - ``host_ops.csv``: eager bert-base b1 fp16: aten ops dispatched (top-level and nested, with
   their CPU time) and kernels launched (with their GPU time) in one forward.
+- ``short_k.csv``: fp16 ``torch.bmm`` of 512 x 512 outputs over a reduction of 16-256, at
+  three batch counts (16-256 products, 8-128 MiB of outputs: inside and beyond a Hopper
+  L2), graph-replayed: whether a tile's output stores overlap its mainloop. Overlapped,
+  the time is flat in k until the MACs outlast the stores; serialised, it rises from an
+  intercept (the stores) at every k. Attention's Q K^T (k = 64) is this shape, and the
+  model is 15-46% fast on it (`results/validation/README.md`, sessions 22-23).
 
 These are checks, not inputs: perfsim's hardware files are datasheet figures, and
 ``results/validation/gpu-h200-fp16/`` compares the model against what this writes.
@@ -123,6 +129,12 @@ def time_loop(fn, inner: int, outer: int = 5) -> float:
     return statistics.median(times)
 
 
+def calls_per_timing(fn) -> int:
+    """Calls per timing: about 20 ms of work, 3 to 500 calls (from one probe of 3 calls)."""
+    probe = time_loop(fn, inner=3, outer=1)
+    return max(3, min(500, int(0.02 / max(probe, 1e-7))))
+
+
 def graph_seconds(fn, inner: int, outer: int = 5) -> float:
     """Like `time_loop`, but the ``inner`` calls are captured once as a CUDA graph and
     replayed: the device's time per call, without the host's per-call dispatch (eager
@@ -162,9 +174,7 @@ def gemm_rows(quick: bool) -> list[dict]:
         for m, n, k in shapes:
             flops = 2.0 * m * n * k
             fn = operands(dtype, m, n, k)
-            # about 20 ms of work per timing, at least 3 calls
-            probe = time_loop(fn, inner=3, outer=1)
-            inner = max(3, min(500, int(0.02 / max(probe, 1e-7))))
+            inner = calls_per_timing(fn)
             eager = time_loop(fn, inner=inner)
             seconds = graph_seconds(fn, inner=inner)
             rows.append(
@@ -213,8 +223,7 @@ def attention_rows(quick: bool) -> list[dict]:
             "sdpa": (partial(F.scaled_dot_product_attention, q, k, v), 2 * product_flops),
         }
         for name, (fn, flops) in kernels.items():
-            probe = time_loop(fn, inner=3, outer=1)
-            inner = max(3, min(500, int(0.02 / max(probe, 1e-7))))
+            inner = calls_per_timing(fn)
             seconds = graph_seconds(fn, inner=inner)
             rows.append(
                 dict(
@@ -224,6 +233,36 @@ def attention_rows(quick: bool) -> list[dict]:
                     kernel=name,
                     seconds=seconds,
                     tflops=flops / seconds / 1e12,
+                )
+            )
+    return rows
+
+
+SHORT_K = [16, 32, 64, 128, 256]
+SHORT_K_BATCHES = [16, 64, 256]
+SHORT_K_OUTPUT = 512  # m = n: 512 x 512 fp16 outputs, 0.5 MiB a product
+
+
+def short_k_rows(quick: bool) -> list[dict]:
+    rows = []
+    for batch in SHORT_K_BATCHES[1:2] if quick else SHORT_K_BATCHES:
+        for k in SHORT_K:
+            m = n = SHORT_K_OUTPUT
+            a = torch.randn(batch, m, k, dtype=torch.float16, device="cuda")
+            b = torch.randn(batch, k, n, dtype=torch.float16, device="cuda")
+            fn = partial(torch.bmm, a, b)
+            inner = calls_per_timing(fn)
+            seconds = graph_seconds(fn, inner=inner)
+            output_bytes = 2.0 * batch * m * n
+            rows.append(
+                dict(
+                    batch=batch,
+                    m=m,
+                    n=n,
+                    k=k,
+                    seconds=seconds,
+                    tflops=2.0 * batch * m * n * k / seconds / 1e12,
+                    output_gb_s=output_bytes / seconds / 1e9,
                 )
             )
     return rows
@@ -738,6 +777,7 @@ def main() -> int:
         ("copy.csv", copy_power_rows),
         ("duty.csv", lambda: duty_rows(quick)),
         ("kernels.csv", kernel_rows),
+        ("short_k.csv", lambda: short_k_rows(quick)),
     ]
     chosen = next((arg.split("=", 1)[1] for arg in sys.argv if arg.startswith("--only=")), "")
     if chosen:  # --only=a.csv,b.csv: those sections alone
