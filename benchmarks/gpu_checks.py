@@ -37,8 +37,8 @@ Writes, one file per section, so a failure in one section keeps the others:
   model is 15-46% fast on it (`results/validation/README.md`, sessions 22-23).
 
 These are checks, not inputs: perfsim's hardware files are datasheet figures, and
-``results/validation/gpu-h200-fp16/`` compares the model against what this writes.
-Nothing here is downloaded; weights are random.
+``results/validation/gpu-h200-checks/compare.py`` compares the model against what this
+writes. Nothing here is downloaded; weights are random.
 """
 
 from __future__ import annotations
@@ -245,9 +245,9 @@ SHORT_K_OUTPUT = 512  # m = n: 512 x 512 fp16 outputs, 0.5 MiB a product
 
 def short_k_rows(quick: bool) -> list[dict]:
     rows = []
+    m = n = SHORT_K_OUTPUT
     for batch in SHORT_K_BATCHES[1:2] if quick else SHORT_K_BATCHES:
         for k in SHORT_K:
-            m = n = SHORT_K_OUTPUT
             a = torch.randn(batch, m, k, dtype=torch.float16, device="cuda")
             b = torch.randn(batch, k, n, dtype=torch.float16, device="cuda")
             fn = partial(torch.bmm, a, b)
